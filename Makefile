@@ -1,0 +1,43 @@
+# Developer entry points. `make demo` and `make test` are the two set-up commands of the
+# README: they work on a fresh machine and install (without root) what the build lacks.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/venv/bin:$(HOME)/.cargo/bin:$(PATH)
+
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS = $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
+
+.PHONY: tools demo test bench lint fmt fuzz fuzz-build
+
+tools:
+	@scripts/ensure-tools.sh
+
+## A real call through a real supernode, on embedded defaults.
+demo: tools
+	cargo run --release -p supernode -- demo
+
+## All tests of the workspace.
+test: tools
+	cargo test --workspace
+
+## Criterion benchmarks (figures in target/criterion).
+bench: tools
+	cargo bench -p supernode-benches
+
+lint: tools
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+fuzz-build: tools
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && cargo fuzz build --sanitizer none
+
+## Runs every fuzz target for FUZZ_SECONDS each (stable toolchain, no sanitizer).
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+	  mkdir -p fuzz/corpus/$$t; \
+	  (cd fuzz && cargo fuzz run --sanitizer none $$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	done

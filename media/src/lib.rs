@@ -1,0 +1,14 @@
+//! # supernode-media
+//!
+//! Everything a supernode or an edge client knows about media, with no I/O and no async
+//! runtime: every type here takes bytes and `now: Instant` in and gives values out.
+//!
+//! - [`packet`]: zero-copy RTP, RTCP, STUN parsing and writing, and RFC 7983 demultiplexing.
+//! - [`ids`]: newtypes for protocol ids (`Ssrc`, `Pt`, `SeqNo`, …).
+//!
+//! Later parts (codecs, jitter buffers, the mixer and the network emulator) land as their own
+//! modules; see `../shared/DESIGN.md` for the map.
+#![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod packet;
