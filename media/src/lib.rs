@@ -10,5 +10,6 @@
 //! modules; see `../shared/DESIGN.md` for the map.
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod ids;
 pub mod packet;
