@@ -13,3 +13,4 @@
 pub mod codec;
 pub mod ids;
 pub mod packet;
+pub mod net;
