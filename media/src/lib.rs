@@ -12,5 +12,5 @@
 
 pub mod codec;
 pub mod ids;
-pub mod packet;
 pub mod net;
+pub mod packet;
