@@ -6,5 +6,6 @@
 //! error on bad input and never panics; writers fill a caller-provided buffer.
 
 pub mod demux;
+pub mod rtcp;
 pub mod rtp;
 pub mod seq;
