@@ -1,7 +1,12 @@
 //! # supernode-relay
 //!
-//! The hot-path forwarder of a supernode: a sans-IO forwarding core (sessions, legs, routes,
-//! latching, rewriting, per-leg statistics and RTCP) and a thin I/O shell of worker threads
-//! with batched UDP. Not built yet: this crate holds only this description until the relay
-//! issue lands.
+//! The hot-path forwarder of a supernode: a sans-IO forwarding [`core`] (sessions, legs,
+//! routes, latching, rewriting, per-leg statistics and RTCP, retransmission cache, rate caps,
+//! idle timeouts, SRTP through `rtc-srtp`) and a thin I/O shell ([`udp`], [`worker`]) of
+//! worker threads with batched UDP, controlled through a [`handle::Relay`] handle.
 #![deny(unsafe_code)]
+
+pub mod core;
+pub mod error;
+
+pub use error::RelayError;

@@ -1,0 +1,197 @@
+//! A leg: one endpoint's connection to the relay, its addressing, what it has learned about
+//! its peer, and its per-leg state (statistics, rate cap, rewriting, retransmission cache).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::ids::{LegId, SessionId, SockSlot};
+use super::nack_cache::NackCache;
+use super::rate::{RateCap, RateLimiter};
+use super::rewrite::Rewriter;
+use super::srtp::{LegSrtp, LegSrtpKeys};
+use super::stats::{LegCounters, ReceiveStats};
+
+/// How a leg learns where its peer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerMode {
+    /// Symmetric RTP: the peer address is learned from the first valid packet; a later change
+    /// is accepted only from a packet that proves it belongs to the leg (SRTP authentication
+    /// or a STUN binding request with the leg's credentials).
+    Latching,
+    /// Aimed at an explicit remote address by a trusted caller; packets from anywhere else
+    /// are strangers.
+    Fixed(SocketAddr),
+}
+
+/// ICE-lite style credentials for a leg: a binding request whose USERNAME starts with
+/// `local_ufrag:` and whose MESSAGE-INTEGRITY verifies under `local_pwd` proves the leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceCredentials {
+    /// The relay's username fragment for this leg.
+    pub local_ufrag: String,
+    /// The relay's password for this leg (short-term credential key).
+    pub local_pwd: String,
+}
+
+/// Everything the control plane says about a new leg.
+#[derive(Debug, Clone)]
+pub struct LegSpec {
+    /// The session the leg belongs to.
+    pub session: SessionId,
+    /// The socket the leg receives on and sends from.
+    pub sock: SockSlot,
+    /// Whether `sock` is shared with other legs (legs then told apart by address, STUN
+    /// username or SSRC) or the leg's own port.
+    pub shared: bool,
+    /// Latching or fixed remote.
+    pub peer: PeerMode,
+    /// The SSRC the peer will send, if known in advance (required to latch on a shared port
+    /// without ICE credentials). Unknown: learned from the first packet.
+    pub expected_ssrc: Option<u32>,
+    /// SRTP keys, if the leg is encrypted.
+    pub srtp: Option<LegSrtpKeys>,
+    /// ICE credentials, if the peer sends STUN binding requests.
+    pub ice: Option<IceCredentials>,
+    /// Media clock rate of what this leg receives (for jitter and rewriting), Hz.
+    pub clock_rate: u32,
+    /// Rate cap on what the peer sends.
+    pub rate_cap: RateCap,
+}
+
+impl LegSpec {
+    /// A latching plain-RTP leg on its own socket `sock`, with default settings (48 kHz
+    /// clock, no rate cap).
+    pub fn latching(session: SessionId, sock: SockSlot) -> Self {
+        Self {
+            session,
+            sock,
+            shared: false,
+            peer: PeerMode::Latching,
+            expected_ssrc: None,
+            srtp: None,
+            ice: None,
+            clock_rate: 48_000,
+            rate_cap: RateCap::default(),
+        }
+    }
+}
+
+/// The live state of a leg inside the core.
+#[derive(Debug)]
+pub struct Leg {
+    /// Public id.
+    pub id: LegId,
+    /// Session.
+    pub session: SessionId,
+    /// Socket it uses.
+    pub sock: SockSlot,
+    /// Whether the socket is shared.
+    pub shared: bool,
+    /// Peer mode.
+    pub mode: PeerMode,
+    /// Where packets toward this leg go, once known.
+    pub peer: Option<SocketAddr>,
+    /// The SSRC this leg's peer sends (configured or learned).
+    pub ssrc: Option<u32>,
+    /// SRTP state.
+    pub srtp: Option<LegSrtp>,
+    /// ICE credentials.
+    pub ice: Option<IceCredentials>,
+    /// Media clock rate, Hz.
+    pub clock_rate: u32,
+    /// Destinations (leg indices in the core).
+    pub dests: Vec<u32>,
+    /// Sources feeding this leg (leg indices).
+    pub sources: Vec<u32>,
+    /// Receive statistics of what the peer sends.
+    pub rx: ReceiveStats,
+    /// Counters.
+    pub counters: LegCounters,
+    /// Rate cap.
+    pub rate: RateLimiter,
+    /// Rewriting of what is sent toward this leg.
+    pub rewrite: Rewriter,
+    /// Retransmission cache of what was sent toward this leg.
+    pub cache: NackCache,
+    /// Last accepted datagram from the peer (or the creation time).
+    pub last_rx: Instant,
+    /// Whether a datagram has been accepted since creation.
+    pub heard: bool,
+    /// When a keyframe request was last forwarded toward this leg (coalescing).
+    pub last_keyframe_request: Option<Instant>,
+    /// Last SR from the peer: middle 32 bits of its NTP time, and when it arrived.
+    pub last_sr: Option<(u32, Instant)>,
+    /// NTP middle-32 of the last SR the relay sent to this leg -> send time, for RTT.
+    pub sent_sr: Option<(u32, Instant)>,
+    /// Round-trip time from the peer's reports.
+    pub rtt: Option<std::time::Duration>,
+    /// Packets and octets sent to the peer (for the relay's SR).
+    pub sent_packets: u32,
+    /// Payload octets sent to the peer.
+    pub sent_octets: u32,
+    /// Last RTP timestamp sent toward the peer and when.
+    pub last_sent_ts: Option<(u32, Instant)>,
+    /// Next time a report is due toward this leg.
+    pub next_report: Instant,
+    /// The SSRC the relay uses for the reports it generates toward this leg.
+    pub report_ssrc: u32,
+}
+
+impl Leg {
+    /// Builds a leg from its spec. SRTP keys must already be valid.
+    pub fn new(
+        id: LegId,
+        spec: &LegSpec,
+        srtp: Option<LegSrtp>,
+        cache: NackCache,
+        now: Instant,
+        next_report: Instant,
+    ) -> Self {
+        let peer = match spec.peer {
+            PeerMode::Fixed(a) => Some(a),
+            PeerMode::Latching => None,
+        };
+        Self {
+            id,
+            session: spec.session,
+            sock: spec.sock,
+            shared: spec.shared,
+            mode: spec.peer,
+            peer,
+            ssrc: spec.expected_ssrc,
+            srtp,
+            ice: spec.ice.clone(),
+            clock_rate: spec.clock_rate.max(1),
+            dests: Vec::new(),
+            sources: Vec::new(),
+            rx: ReceiveStats::default(),
+            counters: LegCounters::default(),
+            rate: RateLimiter::new(spec.rate_cap, now),
+            rewrite: Rewriter::new(spec.clock_rate),
+            cache,
+            last_rx: now,
+            heard: false,
+            last_keyframe_request: None,
+            last_sr: None,
+            sent_sr: None,
+            rtt: None,
+            sent_packets: 0,
+            sent_octets: 0,
+            last_sent_ts: None,
+            next_report,
+            report_ssrc: 0x5EED_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9),
+        }
+    }
+
+    /// Whether packets from `src` are from this leg's known peer.
+    #[inline]
+    pub fn is_peer(&self, src: SocketAddr) -> bool {
+        self.peer == Some(src)
+    }
+
+    /// Whether this leg may latch onto a first address without proof.
+    #[inline]
+    pub fn may_first_latch(&self) -> bool {
+        matches!(self.mode, PeerMode::Latching) && self.peer.is_none()
+    }
+}

@@ -1,0 +1,114 @@
+//! Per-leg retransmission cache of bounded memory: the last packets sent toward a leg, as they
+//! went on the wire, indexed by their (outgoing) sequence number, so that a NACK from that
+//! leg is answered by the relay without bothering the sender.
+//!
+//! Memory is one byte ring of fixed size plus a fixed index; nothing is allocated after
+//! construction. A packet is found only while its bytes have not been overwritten.
+
+/// Bounded cache of sent packets.
+#[derive(Debug, Clone)]
+pub struct NackCache {
+    ring: Box<[u8]>,
+    /// Absolute (monotonic) write position in bytes.
+    head: u64,
+    index: Box<[Slot]>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    valid: bool,
+    seq: u16,
+    len: u16,
+    abs: u64,
+}
+
+impl NackCache {
+    /// A cache of `bytes` bytes of packet data and `slots` index entries (rounded up to a
+    /// power of two). `bytes == 0` makes a cache that stores nothing.
+    pub fn new(bytes: usize, slots: usize) -> Self {
+        let slots = slots.max(1).next_power_of_two();
+        Self {
+            ring: vec![0u8; bytes].into_boxed_slice(),
+            head: 0,
+            index: vec![Slot::default(); slots].into_boxed_slice(),
+        }
+    }
+
+    /// Whether this cache stores anything.
+    pub fn is_enabled(&self) -> bool {
+        !self.ring.is_empty()
+    }
+
+    /// Stores `pkt`, sent with sequence number `seq`.
+    #[inline]
+    pub fn insert(&mut self, seq: u16, pkt: &[u8]) {
+        let cap = self.ring.len() as u64;
+        if pkt.len() as u64 > cap || pkt.len() > u16::MAX as usize {
+            return;
+        }
+        let mut pos = self.head % cap;
+        if pos + pkt.len() as u64 > cap {
+            // Skip the tail so the packet stays contiguous.
+            self.head += cap - pos;
+            pos = 0;
+        }
+        self.ring[pos as usize..pos as usize + pkt.len()].copy_from_slice(pkt);
+        let slot = &mut self.index[seq as usize & (self.index.len() - 1)];
+        *slot = Slot {
+            valid: true,
+            seq,
+            len: pkt.len() as u16,
+            abs: self.head,
+        };
+        self.head += pkt.len() as u64;
+    }
+
+    /// The packet sent with sequence number `seq`, if it is still held.
+    pub fn get(&self, seq: u16) -> Option<&[u8]> {
+        let cap = self.ring.len() as u64;
+        if cap == 0 {
+            return None;
+        }
+        let slot = self.index[seq as usize & (self.index.len() - 1)];
+        if !slot.valid || slot.seq != seq || slot.abs + cap < self.head {
+            return None;
+        }
+        let pos = (slot.abs % cap) as usize;
+        Some(&self.ring[pos..pos + slot.len as usize])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_recent_and_forgets_overwritten() {
+        let mut c = NackCache::new(1000, 64);
+        for seq in 0..20u16 {
+            c.insert(seq, &[seq as u8; 100]);
+        }
+        // 1000 bytes hold the last 10 packets.
+        assert_eq!(c.get(19), Some(&[19u8; 100][..]));
+        assert_eq!(c.get(10), Some(&[10u8; 100][..]));
+        assert_eq!(c.get(9), None);
+        assert_eq!(c.get(500), None);
+    }
+
+    #[test]
+    fn index_collisions_do_not_return_wrong_packet() {
+        let mut c = NackCache::new(100_000, 4);
+        c.insert(1, b"one");
+        c.insert(5, b"five"); // same slot as 1
+        assert_eq!(c.get(1), None);
+        assert_eq!(c.get(5), Some(&b"five"[..]));
+    }
+
+    #[test]
+    fn disabled_cache_holds_nothing() {
+        let mut c = NackCache::new(0, 4);
+        c.insert(1, b"x");
+        assert!(c.get(1).is_none());
+        assert!(!c.is_enabled());
+    }
+}
