@@ -14,3 +14,4 @@ pub mod codec;
 pub mod ids;
 pub mod net;
 pub mod packet;
+pub mod payload;

@@ -325,7 +325,7 @@ impl OpusDecoder {
     fn check_plc_len(&self, len: usize) -> Result<(), CodecError> {
         let ch = self.channels.count();
         let quantum = self.sample_rate as usize / 400; // 2.5 ms
-        if len == 0 || len % ch != 0 || (len / ch) % quantum != 0 {
+        if len == 0 || !len.is_multiple_of(ch) || !(len / ch).is_multiple_of(quantum) {
             return Err(CodecError::InvalidConfig(
                 "concealment length must be a non-zero multiple of 2.5 ms",
             ));
