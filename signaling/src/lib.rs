@@ -1,6 +1,53 @@
 //! # supernode-signaling
 //!
-//! The partner REST API (anonymous accounts, short-lived credentials), storage through
-//! `sqlx`, WebSocket call signaling with many endpoints per account, and the directory.
-//! Not built yet: this crate holds only this description until the signaling issue lands.
+//! Partners' servers create anonymous accounts and short-lived login credentials through a
+//! REST API; clients (edge processes, browser tabs) log in over a WebSocket with such a
+//! credential and set calls up. This crate holds all of it except the relay, which it reaches
+//! only through the [`RelayAccess`] trait that the host binary implements.
+//!
+//! ## How to drive it
+//!
+//! 1. Open the storage: [`Store::connect`] with a `sqlite://…` (default) or `postgres://…`
+//!    URL; the embedded migrations run on connect.
+//! 2. Make partners and signing secrets with [`admin`] (what `supernode admin` calls).
+//! 3. Build the HTTP service with [`Signaling::new`] and take its [`axum::Router`] with
+//!    [`Signaling::router`]: `/v1/accounts…` (REST), `/v1/openapi.json`, `/v1/ws`
+//!    (WebSocket). Serve it with `axum::serve`.
+//!
+//! The pieces underneath can be used alone:
+//!
+//! * [`calls::CallCore`] — the sans-IO call state machine (endpoints, ringing, first accept
+//!   wins, busy, disconnects). It takes `now: Instant` and inputs, and gives
+//!   [`calls::Outgoing`] messages out; it never reads the clock.
+//! * [`token`] — TURN-REST-like credentials (expiry, account id, key id, HMAC-SHA256) and the
+//!   rotating [`token::Keyring`].
+//! * [`protocol`] — the typed, versioned WebSocket messages (see `docs/protocol.md`).
+//! * [`directory`] — which endpoints of which account are attached to which supernode
+//!   ([`directory::InMemoryDirectory`] for one supernode; a shared one comes later).
+//! * [`ratelimit::RateLimiter`] — per-API-key token buckets.
+//!
+//! What is not here yet: trunking a call to endpoints attached to *another* supernode (the
+//! directory records them, the call core rings only local endpoints).
 #![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod apikey;
+pub mod calls;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod protocol;
+pub mod ratelimit;
+pub mod relay_access;
+pub mod storage;
+pub mod timefmt;
+pub mod token;
+pub mod ws;
+
+pub use config::SignalingConfig;
+pub use error::{SignalingError, StorageError};
+pub use http::Signaling;
+pub use relay_access::{LegGrant, LegId, RelayAccess, RelayAccessError, SrtpParams};
+pub use storage::Store;

@@ -1,0 +1,92 @@
+//! `POST /v1/accounts/{id}/credentials`: a short-lived login token for an account.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, AuthPartner};
+use crate::ids::AccountId;
+use crate::timefmt::{rfc3339, unix_now};
+
+/// The largest TTL the API accepts at all (a server may be configured lower).
+pub const MAX_TTL_SECONDS: i64 = 86_400;
+
+/// Body of `POST /v1/accounts/{id}/credentials`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateCredential {
+    /// Lifetime of the token in seconds (default 3600).
+    #[schema(minimum = 1, maximum = 86400)]
+    pub ttl_seconds: Option<i64>,
+}
+
+/// A login credential for the WebSocket.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CredentialBody {
+    /// The signed token (send it in the WebSocket `login` message).
+    pub token: String,
+    /// When it stops working, RFC 3339.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// Where to connect.
+    pub ws_url: String,
+}
+
+/// Issues a login credential for one of this partner's accounts.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/credentials",
+    tag = "credentials",
+    params(("id" = String, Path, description = "Account id")),
+    request_body = CreateCredential,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Issued", body = CredentialBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such account for this partner", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+        (status = 429, description = "Rate limit of the API key exceeded", body = ErrorBody),
+    )
+)]
+pub async fn create_credential(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CreateCredential>,
+) -> Result<(StatusCode, Json<CredentialBody>), ApiError> {
+    let s = &state.0;
+    let max = (s.cfg.max_credential_ttl.as_secs() as i64).clamp(1, MAX_TTL_SECONDS);
+    let ttl = req
+        .ttl_seconds
+        .unwrap_or(s.cfg.default_credential_ttl.as_secs() as i64);
+    if !(1..=max).contains(&ttl) {
+        return Err(ApiError::invalid(format!("ttl_seconds must be 1-{max}")));
+    }
+    let id = AccountId::parse(&id).ok_or_else(ApiError::not_found)?;
+    s.store
+        .get_account(&partner.id, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let expires_at = unix_now() + ttl;
+    let token = s.keyring_sign(&id, expires_at).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "no signing key configured",
+        )
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CredentialBody {
+            token,
+            expires_at: rfc3339(expires_at),
+            ws_url: s.cfg.public_ws_url.clone(),
+        }),
+    ))
+}

@@ -1,0 +1,80 @@
+//! Extractors: the authenticated, rate-limited partner and JSON bodies with typed errors.
+
+use std::time::Instant;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::apikey;
+use crate::storage::Partner;
+
+/// The partner behind `Authorization: Bearer <api key>`, after its rate-limit check.
+#[derive(Debug, Clone)]
+pub struct AuthPartner(pub Partner);
+
+impl FromRequestParts<AppState> for AuthPartner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("missing Authorization: Bearer <api key>"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| unauthorized("malformed Authorization header"))?;
+        let key = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| unauthorized("expected Authorization: Bearer <api key>"))?;
+        let invalid = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                "invalid API key",
+            )
+        };
+        if !apikey::well_formed(key) {
+            return Err(invalid());
+        }
+        let hash = apikey::hash(key);
+        let (partner, stored) = state
+            .0
+            .store
+            .partner_by_key_hash(&hash)
+            .await?
+            .ok_or_else(invalid)?;
+        if !apikey::hashes_equal(&hash, &stored) {
+            return Err(invalid());
+        }
+        if let Err(wait) = state.0.limiter.check(partner.id.as_str(), Instant::now()) {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "rate limit of this API key exceeded",
+            );
+            e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+            return Err(e);
+        }
+        Ok(Self(partner))
+    }
+}
+
+/// A JSON body whose rejections are [`ApiError`]s (`400`, `413`, `415`, `422`).
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Self(v))
+    }
+}
