@@ -9,3 +9,4 @@ pub mod demux;
 pub mod rtcp;
 pub mod rtp;
 pub mod seq;
+pub mod stun;
