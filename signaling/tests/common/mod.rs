@@ -1,0 +1,310 @@
+//! Helpers shared by the signaling integration tests: databases, a served instance on a
+//! loopback port, an HTTP client and a WebSocket client.
+#![allow(dead_code, missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use supernode_signaling::directory::InMemoryDirectory;
+use supernode_signaling::ids::CallId;
+use supernode_signaling::protocol::{ClientMsg, ServerMsg, decode_server, encode_client};
+use supernode_signaling::{
+    LegGrant, LegId, RelayAccess, RelayAccessError, Signaling, SignalingConfig, SrtpParams, Store,
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The one place that decides whether a missing external tool skips or fails a test.
+/// Returns the PostgreSQL URL, or `None` after printing `SKIP:`.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("SUPERNODE_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var("SUPERNODE_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
+                panic!("SUPERNODE_TEST_POSTGRES_URL is not set and SUPERNODE_REQUIRE_EXTERNAL=1");
+            }
+            eprintln!("SKIP: PostgreSQL storage test (SUPERNODE_TEST_POSTGRES_URL not set)");
+            None
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+/// A fresh SQLite database file URL.
+pub fn sqlite_url() -> String {
+    let dir = std::env::temp_dir().join(unique("supernode_sig"));
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("sqlite://{}", dir.join("test.db").display())
+}
+
+/// A fresh schema in the test PostgreSQL database, as a URL whose connections use it.
+pub async fn postgres_schema_url(base: &str) -> String {
+    let schema = unique("t");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(base)
+        .await
+        .expect("connect postgres");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// A relay test double: the relay itself is built by another issue, so the tests use this
+/// real in-process implementation of the trait that hands out loopback addresses and records
+/// every allocation and release.
+#[derive(Default)]
+pub struct RecordingRelay {
+    pub state: Mutex<RelayLog>,
+}
+
+#[derive(Default, Debug)]
+pub struct RelayLog {
+    pub next_leg: u64,
+    pub live: std::collections::BTreeMap<CallId, Vec<LegId>>,
+    pub allocations: u64,
+    pub releases: u64,
+    pub connected: Vec<(CallId, LegId, LegId)>,
+    pub fail_next: bool,
+}
+
+impl RecordingRelay {
+    pub fn live_calls(&self) -> Vec<CallId> {
+        self.state.lock().unwrap().live.keys().copied().collect()
+    }
+}
+
+impl RelayAccess for RecordingRelay {
+    fn allocate(&self, call: CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
+        let mut s = self.state.lock().unwrap();
+        if s.fail_next {
+            s.fail_next = false;
+            return Err(RelayAccessError::Exhausted);
+        }
+        assert!(!s.live.contains_key(&call), "double allocation for {call}");
+        let mut legs = Vec::new();
+        for _ in 0..count {
+            s.next_leg += 1;
+            legs.push(LegGrant {
+                leg: LegId(s.next_leg),
+                address: SocketAddr::from(([127, 0, 0, 1], 40000 + (s.next_leg % 20000) as u16)),
+                srtp: Some(SrtpParams {
+                    profile: "AES_CM_128_HMAC_SHA1_80".into(),
+                    key_and_salt: vec![s.next_leg as u8; 30],
+                }),
+            });
+        }
+        s.live.insert(call, legs.iter().map(|l| l.leg).collect());
+        s.allocations += 1;
+        Ok(legs)
+    }
+
+    fn connect(&self, call: CallId, a: LegId, b: LegId) -> Result<(), RelayAccessError> {
+        let mut s = self.state.lock().unwrap();
+        let legs = s.live.get(&call).ok_or(RelayAccessError::Unknown)?;
+        if !legs.contains(&a) || !legs.contains(&b) {
+            return Err(RelayAccessError::Unknown);
+        }
+        s.connected.push((call, a, b));
+        Ok(())
+    }
+
+    fn release(&self, call: CallId) {
+        let mut s = self.state.lock().unwrap();
+        if s.live.remove(&call).is_some() {
+            s.releases += 1;
+        }
+    }
+}
+
+/// A served signaling instance on a loopback port.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub signaling: Signaling,
+    pub relay: Arc<RecordingRelay>,
+    pub store: Store,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/ws", self.addr)
+    }
+}
+
+pub fn test_config() -> SignalingConfig {
+    SignalingConfig {
+        rate_limit_per_second: 1000.0,
+        rate_limit_burst: 1000,
+        ..SignalingConfig::default()
+    }
+}
+
+pub async fn start(cfg: SignalingConfig) -> Server {
+    start_with(&sqlite_url(), cfg).await
+}
+
+pub async fn start_with(db_url: &str, mut cfg: SignalingConfig) -> Server {
+    let store = Store::connect(db_url).await.expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    cfg.public_ws_url = format!("ws://{addr}/v1/ws");
+    let relay = Arc::new(RecordingRelay::default());
+    let signaling = Signaling::new(
+        store.clone(),
+        cfg,
+        Some(relay.clone() as Arc<dyn RelayAccess>),
+        Arc::new(InMemoryDirectory::new()),
+    )
+    .await
+    .expect("signaling");
+    let app = signaling.router();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Server {
+        addr,
+        signaling,
+        relay,
+        store,
+    }
+}
+
+/// Creates a partner and returns `(id, api key)`.
+pub async fn partner(server: &Server, name: &str) -> (String, String) {
+    let p = supernode_signaling::admin::create_partner(&server.store, name, false, 1_000)
+        .await
+        .unwrap();
+    (p.id, p.api_key)
+}
+
+/// Creates an account through the API and returns its id.
+pub async fn account(server: &Server, key: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(server.url("/v1/accounts"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Issues a credential through the API and returns the token.
+pub async fn token(server: &Server, key: &str, account: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(server.url(&format!("/v1/accounts/{account}/credentials")))
+        .bearer_auth(key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A WebSocket test client.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(server: &Server) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+            .await
+            .expect("ws connect");
+        Self { ws }
+    }
+
+    /// Connects and logs in; returns the client and its endpoint id.
+    pub async fn login(server: &Server, token: &str) -> (Self, u64) {
+        let mut c = Self::connect(server).await;
+        c.send(&ClientMsg::Login {
+            token: token.to_owned(),
+        })
+        .await;
+        match c.recv().await {
+            ServerMsg::LoginOk { endpoint_id, .. } => (c, endpoint_id.0),
+            other => panic!("expected login_ok, got {other:?}"),
+        }
+    }
+
+    pub async fn send(&mut self, m: &ClientMsg) {
+        self.send_text(&encode_client(m)).await;
+    }
+
+    pub async fn send_text(&mut self, t: &str) {
+        self.ws.send(Message::text(t.to_owned())).await.unwrap();
+    }
+
+    /// The next server message (skipping control frames); panics after 5 s.
+    pub async fn recv(&mut self) -> ServerMsg {
+        loop {
+            let f = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
+                .await
+                .expect("timed out waiting for a message")
+                .expect("socket ended")
+                .expect("socket error");
+            match f {
+                Message::Text(t) => return decode_server(t.as_str()).expect("server JSON"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Waits until the server closes the socket; returns whether it closed (not timed out).
+    pub async fn closed(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Asserts nothing but control frames arrives within `ms`.
+    pub async fn quiet(&mut self, ms: u64) {
+        let end = tokio::time::Instant::now() + Duration::from_millis(ms);
+        loop {
+            match tokio::time::timeout_at(end, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
