@@ -371,8 +371,11 @@ impl RtpHeader {
     /// An owned copy of a parsed packet's header. Extension elements are copied when the
     /// block uses an RFC 8285 form; any other extension profile is dropped.
     pub fn from_packet(pkt: &RtpPacket<'_>) -> Self {
+        let extensions: Vec<(u8, Vec<u8>)> =
+            pkt.extensions().map(|(i, d)| (i, d.to_vec())).collect();
+        // Keep the two-byte form when the packet used it (and had elements to write).
         let form = match pkt.extension_block().map(|(p, _)| form_of(p)) {
-            Some(Form::TwoByte) => ExtensionForm::TwoByte,
+            Some(Form::TwoByte) if !extensions.is_empty() => ExtensionForm::TwoByte,
             _ => ExtensionForm::Auto,
         };
         Self {
@@ -382,7 +385,7 @@ impl RtpHeader {
             timestamp: pkt.timestamp(),
             ssrc: pkt.ssrc(),
             csrcs: pkt.csrcs().collect(),
-            extensions: pkt.extensions().map(|(i, d)| (i, d.to_vec())).collect(),
+            extensions,
             extension_form: form,
             padding: pkt.padding_len() as u8,
         }

@@ -42,7 +42,8 @@ pub struct Fir<'a> {
 
 impl<'a> Fir<'a> {
     pub(super) fn parse_body(body: &'a [u8]) -> Result<Self, RtcpError> {
-        if body.len() < 8 || !(body.len() - 8).is_multiple_of(FirEntry::SIZE) {
+        // RFC 5104 §4.3.1.2: one or more FIR entries.
+        if body.len() < 16 || !(body.len() - 8).is_multiple_of(FirEntry::SIZE) {
             return Err(RtcpError::Malformed(PT_PSFB));
         }
         Ok(Self {
@@ -58,7 +59,11 @@ impl<'a> Fir<'a> {
     }
 
     /// Writes the packet at the start of `out`; returns its length.
+    /// An empty list of entries is [`RtcpError::BadValue`] (RFC 5104 wants at least one).
     pub fn write(&self, out: &mut [u8]) -> Result<usize, RtcpError> {
+        if self.entries.is_empty() {
+            return Err(RtcpError::BadValue);
+        }
         let total = self.wire_len();
         super::write_header(out, FMT, PT_PSFB, total)?;
         wr32(out, 4, self.sender_ssrc.0);

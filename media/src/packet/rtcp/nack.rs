@@ -53,7 +53,8 @@ pub struct Nack<'a> {
 
 impl<'a> Nack<'a> {
     pub(super) fn parse_body(body: &'a [u8]) -> Result<Self, RtcpError> {
-        if body.len() < 8 || !body.len().is_multiple_of(4) {
+        // RFC 4585 §6.2.1: at least one FCI entry.
+        if body.len() < 12 || !body.len().is_multiple_of(4) {
             return Err(RtcpError::Malformed(PT_RTPFB));
         }
         Ok(Self {
@@ -97,7 +98,11 @@ impl<'a> Nack<'a> {
     }
 
     /// Writes the packet at the start of `out`; returns its length.
+    /// An empty list of pairs is [`RtcpError::BadValue`] (RFC 4585 wants at least one).
     pub fn write(&self, out: &mut [u8]) -> Result<usize, RtcpError> {
+        if self.pairs.is_empty() {
+            return Err(RtcpError::BadValue);
+        }
         let total = self.wire_len();
         super::write_header(out, FMT, PT_RTPFB, total)?;
         wr32(out, 4, self.sender_ssrc.0);
