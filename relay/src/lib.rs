@@ -8,5 +8,10 @@
 
 pub mod core;
 pub mod error;
+pub mod handle;
+pub mod udp;
+pub mod worker;
 
+pub use core::{LegId, SessionId};
 pub use error::RelayError;
+pub use handle::{Addressing, LegInfo, LegRequest, Relay, RelayConfig, RelayEvent};

@@ -31,9 +31,9 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use supernode_media::ids::Ssrc;
 use supernode_media::packet::demux::{PacketKind, classify};
 use supernode_media::packet::rtp::{self, RtpPacket};
-use supernode_media::ids::Ssrc;
 
 use crate::error::RelayError;
 use addr_map::FxHashMap;
@@ -183,7 +183,14 @@ impl Core {
             None => None,
         };
         let cache = NackCache::new(self.config.nack_cache_bytes, self.config.nack_cache_slots);
-        let leg = Leg::new(id, &spec, srtp, cache, now, now + self.config.report_interval);
+        let leg = Leg::new(
+            id,
+            &spec,
+            srtp,
+            cache,
+            now,
+            now + self.config.report_interval,
+        );
         let idx = match self.free_legs.pop() {
             Some(i) => {
                 self.legs[i as usize] = Some(leg);
@@ -207,7 +214,8 @@ impl Core {
                 self.by_ssrc.insert((spec.sock, s), idx);
             }
             if let Some(ice) = &spec.ice {
-                self.by_ufrag.insert((spec.sock, ice.local_ufrag.clone()), idx);
+                self.by_ufrag
+                    .insert((spec.sock, ice.local_ufrag.clone()), idx);
             }
         } else {
             self.set_sock(spec.sock, SockUse::Leg(idx));
@@ -216,7 +224,10 @@ impl Core {
     }
 
     fn idx(&self, id: LegId) -> Result<u32, RelayError> {
-        self.ids.get(&id).copied().ok_or(RelayError::UnknownLeg(id.0))
+        self.ids
+            .get(&id)
+            .copied()
+            .ok_or(RelayError::UnknownLeg(id.0))
     }
 
     /// Routes what `from` receives to `to` (one direction). Fan-out: connect one source to
@@ -296,7 +307,10 @@ impl Core {
     }
 
     /// Removes every leg of a session; returns their sockets (and whether each was own).
-    pub fn remove_session(&mut self, session: SessionId) -> Result<Vec<(SockSlot, bool)>, RelayError> {
+    pub fn remove_session(
+        &mut self,
+        session: SessionId,
+    ) -> Result<Vec<(SockSlot, bool)>, RelayError> {
         let legs = self
             .sessions
             .get(&session)
@@ -370,14 +384,21 @@ impl Core {
 
     /// Finds the leg a datagram on a shared socket belongs to.
     #[inline]
-    fn lookup_shared(&self, sock: SockSlot, src: SocketAddr, data: &[u8], kind: PacketKind) -> Option<u32> {
+    fn lookup_shared(
+        &self,
+        sock: SockSlot,
+        src: SocketAddr,
+        data: &[u8],
+        kind: PacketKind,
+    ) -> Option<u32> {
         if let Some(&i) = self.by_addr.get(&(sock, src)) {
             return Some(i);
         }
         match kind {
             PacketKind::Rtp | PacketKind::Rtcp if data.len() >= 12 => {
                 let off = if kind == PacketKind::Rtp { 8 } else { 4 };
-                let ssrc = u32::from_be_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]);
+                let ssrc =
+                    u32::from_be_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]);
                 self.by_ssrc.get(&(sock, ssrc)).copied()
             }
             PacketKind::Stun => {
@@ -455,7 +476,11 @@ impl Core {
             return;
         }
         let Ok(pkt) = RtpPacket::parse(data) else {
-            leg.counters.drop(if from_peer { DropReason::Malformed } else { DropReason::Stranger });
+            leg.counters.drop(if from_peer {
+                DropReason::Malformed
+            } else {
+                DropReason::Stranger
+            });
             return;
         };
         let ssrc = pkt.ssrc().0;
@@ -465,8 +490,11 @@ impl Core {
             && (from_peer || leg.srtp.is_none())
         {
             // From the peer: a stream this leg did not announce. From elsewhere: a stranger.
-            leg.counters
-                .drop(if from_peer { DropReason::WrongSsrc } else { DropReason::Stranger });
+            leg.counters.drop(if from_peer {
+                DropReason::WrongSsrc
+            } else {
+                DropReason::Stranger
+            });
             return;
         }
         if from_peer && !leg.rate.admit(now, data.len()) {
@@ -477,8 +505,11 @@ impl Core {
             Some(s) => match s.unprotect_rtp(data) {
                 Ok(b) => Some(b),
                 Err(_) => {
-                    leg.counters
-                        .drop(if from_peer { DropReason::SrtpAuth } else { DropReason::Stranger });
+                    leg.counters.drop(if from_peer {
+                        DropReason::SrtpAuth
+                    } else {
+                        DropReason::Stranger
+                    });
                     return;
                 }
             },
@@ -590,7 +621,9 @@ impl Core {
         let idle = self.config.idle_timeout;
         let mut freed = Vec::new();
         for i in 0..self.legs.len() {
-            let Some(leg) = self.legs[i].as_ref() else { continue };
+            let Some(leg) = self.legs[i].as_ref() else {
+                continue;
+            };
             if now.saturating_duration_since(leg.last_rx) >= idle {
                 freed.push(leg.id);
                 continue;
@@ -602,13 +635,20 @@ impl Core {
         for id in freed {
             let session = self.leg(self.ids[&id]).session;
             if let Ok((sock, own_socket)) = self.remove_leg(id) {
-                self.events.push_back(Event::LegFreed { leg: id, session, sock, own_socket });
+                self.events.push_back(Event::LegFreed {
+                    leg: id,
+                    session,
+                    sock,
+                    own_socket,
+                });
             }
         }
     }
 
     /// The SSRC a destination leg currently receives from, as it sees it.
     pub fn dest_ssrc(&self, id: LegId) -> Option<Ssrc> {
-        self.idx(id).ok().and_then(|i| self.leg(i).rewrite.out_ssrc())
+        self.idx(id)
+            .ok()
+            .and_then(|i| self.leg(i).rewrite.out_ssrc())
     }
 }

@@ -64,11 +64,20 @@ impl RateLimiter {
         let us = now.saturating_duration_since(self.last).as_micros() as u64;
         self.last = now;
         // One token per packet is 1_000_000 micro-units; refill rate*us micro-units per µs.
-        self.pkt_tokens = (self.pkt_tokens + us * u64::from(self.cap.packets_per_sec)).min(self.max_pkt());
+        self.pkt_tokens =
+            (self.pkt_tokens + us * u64::from(self.cap.packets_per_sec)).min(self.max_pkt());
         self.byte_tokens =
             (self.byte_tokens + us * u64::from(self.cap.bytes_per_sec)).min(self.max_bytes());
-        let need_pkt = if self.cap.packets_per_sec > 0 { 1_000_000 } else { 0 };
-        let need_bytes = if self.cap.bytes_per_sec > 0 { len as u64 * 1_000_000 } else { 0 };
+        let need_pkt = if self.cap.packets_per_sec > 0 {
+            1_000_000
+        } else {
+            0
+        };
+        let need_bytes = if self.cap.bytes_per_sec > 0 {
+            len as u64 * 1_000_000
+        } else {
+            0
+        };
         if self.pkt_tokens < need_pkt || self.byte_tokens < need_bytes {
             return false;
         }
@@ -93,7 +102,11 @@ mod tests {
     #[test]
     fn packet_cap_admits_burst_then_rate() {
         let t = Instant::now();
-        let cap = RateCap { packets_per_sec: 100, bytes_per_sec: 0, burst_ms: 100 };
+        let cap = RateCap {
+            packets_per_sec: 100,
+            bytes_per_sec: 0,
+            burst_ms: 100,
+        };
         let mut r = RateLimiter::new(cap, t);
         // Burst of 100 ms at 100 pps: 10 packets.
         let admitted = (0..50).filter(|_| r.admit(t, 100)).count();
@@ -111,7 +124,11 @@ mod tests {
     #[test]
     fn byte_cap_counts_bytes() {
         let t = Instant::now();
-        let cap = RateCap { packets_per_sec: 0, bytes_per_sec: 10_000, burst_ms: 100 };
+        let cap = RateCap {
+            packets_per_sec: 0,
+            bytes_per_sec: 10_000,
+            burst_ms: 100,
+        };
         let mut r = RateLimiter::new(cap, t);
         // 1000 bytes of burst: four 250-byte packets, not five.
         assert_eq!((0..5).filter(|_| r.admit(t, 250)).count(), 4);

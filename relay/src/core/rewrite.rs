@@ -91,7 +91,10 @@ impl Rewriter {
         let out_seq = seq.wrapping_add(self.seq_offset);
         let out_ts = ts.wrapping_add(self.ts_offset);
         // Only advance "last" for packets that move the stream forward.
-        if (out_seq.wrapping_sub(self.last_out_seq) as i16) > 0 || self.last_out_at.is_none() || switched {
+        if (out_seq.wrapping_sub(self.last_out_seq) as i16) > 0
+            || self.last_out_at.is_none()
+            || switched
+        {
             self.last_out_seq = out_seq;
             self.last_out_ts = out_ts;
             self.last_out_at = Some(now);
@@ -133,7 +136,10 @@ mod tests {
     fn first_source_is_identity() {
         let t = Instant::now();
         let mut r = Rewriter::new(48_000);
-        let a = SourceKey { leg: 1, ssrc: 0xAAAA };
+        let a = SourceKey {
+            leg: 1,
+            ssrc: 0xAAAA,
+        };
         for i in 0..10u16 {
             let (m, sw) = r.map(t, a, 100 + i, 1000 + u32::from(i) * 960);
             assert!(!sw);
@@ -146,11 +152,22 @@ mod tests {
     fn switch_continues_the_stream() {
         let t = Instant::now();
         let mut r = Rewriter::new(48_000);
-        let a = SourceKey { leg: 1, ssrc: 0xAAAA };
-        let b = SourceKey { leg: 2, ssrc: 0xBBBB };
+        let a = SourceKey {
+            leg: 1,
+            ssrc: 0xAAAA,
+        };
+        let b = SourceKey {
+            leg: 2,
+            ssrc: 0xBBBB,
+        };
         let mut now = t;
         for i in 0..5u16 {
-            r.map(now, a, 65_533u16.wrapping_add(i), 1_000 + u32::from(i) * 960);
+            r.map(
+                now,
+                a,
+                65_533u16.wrapping_add(i),
+                1_000 + u32::from(i) * 960,
+            );
             now += Duration::from_millis(20);
         }
         // Last out: seq 65_537 -> 1 (wrapped), ts 1000 + 4*960 = 4840, at t+80ms.

@@ -103,13 +103,19 @@ impl Core {
 
     fn on_report_blocks(&mut self, li: u32, now_mid: u32, blocks: WireList<'_, ReportBlock>) {
         let leg = self.leg_mut(li);
-        let Some(out) = leg.rewrite.out_ssrc() else { return };
+        let Some(out) = leg.rewrite.out_ssrc() else {
+            return;
+        };
         for b in blocks.iter() {
             if b.ssrc == out && b.last_sr != 0 {
-                let rtt_q16 = now_mid.wrapping_sub(b.last_sr).wrapping_sub(b.delay_since_last_sr);
+                let rtt_q16 = now_mid
+                    .wrapping_sub(b.last_sr)
+                    .wrapping_sub(b.delay_since_last_sr);
                 // Ignore nonsense (a negative round trip wraps to a huge value).
                 if rtt_q16 < 65_536 * 10 {
-                    leg.rtt = Some(Duration::from_micros(u64::from(rtt_q16) * 1_000_000 / 65_536));
+                    leg.rtt = Some(Duration::from_micros(
+                        u64::from(rtt_q16) * 1_000_000 / 65_536,
+                    ));
                 }
             }
         }
@@ -146,7 +152,9 @@ impl Core {
                 src_leg.counters.keyframe_requests_coalesced += 1;
                 continue;
             }
-            let (Some(peer), Some(media)) = (src_leg.peer, src_leg.ssrc) else { continue };
+            let (Some(peer), Some(media)) = (src_leg.peer, src_leg.ssrc) else {
+                continue;
+            };
             let pli = RtcpPacket::Pli(Pli {
                 sender_ssrc: Ssrc(src_leg.report_ssrc),
                 media_ssrc: Ssrc(media),
@@ -178,7 +186,10 @@ impl Core {
                 blocks[0] = ReportBlock {
                     ssrc: Ssrc(ssrc),
                     fraction_lost: leg.rx.take_fraction_lost(),
-                    cumulative_lost: leg.rx.lost().clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+                    cumulative_lost: leg
+                        .rx
+                        .lost()
+                        .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
                         as i32,
                     extended_highest_seq: leg.rx.extended_max(),
                     jitter: leg.rx.jitter(),
@@ -193,7 +204,8 @@ impl Core {
         let pkt = match (leg.rewrite.out_ssrc(), leg.last_sent_ts) {
             (Some(out), Some((ts, at))) => {
                 let elapsed = now.saturating_duration_since(at);
-                let ticks = (elapsed.as_micros() as u64 * u64::from(leg.clock_rate) / 1_000_000) as u32;
+                let ticks =
+                    (elapsed.as_micros() as u64 * u64::from(leg.clock_rate) / 1_000_000) as u32;
                 leg.sent_sr = Some((ntp_mid(ntp), now));
                 RtcpPacket::SenderReport(SenderReport {
                     ssrc: out,
@@ -218,7 +230,12 @@ impl Core {
 }
 
 /// Writes `packets` as one compound toward `leg`'s peer, SRTCP-protected if the leg is.
-fn push_rtcp(tx: &mut TxBatch, leg: &mut super::Leg, peer: SocketAddr, packets: &[RtcpPacket<'_>]) -> bool {
+fn push_rtcp(
+    tx: &mut TxBatch,
+    leg: &mut super::Leg,
+    peer: SocketAddr,
+    packets: &[RtcpPacket<'_>],
+) -> bool {
     let sock = leg.sock;
     if !tx.push_with(sock, peer, |buf| write_compound(packets, buf).unwrap_or(0)) {
         leg.counters.drop(DropReason::TxFull);

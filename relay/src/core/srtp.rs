@@ -58,7 +58,9 @@ pub struct SrtpKey {
 impl std::fmt::Debug for SrtpKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("SrtpKey").field("profile", &self.profile).finish_non_exhaustive()
+        f.debug_struct("SrtpKey")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,7 +89,10 @@ pub enum SrtpError {
 fn context(key: &SrtpKey, inbound: bool) -> Result<Context, String> {
     let provider = RingProvider::new();
     let (rtp_opt, rtcp_opt) = if inbound {
-        (Some(srtp_replay_protection(1024)), Some(srtcp_replay_protection(1024)))
+        (
+            Some(srtp_replay_protection(1024)),
+            Some(srtcp_replay_protection(1024)),
+        )
     } else {
         (None, None)
     };

@@ -120,7 +120,11 @@ impl ReceiveStats {
                 self.received_prior = self.received;
                 self.expected_prior = 0;
             }
-            self.seen = if shift >= WINDOW as u64 { 0 } else { self.seen << shift };
+            self.seen = if shift >= WINDOW as u64 {
+                0
+            } else {
+                self.seen << shift
+            };
             self.seen |= 1;
             self.max_seq = ext;
             SeqVerdict::InOrder
@@ -162,7 +166,11 @@ impl ReceiveStats {
 
     /// Packets expected from the first to the highest sequence seen.
     pub fn expected(&self) -> u64 {
-        if !self.started { 0 } else { self.max_seq - self.base_seq + 1 }
+        if !self.started {
+            0
+        } else {
+            self.max_seq - self.base_seq + 1
+        }
     }
 
     /// Cumulative number of packets lost (may be negative with duplicates, RFC 3550 A.3;

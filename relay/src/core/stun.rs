@@ -1,31 +1,90 @@
-//! STUN on a leg (RFC 8489), as ICE-lite does it: a binding request whose USERNAME is
-//! `<leg's ufrag>:<peer's ufrag>` and whose MESSAGE-INTEGRITY verifies with the leg's
-//! password proves that the sender belongs to the leg; the relay answers with a binding
-//! success response (XOR-MAPPED-ADDRESS) and latches onto the sender's address.
+//! STUN on a leg (RFC 8489), as an ICE-lite agent answers connectivity checks: a binding
+//! request whose USERNAME is `<leg's ufrag>:<peer's ufrag>` and whose MESSAGE-INTEGRITY
+//! verifies under the leg's password proves that the sender belongs to the leg. The relay
+//! answers with a binding success response (XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY,
+//! FINGERPRINT) and latches the leg onto the sender's address; this is how a leg's peer
+//! moves to a new address (a new network, a new device) without the relay trusting a bare
+//! packet from there. Anything else STUN is dropped and counted.
 
 use std::net::SocketAddr;
 use std::time::Instant;
+
+use supernode_media::packet::stun::{Class, Method, StunAttr, StunMessage, StunWriter};
 
 use super::Core;
 use super::stats::DropReason;
 use super::transmit::TxBatch;
 
 /// The relay-side part (before the colon) of a binding request's USERNAME, if `data` is
-/// one. Used to find the leg on a shared port.
+/// one. Used to find the leg on a shared port; nothing is verified here.
 pub fn username_local_part(data: &[u8]) -> Option<&str> {
-    let _ = data;
-    None
+    let msg = StunMessage::parse(data).ok()?;
+    if msg.class() != Class::Request || msg.method() != Method::BINDING {
+        return None;
+    }
+    let user = msg.username()?;
+    let local = user.split(|&b| b == b':').next()?;
+    std::str::from_utf8(local).ok()
 }
 
 impl Core {
     pub(super) fn on_stun(
         &mut self,
-        _now: Instant,
+        now: Instant,
         li: u32,
-        _src: SocketAddr,
-        _data: &[u8],
-        _tx: &mut TxBatch,
+        src: SocketAddr,
+        data: &[u8],
+        tx: &mut TxBatch,
     ) {
-        self.leg_mut(li).counters.drop(DropReason::StunRejected);
+        let leg = self.legs[li as usize].as_mut().expect("live leg");
+        let Some(ice) = leg.ice.as_ref() else {
+            leg.counters.drop(DropReason::StunRejected);
+            return;
+        };
+        let Ok(msg) = StunMessage::parse(data) else {
+            leg.counters.drop(DropReason::Malformed);
+            return;
+        };
+        let user_ok = msg.username().is_some_and(|u| {
+            u.len() > ice.local_ufrag.len()
+                && u.starts_with(ice.local_ufrag.as_bytes())
+                && u[ice.local_ufrag.len()] == b':'
+        });
+        if msg.class() != Class::Request
+            || msg.method() != Method::BINDING
+            || !user_ok
+            || msg.verify_integrity(ice.local_pwd.as_bytes()).is_err()
+            || (msg.has_fingerprint() && msg.verify_fingerprint().is_err())
+        {
+            leg.counters.drop(DropReason::StunRejected);
+            return;
+        }
+        let pwd = ice.local_pwd.clone();
+        let tid = msg.transaction_id();
+        let sock = leg.sock;
+        leg.last_rx = now;
+        leg.heard = true;
+        if leg.peer != Some(src) && matches!(leg.mode, super::PeerMode::Latching) {
+            self.latch(li, src);
+        }
+        let leg = self.legs[li as usize].as_mut().expect("live leg");
+        let ok = tx.push_with(sock, src, |buf| {
+            let Ok(mut w) = StunWriter::new(buf, Class::SuccessResponse, Method::BINDING, tid)
+            else {
+                return 0;
+            };
+            if w.add(&StunAttr::XorMappedAddress(src)).is_err()
+                || w.add_message_integrity(pwd.as_bytes()).is_err()
+                || w.add_fingerprint().is_err()
+            {
+                return 0;
+            }
+            w.finish()
+        });
+        if ok {
+            leg.counters.packets_out += 1;
+        } else {
+            leg.counters.drop(DropReason::TxFull);
+        }
     }
 }

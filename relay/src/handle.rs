@@ -1,0 +1,585 @@
+//! The control API: a plain Rust handle over the relay's workers.
+//!
+//! ```no_run
+//! use supernode_relay::handle::{LegRequest, Relay, RelayConfig};
+//! let relay = Relay::start(RelayConfig::default()).unwrap();
+//! let (session, legs) = relay
+//!     .create_session(vec![LegRequest::latching(), LegRequest::latching()])
+//!     .unwrap();
+//! relay.connect_both(legs[0].id, legs[1].id).unwrap();
+//! println!("send to {} and {}", legs[0].local, legs[1].local);
+//! relay.release_session(session).unwrap();
+//! ```
+//!
+//! Every call sends a command to the worker that owns the session (sessions are sharded
+//! across workers) and waits for its answer; workers apply commands between batches. Ports
+//! come from the configured range, one per own-port leg; shared-port legs use their worker's
+//! shared port (`shared_port + worker index`).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+
+use crate::core::{
+    CoreConfig, Event, IceCredentials, LegId, LegSpec, LegSrtpKeys, LegStats, PeerMode, RateCap,
+    SessionId, SockSlot,
+};
+use crate::error::RelayError;
+use crate::udp::{self, Waker};
+use crate::worker::{Command, Worker, WorkerEvent, WorkerIo, WorkerStats};
+
+/// How long a control call waits for its worker.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Configuration of a relay.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Address the relay's sockets bind to (and that legs are reached at).
+    pub bind_ip: IpAddr,
+    /// Inclusive range of ports for own-port legs.
+    pub port_range: (u16, u16),
+    /// First shared port (worker `i` listens on `shared_port + i`); `None`: no shared port,
+    /// `Some(0)`: an ephemeral port per worker.
+    pub shared_port: Option<u16>,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Datagrams per receive batch.
+    pub batch: usize,
+    /// Use the portable I/O fallback.
+    pub portable_io: bool,
+    /// Allow UDP GSO.
+    pub gso: bool,
+    /// Pin worker `i` to CPU `pin_cpus[i]`, when given.
+    pub pin_cpus: Vec<usize>,
+    /// The forwarding core's tunables.
+    pub core: CoreConfig,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port_range: (30_000, 39_999),
+            shared_port: Some(0),
+            workers: 0,
+            batch: 32,
+            portable_io: false,
+            gso: true,
+            pin_cpus: Vec::new(),
+            core: CoreConfig {
+                wallclock_at_epoch: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default(),
+                ..CoreConfig::default()
+            },
+        }
+    }
+}
+
+/// How a new leg is addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// A port of its own from the range (plain RTP tools, SIP phones).
+    OwnPort,
+    /// The worker's shared port; the leg is told apart by address, STUN username or SSRC.
+    Shared,
+}
+
+/// What the control plane asks for one leg.
+#[derive(Debug, Clone)]
+pub struct LegRequest {
+    /// Own port or shared port.
+    pub addressing: Addressing,
+    /// Latching, or an explicit remote (trusted callers only: the caller of this API is
+    /// responsible for that check).
+    pub peer: PeerMode,
+    /// SSRC the peer will send, if known.
+    pub expected_ssrc: Option<u32>,
+    /// SRTP keys.
+    pub srtp: Option<LegSrtpKeys>,
+    /// ICE credentials.
+    pub ice: Option<IceCredentials>,
+    /// Media clock rate (Hz) of what the peer sends.
+    pub clock_rate: u32,
+    /// Rate cap.
+    pub rate_cap: RateCap,
+}
+
+impl LegRequest {
+    /// A latching plain leg on its own port.
+    pub fn latching() -> Self {
+        Self {
+            addressing: Addressing::OwnPort,
+            peer: PeerMode::Latching,
+            expected_ssrc: None,
+            srtp: None,
+            ice: None,
+            clock_rate: 48_000,
+            rate_cap: RateCap::default(),
+        }
+    }
+
+    /// A plain leg on its own port aimed at `remote` (trusted callers only).
+    pub fn fixed(remote: SocketAddr) -> Self {
+        Self {
+            peer: PeerMode::Fixed(remote),
+            ..Self::latching()
+        }
+    }
+}
+
+/// A created leg: its id and the local address its peer must send to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegInfo {
+    /// The leg.
+    pub id: LegId,
+    /// Where the peer sends (and where the relay sends from).
+    pub local: SocketAddr,
+}
+
+/// What the control plane learns from the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RelayEvent {
+    /// A leg learned its peer address.
+    Latched {
+        /// Leg.
+        leg: LegId,
+        /// Peer address.
+        addr: SocketAddr,
+    },
+    /// A leg was freed after the idle timeout.
+    LegIdle {
+        /// Leg.
+        leg: LegId,
+        /// Its session.
+        session: SessionId,
+    },
+}
+
+struct WorkerHandle {
+    commands: Sender<Command>,
+    waker: Arc<Waker>,
+    join: Option<JoinHandle<()>>,
+    shared: Option<SocketAddr>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    free_ports: VecDeque<u16>,
+    legs: HashMap<LegId, LegEntry>,
+    sessions: HashMap<SessionId, (usize, Vec<LegId>)>,
+    events: VecDeque<RelayEvent>,
+}
+
+#[derive(Clone, Copy)]
+struct LegEntry {
+    worker: usize,
+    session: SessionId,
+    port: Option<u16>,
+}
+
+/// The relay: worker threads and the handle that controls them. Dropping it stops the
+/// workers.
+pub struct Relay {
+    config: RelayConfig,
+    workers: Vec<WorkerHandle>,
+    state: Mutex<State>,
+    events: Receiver<WorkerEvent>,
+}
+
+impl Relay {
+    /// Starts the workers (and binds their shared ports).
+    pub fn start(config: RelayConfig) -> Result<Self, RelayError> {
+        let n = if config.workers == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            config.workers
+        };
+        let (ev_tx, ev_rx) = unbounded();
+        let mut workers = Vec::with_capacity(n);
+        for i in 0..n {
+            let shared = match config.shared_port {
+                Some(base) => {
+                    let port = if base == 0 { 0 } else { base + i as u16 };
+                    Some(udp::bind(SocketAddr::new(config.bind_ip, port), true)?)
+                }
+                None => None,
+            };
+            let shared_addr = shared.as_ref().map(|s| s.local_addr()).transpose()?;
+            let (cmd_tx, cmd_rx) = unbounded();
+            let waker = Arc::new(Waker::new()?);
+            let io = WorkerIo {
+                batch: config.batch,
+                portable: config.portable_io,
+                gso: config.gso,
+                pin_cpu: config.pin_cpus.get(i).copied(),
+            };
+            let worker = Worker::new(
+                i,
+                config.core.clone(),
+                shared,
+                io,
+                waker.clone(),
+                cmd_rx,
+                ev_tx.clone(),
+            )?;
+            let join = std::thread::Builder::new()
+                .name(format!("relay-worker-{i}"))
+                .spawn(move || worker.run())?;
+            workers.push(WorkerHandle {
+                commands: cmd_tx,
+                waker,
+                join: Some(join),
+                shared: shared_addr,
+            });
+        }
+        let state = State {
+            next_id: 1,
+            free_ports: (config.port_range.0..=config.port_range.1).collect(),
+            ..State::default()
+        };
+        Ok(Self {
+            config,
+            workers,
+            state: Mutex::new(state),
+            events: ev_rx,
+        })
+    }
+
+    /// Number of worker threads.
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// The shared port address of each worker.
+    pub fn shared_addrs(&self) -> Vec<SocketAddr> {
+        self.workers.iter().filter_map(|w| w.shared).collect()
+    }
+
+    fn call<T>(
+        &self,
+        worker: usize,
+        make: impl FnOnce(Sender<T>) -> Command,
+    ) -> Result<T, RelayError> {
+        let (tx, rx) = bounded(1);
+        let w = &self.workers[worker];
+        w.commands
+            .send(make(tx))
+            .map_err(|_| RelayError::WorkerGone)?;
+        w.waker.wake();
+        rx.recv_timeout(REPLY_TIMEOUT)
+            .map_err(|_| RelayError::WorkerGone)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies what the workers reported (frees the ports of idle legs).
+    fn drain_events(&self, st: &mut State) {
+        while let Ok((_, ev)) = self.events.try_recv() {
+            match ev {
+                Event::Latched { leg, addr } => {
+                    st.events.push_back(RelayEvent::Latched { leg, addr })
+                }
+                Event::LegFreed { leg, session, .. } => {
+                    if let Some(e) = st.legs.remove(&leg)
+                        && let Some(p) = e.port
+                    {
+                        st.free_ports.push_back(p);
+                    }
+                    if let Some((_, v)) = st.sessions.get_mut(&session) {
+                        v.retain(|l| *l != leg);
+                        if v.is_empty() {
+                            st.sessions.remove(&session);
+                        }
+                    }
+                    st.events.push_back(RelayEvent::LegIdle { leg, session });
+                }
+            }
+        }
+    }
+
+    /// The next event (latching, idle legs freed).
+    pub fn poll_event(&self) -> Option<RelayEvent> {
+        let mut st = self.lock();
+        self.drain_events(&mut st);
+        st.events.pop_front()
+    }
+
+    /// Creates a session with `legs`; returns its id and each leg's id and local address, in
+    /// order. Legs are not connected: use [`Relay::connect`], [`Relay::connect_both`] or
+    /// [`Relay::connect_all`].
+    pub fn create_session(
+        &self,
+        legs: Vec<LegRequest>,
+    ) -> Result<(SessionId, Vec<LegInfo>), RelayError> {
+        let (session, worker) = {
+            let mut st = self.lock();
+            self.drain_events(&mut st);
+            let id = st.next_id;
+            st.next_id += 1;
+            let worker = (id as usize) % self.workers.len();
+            st.sessions.insert(SessionId(id), (worker, Vec::new()));
+            (SessionId(id), worker)
+        };
+        let mut out = Vec::with_capacity(legs.len());
+        for req in legs {
+            match self.add_leg_on(session, worker, req) {
+                Ok(info) => out.push(info),
+                Err(e) => {
+                    let _ = self.release_session(session);
+                    return Err(e);
+                }
+            }
+        }
+        Ok((session, out))
+    }
+
+    /// Adds a leg to an existing session.
+    pub fn add_leg(&self, session: SessionId, req: LegRequest) -> Result<LegInfo, RelayError> {
+        let worker = {
+            let st = self.lock();
+            st.sessions
+                .get(&session)
+                .map(|s| s.0)
+                .ok_or(RelayError::UnknownSession(session.0))?
+        };
+        self.add_leg_on(session, worker, req)
+    }
+
+    fn add_leg_on(
+        &self,
+        session: SessionId,
+        worker: usize,
+        req: LegRequest,
+    ) -> Result<LegInfo, RelayError> {
+        let (id, socket, port, local) = {
+            let mut st = self.lock();
+            self.drain_events(&mut st);
+            let id = LegId(st.next_id);
+            st.next_id += 1;
+            match req.addressing {
+                Addressing::OwnPort => {
+                    // Try ports until one binds (another process may hold some of the range).
+                    let mut tries = st.free_ports.len();
+                    loop {
+                        let Some(p) = st.free_ports.pop_front() else {
+                            return Err(RelayError::PortsExhausted);
+                        };
+                        match udp::bind(SocketAddr::new(self.config.bind_ip, p), true) {
+                            Ok(s) => {
+                                let local = s.local_addr()?;
+                                break (id, Some(s), Some(p), local);
+                            }
+                            Err(_) => {
+                                st.free_ports.push_back(p);
+                                tries -= 1;
+                                if tries == 0 {
+                                    return Err(RelayError::PortsExhausted);
+                                }
+                            }
+                        }
+                    }
+                }
+                Addressing::Shared => {
+                    let local = self.workers[worker]
+                        .shared
+                        .ok_or(RelayError::SharedLegUnidentifiable)?;
+                    (id, None, None, local)
+                }
+            }
+        };
+        let spec = LegSpec {
+            session,
+            sock: SockSlot(0),
+            shared: socket.is_none(),
+            peer: req.peer,
+            expected_ssrc: req.expected_ssrc,
+            srtp: req.srtp,
+            ice: req.ice,
+            clock_rate: req.clock_rate,
+            rate_cap: req.rate_cap,
+        };
+        let r = self
+            .call(worker, |reply| Command::AddLeg {
+                id,
+                spec,
+                socket,
+                reply,
+            })
+            .and_then(|r| r);
+        let mut st = self.lock();
+        match r {
+            Ok(()) => {
+                st.legs.insert(
+                    id,
+                    LegEntry {
+                        worker,
+                        session,
+                        port,
+                    },
+                );
+                if let Some(s) = st.sessions.get_mut(&session) {
+                    s.1.push(id);
+                }
+                Ok(LegInfo { id, local })
+            }
+            Err(e) => {
+                if let Some(p) = port {
+                    st.free_ports.push_back(p);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn entry(&self, leg: LegId) -> Result<LegEntry, RelayError> {
+        let mut st = self.lock();
+        self.drain_events(&mut st);
+        st.legs
+            .get(&leg)
+            .copied()
+            .ok_or(RelayError::UnknownLeg(leg.0))
+    }
+
+    /// Routes what `from` receives to `to`.
+    pub fn connect(&self, from: LegId, to: LegId) -> Result<(), RelayError> {
+        let (a, b) = (self.entry(from)?, self.entry(to)?);
+        if a.session != b.session {
+            return Err(RelayError::CrossSession(from.0, to.0));
+        }
+        self.call(a.worker, |reply| Command::Connect { from, to, reply })?
+    }
+
+    /// Routes both ways between two legs (a one-to-one call).
+    pub fn connect_both(&self, a: LegId, b: LegId) -> Result<(), RelayError> {
+        self.connect(a, b)?;
+        self.connect(b, a)
+    }
+
+    /// Routes every leg of `legs` to every other (all hear all).
+    pub fn connect_all(&self, legs: &[LegId]) -> Result<(), RelayError> {
+        for &a in legs {
+            for &b in legs {
+                if a != b {
+                    self.connect(a, b)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the route from `from` to `to`.
+    pub fn disconnect(&self, from: LegId, to: LegId) -> Result<(), RelayError> {
+        let a = self.entry(from)?;
+        self.call(a.worker, |reply| Command::Disconnect { from, to, reply })?
+    }
+
+    /// Sets or clears a leg's SRTP keys.
+    pub fn set_srtp(&self, leg: LegId, keys: Option<LegSrtpKeys>) -> Result<(), RelayError> {
+        let e = self.entry(leg)?;
+        self.call(e.worker, |reply| Command::SetSrtp { leg, keys, reply })?
+    }
+
+    /// Releases one leg.
+    pub fn release_leg(&self, leg: LegId) -> Result<(), RelayError> {
+        let e = self.entry(leg)?;
+        self.call(e.worker, |reply| Command::RemoveLeg { leg, reply })??;
+        let mut st = self.lock();
+        st.legs.remove(&leg);
+        if let Some(p) = e.port {
+            st.free_ports.push_back(p);
+        }
+        if let Some((_, v)) = st.sessions.get_mut(&e.session) {
+            v.retain(|l| *l != leg);
+        }
+        Ok(())
+    }
+
+    /// Releases a session and all its legs.
+    pub fn release_session(&self, session: SessionId) -> Result<(), RelayError> {
+        let (worker, legs) = {
+            let mut st = self.lock();
+            self.drain_events(&mut st);
+            st.sessions
+                .remove(&session)
+                .ok_or(RelayError::UnknownSession(session.0))?
+        };
+        // A session whose legs all failed to be created has nothing in the worker.
+        let r = self.call(worker, |reply| Command::RemoveSession { session, reply })?;
+        let mut st = self.lock();
+        for l in legs {
+            if let Some(e) = st.legs.remove(&l)
+                && let Some(p) = e.port
+            {
+                st.free_ports.push_back(p);
+            }
+        }
+        match r {
+            Ok(()) | Err(RelayError::UnknownSession(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Statistics of a leg.
+    pub fn leg_stats(&self, leg: LegId) -> Result<LegStats, RelayError> {
+        let e = self.entry(leg)?;
+        self.call(e.worker, |reply| Command::Stats { leg, reply })?
+    }
+
+    /// The legs of a session.
+    pub fn session_legs(&self, session: SessionId) -> Result<Vec<LegId>, RelayError> {
+        let mut st = self.lock();
+        self.drain_events(&mut st);
+        st.sessions
+            .get(&session)
+            .map(|s| s.1.clone())
+            .ok_or(RelayError::UnknownSession(session.0))
+    }
+
+    /// Number of live legs, as the control plane knows them.
+    pub fn leg_count(&self) -> usize {
+        let mut st = self.lock();
+        self.drain_events(&mut st);
+        st.legs.len()
+    }
+
+    /// I/O counters of every worker.
+    pub fn worker_stats(&self) -> Result<Vec<WorkerStats>, RelayError> {
+        (0..self.workers.len())
+            .map(|i| self.call(i, |reply| Command::WorkerStats { reply }))
+            .collect()
+    }
+
+    /// Stops the workers and waits for them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for w in &self.workers {
+            let _ = w.commands.send(Command::Shutdown);
+            w.waker.wake();
+        }
+        for w in &mut self.workers {
+            if let Some(j) = w.join.take() {
+                let _ = j.join();
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

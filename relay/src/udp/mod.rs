@@ -1,0 +1,223 @@
+//! The relay's UDP I/O: the only module of the project with `unsafe` code.
+//!
+//! - [`bind`]: non-blocking UDP sockets with `SO_REUSEPORT` (through `socket2`).
+//! - [`RecvBatch`]: receive up to N datagrams with one `recvmmsg` call.
+//! - [`SendBatch`]: send a run of datagrams from one socket with one `sendmmsg` call; when
+//!   several consecutive datagrams go to the same destination with the same size, they are
+//!   coalesced into one UDP GSO message (`UDP_SEGMENT`), and GSO switches itself off if the
+//!   kernel refuses it.
+//! - [`Poller`] and [`Waker`]: `epoll` readiness over many sockets, and an `eventfd` to wake
+//!   a worker when a command is queued.
+//!
+//! Every type has a portable fallback (`recv_from`/`send_to` loops) chosen with
+//! `portable = true` or on platforms other than Linux; the fallback costs a syscall per
+//! datagram and exists for correctness, not speed.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+pub use linux::{Poller, Waker};
+#[cfg(not(target_os = "linux"))]
+mod portable_poll;
+#[cfg(not(target_os = "linux"))]
+pub use portable_poll::{Poller, Waker};
+
+/// Size of one receive buffer: larger than any datagram the relay forwards, so that an
+/// oversized datagram is seen (and dropped) whole rather than truncated.
+pub const RECV_BUF: usize = 2048;
+
+/// Binds a non-blocking UDP socket at `addr`, with `SO_REUSEPORT` when `reuse_port` (so that
+/// several workers, or a restarted relay, can bind the same port) and large kernel buffers.
+pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    if reuse_port {
+        sock.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
+    let _ = sock.set_recv_buffer_size(4 << 20);
+    let _ = sock.set_send_buffer_size(4 << 20);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    Ok(sock.into())
+}
+
+/// One received datagram of a [`RecvBatch`].
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    /// Its bytes.
+    pub data: &'a [u8],
+    /// Its source.
+    pub src: SocketAddr,
+}
+
+/// Buffers for receiving a batch of datagrams, allocated once.
+pub struct RecvBatch {
+    bufs: Box<[u8]>,
+    lens: Box<[usize]>,
+    addrs: Box<[Option<SocketAddr>]>,
+    n: usize,
+    cap: usize,
+    portable: bool,
+    #[cfg(target_os = "linux")]
+    sys: linux::RecvSys,
+}
+
+impl RecvBatch {
+    /// Room for `cap` datagrams per call; `portable` forces the `recv_from` fallback.
+    pub fn new(cap: usize, portable: bool) -> Self {
+        let cap = cap.max(1);
+        Self {
+            bufs: vec![0u8; cap * RECV_BUF].into_boxed_slice(),
+            lens: vec![0; cap].into_boxed_slice(),
+            addrs: vec![None; cap].into_boxed_slice(),
+            n: 0,
+            cap,
+            portable: portable || cfg!(not(target_os = "linux")),
+            #[cfg(target_os = "linux")]
+            sys: linux::RecvSys::new(cap),
+        }
+    }
+
+    /// Receives what `sock` has, up to the batch size, without blocking. Returns how many
+    /// datagrams arrived (0 when none was waiting).
+    pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
+        self.n = 0;
+        #[cfg(target_os = "linux")]
+        if !self.portable {
+            let n = self
+                .sys
+                .recv(sock, &mut self.bufs, &mut self.lens, &mut self.addrs)?;
+            self.n = n;
+            return Ok(n);
+        }
+        while self.n < self.cap {
+            let i = self.n;
+            let buf = &mut self.bufs[i * RECV_BUF..(i + 1) * RECV_BUF];
+            match sock.recv_from(buf) {
+                Ok((len, src)) => {
+                    self.lens[i] = len;
+                    self.addrs[i] = Some(src);
+                    self.n += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if self.n == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(self.n)
+    }
+
+    /// Datagrams of the last [`RecvBatch::recv`].
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether the last receive got nothing.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Datagram `i` of the last receive (`None` for a source address the relay cannot use).
+    pub fn get(&self, i: usize) -> Option<Received<'_>> {
+        if i >= self.n {
+            return None;
+        }
+        let src = self.addrs[i]?;
+        Some(Received {
+            data: &self.bufs[i * RECV_BUF..i * RECV_BUF + self.lens[i]],
+            src,
+        })
+    }
+}
+
+/// One datagram to send: destination and bytes.
+pub type Outgoing<'a> = (SocketAddr, &'a [u8]);
+
+/// Buffers for sending a batch of datagrams from one socket, allocated once.
+pub struct SendBatch {
+    portable: bool,
+    #[cfg(target_os = "linux")]
+    sys: linux::SendSys,
+}
+
+/// What a [`SendBatch::send`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendStats {
+    /// Datagrams handed to the kernel.
+    pub sent: usize,
+    /// Datagrams the kernel refused (dropped and counted by the caller).
+    pub failed: usize,
+    /// `sendmmsg`/`sendmsg`/`send_to` calls made.
+    pub syscalls: usize,
+    /// Messages that carried several datagrams through GSO.
+    pub gso_messages: usize,
+}
+
+impl SendBatch {
+    /// Room for `cap` datagrams per call; `portable` forces `send_to`; `gso` allows UDP GSO.
+    pub fn new(cap: usize, portable: bool, gso: bool) -> Self {
+        #[cfg(not(target_os = "linux"))]
+        let _ = (cap, gso);
+        Self {
+            portable: portable || cfg!(not(target_os = "linux")),
+            #[cfg(target_os = "linux")]
+            sys: linux::SendSys::new(cap.max(1), gso && !portable),
+        }
+    }
+
+    /// Whether GSO is in use (it switches off after the kernel refuses it once).
+    pub fn gso_enabled(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            !self.portable && self.sys.gso_enabled()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
+    /// Sends `msgs` from `sock`, in order. Never blocks: what the kernel does not take now is
+    /// counted as failed.
+    pub fn send<'a>(
+        &mut self,
+        sock: &UdpSocket,
+        msgs: impl Iterator<Item = Outgoing<'a>>,
+    ) -> SendStats {
+        #[cfg(target_os = "linux")]
+        if !self.portable {
+            return self.sys.send(sock, msgs);
+        }
+        let mut st = SendStats::default();
+        for (dst, data) in msgs {
+            st.syscalls += 1;
+            match sock.send_to(data, dst) {
+                Ok(_) => st.sent += 1,
+                Err(_) => st.failed += 1,
+            }
+        }
+        st
+    }
+}
+
+/// Pins the calling thread to CPU `cpu` (Linux `sched_setaffinity`); a no-op elsewhere or on
+/// failure.
+pub fn pin_current_thread(cpu: usize) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: cpu_set_t is a plain bit set; the call only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
+}

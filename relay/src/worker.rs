@@ -1,0 +1,381 @@
+//! A relay worker: one OS thread that owns a [`Core`], its sockets (each leg's own port, and
+//! its shared port), a poller and preallocated batches. It loops:
+//!
+//! 1. apply the control commands queued on its `crossbeam-channel` (between batches only);
+//! 2. wait for readiness (`epoll`), bounded by the core's next timer;
+//! 3. for each ready socket, `recvmmsg` a batch, hand every datagram to the core with the
+//!    `now` read once per batch, and send what the core queued with one `sendmmsg` per
+//!    source socket (GSO when a destination gets several datagrams);
+//! 4. run the core's timers and pass its events to the control plane.
+//!
+//! Sessions are sharded: each session lives in exactly one worker, so no state is shared
+//! between workers and nothing on the packet path takes a lock.
+
+use std::net::UdpSocket;
+#[cfg(unix)]
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::core::{
+    Core, CoreConfig, DropReason, Event, LegId, LegSpec, LegSrtpKeys, LegStats, SessionId,
+    SockSlot, TxBatch,
+};
+use crate::error::RelayError;
+use crate::udp::{Poller, RecvBatch, SendBatch, Waker};
+
+/// Token of the waker in the poller.
+const WAKER_TOKEN: u64 = u64::MAX;
+
+/// I/O settings of a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerIo {
+    /// Datagrams per `recvmmsg`.
+    pub batch: usize,
+    /// Use the portable `recv_from`/`send_to` fallback instead of `recvmmsg`/`sendmmsg`.
+    pub portable: bool,
+    /// Use UDP GSO when a destination gets several datagrams of one batch.
+    pub gso: bool,
+    /// Pin the worker thread to this CPU (Linux).
+    pub pin_cpu: Option<usize>,
+}
+
+/// Counters of a worker's I/O, for benchmarks and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    /// Datagrams received.
+    pub received: u64,
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Datagrams the kernel refused to send.
+    pub send_failed: u64,
+    /// Receive batches (`recvmmsg` calls that returned data).
+    pub recv_batches: u64,
+    /// Send system calls.
+    pub send_syscalls: u64,
+    /// GSO messages.
+    pub gso_messages: u64,
+    /// Live legs.
+    pub legs: usize,
+    /// Drops of datagrams on the shared port that matched no leg.
+    pub shared_strangers: u64,
+}
+
+/// A command from the control plane to a worker. Each carries a reply channel.
+pub(crate) enum Command {
+    AddLeg {
+        id: LegId,
+        spec: LegSpec,
+        socket: Option<UdpSocket>,
+        reply: Sender<Result<(), RelayError>>,
+    },
+    Connect {
+        from: LegId,
+        to: LegId,
+        reply: Sender<Result<(), RelayError>>,
+    },
+    Disconnect {
+        from: LegId,
+        to: LegId,
+        reply: Sender<Result<(), RelayError>>,
+    },
+    SetSrtp {
+        leg: LegId,
+        keys: Option<LegSrtpKeys>,
+        reply: Sender<Result<(), RelayError>>,
+    },
+    RemoveLeg {
+        leg: LegId,
+        reply: Sender<Result<(), RelayError>>,
+    },
+    RemoveSession {
+        session: SessionId,
+        reply: Sender<Result<(), RelayError>>,
+    },
+    Stats {
+        leg: LegId,
+        reply: Sender<Result<LegStats, RelayError>>,
+    },
+    WorkerStats {
+        reply: Sender<WorkerStats>,
+    },
+    Shutdown,
+}
+
+/// A worker's event toward the control plane: which worker, and what happened.
+pub(crate) type WorkerEvent = (usize, Event);
+
+pub(crate) struct Worker {
+    index: usize,
+    core: Core,
+    sockets: Vec<Option<UdpSocket>>,
+    shared: Option<SockSlot>,
+    poller: Poller,
+    waker: Arc<Waker>,
+    commands: Receiver<Command>,
+    events: Sender<WorkerEvent>,
+    recv: RecvBatch,
+    send: SendBatch,
+    tx: TxBatch,
+    io: WorkerIo,
+    stats: WorkerStats,
+    max_fanout: usize,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        index: usize,
+        config: CoreConfig,
+        shared_socket: Option<UdpSocket>,
+        io: WorkerIo,
+        waker: Arc<Waker>,
+        commands: Receiver<Command>,
+        events: Sender<WorkerEvent>,
+    ) -> Result<Self, RelayError> {
+        let max_fanout = config.max_destinations;
+        let mut w = Self {
+            index,
+            core: Core::new(config, Instant::now()),
+            sockets: Vec::new(),
+            shared: None,
+            poller: Poller::new(256)?,
+            waker,
+            commands,
+            events,
+            recv: RecvBatch::new(io.batch, io.portable),
+            send: SendBatch::new(io.batch * 4, io.portable, io.gso),
+            // Room for a full receive batch fanned out, plus reports.
+            tx: TxBatch::new((io.batch * 4).max(max_fanout + 64)),
+            io,
+            stats: WorkerStats::default(),
+            max_fanout,
+        };
+        #[cfg(unix)]
+        w.poller.add(w.waker.raw_fd(), WAKER_TOKEN)?;
+        if let Some(s) = shared_socket {
+            let slot = w.insert_socket(s)?;
+            w.core.add_shared_socket(slot);
+            w.shared = Some(slot);
+        }
+        Ok(w)
+    }
+
+    fn insert_socket(&mut self, s: UdpSocket) -> Result<SockSlot, RelayError> {
+        let slot = match self.sockets.iter().position(|x| x.is_none()) {
+            Some(i) => i,
+            None => {
+                self.sockets.push(None);
+                self.sockets.len() - 1
+            }
+        };
+        #[cfg(unix)]
+        self.poller.add(s.as_raw_fd(), slot as u64)?;
+        self.sockets[slot] = Some(s);
+        Ok(SockSlot(slot as u32))
+    }
+
+    fn close_socket(&mut self, slot: SockSlot) {
+        if let Some(s) = self.sockets.get_mut(slot.0 as usize).and_then(|s| s.take()) {
+            #[cfg(unix)]
+            let _ = self.poller.remove(s.as_raw_fd());
+        }
+    }
+
+    fn apply(&mut self, cmd: Command) -> bool {
+        let now = Instant::now();
+        match cmd {
+            Command::AddLeg {
+                id,
+                mut spec,
+                socket,
+                reply,
+            } => {
+                let r = (|| {
+                    match socket {
+                        Some(s) => {
+                            spec.sock = self.insert_socket(s)?;
+                            spec.shared = false;
+                        }
+                        None => {
+                            spec.sock = self.shared.ok_or(RelayError::SharedLegUnidentifiable)?;
+                            spec.shared = true;
+                        }
+                    }
+                    let sock = spec.sock;
+                    let own = !spec.shared;
+                    let r = self.core.add_leg(now, id, spec);
+                    if r.is_err() && own {
+                        self.close_socket(sock);
+                    }
+                    r
+                })();
+                let _ = reply.send(r);
+            }
+            Command::Connect { from, to, reply } => {
+                let _ = reply.send(self.core.connect(from, to));
+            }
+            Command::Disconnect { from, to, reply } => {
+                let _ = reply.send(self.core.disconnect(from, to));
+            }
+            Command::SetSrtp { leg, keys, reply } => {
+                let _ = reply.send(self.core.set_srtp(leg, keys));
+            }
+            Command::RemoveLeg { leg, reply } => {
+                let r = self.core.remove_leg(leg).map(|(sock, own)| {
+                    if own {
+                        self.close_socket(sock);
+                    }
+                });
+                let _ = reply.send(r);
+            }
+            Command::RemoveSession { session, reply } => {
+                let r = self.core.remove_session(session).map(|socks| {
+                    for (sock, own) in socks {
+                        if own {
+                            self.close_socket(sock);
+                        }
+                    }
+                });
+                let _ = reply.send(r);
+            }
+            Command::Stats { leg, reply } => {
+                let _ = reply.send(self.core.leg_stats(leg));
+            }
+            Command::WorkerStats { reply } => {
+                let mut s = self.stats.clone();
+                s.legs = self.core.leg_count();
+                s.shared_strangers = self.core.global_drops(DropReason::Stranger);
+                let _ = reply.send(s);
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Sends everything queued in the transmit batch: one `sendmmsg` per source socket.
+    fn flush(&mut self) {
+        if self.tx.is_empty() {
+            return;
+        }
+        // Group by socket, keeping order within a socket (offsets grow with insertion).
+        self.tx
+            .items_mut()
+            .sort_unstable_by_key(|t| (t.sock.0, t.off));
+        let mut i = 0;
+        let n = self.tx.len();
+        while i < n {
+            let sock = self.tx.items()[i].sock;
+            let mut j = i;
+            while j < n && self.tx.items()[j].sock == sock {
+                j += 1;
+            }
+            if let Some(Some(s)) = self.sockets.get(sock.0 as usize) {
+                let tx = &self.tx;
+                let st = self
+                    .send
+                    .send(s, tx.items()[i..j].iter().map(|t| (t.dst, tx.data(t))));
+                self.stats.sent += st.sent as u64;
+                self.stats.send_failed += st.failed as u64;
+                self.stats.send_syscalls += st.syscalls as u64;
+                self.stats.gso_messages += st.gso_messages as u64;
+            }
+            i = j;
+        }
+        self.tx.clear();
+    }
+
+    fn drain_socket(&mut self, slot: usize) {
+        // Bounded so one busy socket cannot starve the others.
+        for _ in 0..8 {
+            let Some(Some(sock)) = self.sockets.get(slot) else {
+                return;
+            };
+            let n = match self.recv.recv(sock) {
+                Ok(n) => n,
+                Err(_) => return,
+            };
+            if n == 0 {
+                return;
+            }
+            self.stats.received += n as u64;
+            self.stats.recv_batches += 1;
+            let now = Instant::now();
+            for i in 0..n {
+                if self.tx.room() < self.max_fanout + 2 {
+                    self.flush();
+                }
+                if let Some(d) = self.recv.get(i) {
+                    self.core.handle_datagram(
+                        now,
+                        SockSlot(slot as u32),
+                        d.src,
+                        d.data,
+                        &mut self.tx,
+                    );
+                }
+            }
+            self.flush();
+            if n < self.io.batch {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(cpu) = self.io.pin_cpu {
+            pin_to_cpu(cpu);
+        }
+        loop {
+            while let Ok(cmd) = self.commands.try_recv() {
+                if !self.apply(cmd) {
+                    return;
+                }
+            }
+            let now = Instant::now();
+            let wait = self
+                .core
+                .poll_timeout()
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(50));
+            let timeout_ms = wait.as_millis() as i32;
+            let ready = match self.poller.wait(timeout_ms) {
+                Ok(n) => n,
+                Err(_) => 0,
+            };
+            for k in 0..ready {
+                let token = self.poller.token(k);
+                if token == WAKER_TOKEN {
+                    self.waker.reset();
+                    continue;
+                }
+                self.drain_socket(token as usize);
+            }
+            let now = Instant::now();
+            if now >= self.core.poll_timeout() {
+                self.core.handle_timeout(now, &mut self.tx);
+                self.flush();
+            }
+            while let Some(ev) = self.core.poll_event() {
+                if let Event::LegFreed {
+                    sock,
+                    own_socket: true,
+                    ..
+                } = &ev
+                {
+                    self.close_socket(*sock);
+                }
+                let _ = self.events.send((self.index, ev));
+            }
+        }
+    }
+}
+
+/// Pins the calling thread to one CPU.
+#[cfg(target_os = "linux")]
+pub fn pin_to_cpu(cpu: usize) {
+    crate::udp::pin_current_thread(cpu);
+}
