@@ -80,7 +80,11 @@ pub async fn rotate_secret(
     now: i64,
     max_ttl_seconds: i64,
 ) -> Result<RotatedSecret, SignalingError> {
-    let key = SigningKey::generate(now);
+    // Keys are ordered by creation second: a rotation within the same second as the last
+    // one still comes strictly after it.
+    let newest = load_keys(store).await?.iter().map(|k| k.created_at).max();
+    let created = newest.map_or(now, |n| now.max(n + 1));
+    let key = SigningKey::generate(created);
     store.insert_signing_key(&key.to_row()).await?;
     let keys = load_keys(store).await?;
     let mut sorted = keys.clone();
