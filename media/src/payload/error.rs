@@ -25,6 +25,17 @@ pub enum PayloadError {
     /// The configured MTU is too small to carry even one byte of a fragment.
     #[error("MTU {0} too small for FU-A fragmentation")]
     MtuTooSmall(usize),
+    /// An H.264 payload breaks RFC 6184 framing (forbidden bit, bad STAP-A size, empty
+    /// NAL unit).
+    #[error("malformed H.264 payload: {0}")]
+    H264Malformed(&'static str),
+    /// A fragmented NAL unit lacks fragments: FU-A without its start or end, or fragments
+    /// of different NAL units mixed. The access unit cannot be rebuilt.
+    #[error("FU-A fragments missing")]
+    MissingFragment,
+    /// The packets of an access unit have a hole in their sequence numbers.
+    #[error("packets missing from the access unit")]
+    SequenceGap,
     /// An access unit exceeds the depacketizer's size limit.
     #[error("access unit larger than the {0}-byte limit")]
     TooLarge(usize),

@@ -11,6 +11,7 @@
 //! timestamp, marker); the RTP header itself is `crate::packet`'s job. No I/O, no clock.
 
 mod error;
+pub mod h264;
 pub mod opus;
 
 pub use error::PayloadError;
