@@ -8,13 +8,19 @@ use supernode_media::packet::rtp::{RtpHeader, RtpPacket};
 use supernode_media::packet::stun::{StunMessage, StunWriter};
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&sel, data)) = input.split_first() else { return };
+    let Some((&sel, data)) = input.split_first() else {
+        return;
+    };
     let mut out = vec![0u8; data.len() * 2 + 1500];
     match sel % 3 {
         0 => {
-            let Ok(p) = RtpPacket::parse(data) else { return };
+            let Ok(p) = RtpPacket::parse(data) else {
+                return;
+            };
             let h = RtpHeader::from_packet(&p);
-            let n = h.write(p.payload(), &mut out).expect("write a parsed RTP header");
+            let n = h
+                .write(p.payload(), &mut out)
+                .expect("write a parsed RTP header");
             let q = RtpPacket::parse(&out[..n]).expect("parse a written RTP packet");
             assert_eq!(RtpHeader::from_packet(&q), h);
             assert_eq!(q.payload(), p.payload());
@@ -30,7 +36,9 @@ fuzz_target!(|input: &[u8]| {
             assert_eq!(again, pkts);
         }
         _ => {
-            let Ok(m) = StunMessage::parse(data) else { return };
+            let Ok(m) = StunMessage::parse(data) else {
+                return;
+            };
             let mut w = StunWriter::new(&mut out, m.class(), m.method(), m.transaction_id())
                 .expect("start STUN");
             for a in m.attributes() {

@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
         n += 1;
         match p {
             RtcpPacket::SenderReport(sr) => assert_eq!(sr.reports.iter().count(), sr.reports.len()),
-            RtcpPacket::ReceiverReport(rr) => assert_eq!(rr.reports.iter().count(), rr.reports.len()),
+            RtcpPacket::ReceiverReport(rr) => {
+                assert_eq!(rr.reports.iter().count(), rr.reports.len())
+            }
             RtcpPacket::Sdes(s) => {
                 assert_eq!(s.chunks.iter().count(), s.chunks.len());
                 for c in s.chunks.iter() {

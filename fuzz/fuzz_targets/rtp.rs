@@ -7,7 +7,10 @@ use supernode_media::packet::rtp::RtpPacket;
 fuzz_target!(|data: &[u8]| {
     if let Ok(p) = RtpPacket::parse(data) {
         assert_eq!(p.version(), 2);
-        assert_eq!(p.header_len() + p.payload().len() + p.padding_len(), data.len());
+        assert_eq!(
+            p.header_len() + p.payload().len() + p.padding_len(),
+            data.len()
+        );
         assert_eq!(p.csrcs().count(), p.csrc_count());
         let mut ext_bytes = 0;
         for (id, value) in p.extensions() {
@@ -17,7 +20,13 @@ fuzz_target!(|data: &[u8]| {
         if let Some((_, block)) = p.extension_block() {
             assert!(ext_bytes <= block.len());
         }
-        let _ = (p.marker(), p.payload_type(), p.sequence_number(), p.timestamp(), p.ssrc());
+        let _ = (
+            p.marker(),
+            p.payload_type(),
+            p.sequence_number(),
+            p.timestamp(),
+            p.ssrc(),
+        );
         // In-place rewrites of a valid packet keep it valid.
         let mut v = data.to_vec();
         supernode_media::packet::rtp::set_sequence_number(&mut v, 1).unwrap();

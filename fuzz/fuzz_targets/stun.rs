@@ -9,11 +9,19 @@ fuzz_target!(|data: &[u8]| {
         for a in m.attributes() {
             let _ = a.typ();
         }
-        let _ = (m.username(), m.priority(), m.use_candidate(), m.xor_mapped_address());
+        let _ = (
+            m.username(),
+            m.priority(),
+            m.use_candidate(),
+            m.xor_mapped_address(),
+        );
         let _ = m.error_code();
         let _ = m.verify_integrity(b"VOkJxbRl1RmTxUk/WvJxBt");
         let _ = m.verify_integrity_sha256(b"VOkJxbRl1RmTxUk/WvJxBt");
         let _ = m.verify_fingerprint();
-        assert_eq!(m.has_integrity(), m.verify_integrity(b"k") != Err(supernode_media::packet::stun::StunError::NoIntegrity));
+        assert_eq!(
+            m.has_integrity(),
+            m.verify_integrity(b"k") != Err(supernode_media::packet::stun::StunError::NoIntegrity)
+        );
     }
 });
