@@ -1,0 +1,95 @@
+//! Command-line syntax.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A supernode: relay, signaling and directory point of the call network.
+#[derive(Debug, Parser)]
+#[command(name = "supernode", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API, the WebSocket, /healthz and /readyz.
+    Run(RunArgs),
+    /// Operator actions: partners and signing secrets.
+    Admin(AdminArgs),
+    /// The end-to-end call demo (not built yet).
+    Demo,
+}
+
+/// Where the configuration comes from (shared by `run` and `admin`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct Common {
+    /// TOML configuration file (every key has a default).
+    #[arg(long, env = "SUPERNODE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database lives here).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `supernode run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file and data directory.
+    #[command(flatten)]
+    pub common: Common,
+    /// HTTP address (REST, WebSocket, probes); port 0 picks a free port.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `supernode admin`.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Config file and data directory.
+    #[command(flatten)]
+    pub common: Common,
+    /// The action.
+    #[command(subcommand)]
+    pub action: AdminAction,
+}
+
+/// Admin actions.
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Partners and their API keys.
+    #[command(subcommand)]
+    Partner(PartnerAction),
+    /// Credential-signing secrets.
+    #[command(subcommand)]
+    Secret(SecretAction),
+}
+
+/// `admin partner …`.
+#[derive(Debug, Subcommand)]
+pub enum PartnerAction {
+    /// Create a partner; prints its id and API key (shown once).
+    Create {
+        /// The partner's name.
+        name: String,
+        /// Allow this key to use the relay REST API (trusted tools).
+        #[arg(long)]
+        relay: bool,
+    },
+    /// Revoke a partner's key; its accounts can no longer log in.
+    Revoke {
+        /// Partner id (`prt_…`).
+        id: String,
+    },
+}
+
+/// `admin secret …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretAction {
+    /// Add a new signing secret; the previous one verifies until its tokens expire.
+    Rotate,
+}

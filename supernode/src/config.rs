@@ -1,0 +1,294 @@
+//! The host configuration: TOML where every key has a working default, overridden by
+//! `SUPERNODE_<KEY>` environment variables (e.g. `SUPERNODE_LISTEN`,
+//! `SUPERNODE_RATE_LIMIT_PER_SECOND`), overridden by flags.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"        # HTTP: REST, WebSocket, /healthz, /readyz
+//! data_dir = "supernode-data"      # SQLite file lives here
+//! database_url = ""                # empty: sqlite://<data_dir>/supernode.db; or postgres://…
+//! public_ws_url = ""               # empty: ws://<bound address>/v1/ws
+//! node_id = "supernode-1"
+//! log = "info"
+//! body_limit_bytes = 16384
+//! rate_limit_per_second = 50.0
+//! rate_limit_burst = 100
+//! credential_ttl_seconds = 3600
+//! max_credential_ttl_seconds = 86400
+//! ring_timeout_seconds = 60
+//! login_timeout_seconds = 10
+//! keepalive_seconds = 20
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use supernode_signaling::SignalingConfig;
+
+use crate::cli::Common;
+
+/// The whole host configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL; empty means SQLite in the data directory.
+    pub database_url: String,
+    /// The `ws_url` handed out with credentials; empty means derived from the bound address.
+    pub public_ws_url: String,
+    /// This supernode's name in the directory.
+    pub node_id: String,
+    /// Log filter (`RUST_LOG` wins when set).
+    pub log: String,
+    /// Largest request body.
+    pub body_limit_bytes: usize,
+    /// Requests per second per API key.
+    pub rate_limit_per_second: f64,
+    /// Burst per API key.
+    pub rate_limit_burst: u32,
+    /// Default credential TTL.
+    pub credential_ttl_seconds: u64,
+    /// Largest credential TTL (and how long a rotated-out secret verifies).
+    pub max_credential_ttl_seconds: u64,
+    /// Ring timeout.
+    pub ring_timeout_seconds: u64,
+    /// Time a new WebSocket has to log in.
+    pub login_timeout_seconds: u64,
+    /// WebSocket ping interval.
+    pub keepalive_seconds: u64,
+}
+
+/// Keys that `SUPERNODE_<KEY>` may override.
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "public_ws_url",
+    "node_id",
+    "log",
+    "body_limit_bytes",
+    "rate_limit_per_second",
+    "rate_limit_burst",
+    "credential_ttl_seconds",
+    "max_credential_ttl_seconds",
+    "ring_timeout_seconds",
+    "login_timeout_seconds",
+    "keepalive_seconds",
+];
+
+impl Default for Config {
+    fn default() -> Self {
+        let s = SignalingConfig::default();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("supernode-data"),
+            database_url: String::new(),
+            public_ws_url: String::new(),
+            node_id: s.node_id,
+            log: "info".into(),
+            body_limit_bytes: s.body_limit_bytes,
+            rate_limit_per_second: s.rate_limit_per_second,
+            rate_limit_burst: s.rate_limit_burst,
+            credential_ttl_seconds: s.default_credential_ttl.as_secs(),
+            max_credential_ttl_seconds: s.max_credential_ttl.as_secs(),
+            ring_timeout_seconds: s.ring_timeout.as_secs(),
+            login_timeout_seconds: s.login_timeout.as_secs(),
+            keepalive_seconds: s.keepalive_interval.as_secs(),
+        }
+    }
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(f) = raw.parse::<f64>() {
+        toml::Value::Float(f)
+    } else if let Ok(b) = raw.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(raw.to_owned())
+    }
+}
+
+impl Config {
+    /// Defaults < file < environment (`env` lists `(name, value)`) < flags.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        data_dir: Option<&Path>,
+        listen: Option<SocketAddr>,
+    ) -> anyhow::Result<Self> {
+        let mut table = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config {}", p.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("parsing config {}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("SUPERNODE_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if KEYS.contains(&key.as_str()) {
+                // Text keys stay text even when they look like numbers.
+                let v = match key.as_str() {
+                    "data_dir" | "database_url" | "public_ws_url" | "node_id" | "log"
+                    | "listen" => toml::Value::String(value),
+                    _ => env_value(&value),
+                };
+                table.insert(key, v);
+            }
+        }
+        let mut cfg: Config = table.try_into().context("invalid configuration")?;
+        if let Some(d) = data_dir {
+            cfg.data_dir = d.to_owned();
+        }
+        if let Some(l) = listen {
+            cfg.listen = l;
+        }
+        if cfg.max_credential_ttl_seconds == 0 || cfg.credential_ttl_seconds == 0 {
+            bail!("credential TTLs must be at least 1 second");
+        }
+        if cfg.credential_ttl_seconds > cfg.max_credential_ttl_seconds {
+            bail!("credential_ttl_seconds exceeds max_credential_ttl_seconds");
+        }
+        Ok(cfg)
+    }
+
+    /// Loads from the process environment and the common flags.
+    pub fn load(common: &Common, listen: Option<SocketAddr>) -> anyhow::Result<Self> {
+        Self::load_from(
+            common.config.as_deref(),
+            std::env::vars(),
+            common.data_dir.as_deref(),
+            listen,
+        )
+    }
+
+    /// The database URL in effect (creates the data directory for SQLite).
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if !self.database_url.is_empty() {
+            return Ok(self.database_url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
+        Ok(format!(
+            "sqlite://{}",
+            self.data_dir.join("supernode.db").display()
+        ))
+    }
+
+    /// The signaling settings, with the `ws_url` derived from the bound address if unset.
+    pub fn signaling(&self, bound: SocketAddr) -> SignalingConfig {
+        SignalingConfig {
+            public_ws_url: if self.public_ws_url.is_empty() {
+                format!("ws://{bound}/v1/ws")
+            } else {
+                self.public_ws_url.clone()
+            },
+            node_id: self.node_id.clone(),
+            body_limit_bytes: self.body_limit_bytes,
+            rate_limit_per_second: self.rate_limit_per_second,
+            rate_limit_burst: self.rate_limit_burst,
+            default_credential_ttl: Duration::from_secs(self.credential_ttl_seconds),
+            max_credential_ttl: Duration::from_secs(self.max_credential_ttl_seconds),
+            ring_timeout: Duration::from_secs(self.ring_timeout_seconds.max(1)),
+            login_timeout: Duration::from_secs(self.login_timeout_seconds.max(1)),
+            keepalive_interval: Duration::from_secs(self.keepalive_seconds.max(1)),
+            ..SignalingConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_work_without_a_file() {
+        let c = Config::load_from(None, env(&[]), None, None).unwrap();
+        assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert!(c.database_url.is_empty());
+        let s = c.signaling("127.0.0.1:9".parse().unwrap());
+        assert_eq!(s.public_ws_url, "ws://127.0.0.1:9/v1/ws");
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = std::env::temp_dir().join(format!("sn_cfg_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:7000\"\nrate_limit_burst = 7\nnode_id = \"n9\"\n",
+        )
+        .unwrap();
+        let c = Config::load_from(Some(&file), env(&[]), None, None).unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(c.rate_limit_burst, 7);
+        assert_eq!(c.node_id, "n9");
+
+        let e = env(&[
+            ("SUPERNODE_RATE_LIMIT_BURST", "9"),
+            ("SUPERNODE_RATE_LIMIT_PER_SECOND", "2.5"),
+            ("SUPERNODE_NODE_ID", "12345"),
+            ("SUPERNODE_UNRELATED", "x"),
+            ("HOME", "/root"),
+        ]);
+        let c = Config::load_from(Some(&file), e.clone(), None, None).unwrap();
+        assert_eq!(c.rate_limit_burst, 9);
+        assert_eq!(c.rate_limit_per_second, 2.5);
+        assert_eq!(c.node_id, "12345");
+        assert_eq!(c.listen.port(), 7000);
+
+        let c = Config::load_from(
+            Some(&file),
+            e,
+            Some(Path::new("/tmp/x")),
+            Some("127.0.0.1:0".parse().unwrap()),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let dir = std::env::temp_dir().join(format!("sn_cfg_bad_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "no_such_key = 1\n").unwrap();
+        assert!(Config::load_from(Some(&file), env(&[]), None, None).is_err());
+        std::fs::write(&file, "listen = 5\n").unwrap();
+        assert!(Config::load_from(Some(&file), env(&[]), None, None).is_err());
+        assert!(Config::load_from(None, env(&[("SUPERNODE_LISTEN", "nope")]), None, None).is_err());
+        assert!(
+            Config::load_from(
+                None,
+                env(&[("SUPERNODE_CREDENTIAL_TTL_SECONDS", "999999")]),
+                None,
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            Config::load_from(Some(Path::new("/nonexistent/x.toml")), env(&[]), None, None)
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! The real `supernode` binary: admin commands, `run` on a free loopback port, probes, the
+//! REST API behind it, revocation and rotation from another process, graceful SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_supernode");
+
+fn data_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "supernode_cli_{tag}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn admin(dir: &Path, args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(BIN)
+        .arg("admin")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("SUPERNODE_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (
+        out.status.success(),
+        v,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+struct Running {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(dir: &Path, env: &[(&str, &str)]) -> Running {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env_remove("SUPERNODE_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line").unwrap();
+    let base = first
+        .strip_prefix("supernode: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first}"))
+        .to_owned();
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Running { child, base }
+}
+
+#[tokio::test]
+async fn admin_run_probes_and_api() {
+    let dir = data_dir("main");
+    let (ok, p, _) = admin(&dir, &["partner", "create", "Acme Social"]);
+    assert!(ok);
+    assert_eq!(p["name"], "Acme Social");
+    assert_eq!(p["relay"], false);
+    let key = p["api_key"].as_str().unwrap().to_owned();
+    let pid = p["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("snk_"));
+    let mut db = std::fs::read(dir.join("supernode.db")).unwrap();
+    db.extend(std::fs::read(dir.join("supernode.db-wal")).unwrap_or_default());
+    assert!(db.len() > 1000, "the database was written");
+    assert!(
+        !db.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the API key is not stored in the clear"
+    );
+    let (ok, trusted, _) = admin(&dir, &["partner", "create", "tools", "--relay"]);
+    assert!(ok);
+    assert_eq!(trusted["relay"], true);
+
+    let server = run(&dir, &[]);
+    let http = reqwest::Client::new();
+    for probe in ["/healthz", "/readyz"] {
+        let r = http
+            .get(format!("{}{probe}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{probe}");
+    }
+    let r = http
+        .get(format!("{}/v1/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let r = http
+        .post(format!("{}/v1/accounts", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"display_name": "Ann"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let acc: Value = r.json().await.unwrap();
+    let r = http
+        .post(format!(
+            "{}/v1/accounts/{}/credentials",
+            server.base,
+            acc["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let cred: Value = r.json().await.unwrap();
+    let host = server.base.strip_prefix("http://").unwrap();
+    assert_eq!(cred["ws_url"], format!("ws://{host}/v1/ws"));
+
+    // Rotation from another process while the server runs: new credentials carry the new
+    // key once the server has reloaded its keyring (it does every few seconds).
+    let (ok, rot, _) = admin(&dir, &["secret", "rotate"]);
+    assert!(ok);
+    assert_eq!(rot["verifying"].as_array().unwrap().len(), 2);
+
+    // Revocation from another process takes effect at once.
+    let (ok, _, _) = admin(&dir, &["partner", "revoke", &pid]);
+    assert!(ok);
+    let r = http
+        .post(format!("{}/v1/accounts", server.base))
+        .bearer_auth(&key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (ok, _, err) = admin(&dir, &["partner", "revoke", &pid]);
+    assert!(!ok);
+    assert!(err.contains("no such partner"), "{err}");
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = data_dir("term");
+    let mut server = run(&dir, &[("SUPERNODE_NODE_ID", "term-test")]);
+    let pid = server.child.id().to_string();
+    let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(st.success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn bad_config_and_demo_fail_honestly() {
+    let dir = data_dir("bad");
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, "unknown_key = true\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid configuration"));
+
+    let out = Command::new(BIN).arg("demo").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+}
