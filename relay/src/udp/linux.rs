@@ -341,7 +341,7 @@ impl Poller {
     }
 
     /// Watches `fd` for readability, reporting it as `token`.
-    pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+    pub fn add(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: token,
@@ -356,7 +356,7 @@ impl Poller {
     }
 
     /// Stops watching `fd`.
-    pub fn remove(&self, fd: RawFd) -> io::Result<()> {
+    pub fn remove(&mut self, fd: RawFd) -> io::Result<()> {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: as in `add`.
         let r = unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) };

@@ -42,11 +42,11 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
     }
     #[cfg(not(unix))]
     let _ = reuse_port;
-    let _ = sock.set_recv_buffer_size(4 << 20);
-    let _ = sock.set_send_buffer_size(4 << 20);
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
-    Ok(sock.into())
+    let sock: UdpSocket = sock.into();
+    force_buffer_sizes(&sock, 1 << 20);
+    Ok(sock)
 }
 
 /// One received datagram of a [`RecvBatch`].
@@ -220,4 +220,30 @@ pub fn pin_current_thread(cpu: usize) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = cpu;
+}
+
+/// Sets a socket's kernel buffers to `bytes`, past the `rmem_max`/`wmem_max` caps when the
+/// process may (`SO_RCVBUFFORCE`/`SO_SNDBUFFORCE` on Linux, as root); otherwise as large as
+/// allowed. For benchmarks and busy relays.
+pub fn force_buffer_sizes(sock: &UdpSocket, bytes: usize) {
+    let s = socket2::SockRef::from(sock);
+    let _ = s.set_recv_buffer_size(bytes);
+    let _ = s.set_send_buffer_size(bytes);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let v = bytes as libc::c_int;
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+            // SAFETY: setsockopt reads one c_int from a live variable.
+            unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    &v as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+        }
+    }
 }

@@ -1,0 +1,527 @@
+//! `loadgen`: real UDP traffic on loopback through the relay, a bare `recvmmsg`/`sendmmsg`
+//! forwarder (this machine's ceiling for user-space forwarding) and rtpengine (user space,
+//! driven through its ng protocol), in one run; ramps each to the highest rate with loss
+//! under 0.1%, measures added latency at half that rate, and prints a table, one JSON object
+//! per target and the ratios.
+//!
+//! `cargo run --release -p supernode-benches --bin loadgen -- --help`
+
+#[path = "../loadgen/bare.rs"]
+mod bare;
+#[path = "../loadgen/ng.rs"]
+mod ng;
+#[path = "../loadgen/traffic.rs"]
+mod traffic;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use supernode_relay::core::srtp::LegSrtp;
+use supernode_relay::core::{CoreConfig, LegSrtpKeys, PeerMode, SrtpKey, SrtpProfile};
+use supernode_relay::{LegRequest, Relay, RelayConfig};
+use traffic::{Kind, Load, Shape, StepResult, Stream};
+
+/// Packet-rate and latency benchmark of the relay against a bare forwarder and rtpengine.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "loadgen", version, about, long_about = None)]
+struct Args {
+    /// Calls per target. Each call is one audio stream (50 packets/s) and one video stream
+    /// (30 frames/s in bursts of --video-burst packets) from caller to callee.
+    #[arg(long, default_value_t = 200)]
+    calls: usize,
+    /// Calls of the fan-out rows (each: one sender, --fanout receivers).
+    #[arg(long, default_value_t = 20)]
+    fanout_calls: usize,
+    /// Receivers per fan-out call.
+    #[arg(long, default_value_t = 10)]
+    fanout: usize,
+    /// Targets to run, comma separated: relay, relay-srtp, bare, rtpengine, relay-fanout,
+    /// bare-fanout.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "relay,relay-srtp,bare,rtpengine,relay-fanout,bare-fanout"
+    )]
+    targets: Vec<String>,
+    /// `ramp`: find the highest rate with loss under --max-loss; `fixed`: run at --mult only.
+    #[arg(long, default_value = "ramp")]
+    mode: String,
+    /// Rate multiplier for `--mode fixed` (1 = nominal rates), and the ramp's first step.
+    #[arg(long, default_value_t = 2.0)]
+    mult: f64,
+    /// Highest multiplier the ramp tries.
+    #[arg(long, default_value_t = 1024.0)]
+    max_mult: f64,
+    /// Bisection steps after the ramp's first failure.
+    #[arg(long, default_value_t = 3)]
+    bisect: usize,
+    /// Seconds per ramp step.
+    #[arg(long, default_value_t = 2.0)]
+    step_secs: f64,
+    /// Seconds of the latency run at half the maximum rate.
+    #[arg(long, default_value_t = 3.0)]
+    latency_secs: f64,
+    /// Loss (percent) above which a step fails.
+    #[arg(long, default_value_t = 0.1)]
+    max_loss: f64,
+    /// Audio payload bytes.
+    #[arg(long, default_value_t = 160)]
+    audio_bytes: usize,
+    /// Video payload bytes per packet.
+    #[arg(long, default_value_t = 1100)]
+    video_bytes: usize,
+    /// Video packets per frame.
+    #[arg(long, default_value_t = 4)]
+    video_burst: u32,
+    /// Pin loadgen to CPU 0 and the forwarder (relay worker, bare thread, rtpengine) to CPU 1.
+    #[arg(long)]
+    pin: bool,
+    /// Datagrams per recvmmsg batch in the relay and the bare forwarder.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// rtpengine binary.
+    #[arg(long, default_value = "/usr/bin/rtpengine")]
+    rtpengine: String,
+    /// rtpengine worker threads.
+    #[arg(long, default_value_t = 1)]
+    rtpengine_threads: usize,
+    /// First port of the range the forwarders use (relay, rtpengine, each their own part).
+    #[arg(long, default_value_t = 20_000)]
+    port_base: u16,
+}
+
+/// What keeps a forwarder alive during a target's run.
+#[allow(dead_code)]
+enum Forwarder {
+    Relay(Relay),
+    Bare(bare::Bare, Vec<UdpSocket>),
+    Rtpengine(ng::Rtpengine),
+}
+
+struct Row {
+    target: String,
+    max: Option<StepResult>,
+    latency: Option<StepResult>,
+    note: String,
+}
+
+fn srtp_pair(seed: u32) -> (LegSrtpKeys, LegSrtpKeys) {
+    let b = seed.to_be_bytes();
+    let k = |x: u8| SrtpKey {
+        profile: SrtpProfile::Aes128CmHmacSha1_80,
+        master_key: [b[0], b[1], b[2], b[3], x, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].to_vec(),
+        master_salt: [x; 14].to_vec(),
+    };
+    let (up, down) = (k(1), k(2));
+    (
+        LegSrtpKeys {
+            inbound: up.clone(),
+            outbound: down.clone(),
+        },
+        LegSrtpKeys {
+            inbound: down,
+            outbound: up,
+        },
+    )
+}
+
+fn setup_relay(
+    args: &Args,
+    load: &Load,
+    fanout: usize,
+    calls: usize,
+    srtp: bool,
+) -> Result<(Forwarder, Vec<Stream>)> {
+    let relay = Relay::start(RelayConfig {
+        port_range: (args.port_base, args.port_base + 9_999),
+        shared_port: None,
+        workers: 1,
+        batch: args.batch,
+        pin_cpus: if args.pin { vec![1] } else { vec![] },
+        core: CoreConfig {
+            idle_timeout: Duration::from_secs(3600),
+            ..RelayConfig::default().core
+        },
+        ..RelayConfig::default()
+    })?;
+    let rx = load.rx.local_addr()?;
+    let mut streams = Vec::new();
+    for c in 0..calls {
+        for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
+            let ssrc = 0x1000_0000 + (c * 2 + m) as u32;
+            let (relay_keys, client_keys) = srtp_pair(ssrc);
+            let clock = if kind == Kind::Audio { 48_000 } else { 90_000 };
+            let mut reqs = vec![LegRequest {
+                srtp: srtp.then(|| relay_keys.clone()),
+                clock_rate: clock,
+                ..LegRequest::latching()
+            }];
+            for _ in 0..fanout {
+                reqs.push(LegRequest {
+                    peer: PeerMode::Fixed(rx),
+                    srtp: srtp.then(|| relay_keys.clone()),
+                    clock_rate: clock,
+                    ..LegRequest::latching()
+                });
+            }
+            let (_s, legs) = relay.create_session(reqs)?;
+            for l in &legs[1..] {
+                relay.connect(legs[0].id, l.id)?;
+            }
+            let sender_ctx = if srtp {
+                Some(LegSrtp::new(&client_keys).map_err(anyhow::Error::msg)?)
+            } else {
+                None
+            };
+            let outs = legs[1..].iter().map(|l| l.local.port()).collect();
+            streams.push(Stream::new(
+                legs[0].local,
+                ssrc,
+                kind,
+                outs,
+                sender_ctx,
+                (c as u64 * 7_919_000) % 20_000_000,
+            ));
+        }
+    }
+    Ok((Forwarder::Relay(relay), streams))
+}
+
+fn setup_bare(
+    args: &Args,
+    load: &Load,
+    fanout: usize,
+    calls: usize,
+) -> Result<(Forwarder, Vec<Stream>)> {
+    let rx = load.rx.local_addr()?;
+    let mut routes = Vec::new();
+    let mut outs = Vec::new();
+    let mut streams = Vec::new();
+    let any: SocketAddr = "127.0.0.1:0".parse()?;
+    for c in 0..calls {
+        for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
+            let input = supernode_relay::udp::bind(any, false)?;
+            let to = input.local_addr()?;
+            let mut route_outs = Vec::new();
+            let mut ports = Vec::new();
+            for _ in 0..fanout {
+                let o = supernode_relay::udp::bind(any, false)?;
+                ports.push(o.local_addr()?.port());
+                route_outs.push((outs.len(), rx));
+                outs.push(o);
+            }
+            routes.push(bare::Route {
+                input,
+                outputs: route_outs,
+            });
+            let ssrc = 0x2000_0000 + (c * 2 + m) as u32;
+            streams.push(Stream::new(
+                to,
+                ssrc,
+                kind,
+                ports,
+                None,
+                (c as u64 * 7_919_000) % 20_000_000,
+            ));
+        }
+    }
+    let keep: Vec<UdpSocket> = outs
+        .iter()
+        .map(|s| s.try_clone())
+        .collect::<std::io::Result<_>>()?;
+    let b = bare::Bare::start(routes, outs, args.batch, args.pin.then_some(1))?;
+    Ok((Forwarder::Bare(b, keep), streams))
+}
+
+fn setup_rtpengine(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
+    let ng_port = args.port_base.wrapping_add(19_990);
+    let min = args.port_base + 10_000;
+    let mut eng = ng::Rtpengine::start(
+        &args.rtpengine,
+        ng_port,
+        min,
+        min + 9_000,
+        args.rtpengine_threads,
+        args.pin.then_some(1),
+    )?;
+    let (tx, rx) = (load.tx.local_addr()?, load.rx.local_addr()?);
+    let mut streams = Vec::new();
+    for c in 0..calls {
+        let ports = eng.call(&format!("loadgen-{c}"), tx, rx, &["audio", "video"])?;
+        for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
+            let (send_to, recv_from) = ports.media[m];
+            let ssrc = 0x3000_0000 + (c * 2 + m) as u32;
+            streams.push(Stream::new(
+                SocketAddr::new(tx.ip(), send_to),
+                ssrc,
+                kind,
+                vec![recv_from],
+                None,
+                (c as u64 * 7_919_000) % 20_000_000,
+            ));
+        }
+    }
+    Ok((Forwarder::Rtpengine(eng), streams))
+}
+
+fn ok(r: &StepResult, args: &Args) -> bool {
+    r.loss_pct < args.max_loss && r.received > 0
+}
+
+fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
+    let mut row = Row {
+        target: target.to_string(),
+        max: None,
+        latency: None,
+        note: String::new(),
+    };
+    let setup = match target {
+        "relay" => setup_relay(args, load, 1, args.calls, false),
+        "relay-srtp" => setup_relay(args, load, 1, args.calls, true),
+        "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, false),
+        "bare" => setup_bare(args, load, 1, args.calls),
+        "bare-fanout" => setup_bare(args, load, args.fanout, args.fanout_calls),
+        "rtpengine" => setup_rtpengine(args, load, args.calls),
+        other => Err(anyhow::anyhow!("unknown target {other}")),
+    };
+    let (fwd, mut streams) = match setup {
+        Ok(x) => x,
+        Err(e) => {
+            row.note = format!("not measured: {e:#}");
+            eprintln!("loadgen: {target}: {}", row.note);
+            return row;
+        }
+    };
+    load.map_outputs(&streams);
+    // Warm-up: latches the relay's legs, lets rtpengine learn its peers.
+    let _ = load.run(
+        &mut streams,
+        shape,
+        0.2,
+        0.5,
+        Duration::from_millis(200),
+        false,
+    );
+    let step = |load: &mut Load, streams: &mut Vec<Stream>, m: f64| {
+        let r = load.run(
+            streams,
+            shape,
+            m,
+            args.step_secs,
+            Duration::from_millis(300),
+            false,
+        );
+        eprintln!(
+            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  reordered {}{}",
+            m,
+            r.offered_pps,
+            r.pps,
+            r.received,
+            r.expected,
+            r.loss_pct,
+            r.reordered,
+            if r.sender_behind {
+                "  (sender behind)"
+            } else {
+                ""
+            }
+        );
+        r
+    };
+    let mut best: Option<StepResult> = None;
+    let better = |best: &mut Option<StepResult>, r: StepResult| {
+        if best.as_ref().is_none_or(|b| r.pps > b.pps) {
+            *best = Some(r);
+        }
+    };
+    if args.mode == "fixed" {
+        let r = step(load, &mut streams, args.mult);
+        if ok(&r, args) {
+            best = Some(r);
+        } else {
+            row.note = format!("loss {:.3}% at x{}", r.loss_pct, args.mult);
+            row.max = Some(r);
+        }
+    } else {
+        let mut m = args.mult;
+        let mut bad: Option<f64> = None;
+        loop {
+            let r = step(load, &mut streams, m);
+            let good = ok(&r, args);
+            let behind = r.sender_behind;
+            if good {
+                better(&mut best, r);
+            }
+            if !good || behind {
+                bad = Some(m);
+                if behind && good {
+                    row.note = "loadgen's sender was the limit".into();
+                }
+                break;
+            }
+            if m >= args.max_mult {
+                break;
+            }
+            m *= 2.0;
+        }
+        if let Some(mut hi) = bad {
+            let mut lo = best.as_ref().map(|b| b.mult).unwrap_or(hi / 2.0);
+            for _ in 0..args.bisect {
+                let mid = (lo + hi) / 2.0;
+                let r = step(load, &mut streams, mid);
+                if ok(&r, args) && !r.sender_behind {
+                    lo = mid;
+                    better(&mut best, r);
+                } else {
+                    if ok(&r, args) {
+                        better(&mut best, r);
+                    }
+                    hi = mid;
+                }
+            }
+        }
+    }
+    if let Some(b) = &best {
+        let half = b.mult / 2.0;
+        let r = load.run(
+            &mut streams,
+            shape,
+            half,
+            args.latency_secs,
+            Duration::from_millis(300),
+            true,
+        );
+        eprintln!(
+            "loadgen: {target:13} latency run at x{half:.2}: {:.0} pps, loss {:.3}%, p50/p99/p99.9 {:?} us",
+            r.pps, r.loss_pct, r.latency_us
+        );
+        row.latency = Some(r);
+        row.max = best;
+    } else if row.note.is_empty() {
+        row.note = "no step passed the loss limit".into();
+    }
+    drop(fwd);
+    std::thread::sleep(Duration::from_millis(200));
+    row
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.pin {
+        supernode_relay::udp::pin_current_thread(0);
+    }
+    let shape = Shape {
+        audio_bytes: args.audio_bytes,
+        video_bytes: args.video_bytes,
+        video_burst: args.video_burst,
+    };
+    let loadavg = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    eprintln!("loadgen: {cpus} CPUs, load average at start: {}", loadavg());
+    let mut load = Load::new().context("binding loadgen sockets")?;
+    let mut rows = Vec::new();
+    for t in &args.targets {
+        rows.push(run_target(&args, &mut load, t, shape));
+    }
+    let find = |name: &str| {
+        rows.iter()
+            .find(|r| r.target == name)
+            .and_then(|r| r.max.as_ref())
+            .map(|m| m.pps)
+    };
+    let (relay, bare, rtpe) = (find("relay"), find("bare"), find("rtpengine"));
+    println!(
+        "loadgen: {} calls (fan-out rows: {} calls x 1:{}), pinned: {}, load average at end: {}",
+        args.calls,
+        args.fanout_calls,
+        args.fanout,
+        args.pin,
+        loadavg()
+    );
+    println!(
+        "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  note",
+        "target",
+        "max_pps",
+        "loss%",
+        "reorder",
+        "p50_us",
+        "p99_us",
+        "p99.9_us",
+        "vs_bare",
+        "vs_rtpe"
+    );
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    let fmt_opt = |v: Option<f64>, prec: usize| {
+        v.map(|x| format!("{x:.prec$}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    for r in &rows {
+        let max = r.max.as_ref().map(|m| m.pps);
+        let lat = r.latency.as_ref().and_then(|l| l.latency_us);
+        let base_bare = if r.target.ends_with("fanout") {
+            find("bare-fanout")
+        } else {
+            bare
+        };
+        println!(
+            "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  {}",
+            r.target,
+            fmt_opt(max, 0),
+            fmt_opt(r.max.as_ref().map(|m| m.loss_pct), 3),
+            r.max
+                .as_ref()
+                .map(|m| m.reordered.to_string())
+                .unwrap_or_else(|| "-".into()),
+            fmt_opt(lat.map(|l| l.0), 1),
+            fmt_opt(lat.map(|l| l.1), 1),
+            fmt_opt(lat.map(|l| l.2), 1),
+            fmt_opt(ratio(max, base_bare), 2),
+            fmt_opt(
+                if r.target.ends_with("fanout") {
+                    None
+                } else {
+                    ratio(max, rtpe)
+                },
+                2
+            ),
+            r.note
+        );
+    }
+    let json_num = |v: Option<f64>| {
+        v.map(|x| format!("{x:.3}"))
+            .unwrap_or_else(|| "null".into())
+    };
+    for r in &rows {
+        let lat = r.latency.as_ref().and_then(|l| l.latency_us);
+        println!(
+            "{{\"target\": \"{}\", \"max_pps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"loss_pct\": {}}}",
+            r.target,
+            r.max
+                .as_ref()
+                .map(|m| format!("{:.0}", m.pps))
+                .unwrap_or_else(|| "null".into()),
+            json_num(lat.map(|l| l.0)),
+            json_num(lat.map(|l| l.1)),
+            json_num(lat.map(|l| l.2)),
+            json_num(r.max.as_ref().map(|m| m.loss_pct)),
+        );
+    }
+    println!(
+        "{{\"ratio_vs_bare\": {}, \"ratio_vs_rtpengine\": {}}}",
+        json_num(ratio(relay, bare)),
+        json_num(ratio(relay, rtpe))
+    );
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! The load: paced RTP streams from one sender socket, received on one receiver socket, in a
+//! single busy-polling thread (batched with the relay's own `sendmmsg`/`recvmmsg` shell).
+//!
+//! Every packet carries its send time (nanoseconds since the run's start) in an RFC 8285
+//! one-byte header extension, which SRTP leaves in the clear: the receiver measures latency
+//! without decrypting. Outputs are told apart by the forwarder port they come from.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use supernode_relay::core::srtp::LegSrtp;
+use supernode_relay::udp::{RecvBatch, SendBatch};
+
+/// Kind of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// 50 packets/s, one packet per 20 ms.
+    Audio,
+    /// 30 frames/s, a burst of packets per frame.
+    Video,
+}
+
+/// One input stream: what the sender sends to the forwarder.
+pub struct Stream {
+    /// Where to send it.
+    pub to: SocketAddr,
+    /// SSRC.
+    pub ssrc: u32,
+    /// Audio or video.
+    pub kind: Kind,
+    /// Forwarder ports it comes out of (one per receiver).
+    pub out_ports: Vec<u16>,
+    /// SRTP context to protect with, for SRTP rows.
+    pub srtp: Option<LegSrtp>,
+    seq: u16,
+    next_due_ns: u64,
+}
+
+impl Stream {
+    /// A stream with a start phase of `phase_ns`.
+    pub fn new(
+        to: SocketAddr,
+        ssrc: u32,
+        kind: Kind,
+        out_ports: Vec<u16>,
+        srtp: Option<LegSrtp>,
+        phase_ns: u64,
+    ) -> Self {
+        Self {
+            to,
+            ssrc,
+            kind,
+            out_ports,
+            srtp,
+            seq: 0,
+            next_due_ns: phase_ns,
+        }
+    }
+}
+
+/// Shape of the load.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Audio payload bytes.
+    pub audio_bytes: usize,
+    /// Video packet payload bytes.
+    pub video_bytes: usize,
+    /// Video packets per frame.
+    pub video_burst: u32,
+}
+
+impl Shape {
+    /// Packets per second of one stream at rate multiplier 1.
+    pub fn nominal_pps(&self, kind: Kind) -> f64 {
+        match kind {
+            Kind::Audio => 50.0,
+            Kind::Video => 30.0 * f64::from(self.video_burst),
+        }
+    }
+}
+
+/// Result of one run.
+#[derive(Debug, Clone, Default)]
+pub struct StepResult {
+    /// Rate multiplier.
+    pub mult: f64,
+    /// Packets the forwarder should have delivered (inputs × outputs).
+    pub expected: u64,
+    /// Packets delivered.
+    pub received: u64,
+    /// Delivered packets per second (over the sending window).
+    pub pps: f64,
+    /// Offered output packets per second (what the schedule asked for).
+    pub offered_pps: f64,
+    /// Loss, percent.
+    pub loss_pct: f64,
+    /// Packets that arrived after a later one of the same output.
+    pub reordered: u64,
+    /// Latency percentiles (µs): p50, p99, p99.9.
+    pub latency_us: Option<(f64, f64, f64)>,
+    /// Whether the sender fell behind its schedule (the load was not fully offered).
+    pub sender_behind: bool,
+}
+
+/// The load generator's sockets and buffers.
+pub struct Load {
+    /// Sender socket.
+    pub tx: UdpSocket,
+    /// Receiver socket.
+    pub rx: UdpSocket,
+    send: SendBatch,
+    recv: RecvBatch,
+    arena: Vec<u8>,
+    lens: Vec<(SocketAddr, usize)>,
+    /// Output index by forwarder source port.
+    port_out: Vec<u32>,
+    out_last_seq: Vec<Option<u16>>,
+    latencies: Vec<u32>,
+    start: Instant,
+}
+
+const SLOT: usize = 1500;
+const BATCH: usize = 64;
+
+impl Load {
+    /// Binds the sender and receiver on loopback.
+    pub fn new() -> anyhow::Result<Self> {
+        let tx = supernode_relay::udp::bind("127.0.0.1:0".parse()?, false)?;
+        let rx = supernode_relay::udp::bind("127.0.0.1:0".parse()?, false)?;
+        supernode_relay::udp::force_buffer_sizes(&tx, 16 << 20);
+        supernode_relay::udp::force_buffer_sizes(&rx, 32 << 20);
+        Ok(Self {
+            tx,
+            rx,
+            send: SendBatch::new(BATCH, false, false),
+            recv: RecvBatch::new(BATCH, false),
+            arena: vec![0u8; BATCH * SLOT],
+            lens: Vec::with_capacity(BATCH),
+            port_out: vec![u32::MAX; 65_536],
+            out_last_seq: Vec::new(),
+            latencies: Vec::with_capacity(4 << 20),
+            start: Instant::now(),
+        })
+    }
+
+    /// Registers the output ports of `streams`.
+    pub fn map_outputs(&mut self, streams: &[Stream]) {
+        self.port_out.iter_mut().for_each(|p| *p = u32::MAX);
+        let mut n = 0u32;
+        for s in streams {
+            for &p in &s.out_ports {
+                self.port_out[p as usize] = n;
+                n += 1;
+            }
+        }
+        self.out_last_seq = vec![None; n as usize];
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn write_packet(buf: &mut [u8], s: &Stream, ts_ns: u64, size: usize, marker: bool) -> usize {
+        let pt = if s.kind == Kind::Audio {
+            111
+        } else {
+            96 | if marker { 0x80 } else { 0 }
+        };
+        buf[0] = 0x90; // V=2, X=1
+        buf[1] = pt;
+        buf[2..4].copy_from_slice(&s.seq.to_be_bytes());
+        let rtp_ts = (ts_ns / 1000 * if s.kind == Kind::Audio { 48 } else { 90 } / 1000) as u32;
+        buf[4..8].copy_from_slice(&rtp_ts.to_be_bytes());
+        buf[8..12].copy_from_slice(&s.ssrc.to_be_bytes());
+        // One-byte extension block: id 1, 8 bytes of send time, 3 bytes padding.
+        buf[12..16].copy_from_slice(&[0xBE, 0xDE, 0, 3]);
+        buf[16] = 0x17;
+        buf[17..25].copy_from_slice(&ts_ns.to_be_bytes());
+        buf[25..28].fill(0);
+        let end = 28 + size;
+        buf[28..end].fill(0x5a);
+        end
+    }
+
+    fn drain(&mut self, record: bool, received: &mut u64, reordered: &mut u64) {
+        loop {
+            let n = self.recv.recv(&self.rx).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            let now = self.now_ns();
+            for i in 0..n {
+                let Some(d) = self.recv.get(i) else { continue };
+                let out = self.port_out[d.src.port() as usize];
+                if out == u32::MAX || d.data.len() < 25 || d.data[12] != 0xBE {
+                    continue;
+                }
+                *received += 1;
+                let seq = u16::from_be_bytes([d.data[2], d.data[3]]);
+                let last = &mut self.out_last_seq[out as usize];
+                if let Some(l) = *last {
+                    if (seq.wrapping_sub(l) as i16) < 0 {
+                        *reordered += 1;
+                    } else {
+                        *last = Some(seq);
+                    }
+                } else {
+                    *last = Some(seq);
+                }
+                if record && self.latencies.len() < self.latencies.capacity() {
+                    let sent = u64::from_be_bytes(d.data[17..25].try_into().expect("8 bytes"));
+                    self.latencies
+                        .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+                }
+            }
+        }
+        // Whatever comes back to the sender (reports, echoes) is discarded.
+        while self.recv.recv(&self.tx).unwrap_or(0) > 0 {}
+    }
+
+    /// Runs the load at `mult` × nominal for `secs`, then drains for `drain`.
+    pub fn run(
+        &mut self,
+        streams: &mut [Stream],
+        shape: Shape,
+        mult: f64,
+        secs: f64,
+        drain: Duration,
+        record: bool,
+    ) -> StepResult {
+        self.latencies.clear();
+        let t0 = self.now_ns();
+        let dur_ns = (secs * 1e9) as u64;
+        let mut offered = 0f64;
+        for s in streams.iter_mut() {
+            let interval = 1e9
+                / (shape.nominal_pps(s.kind)
+                    / if s.kind == Kind::Video {
+                        f64::from(shape.video_burst)
+                    } else {
+                        1.0
+                    }
+                    * mult);
+            s.next_due_ns = t0 + (s.next_due_ns % (interval as u64).max(1));
+            offered += shape.nominal_pps(s.kind) * mult * s.out_ports.len() as f64;
+        }
+        let (mut expected, mut received, mut reordered) = (0u64, 0u64, 0u64);
+        let mut behind = false;
+        let end = t0 + dur_ns;
+        loop {
+            let now = self.now_ns();
+            if now >= end {
+                break;
+            }
+            self.lens.clear();
+            for s in streams.iter_mut() {
+                if s.next_due_ns > now || self.lens.len() + shape.video_burst as usize > BATCH {
+                    continue;
+                }
+                let (burst, size, per_sec) = match s.kind {
+                    Kind::Audio => (1, shape.audio_bytes, 50.0),
+                    Kind::Video => (shape.video_burst, shape.video_bytes, 30.0),
+                };
+                for k in 0..burst {
+                    let slot = self.lens.len();
+                    let buf = &mut self.arena[slot * SLOT..(slot + 1) * SLOT];
+                    let mut len = Self::write_packet(buf, s, now, size, k + 1 == burst);
+                    if let Some(ctx) = s.srtp.as_mut() {
+                        match ctx.protect_rtp(&buf[..len]) {
+                            Ok(p) if p.len() <= SLOT => {
+                                buf[..p.len()].copy_from_slice(&p);
+                                len = p.len();
+                            }
+                            _ => continue,
+                        }
+                    }
+                    s.seq = s.seq.wrapping_add(1);
+                    self.lens.push((s.to, len));
+                    expected += s.out_ports.len() as u64;
+                }
+                let interval = (1e9 / (per_sec * mult)) as u64;
+                s.next_due_ns += interval.max(1);
+                if now > s.next_due_ns + 50_000_000 {
+                    behind = true;
+                    s.next_due_ns = now;
+                }
+            }
+            if !self.lens.is_empty() {
+                let arena = &self.arena;
+                self.send.send(
+                    &self.tx,
+                    self.lens
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(to, len))| (to, &arena[i * SLOT..i * SLOT + len])),
+                );
+            }
+            self.drain(record, &mut received, &mut reordered);
+        }
+        let sent_window = (self.now_ns() - t0) as f64 / 1e9;
+        let drain_end = Instant::now() + drain;
+        while Instant::now() < drain_end {
+            self.drain(record, &mut received, &mut reordered);
+        }
+        let loss_pct = if expected == 0 {
+            0.0
+        } else {
+            100.0 * expected.saturating_sub(received) as f64 / expected as f64
+        };
+        let latency_us = if record && !self.latencies.is_empty() {
+            self.latencies.sort_unstable();
+            let q = |p: f64| {
+                f64::from(self.latencies[((self.latencies.len() - 1) as f64 * p) as usize]) / 1000.0
+            };
+            Some((q(0.5), q(0.99), q(0.999)))
+        } else {
+            None
+        };
+        StepResult {
+            mult,
+            expected,
+            received,
+            pps: received as f64 / sent_window,
+            offered_pps: offered,
+            loss_pct,
+            reordered,
+            latency_us,
+            sender_behind: behind,
+        }
+    }
+}
