@@ -124,7 +124,12 @@ fn owned() -> impl Strategy<Value = Owned> {
                 (any::<u32>(), any::<u8>()).prop_map(|(s, seq)| FirEntry { ssrc: Ssrc(s), seq }),
                 1..5,
             ),
-            prop::collection::vec(twcc, 0..300),
+            // Runs of equal statuses, so run-length and both vector chunk kinds all appear.
+            prop::collection::vec((twcc, 1usize..20), 0..40).prop_map(|runs| {
+                runs.into_iter()
+                    .flat_map(|(s, n)| std::iter::repeat_n(s, n))
+                    .collect()
+            }),
             prop::collection::vec(any::<[u8; 4]>(), 0..4).prop_map(|v| v.concat()),
             prop::collection::vec(any::<u8>(), 0..40),
             any::<[u32; 6]>(),

@@ -271,52 +271,59 @@ impl<'a> TransportFeedback<'a> {
             .map(move |(i, s)| (base.wrapping_add(i as u16), s))
     }
 
-    /// Encodes the packet chunks, calling `emit` for each 16-bit chunk.
+    /// Encodes the packet chunks, calling `emit` for each 16-bit chunk. Greedy over a
+    /// 14-symbol lookahead: a run of 7 or more equal symbols becomes a run-length chunk
+    /// (extended past the lookahead), otherwise a 1-bit vector of 14 symbols when they are
+    /// all "not received" or "small delta" (and more than 7 remain), else a 2-bit vector of 7.
     fn encode_chunks(&self, mut emit: impl FnMut(u16)) {
         let mut it = self.packets.iter().map(TwccStatus::symbol).peekable();
-        let mut pending: Vec<u8> = Vec::with_capacity(14);
-        // Greedy: gather up to 14 symbols ahead, decide a chunk, consume what it covers.
+        let mut pending = [0u8; 14];
+        let mut len = 0usize;
         loop {
-            while pending.len() < 14 {
+            while len < 14 {
                 match it.next() {
-                    Some(s) => pending.push(s),
+                    Some(s) => {
+                        pending[len] = s;
+                        len += 1;
+                    }
                     None => break,
                 }
             }
-            if pending.is_empty() {
+            if len == 0 {
                 return;
             }
-            let first = pending[0];
-            let run = pending.iter().take_while(|&&s| s == first).count();
+            let window = &pending[..len];
+            let first = window[0];
+            let run = window.iter().take_while(|&&s| s == first).count();
+            let taken;
             if run >= 7 {
-                // Run-length chunk; extend the run beyond the lookahead.
                 let mut n = run;
-                pending.drain(..run);
-                if pending.is_empty() {
+                if run == len {
                     while n < 0x1fff && it.peek() == Some(&first) {
                         it.next();
                         n += 1;
                     }
                 }
                 emit(((first as u16) << 13) | n as u16);
-            } else if pending.len() >= 14 && pending.iter().all(|&s| s <= 1)
-                || pending.len() < 14 && pending.iter().all(|&s| s <= 1) && pending.len() > 7
-            {
+                taken = run;
+            } else if len > 7 && window.iter().all(|&s| s <= 1) {
                 let mut c = 0x8000u16;
-                for (k, &s) in pending.iter().enumerate() {
+                for (k, &s) in window.iter().enumerate() {
                     c |= (s as u16) << (13 - k);
                 }
-                pending.clear();
                 emit(c);
+                taken = len;
             } else {
-                let n = pending.len().min(7);
+                let n = len.min(7);
                 let mut c = 0xc000u16;
-                for (k, &s) in pending[..n].iter().enumerate() {
+                for (k, &s) in window[..n].iter().enumerate() {
                     c |= (s as u16) << (2 * (6 - k));
                 }
-                pending.drain(..n);
                 emit(c);
+                taken = n;
             }
+            pending.copy_within(taken..len, 0);
+            len -= taken;
         }
     }
 
