@@ -58,7 +58,7 @@ impl SigningKey {
     /// Decodes a stored key; `None` if the secret is not hex.
     pub fn from_row(row: &SigningKeyRow) -> Option<Self> {
         let s = row.secret_hex.as_bytes();
-        if s.len() % 2 != 0 || s.is_empty() {
+        if !s.len().is_multiple_of(2) || s.is_empty() {
             return None;
         }
         let secret = s
