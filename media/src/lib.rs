@@ -15,3 +15,4 @@ pub mod ids;
 pub mod net;
 pub mod packet;
 pub mod payload;
+pub mod video;
