@@ -12,6 +12,7 @@
 
 pub mod codec;
 pub mod ids;
+pub mod jitter;
 pub mod net;
 pub mod packet;
 pub mod payload;

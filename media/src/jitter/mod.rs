@@ -1,0 +1,65 @@
+//! Audio jitter buffers in the spirit of WebRTC's NetEQ, sans-IO.
+//!
+//! A [`JitterBuffer`] owns a decoder (any [`AudioDecoder`]; Opus is implemented) and is
+//! driven by two calls:
+//!
+//! - [`JitterBuffer::insert`]`(now, seq, timestamp, payload)` for every received RTP packet
+//!   (timestamps at 48 kHz, the Opus RTP clock). Duplicates and packets whose time has been
+//!   played are dropped and counted; malformed payloads are a typed error.
+//! - [`JitterBuffer::pull`]`(now, out)` every 10 ms of the playout clock, which writes 10 ms
+//!   of audio and returns the [`Operation`] that made it: normal decode, expand (Opus PLC),
+//!   FEC (the lost packet rebuilt from the next one's in-band FEC), accelerate or preemptive
+//!   expand (one pitch period removed or repeated, see `time_scale`), or merge (new audio
+//!   cross-faded in after concealment).
+//!
+//! With [`Policy::Adaptive`] the target level follows a quantile of each packet's *relative*
+//! delay (against the fastest packet of the last 2 s) with arrival times counted in playout
+//! ticks, kept in a histogram with a forget factor; so clock drift between sender and
+//! receiver moves the reference, not the target. When the packet due is missing and the
+//! buffer is short, the adaptive buffer conceals *and waits* (the delay grows, the packet is
+//! merged when it comes, and accelerate later shrinks the delay again) rather than dropping
+//! the packet as late; when enough later audio is buffered it gives the packet up (FEC or
+//! concealment). [`Policy::Fixed`] is the classic static buffer for comparison.
+//!
+//! Statistics ([`JitterStats`], [`DelayHistogram`]): added delay per packet (arrival to
+//! playout), late loss, concealment ratio, counts per operation and per drop reason.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use supernode_media::codec::opus::{OpusConfig, OpusDecoder, OpusEncoder};
+//! use supernode_media::jitter::{JitterBuffer, JitterConfig, Operation};
+//!
+//! let cfg = OpusConfig::default();
+//! let mut enc = OpusEncoder::new(&cfg).unwrap();
+//! let dec = OpusDecoder::new(48_000, cfg.channels).unwrap();
+//! let mut jb = JitterBuffer::new(dec, JitterConfig::default()).unwrap();
+//! let t0 = Instant::now();
+//! let pcm = vec![0i16; 960];
+//! let mut buf = [0u8; 1500];
+//! let mut out = vec![0i16; jb.frame_len()];
+//! for i in 0..20u32 {
+//!     let n = enc.encode(&pcm, &mut buf).unwrap();
+//!     let now = t0 + Duration::from_millis(20 * i as u64);
+//!     jb.insert(now, i as u16, i * 960, Bytes::copy_from_slice(&buf[..n])).unwrap();
+//!     jb.pull(now, &mut out).unwrap();
+//!     jb.pull(now + Duration::from_millis(10), &mut out).unwrap();
+//! }
+//! assert!(jb.stats().ops.normal > 0);
+//! ```
+
+mod buffer;
+mod decoder;
+mod delay_manager;
+mod error;
+mod histogram;
+mod packet_buffer;
+pub mod sim;
+mod stats;
+mod time_scale;
+
+pub use buffer::{FRAME_SAMPLES, InsertOutcome, JitterBuffer, JitterConfig, Operation, Policy};
+pub use decoder::AudioDecoder;
+pub use delay_manager::DelayConfig;
+pub use error::JitterError;
+pub use stats::{DelayHistogram, JitterStats, OperationCounts};
