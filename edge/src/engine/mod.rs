@@ -1,0 +1,530 @@
+//! The media engine: one call's audio (and video) over UDP legs, sans-IO.
+//!
+//! [`MediaEngine`] holds everything between the socket and the codecs; an I/O shell (see
+//! [`crate::runner`]) owns the socket and the clock and drives it:
+//!
+//! ```text
+//! let mut engine = MediaEngine::new(start, config)?;
+//! loop {
+//!     while let Some(t) = engine.poll_transmit() { socket.send_to(&t.data, t.to) }
+//!     wait for a datagram or until engine.poll_timeout()
+//!     engine.handle_datagram(now, from, &datagram)   // when one came
+//!     engine.handle_timeout(now)
+//! }
+//! let outcome = engine.finish(now);                  // report + recordings
+//! ```
+//!
+//! What happens inside:
+//!
+//! - **send**: every 20 ms one Opus frame (48 kHz mono, RFC 7587) of the synthetic speech
+//!   or a WAV file; every 1/30 s one H.264 picture (RFC 6184, packetization mode 1) of the
+//!   moving test pattern or a Y4M file; RTP timestamps of video are `frame_index × 3000` so
+//!   the receiver recovers the pattern index; SRTP protection when keyed; answers to NACK
+//!   (retransmission from a history) and PLI/FIR (next frame is a keyframe).
+//! - **receive**: SRTP unprotection (failures counted, never decoded), RTP demultiplexed to
+//!   audio or video by source address and payload type; audio through the adaptive jitter
+//!   buffer and Opus decoder, pulled every 10 ms; video through the frame buffer,
+//!   depacketizer and H.264 decoder, with NACK/PLI sent when the frame buffer asks.
+//! - **RTCP**: every second an SR per sent stream with report blocks for the received
+//!   streams (loss, jitter, LSR/DLSR); report blocks about our streams give the RTT.
+//! - **measure**: loss and jitter (RFC 3550), audio similarity against the peer's seed
+//!   ([`crate::similarity`]), PSNR against the regenerated pattern, mouth-to-ear delay from
+//!   the timing marks ([`crate::marks`]).
+//!
+//! Wall-clock time enters once, as [`EngineConfig::wall_at_start`]; see [`MediaClock`].
+
+mod audio_recv;
+mod audio_send;
+mod clock;
+mod rtcp;
+mod video_recv;
+mod video_send;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use supernode_media::codec::I420Frame;
+use supernode_media::ids::{Pt, Ssrc};
+use supernode_media::packet::demux::{PacketKind, classify};
+use supernode_media::packet::rtcp::RtcpCompound;
+use supernode_media::packet::rtp::RtpPacket;
+
+pub use audio_recv::AudioReceiver;
+pub use audio_send::{AudioSender, AudioSource};
+pub use clock::MediaClock;
+pub use video_recv::{VideoReceiver, VideoSink};
+pub use video_send::{VideoSender, VideoSource};
+
+use crate::EdgeError;
+use crate::report::{CallReport, DropReport};
+use crate::srtp::{SrtpKey, SrtpSession};
+use crate::synth::SpeechSynth;
+
+/// Default payload type of Opus.
+pub const DEFAULT_AUDIO_PT: u8 = 111;
+/// Default payload type of H.264.
+pub const DEFAULT_VIDEO_PT: u8 = 96;
+
+/// A datagram for the I/O shell to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// Bytes (already SRTP-protected when the call is encrypted).
+    pub data: Vec<u8>,
+}
+
+/// Everything a [`MediaEngine`] needs to know about the call.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Unix time at the engine's start instant (read once by the I/O shell).
+    pub wall_at_start: Duration,
+    /// Where audio RTP/RTCP goes (the relay leg).
+    pub remote_audio: SocketAddr,
+    /// Where video RTP/RTCP goes (the same leg as audio for signaled calls).
+    pub remote_video: SocketAddr,
+    /// SRTP key, `None` for plain RTP. One key serves both directions (a relay leg's key).
+    pub srtp: Option<SrtpKey>,
+    /// What audio to send.
+    pub audio: AudioSource,
+    /// What video to send; [`VideoSource::Off`] sends none (video is still received).
+    pub video: VideoSource,
+    /// Whether to expect and decode video.
+    pub receive_video: bool,
+    /// H.264 target bitrate, bit/s.
+    pub video_bitrate_bps: u32,
+    /// Video frames per second.
+    pub fps: u32,
+    /// Timing-mark period, milliseconds.
+    pub mark_period_ms: u32,
+    /// Payload type of Opus.
+    pub audio_pt: u8,
+    /// Payload type of H.264.
+    pub video_pt: u8,
+    /// Seed of the peer's synthetic audio, to compute `audio.similarity`; `None` when the
+    /// peer sends something else.
+    pub reference_seed: Option<u64>,
+    /// Whether the peer sends the test pattern (to compute `video.psnr_db`).
+    pub reference_pattern: bool,
+    /// Seed for SSRCs, initial sequence numbers and timestamps.
+    pub ssrc_seed: u64,
+}
+
+impl EngineConfig {
+    /// A configuration with the defaults: synthetic audio (seed 1) and 640×360 test
+    /// pattern at 30 fps and 800 kbit/s, marks every 2 s, PT 111/96, the peer assumed to
+    /// send the same.
+    pub fn new(wall_at_start: Duration, remote: SocketAddr) -> Self {
+        Self {
+            wall_at_start,
+            remote_audio: remote,
+            remote_video: remote,
+            srtp: None,
+            audio: AudioSource::Synth { seed: 1 },
+            video: VideoSource::Pattern {
+                width: 640,
+                height: 360,
+            },
+            receive_video: true,
+            video_bitrate_bps: 800_000,
+            fps: 30,
+            mark_period_ms: 2_000,
+            audio_pt: DEFAULT_AUDIO_PT,
+            video_pt: DEFAULT_VIDEO_PT,
+            reference_seed: Some(1),
+            reference_pattern: true,
+            ssrc_seed: wall_at_start.as_nanos() as u64,
+        }
+    }
+}
+
+/// What a finished engine gives back.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The call report (verdict applied).
+    pub report: CallReport,
+    /// The played-out audio (48 kHz mono) since the first packet.
+    pub audio: Vec<i16>,
+}
+
+/// Which medium a received RTP packet belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Medium {
+    Audio,
+    Video,
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One call's media, sans-IO. See the [module docs](self).
+pub struct MediaEngine {
+    cfg: EngineConfig,
+    clock: MediaClock,
+    srtp: Option<SrtpSession>,
+    audio_tx: AudioSender,
+    audio_rx: AudioReceiver,
+    video_tx: Option<VideoSender>,
+    video_rx: Option<VideoReceiver>,
+    remote_audio_ssrc: Option<Ssrc>,
+    remote_video_ssrc: Option<Ssrc>,
+    rtcp: rtcp::RtcpState,
+    out: Vec<Transmit>,
+    buf: Vec<u8>,
+    drops: DropReport,
+    last_now: Instant,
+}
+
+impl std::fmt::Debug for MediaEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaEngine")
+            .field("remote_audio", &self.cfg.remote_audio)
+            .field("remote_video", &self.cfg.remote_video)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaEngine {
+    /// An engine whose media clock starts at `start`.
+    pub fn new(start: Instant, cfg: EngineConfig) -> Result<Self, EdgeError> {
+        Self::with_sink(start, cfg, None)
+    }
+
+    /// Like [`Self::new`], handing every decoded video frame to `sink` (e.g. a Y4M file).
+    pub fn with_sink(
+        start: Instant,
+        cfg: EngineConfig,
+        sink: Option<Box<dyn VideoSink>>,
+    ) -> Result<Self, EdgeError> {
+        let clock = MediaClock::new(start, cfg.wall_at_start);
+        let r = |lane: u64| mix(cfg.ssrc_seed ^ lane.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let srtp = match &cfg.srtp {
+            Some(k) => Some(SrtpSession::new(k, k)?),
+            None => None,
+        };
+        let synth = SpeechSynth::new(0, cfg.mark_period_ms);
+        let audio_tx = AudioSender::new(
+            &clock,
+            cfg.audio.clone(),
+            cfg.mark_period_ms,
+            Ssrc(r(1) as u32 | 1),
+            Pt(cfg.audio_pt),
+            r(2) as u16 & 0x3fff,
+            r(3) as u32,
+        )?;
+        let audio_rx = AudioReceiver::new(&clock, synth.mark_period_samples())?;
+        let video_tx = match &cfg.video {
+            VideoSource::Off => None,
+            src => Some(VideoSender::new(
+                &clock,
+                src.clone(),
+                cfg.fps,
+                cfg.video_bitrate_bps,
+                Ssrc(r(4) as u32 & !1),
+                Pt(cfg.video_pt),
+                r(5) as u16 & 0x3fff,
+            )?),
+        };
+        let video_rx = if cfg.receive_video {
+            Some(VideoReceiver::new(cfg.reference_pattern, cfg.fps, sink)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            rtcp: rtcp::RtcpState::new(start),
+            cfg,
+            clock,
+            srtp,
+            audio_tx,
+            audio_rx,
+            video_tx,
+            video_rx,
+            remote_audio_ssrc: None,
+            remote_video_ssrc: None,
+            out: Vec::new(),
+            buf: vec![0; 1500],
+            drops: DropReport::default(),
+            last_now: start,
+        })
+    }
+
+    /// The media clock.
+    pub fn clock(&self) -> &MediaClock {
+        &self.clock
+    }
+
+    /// The next datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.out.is_empty() {
+            None
+        } else {
+            Some(self.out.remove(0))
+        }
+    }
+
+    /// When [`Self::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Instant {
+        let mut t = self.audio_rx.next_due().min(self.rtcp.next_due());
+        if let Some(a) = self.audio_tx.next_due() {
+            t = t.min(a);
+        }
+        if let Some(v) = &self.video_tx {
+            t = t.min(v.next_due());
+        }
+        if let Some(v) = &self.video_rx
+            && let Some(d) = v.next_due()
+        {
+            t = t.min(d);
+        }
+        t
+    }
+
+    fn push(&mut self, to: SocketAddr, plain: &[u8], is_rtcp: bool) {
+        let data = match &mut self.srtp {
+            None => Some(plain.to_vec()),
+            Some(s) if is_rtcp => s.protect_rtcp(plain),
+            Some(s) => s.protect_rtp(plain),
+        };
+        if let Some(data) = data {
+            self.out.push(Transmit { to, data });
+        }
+    }
+
+    /// Does everything due at `now`: sends audio and video frames, pulls audio, runs the
+    /// video receiver's feedback timers and sends RTCP.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        while let Some(due) = self.audio_tx.next_due()
+            && due <= now
+        {
+            let mut buf = std::mem::take(&mut self.buf);
+            if let Ok(n) = self.audio_tx.next_packet(&mut buf) {
+                self.push(self.cfg.remote_audio, &buf[..n], false);
+            }
+            self.buf = buf;
+        }
+        self.audio_rx.on_timeout(now);
+        if let Some(mut v) = self.video_tx.take() {
+            let mut pkts = Vec::new();
+            v.on_timeout(now, &mut pkts);
+            self.video_tx = Some(v);
+            for p in pkts {
+                self.push(self.cfg.remote_video, &p, false);
+            }
+        }
+        let own = self.own_ssrcs();
+        if let Some(mut v) = self.video_rx.take() {
+            let mut fb = Vec::new();
+            v.on_timeout(now, own.1.unwrap_or(own.0), &mut fb);
+            self.video_rx = Some(v);
+            for p in fb {
+                self.push(self.cfg.remote_video, &p, true);
+            }
+        }
+        if self.rtcp.next_due() <= now {
+            let pkt = self.rtcp.build_reports(
+                now,
+                &self.clock,
+                &self.audio_tx,
+                self.video_tx.as_ref(),
+                &mut self.audio_rx.stats,
+                self.remote_audio_ssrc,
+                self.video_rx.as_mut().map(|v| &mut v.stats),
+                self.remote_video_ssrc,
+            );
+            if let Some(pkt) = pkt {
+                self.push(self.cfg.remote_audio, &pkt, true);
+            }
+        }
+    }
+
+    fn own_ssrcs(&self) -> (Ssrc, Option<Ssrc>) {
+        (
+            self.audio_tx.ssrc(),
+            self.video_tx.as_ref().map(VideoSender::ssrc),
+        )
+    }
+
+    /// One received datagram from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.last_now = self.last_now.max(now);
+        match classify(data) {
+            PacketKind::Rtp => {
+                let plain = match &mut self.srtp {
+                    Some(s) => match s.unprotect_rtp(data) {
+                        Some(p) => p,
+                        None => {
+                            self.drops.srtp_auth += 1;
+                            return;
+                        }
+                    },
+                    None => data.to_vec(),
+                };
+                self.on_rtp(now, from, &plain);
+            }
+            PacketKind::Rtcp => {
+                let plain = match &mut self.srtp {
+                    Some(s) => match s.unprotect_rtcp(data) {
+                        Some(p) => p,
+                        None => {
+                            self.drops.srtp_auth += 1;
+                            return;
+                        }
+                    },
+                    None => data.to_vec(),
+                };
+                self.on_rtcp(now, &plain);
+            }
+            _ => self.drops.not_rtp += 1,
+        }
+    }
+
+    fn medium_of(&self, from: SocketAddr, pt: u8) -> Option<Medium> {
+        let split = self.cfg.remote_audio != self.cfg.remote_video;
+        if split && from == self.cfg.remote_video && self.cfg.receive_video {
+            return Some(Medium::Video);
+        }
+        if split && from == self.cfg.remote_audio {
+            return Some(Medium::Audio);
+        }
+        if pt == self.cfg.audio_pt {
+            Some(Medium::Audio)
+        } else if pt == self.cfg.video_pt && self.cfg.receive_video {
+            Some(Medium::Video)
+        } else {
+            None
+        }
+    }
+
+    fn on_rtp(&mut self, now: Instant, from: SocketAddr, plain: &[u8]) {
+        let Ok(pkt) = RtpPacket::parse(plain) else {
+            self.drops.malformed += 1;
+            return;
+        };
+        let Some(medium) = self.medium_of(from, pkt.payload_type().0) else {
+            self.drops.unknown_stream += 1;
+            return;
+        };
+        let slot = match medium {
+            Medium::Audio => &mut self.remote_audio_ssrc,
+            Medium::Video => &mut self.remote_video_ssrc,
+        };
+        if *slot.get_or_insert(pkt.ssrc()) != pkt.ssrc() {
+            self.drops.unknown_stream += 1;
+            return;
+        }
+        match medium {
+            Medium::Audio => {
+                self.audio_rx
+                    .on_packet(now, pkt.sequence_number(), pkt.timestamp(), pkt.payload())
+            }
+            Medium::Video => {
+                if let Some(v) = &mut self.video_rx {
+                    v.on_packet(now, &pkt);
+                }
+            }
+        }
+    }
+
+    fn on_rtcp(&mut self, now: Instant, plain: &[u8]) {
+        let (own_audio, own_video) = self.own_ssrcs();
+        let mut keyframe = false;
+        let mut nacked: Vec<u16> = Vec::new();
+        for p in RtcpCompound::parse(plain) {
+            let Ok(p) = p else {
+                self.drops.malformed += 1;
+                return;
+            };
+            match rtcp::classify_feedback(&p, own_audio, own_video) {
+                rtcp::Feedback::Keyframe => keyframe = true,
+                rtcp::Feedback::Nack(list) => nacked.extend(list),
+                rtcp::Feedback::None => {}
+            }
+            self.rtcp.on_packet(
+                now,
+                &self.clock,
+                &p,
+                [Some(own_audio), own_video],
+                (self.remote_audio_ssrc, &mut self.audio_rx.stats),
+                (
+                    self.remote_video_ssrc,
+                    self.video_rx.as_mut().map(|v| &mut v.stats),
+                ),
+            );
+        }
+        if let (Some(rtt), Some(v)) = (self.rtcp.rtt_ms(), &mut self.video_rx) {
+            v.set_rtt(Duration::from_secs_f64(rtt / 1000.0));
+        }
+        if let Some(mut v) = self.video_tx.take() {
+            if keyframe {
+                v.request_keyframe();
+            }
+            let mut pkts = Vec::new();
+            for seq in nacked {
+                v.retransmit(seq, &mut pkts);
+            }
+            self.video_tx = Some(v);
+            for p in pkts {
+                self.push(self.cfg.remote_video, &p, false);
+            }
+        }
+    }
+
+    /// Ends the call at `now`: measures what needs the whole recording and returns the
+    /// report and the played-out audio.
+    pub fn finish(mut self, now: Instant) -> CallOutcome {
+        let mut r = CallReport {
+            duration_s: now
+                .saturating_duration_since(self.clock.start())
+                .as_secs_f64(),
+            ..CallReport::default()
+        };
+        let js = self.audio_rx.jitter_stats();
+        let st = &self.audio_rx.stats;
+        r.audio.packets_sent = self.audio_tx.packets;
+        r.audio.packets_received = st.received();
+        r.audio.loss_pct = st.loss_pct();
+        r.audio.jitter_ms = st.jitter_ms();
+        r.audio.concealment_pct = js.concealment_pct();
+        r.audio.late_loss_pct = js.late_loss_pct();
+        r.audio.jitter_buffer_ms = js.target_ms;
+        let marks = self.audio_rx.marks();
+        r.audio.marks_detected = marks.delays_samples().len() as u64;
+        r.mouth_to_ear_ms = marks.median_ms();
+        r.mouth_to_ear_samples_ms = marks.delays_ms();
+        let delay = marks.delays_samples().to_vec();
+        let (n0, audio) = self.audio_rx.take_recording();
+        r.audio.seconds_played = audio.len() as f64 / 48_000.0;
+        if let (Some(seed), false) = (self.cfg.reference_seed, delay.is_empty()) {
+            let mut d = delay.clone();
+            d.sort_unstable();
+            let reference = SpeechSynth::new(seed, self.cfg.mark_period_ms);
+            r.audio.similarity =
+                crate::similarity::similarity(&reference, n0, &audio, d[d.len() / 2]);
+        }
+        if let Some(v) = &self.video_tx {
+            r.video.enabled = true;
+            r.video.frames_sent = v.frames;
+            r.video.packets_sent = v.packets;
+            r.video.keyframes_requested = v.keyframes_requested;
+            r.video.retransmissions = v.retransmissions;
+        }
+        if let Some(v) = &mut self.video_rx {
+            r.video.enabled = true;
+            v.fill_report(&mut r.video);
+        }
+        r.rtt_ms = self.rtcp.rtt_ms();
+        r.drops = self.drops.clone();
+        r.verdict();
+        CallOutcome { report: r, audio }
+    }
+
+    /// The last decoded video frame, if any (for tests and previews).
+    pub fn last_video_frame(&self) -> Option<&I420Frame> {
+        self.video_rx.as_ref().and_then(VideoReceiver::last_frame)
+    }
+}

@@ -1,0 +1,214 @@
+//! [`CallReport`]: what one call looked like from one edge, printed for humans or as one
+//! JSON object (`--report-json`).
+//!
+//! The JSON object nests by medium, so the keys the issue names are paths:
+//! `audio.packets_received`, `audio.loss_pct`, `audio.jitter_ms`, `audio.similarity`,
+//! `video.frames_decoded`, `video.psnr_db`, `rtt_ms`, `mouth_to_ear_ms`. A figure that could
+//! not be measured (no reference signal, no marks found, no report block yet) is `null`.
+
+use serde::Serialize;
+
+/// The audio part of a call report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AudioReport {
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// Unique RTP packets received.
+    pub packets_received: u64,
+    /// Packets lost, in percent of those expected (RFC 3550 extended sequence range).
+    pub loss_pct: f64,
+    /// Interarrival jitter (RFC 3550 A.8), milliseconds.
+    pub jitter_ms: f64,
+    /// Similarity of the played-out audio to the sender's signal regenerated from its seed
+    /// (see `crate::similarity`); `null` without a reference.
+    pub similarity: Option<f64>,
+    /// Share of played-out samples that were concealment, percent.
+    pub concealment_pct: f64,
+    /// Jitter-buffer late losses, percent.
+    pub late_loss_pct: f64,
+    /// Current jitter-buffer target delay, milliseconds.
+    pub jitter_buffer_ms: f64,
+    /// Timing marks found in the played-out audio.
+    pub marks_detected: u64,
+    /// Seconds of audio played out since the first packet.
+    pub seconds_played: f64,
+}
+
+/// The video part of a call report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VideoReport {
+    /// Whether this edge sent and received video at all.
+    pub enabled: bool,
+    /// Frames encoded and sent.
+    pub frames_sent: u64,
+    /// RTP packets sent (retransmissions included).
+    pub packets_sent: u64,
+    /// Unique RTP packets received.
+    pub packets_received: u64,
+    /// Packets lost, percent.
+    pub loss_pct: f64,
+    /// Interarrival jitter, milliseconds.
+    pub jitter_ms: f64,
+    /// Frames decoded.
+    pub frames_decoded: u64,
+    /// Mean PSNR (dB, all planes) of the decoded frames against the regenerated test
+    /// pattern of the same index; `null` without a reference.
+    pub psnr_db: Option<f64>,
+    /// Lowest per-frame PSNR, dB.
+    pub psnr_min_db: Option<f64>,
+    /// NACK packets sent.
+    pub nacks_sent: u64,
+    /// PLI packets sent.
+    pub plis_sent: u64,
+    /// Keyframes sent in answer to PLI/FIR.
+    pub keyframes_requested: u64,
+    /// Packets retransmitted in answer to NACK.
+    pub retransmissions: u64,
+}
+
+/// Datagrams that were dropped, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DropReport {
+    /// SRTP/SRTCP authentication (or replay) failures.
+    pub srtp_auth: u64,
+    /// Datagrams that did not parse as RTP/RTCP.
+    pub malformed: u64,
+    /// RTP with a payload type or SSRC this call does not carry.
+    pub unknown_stream: u64,
+    /// Datagrams that are neither RTP nor RTCP.
+    pub not_rtp: u64,
+}
+
+/// One edge's report of one call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CallReport {
+    /// Whether the call counts as working (see [`CallReport::verdict`]).
+    pub ok: bool,
+    /// Why not, when `ok` is false.
+    pub failure: Option<String>,
+    /// Seconds the media ran.
+    pub duration_s: f64,
+    /// Audio figures.
+    pub audio: AudioReport,
+    /// Video figures.
+    pub video: VideoReport,
+    /// Round-trip time to the next RTCP hop (the relay, which terminates RTCP; or the peer
+    /// when talking directly), from RR LSR/DLSR, median, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Mouth-to-ear delay, median over the timing marks found, milliseconds (capture of a
+    /// mark at the sender to its playout here; one host's wall clock).
+    pub mouth_to_ear_ms: Option<f64>,
+    /// Every mouth-to-ear measurement, milliseconds.
+    pub mouth_to_ear_samples_ms: Vec<f64>,
+    /// Dropped datagrams.
+    pub drops: DropReport,
+}
+
+impl CallReport {
+    /// Decides `ok`/`failure`: audio must have been received and played; when video is
+    /// enabled, frames must have been decoded.
+    pub fn verdict(&mut self) {
+        let failure = if self.audio.packets_received == 0 {
+            Some("no audio received".to_owned())
+        } else if self.video.enabled && self.video.frames_decoded == 0 {
+            Some("no video frame decoded".to_owned())
+        } else {
+            None
+        };
+        self.ok = failure.is_none();
+        self.failure = failure;
+    }
+
+    /// The report as one line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// The report for humans, several lines.
+    pub fn to_human(&self) -> String {
+        fn opt(v: Option<f64>, unit: &str, prec: usize) -> String {
+            v.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.prec$}{unit}"))
+        }
+        let mut s = String::new();
+        s.push_str(&format!(
+            "call {} after {:.1} s{}\n",
+            if self.ok { "OK" } else { "FAILED" },
+            self.duration_s,
+            self.failure
+                .as_deref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default()
+        ));
+        let a = &self.audio;
+        s.push_str(&format!(
+            "  audio: sent {} pkts, received {} pkts, loss {:.2}%, jitter {:.2} ms, similarity {}, concealment {:.2}%, jitter buffer {:.0} ms\n",
+            a.packets_sent,
+            a.packets_received,
+            a.loss_pct,
+            a.jitter_ms,
+            opt(a.similarity, "", 3),
+            a.concealment_pct,
+            a.jitter_buffer_ms,
+        ));
+        let v = &self.video;
+        if v.enabled {
+            s.push_str(&format!(
+                "  video: sent {} frames / {} pkts, received {} pkts, loss {:.2}%, decoded {} frames, PSNR {} (min {}), NACK {} PLI {}\n",
+                v.frames_sent,
+                v.packets_sent,
+                v.packets_received,
+                v.loss_pct,
+                v.frames_decoded,
+                opt(v.psnr_db, " dB", 1),
+                opt(v.psnr_min_db, " dB", 1),
+                v.nacks_sent,
+                v.plis_sent,
+            ));
+        } else {
+            s.push_str("  video: off\n");
+        }
+        s.push_str(&format!(
+            "  rtt {}, mouth-to-ear {} ({} marks)\n",
+            opt(self.rtt_ms, " ms", 1),
+            opt(self.mouth_to_ear_ms, " ms", 1),
+            self.audio.marks_detected
+        ));
+        let d = &self.drops;
+        if d.srtp_auth + d.malformed + d.unknown_stream + d.not_rtp > 0 {
+            s.push_str(&format!(
+                "  dropped: srtp auth {}, malformed {}, unknown stream {}, not rtp {}\n",
+                d.srtp_auth, d.malformed, d.unknown_stream, d.not_rtp
+            ));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_the_issue_keys_and_verdict_works() {
+        let mut r = CallReport::default();
+        r.verdict();
+        assert!(!r.ok);
+        r.audio.packets_received = 10;
+        r.verdict();
+        assert!(r.ok);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        for path in [
+            "/audio/packets_received",
+            "/audio/loss_pct",
+            "/audio/jitter_ms",
+            "/audio/similarity",
+            "/video/frames_decoded",
+            "/video/psnr_db",
+            "/rtt_ms",
+            "/mouth_to_ear_ms",
+        ] {
+            assert!(v.pointer(path).is_some(), "{path}");
+        }
+        assert!(r.to_human().contains("call OK"));
+    }
+}
