@@ -268,8 +268,10 @@ async fn bad_bodies_get_typed_errors() {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(r).await, "invalid_body");
 
-    let r = post(r#"[1,2]"#, "application/json").send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for not_object in ["[1,2]", "[null, null]", "null", "7", "\"x\""] {
+        let r = post(not_object, "application/json").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{not_object}");
+    }
 
     let r = post(r#"{"external_id": ""}"#, "application/json")
         .send()
@@ -345,12 +347,23 @@ async fn credentials_are_issued_with_bounded_ttl() {
         "default TTL is an hour"
     );
 
+    // JSON Schema integers include 60.0.
+    let r = http()
+        .post(s.url(&path))
+        .bearer_auth(&key)
+        .json(&json!({"ttl_seconds": 60.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
     for bad in [
         json!({"ttl_seconds": 0}),
         json!({"ttl_seconds": -5}),
         json!({"ttl_seconds": 86401}),
         json!({"ttl_seconds": "60"}),
         json!({"ttl_seconds": 1.5}),
+        json!({"ttl_seconds": 1e300}),
+        json!({"ttl_seconds": 18446744073709551615u64}),
     ] {
         let r = http()
             .post(s.url(&path))

@@ -20,7 +20,23 @@ pub const MAX_TTL_SECONDS: i64 = 86_400;
 pub struct CreateCredential {
     /// Lifetime of the token in seconds (default 3600).
     #[schema(minimum = 1, maximum = 86400)]
+    #[serde(default, deserialize_with = "integer")]
     pub ttl_seconds: Option<i64>,
+}
+
+/// JSON Schema's `integer` is a mathematical integer: `36.0` is one, `36.5` is not.
+fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let n = Option::<serde_json::Number>::deserialize(d)?;
+    let Some(n) = n else { return Ok(None) };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        // Integral but outside i64: out of any allowed range, report it as such.
+        Some(f) if f.fract() == 0.0 => Ok(Some(if f > 0.0 { i64::MAX } else { i64::MIN })),
+        _ => Err(serde::de::Error::custom("ttl_seconds must be an integer")),
+    }
 }
 
 /// A login credential for the WebSocket.

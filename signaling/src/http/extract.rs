@@ -66,7 +66,9 @@ impl FromRequestParts<AppState> for AuthPartner {
     }
 }
 
-/// A JSON body whose rejections are [`ApiError`]s (`400`, `413`, `415`, `422`).
+/// A JSON object body whose rejections are [`ApiError`]s (`400`, `413`, `415`, `422`).
+/// Every request body of the API is an object: arrays and scalars are `422` even where
+/// serde could read a struct from an array.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -74,7 +76,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(Self(v))
+        let axum::Json(v) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !v.is_object() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "the request body must be a JSON object",
+            ));
+        }
+        serde_json::from_value(v).map(Self).map_err(|e| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string())
+        })
     }
 }
