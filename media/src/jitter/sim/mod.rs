@@ -1,9 +1,12 @@
 //! Simulation helpers shared by tests, benches and the edge client: a speech-like test
-//! signal, an Opus + RFC 7587 RTP sender, and a driver that plays a stream through a
+//! signal, a similarity measure for codec round trips, an Opus + RFC 7587 RTP sender, and a
+//! driver that plays a stream through a
 //! [`NetEmulator`] into a [`JitterBuffer`] on simulated time (faster than real time).
 
+mod similarity;
 mod speech;
 
+pub use similarity::{Similarity, similarity};
 pub use speech::SpeechSynth;
 
 use std::time::{Duration, Instant};
