@@ -1,5 +1,6 @@
 //! Errors of the relay's control API. The hot path never returns these: a bad packet is a
 //! counted drop ([`crate::core::DropReason`]), not an error.
+#![forbid(unsafe_code)]
 
 use std::io;
 

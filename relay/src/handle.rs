@@ -15,6 +15,7 @@
 //! across workers) and waits for its answer; workers apply commands between batches. Ports
 //! come from the configured range, one per own-port leg; shared-port legs use their worker's
 //! shared port (`shared_port + worker index`).
+#![forbid(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

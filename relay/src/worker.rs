@@ -10,6 +10,7 @@
 //!
 //! Sessions are sharded: each session lives in exactly one worker, so no state is shared
 //! between workers and nothing on the packet path takes a lock.
+#![forbid(unsafe_code)]
 
 use std::net::UdpSocket;
 #[cfg(unix)]
@@ -146,9 +147,10 @@ impl Worker {
             commands,
             events,
             recv: RecvBatch::new(io.batch, io.portable),
-            send: SendBatch::new(io.batch * 4, io.portable, io.gso),
-            // Room for a full receive batch fanned out, plus reports.
-            tx: TxBatch::new((io.batch * 4).max(max_fanout + 64)),
+            send: SendBatch::new(io.batch * 16, io.portable, io.gso),
+            // Room for a receive batch fanned out to ~16 destinations (a wider fan-out flushes
+            // more often), plus reports.
+            tx: TxBatch::new((io.batch * 16).max(max_fanout + 64)),
             io,
             stats: WorkerStats::default(),
             max_fanout,
@@ -342,10 +344,7 @@ impl Worker {
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(50));
             let timeout_ms = wait.as_millis() as i32;
-            let ready = match self.poller.wait(timeout_ms) {
-                Ok(n) => n,
-                Err(_) => 0,
-            };
+            let ready = self.poller.wait(timeout_ms).unwrap_or_default();
             for k in 0..ready {
                 let token = self.poller.token(k);
                 if token == WAKER_TOKEN {

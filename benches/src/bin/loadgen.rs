@@ -95,7 +95,7 @@ struct Args {
 /// What keeps a forwarder alive during a target's run.
 #[allow(dead_code)]
 enum Forwarder {
-    Relay(Relay),
+    Relay(Box<Relay>),
     Bare(bare::Bare, Vec<UdpSocket>),
     Rtpengine(ng::Rtpengine),
 }
@@ -186,7 +186,7 @@ fn setup_relay(
             ));
         }
     }
-    Ok((Forwarder::Relay(relay), streams))
+    Ok((Forwarder::Relay(Box::new(relay)), streams))
 }
 
 fn setup_bare(

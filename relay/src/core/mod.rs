@@ -14,6 +14,7 @@
 //! between batches. On the per-packet path nothing allocates on plain legs: lookups are an
 //! array index (own-port legs) or one hash probe (shared port), the transmit goes into the
 //! preallocated batch and the rewrite is done in place.
+#![forbid(unsafe_code)]
 
 pub mod addr_map;
 pub mod ids;

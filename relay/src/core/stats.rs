@@ -120,7 +120,7 @@ impl ReceiveStats {
                 self.received_prior = self.received;
                 self.expected_prior = 0;
             }
-            self.seen = if shift >= WINDOW as u64 {
+            self.seen = if shift >= WINDOW {
                 0
             } else {
                 self.seen << shift

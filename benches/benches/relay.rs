@@ -1,0 +1,199 @@
+//! Criterion benches of the relay: the core's per-packet path (lookup, checks, stats,
+//! rewrite, transmit) on an own-port leg and on a shared port, with and without a source
+//! switch rewrite, a 1:10 fan-out, and SRTP protect/unprotect through `rtc-srtp`.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use supernode_media::ids::{Pt, Ssrc};
+use supernode_media::packet::rtp::RtpHeader;
+use supernode_relay::core::srtp::LegSrtp;
+use supernode_relay::core::{
+    Core, CoreConfig, LegId, LegSpec, LegSrtpKeys, PeerMode, SessionId, SockSlot, SrtpKey,
+    SrtpProfile, TxBatch,
+};
+
+fn rtp(ssrc: u32, seq: u16, len: usize) -> Vec<u8> {
+    let h = RtpHeader {
+        payload_type: Pt(111),
+        sequence_number: seq,
+        timestamp: u32::from(seq) * 960,
+        ssrc: Ssrc(ssrc),
+        ..RtpHeader::default()
+    };
+    let mut buf = vec![0u8; 1500];
+    let n = h.write(&vec![0x5a; len], &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A core with one session: leg 1 (source) -> `fanout` destinations, each with a known peer.
+fn core_with(shared: bool, fanout: usize) -> (Core, SockSlot, SocketAddr) {
+    let now = Instant::now();
+    let mut core = Core::new(
+        CoreConfig {
+            report_interval: Duration::from_secs(3600),
+            ..CoreConfig::default()
+        },
+        now,
+    );
+    let src_sock = SockSlot(0);
+    if shared {
+        core.add_shared_socket(src_sock);
+        // Many other legs on the shared port, so the lookup is in a populated map.
+        for i in 0..1000u64 {
+            let spec = LegSpec {
+                shared: true,
+                expected_ssrc: Some(0x9000 + i as u32),
+                peer: PeerMode::Fixed(addr(10_000 + i as u16)),
+                ..LegSpec::latching(SessionId(100 + i), src_sock)
+            };
+            core.add_leg(now, LegId(1000 + i), spec).unwrap();
+        }
+    }
+    let src_addr = addr(5000);
+    let spec = LegSpec {
+        shared,
+        peer: PeerMode::Fixed(src_addr),
+        expected_ssrc: Some(0xA),
+        ..LegSpec::latching(SessionId(1), src_sock)
+    };
+    core.add_leg(now, LegId(1), spec).unwrap();
+    for k in 0..fanout {
+        let sock = SockSlot(1 + k as u32);
+        let spec = LegSpec {
+            peer: PeerMode::Fixed(addr(6000 + k as u16)),
+            ..LegSpec::latching(SessionId(1), sock)
+        };
+        core.add_leg(now, LegId(2 + k as u64), spec).unwrap();
+        core.connect(LegId(1), LegId(2 + k as u64)).unwrap();
+    }
+    (core, src_sock, src_addr)
+}
+
+fn per_packet(c: &mut Criterion) {
+    let mut g = c.benchmark_group("relay_core");
+    g.throughput(Throughput::Elements(1));
+    for (name, shared, fanout) in [
+        ("own_port_1to1", false, 1),
+        ("shared_port_1to1", true, 1),
+        ("own_port_1to10", false, 10),
+    ] {
+        let (mut core, sock, src) = core_with(shared, fanout);
+        let mut tx = TxBatch::new(64);
+        let pkts: Vec<Vec<u8>> = (0..1024u16).map(|s| rtp(0xA, s, 160)).collect();
+        let t0 = Instant::now();
+        let mut i = 0usize;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let now = t0 + Duration::from_micros(i as u64 * 20);
+                core.handle_datagram(now, sock, src, black_box(&pkts[i & 1023]), &mut tx);
+                i += 1;
+                if tx.room() < 16 {
+                    tx.clear();
+                }
+            })
+        });
+    }
+    // A destination whose source switches: every packet is rewritten (SSRC, seq, timestamp).
+    {
+        let now = Instant::now();
+        let mut core = Core::new(
+            CoreConfig {
+                report_interval: Duration::from_secs(3600),
+                ..CoreConfig::default()
+            },
+            now,
+        );
+        for (id, port) in [(1u64, 5000u16), (2, 5001), (3, 6000)] {
+            let spec = LegSpec {
+                peer: PeerMode::Fixed(addr(port)),
+                ..LegSpec::latching(SessionId(1), SockSlot(id as u32))
+            };
+            core.add_leg(now, LegId(id), spec).unwrap();
+        }
+        core.connect(LegId(1), LegId(3)).unwrap();
+        let mut tx = TxBatch::new(64);
+        core.handle_datagram(now, SockSlot(1), addr(5000), &rtp(0x1, 1, 160), &mut tx);
+        core.disconnect(LegId(1), LegId(3)).unwrap();
+        core.connect(LegId(2), LegId(3)).unwrap();
+        let pkts: Vec<Vec<u8>> = (0..1024u16)
+            .map(|s| rtp(0x2, 5000u16.wrapping_add(s), 160))
+            .collect();
+        let mut i = 0usize;
+        g.bench_function("own_port_1to1_rewrite", |b| {
+            b.iter(|| {
+                let t = now + Duration::from_micros(i as u64 * 20);
+                core.handle_datagram(
+                    t,
+                    SockSlot(2),
+                    addr(5001),
+                    black_box(&pkts[i & 1023]),
+                    &mut tx,
+                );
+                i += 1;
+                if tx.room() < 16 {
+                    tx.clear();
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn srtp(c: &mut Criterion) {
+    let mut g = c.benchmark_group("srtp");
+    g.throughput(Throughput::Elements(1));
+    for (name, profile, salt) in [
+        ("aes_cm_hmac_sha1_80", SrtpProfile::Aes128CmHmacSha1_80, 14),
+        ("aead_aes_128_gcm", SrtpProfile::AeadAes128Gcm, 12),
+    ] {
+        let k = SrtpKey {
+            profile,
+            master_key: vec![7; 16],
+            master_salt: vec![9; salt],
+        };
+        let keys = LegSrtpKeys {
+            inbound: k.clone(),
+            outbound: k,
+        };
+        let mut tx = LegSrtp::new(&keys).unwrap();
+        let plain: Vec<Vec<u8>> = (0..4096u16).map(|s| rtp(0xA, s, 160)).collect();
+        let mut i = 0usize;
+        g.bench_function(format!("protect_{name}_172B"), |b| {
+            b.iter(|| {
+                let p = tx.protect_rtp(black_box(&plain[i & 4095])).unwrap();
+                i += 1;
+                p
+            })
+        });
+        // Unprotect needs fresh sequence numbers (replay protection): protect a long run first.
+        let mut enc = LegSrtp::new(&keys).unwrap();
+        let sealed: Vec<Vec<u8>> = (0..60_000u32)
+            .map(|s| enc.protect_rtp(&rtp(0xB, s as u16, 160)).unwrap().to_vec())
+            .collect();
+        let mut rx = LegSrtp::new(&keys).unwrap();
+        let mut j = 0usize;
+        g.bench_function(format!("unprotect_{name}_172B"), |b| {
+            b.iter(|| {
+                if j == sealed.len() {
+                    rx = LegSrtp::new(&keys).unwrap();
+                    j = 0;
+                }
+                let p = rx.unprotect_rtp(black_box(&sealed[j])).unwrap();
+                j += 1;
+                p
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, per_packet, srtp);
+criterion_main!(benches);
