@@ -13,6 +13,7 @@
 pub mod codec;
 pub mod ids;
 pub mod jitter;
+pub mod mixer;
 pub mod net;
 pub mod packet;
 pub mod payload;
