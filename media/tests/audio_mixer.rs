@@ -79,10 +79,10 @@ fn run_mixer(sources: &[Vec<i16>]) -> Run {
         }
         mixer.mix(now).unwrap();
         run.speakers.push(mixer.active_speaker());
-        for k in 0..n {
-            run.outputs[k].extend_from_slice(mixer.output(ids[k]).unwrap());
-            run.levels[k].push(mixer.level(ids[k]).unwrap().level);
-            run.min_gain = run.min_gain.min(mixer.limiter_gain(ids[k]).unwrap());
+        for (k, &id) in ids.iter().enumerate() {
+            run.outputs[k].extend_from_slice(mixer.output(id).unwrap());
+            run.levels[k].push(mixer.level(id).unwrap().level);
+            run.min_gain = run.min_gain.min(mixer.limiter_gain(id).unwrap());
         }
     }
     run
@@ -132,7 +132,7 @@ fn loud_mix_is_limited_and_never_hard_clips() {
         let steady = &out[48_000..48_000 * 2];
         let clipped = steady
             .iter()
-            .filter(|&&s| s >= 32_767 || s <= -32_767)
+            .filter(|&&s| s == i16::MAX || s <= -i16::MAX)
             .count();
         assert_eq!(clipped, 0);
         let peak = steady.iter().map(|&s| (s as i32).abs()).max().unwrap();
