@@ -50,6 +50,8 @@ pub fn run_media(
     mut cfg: EngineConfig,
     opts: MediaOptions,
 ) -> Result<CallOutcome, EdgeError> {
+    // Room for a few hundred milliseconds of video should the loop stall (a busy machine).
+    let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(4 << 20);
     let start = Instant::now();
     cfg.wall_at_start = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -68,22 +70,22 @@ pub fn run_media(
             break;
         }
         let wake = engine.poll_timeout().min(end);
-        let wait = wake
-            .saturating_duration_since(now)
-            .max(Duration::from_micros(200));
-        // Short waits keep the stop flag responsive.
-        socket.set_read_timeout(Some(wait.min(Duration::from_millis(50))))?;
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => engine.handle_datagram(Instant::now(), from, &buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::ConnectionRefused
-                        | std::io::ErrorKind::ConnectionReset
-                ) => {}
-            Err(e) => return Err(e.into()),
+        if wake > now {
+            // Short waits keep the stop flag responsive.
+            let wait = (wake - now).clamp(Duration::from_micros(100), Duration::from_millis(50));
+            socket.set_read_timeout(Some(wait))?;
+            match socket.recv_from(&mut buf) {
+                Ok((n, from)) => engine.handle_datagram(Instant::now(), from, &buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::ConnectionReset
+                    ) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         engine.handle_timeout(Instant::now());
     }

@@ -2,11 +2,12 @@
 //!
 //! ## The measure
 //!
-//! The played-out audio is cut into 100 ms segments. For each segment whose reference (the
+//! The played-out audio is cut into 40 ms segments. For each segment whose reference (the
 //! sender's signal, regenerated from the seed with [`SpeechSynth`]) is not near-silent, the
 //! **normalised cross-correlation** (Pearson's r without mean removal, i.e. the cosine
-//! between the two sample vectors) is maximised over lags within ±8 ms of the running
-//! alignment, and the alignment follows the best lag. The similarity is the mean over those
+//! between the two sample vectors) is maximised over lags within ±15 ms of the running
+//! alignment (±150 ms when that finds no good match: a long concealment shifted the
+//! playout), and the alignment follows the best lag. The similarity is the mean over those
 //! segments, in `[-1, 1]`.
 //!
 //! *Why this measure.* It is waveform-level, so it fails for anything that breaks the audio
@@ -15,7 +16,7 @@
 //! time-scaling (accelerate and preemptive expand remove or repeat whole pitch periods, which
 //! shifts the alignment by a few milliseconds). Opus at 32 kbit/s is not waveform-exact
 //! (SILK codes an excitation, CELT a shaped spectrum), so a clean call does not reach 1; on
-//! this signal it scores about 0.9 on a clean loopback call, and concealed or missing audio
+//! this signal it scores about 0.95 on a clean loopback call, and concealed or missing audio
 //! pulls it toward 0. The tests require more than [`PASS_THRESHOLD`]: well above what
 //! unrelated audio scores (near 0) and below what a clean Opus call scores.
 //!
@@ -24,11 +25,16 @@
 use crate::synth::SpeechSynth;
 
 /// The similarity a call must exceed to count as "audio arrived intact".
-pub const PASS_THRESHOLD: f64 = 0.6;
-/// Segment length in samples (100 ms).
-const SEGMENT: usize = 4_800;
-/// Lag search half-width in samples (8 ms).
-const SEARCH: i64 = 384;
+pub const PASS_THRESHOLD: f64 = 0.7;
+/// Segment length in samples (40 ms: short, so few segments straddle a time-scaling step).
+const SEGMENT: usize = 1_920;
+/// Lag search half-width in samples (15 ms: more than one pitch period, the step that
+/// accelerate and preemptive expand take).
+const SEARCH: i64 = 720;
+/// Below this correlation the search is repeated over [`WIDE_SEARCH`].
+const REANCHOR_BELOW: f64 = 0.6;
+/// Wide lag search half-width in samples (150 ms).
+const WIDE_SEARCH: i64 = 7_200;
 /// Reference RMS (full scale 1.0) below which a segment is skipped.
 const MIN_RMS: f64 = 0.02;
 
@@ -39,47 +45,74 @@ pub fn similarity(reference: &SpeechSynth, n0: u64, played: &[i16], delay: u64) 
     let mut lag = delay as i64;
     let mut sum = 0.0;
     let mut count = 0usize;
-    let mut refbuf = vec![0f32; SEGMENT + 2 * SEARCH as usize];
+    let mut refbuf = Vec::new();
+    let mut seg_f = vec![0f32; SEGMENT];
     for (k, seg) in played.chunks_exact(SEGMENT).enumerate() {
-        let p0 = n0 + (k * SEGMENT) as u64;
-        // Reference samples covering every candidate lag: index p0 - lag - SEARCH ..
-        let r0 = p0 as i64 - lag - SEARCH;
-        if r0 < 0 {
+        let p0 = (n0 + (k * SEGMENT) as u64) as i64;
+        // The reference at the current alignment decides whether the segment counts.
+        if p0 - lag < 0 {
             continue;
         }
-        for (i, r) in refbuf.iter_mut().enumerate() {
-            *r = reference.sample_f64(r0 as u64 + i as u64) as f32;
-        }
-        let centre = &refbuf[SEARCH as usize..SEARCH as usize + SEGMENT];
-        let ref_energy: f64 = centre.iter().map(|&x| f64::from(x * x)).sum();
+        let ref_energy: f64 = (0..SEGMENT as i64)
+            .map(|i| reference.sample_f64((p0 - lag + i) as u64).powi(2))
+            .sum();
         if (ref_energy / SEGMENT as f64).sqrt() < MIN_RMS {
             continue;
         }
-        let seg_f: Vec<f32> = seg.iter().map(|&s| f32::from(s) / 32768.0).collect();
-        let seg_energy: f64 = seg_f.iter().map(|&x| f64::from(x * x)).sum();
-        let mut best = (f64::MIN, 0i64);
-        for off in 0..=(2 * SEARCH) as usize {
-            let r = &refbuf[off..off + SEGMENT];
-            let mut dot = 0f32;
-            let mut re = 0f32;
-            for (a, b) in seg_f.iter().zip(r) {
-                dot += a * b;
-                re += b * b;
-            }
-            let den = (seg_energy * f64::from(re)).sqrt();
-            let c = if den > 0.0 { f64::from(dot) / den } else { 0.0 };
-            if c > best.0 {
-                // off = SEARCH means the current lag; a larger offset is a smaller delay.
-                best = (c, SEARCH - off as i64);
+        for (d, &s) in seg_f.iter_mut().zip(seg) {
+            *d = f32::from(s) / 32768.0;
+        }
+        let mut best = best_lag(reference, p0, &seg_f, lag, SEARCH, &mut refbuf);
+        if best.0 < REANCHOR_BELOW {
+            // Lost track (a long concealment or wait shifted the playout): search wider.
+            let wide = best_lag(reference, p0, &seg_f, lag, WIDE_SEARCH, &mut refbuf);
+            if wide.0 > best.0 {
+                best = wide;
             }
         }
         sum += best.0;
         count += 1;
         if best.0 > 0.5 {
-            lag += best.1;
+            lag = best.1;
         }
     }
     (count > 0).then(|| sum / count as f64)
+}
+
+/// The best normalised correlation of `seg` (played from absolute index `p0`) with the
+/// reference over lags `lag ± half`, and that lag.
+fn best_lag(
+    reference: &SpeechSynth,
+    p0: i64,
+    seg: &[f32],
+    lag: i64,
+    half: i64,
+    refbuf: &mut Vec<f32>,
+) -> (f64, i64) {
+    // Reference samples covering every candidate: index p0 - lag - half ..
+    let r0 = (p0 - lag - half).max(0);
+    refbuf.clear();
+    refbuf.extend(
+        (0..seg.len() as i64 + 2 * half).map(|i| reference.sample_f64((r0 + i) as u64) as f32),
+    );
+    let seg_energy: f64 = seg.iter().map(|&x| f64::from(x * x)).sum();
+    let mut best = (f64::MIN, lag);
+    for off in 0..=(2 * half) as usize {
+        let r = &refbuf[off..off + seg.len()];
+        let mut dot = 0f32;
+        let mut re = 0f32;
+        for (a, b) in seg.iter().zip(r) {
+            dot += a * b;
+            re += b * b;
+        }
+        let den = (seg_energy * f64::from(re)).sqrt();
+        let c = if den > 0.0 { f64::from(dot) / den } else { 0.0 };
+        if c > best.0 {
+            // Reference index r0 + off pairs with played index p0: lag = p0 - r0 - off.
+            best = (c, p0 - r0 - off as i64);
+        }
+    }
+    best
 }
 
 #[cfg(test)]

@@ -298,6 +298,25 @@ impl MediaEngine {
     /// video receiver's feedback timers and sends RTCP.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
+        // Reports go out alone, before any codec work, so that their NTP time and DLSR are
+        // not stale by an encode's duration when they leave (the shell sends them as soon
+        // as this returns and calls again for the rest, which is then overdue).
+        if self.rtcp.next_due() <= now {
+            let pkt = self.rtcp.build_reports(
+                now,
+                &self.clock,
+                &self.audio_tx,
+                self.video_tx.as_ref(),
+                &mut self.audio_rx.stats,
+                self.remote_audio_ssrc,
+                self.video_rx.as_mut().map(|v| &mut v.stats),
+                self.remote_video_ssrc,
+            );
+            if let Some(pkt) = pkt {
+                self.push(self.cfg.remote_audio, &pkt, true);
+                return;
+            }
+        }
         while let Some(due) = self.audio_tx.next_due()
             && due <= now
         {
@@ -323,21 +342,6 @@ impl MediaEngine {
             self.video_rx = Some(v);
             for p in fb {
                 self.push(self.cfg.remote_video, &p, true);
-            }
-        }
-        if self.rtcp.next_due() <= now {
-            let pkt = self.rtcp.build_reports(
-                now,
-                &self.clock,
-                &self.audio_tx,
-                self.video_tx.as_ref(),
-                &mut self.audio_rx.stats,
-                self.remote_audio_ssrc,
-                self.video_rx.as_mut().map(|v| &mut v.stats),
-                self.remote_video_ssrc,
-            );
-            if let Some(pkt) = pkt {
-                self.push(self.cfg.remote_audio, &pkt, true);
             }
         }
     }
