@@ -1,3 +1,550 @@
-//! The `edge` CLI (see the `supernode_edge` crate docs).
+//! The `edge` CLI: place or answer a call through a supernode, or bridge plain relay legs,
+//! sending real media and printing a call report. See the `supernode_edge` crate docs.
+//!
+//! Exit status: 0 when the call worked, 1 when media failed (nothing received or decoded),
+//! 2 when signaling failed (login, busy, unavailable, answered elsewhere, …), 3 on bad
+//! arguments or files.
 #![forbid(unsafe_code)]
-fn main() {}
+
+use std::io::{BufWriter, Write as _};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use supernode_edge::engine::{
+    AudioSource, CallOutcome, DEFAULT_AUDIO_PT, DEFAULT_VIDEO_PT, EngineConfig, VideoSink,
+    VideoSource,
+};
+use supernode_edge::report::CallReport;
+use supernode_edge::runner::{MediaOptions, run_media};
+use supernode_edge::signaling::{CallEnd, CallError, CallSetup, SignalingClient};
+use supernode_edge::srtp::SrtpKey;
+use supernode_edge::y4m::Y4mWriter;
+use supernode_signaling::ids::AccountId;
+use supernode_signaling::protocol::MediaKind;
+
+/// The supernode edge client.
+#[derive(Parser, Debug)]
+#[command(name = "edge", version, about, long_about = None)]
+struct Cli {
+    /// The supernode's HTTP address (its WebSocket is `/v1/ws` there).
+    #[arg(
+        long,
+        env = "EDGE_SERVER",
+        global = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// Login credential (from `POST /v1/accounts/{id}/credentials`).
+    #[arg(long, env = "EDGE_TOKEN", global = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Call an account, run media for `--duration`, hang up.
+    Call {
+        /// The callee's account id.
+        account_id: String,
+        /// How long to let it ring.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        ring_timeout: Duration,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
+    /// Wait for a call, answer it, run media until the caller hangs up (or `--duration`).
+    Answer {
+        /// Accept the first incoming call without asking.
+        #[arg(long)]
+        auto_accept: bool,
+        /// How long to wait for a call.
+        #[arg(long, default_value = "120s", value_parser = parse_duration)]
+        wait: Duration,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
+    /// Send and receive on given relay legs without signaling (plain RTP or SRTP with keys
+    /// from flags), e.g. legs of a relay REST session bridged to GStreamer.
+    Media {
+        /// Local address to bind (port 0: any; the bound address is printed).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        local: SocketAddr,
+        /// Where audio goes (and comes from).
+        #[arg(long)]
+        remote_audio: SocketAddr,
+        /// Where video goes (and comes from); defaults to the audio address.
+        #[arg(long)]
+        remote_video: Option<SocketAddr>,
+        /// Plain RTP (no SRTP). The default when no key is given.
+        #[arg(long, conflicts_with = "srtp_key")]
+        no_srtp: bool,
+        /// SRTP master key‖salt, base64 (both directions).
+        #[arg(long)]
+        srtp_key: Option<String>,
+        /// SRTP profile.
+        #[arg(long, default_value = "AES_CM_128_HMAC_SHA1_80")]
+        srtp_profile: String,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct MediaArgs {
+    /// How long media runs.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Send this WAV file (48 kHz, 16-bit) instead of the synthetic speech.
+    #[arg(long)]
+    audio_in: Option<PathBuf>,
+    /// Send this Y4M file (4:2:0) instead of the test pattern.
+    #[arg(long)]
+    video_in: Option<PathBuf>,
+    /// Write the played-out audio here (WAV, 48 kHz mono).
+    #[arg(long)]
+    audio_out: Option<PathBuf>,
+    /// Write the decoded video here (Y4M).
+    #[arg(long)]
+    video_out: Option<PathBuf>,
+    /// Print the report as one JSON object on stdout (the human report goes to stderr).
+    #[arg(long)]
+    report_json: bool,
+    /// Audio only: send and expect no video.
+    #[arg(long)]
+    no_video: bool,
+    /// Seed of the synthetic speech this edge sends.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seed of the synthetic speech the peer sends (for `audio.similarity`).
+    #[arg(long, default_value_t = 1)]
+    peer_seed: u64,
+    /// The peer sends something other than the synthetic speech and test pattern: report
+    /// no similarity or PSNR.
+    #[arg(long)]
+    no_reference: bool,
+    /// Test pattern width.
+    #[arg(long, default_value_t = 640)]
+    width: usize,
+    /// Test pattern height.
+    #[arg(long, default_value_t = 360)]
+    height: usize,
+    /// H.264 bitrate, bit/s.
+    #[arg(long, default_value_t = 800_000)]
+    video_bitrate: u32,
+    /// Timing-mark period in milliseconds (mouth-to-ear must stay below it).
+    #[arg(long, default_value_t = 2_000)]
+    mark_period_ms: u32,
+    /// Opus payload type.
+    #[arg(long, default_value_t = DEFAULT_AUDIO_PT)]
+    audio_pt: u8,
+    /// H.264 payload type.
+    #[arg(long, default_value_t = DEFAULT_VIDEO_PT)]
+    video_pt: u8,
+    /// Local UDP address for media in `call`/`answer`.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    media_bind: SocketAddr,
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1.5s` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(v) = s.strip_suffix("ms") {
+        (v, 0.001)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('m') {
+        (v, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let x: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (try 10s, 500ms, 2m)"))?;
+    if !(0.0..=86_400.0).contains(&(x * mult)) {
+        return Err(format!("duration {s:?} out of range"));
+    }
+    Ok(Duration::from_secs_f64(x * mult))
+}
+
+struct Y4mSink(Y4mWriter<BufWriter<std::fs::File>>);
+
+impl VideoSink for Y4mSink {
+    fn frame(&mut self, picture: &supernode_media::codec::I420Frame, _index: u64) {
+        let _ = self.0.write_frame(picture);
+    }
+}
+
+enum Failure {
+    Media,
+    Signaling,
+    Usage,
+}
+
+fn main() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(()) => 0,
+        Err(Failure::Media) => 1,
+        Err(Failure::Signaling) => 2,
+        Err(Failure::Usage) => 3,
+    };
+    std::process::exit(code);
+}
+
+fn progress(msg: &str) {
+    eprintln!("edge: {msg}");
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Media {
+            local,
+            remote_audio,
+            remote_video,
+            no_srtp,
+            srtp_key,
+            srtp_profile,
+            media,
+        } => {
+            let srtp = match (no_srtp, srtp_key) {
+                (false, Some(k)) => Some(SrtpKey::from_b64(&srtp_profile, &k).map_err(|e| {
+                    progress(&e.to_string());
+                    Failure::Usage
+                })?),
+                _ => None,
+            };
+            let socket = UdpSocket::bind(local).map_err(|e| {
+                progress(&format!("cannot bind {local}: {e}"));
+                Failure::Usage
+            })?;
+            if let Ok(a) = socket.local_addr() {
+                progress(&format!("media on {a}"));
+            }
+            let video_remote = remote_video.unwrap_or(remote_audio);
+            let cfg = engine_config(&media, remote_audio, video_remote, srtp)?;
+            let outcome = run_engine(socket, cfg, &media)?;
+            finish(outcome.report, &media, outcome.audio)
+        }
+        Command::Call {
+            account_id,
+            ring_timeout,
+            media,
+        } => {
+            let token = need_token(cli.token)?;
+            let to = AccountId::parse(&account_id).ok_or_else(|| {
+                progress(&format!("{account_id:?} is not an account id"));
+                Failure::Usage
+            })?;
+            let kind = if media.no_video {
+                MediaKind::Audio
+            } else {
+                MediaKind::AudioVideo
+            };
+            let server = cli.server.clone();
+            signaled(&server, &token, &media, move |sig| {
+                Box::pin(async move {
+                    progress(&format!("calling {}", to.as_str()));
+                    sig.invite(to, kind, ring_timeout).await
+                })
+            })
+        }
+        Command::Answer {
+            auto_accept,
+            wait,
+            media,
+        } => {
+            let token = need_token(cli.token)?;
+            let server = cli.server.clone();
+            signaled(&server, &token, &media, move |sig| {
+                Box::pin(async move {
+                    progress("waiting for a call");
+                    sig.answer(
+                        |from, kind| {
+                            progress(&format!("incoming {kind:?} call from {}", from.as_str()));
+                            auto_accept || ask_accept()
+                        },
+                        wait,
+                    )
+                    .await
+                })
+            })
+        }
+    }
+}
+
+fn ask_accept() -> bool {
+    eprint!("accept? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("y")
+}
+
+fn need_token(token: Option<String>) -> Result<String, Failure> {
+    token.ok_or_else(|| {
+        progress("--token (or EDGE_TOKEN) is required to log in");
+        Failure::Usage
+    })
+}
+
+type SetupFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<CallSetup, CallError>> + 'a>>;
+
+/// Logs in, sets the call up with `setup`, runs media on the leg, ends the call.
+fn signaled(
+    server: &str,
+    token: &str,
+    media: &MediaArgs,
+    setup: impl for<'a> FnOnce(&'a mut SignalingClient) -> SetupFuture<'a>,
+) -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            progress(&format!("runtime: {e}"));
+            Failure::Usage
+        })?;
+    let media = media.clone();
+    rt.block_on(async move {
+        let sig_fail = |e: CallError, media: &MediaArgs| {
+            progress(&format!("call failed: {e}"));
+            let end = match &e {
+                CallError::Busy => "busy".to_owned(),
+                CallError::Unavailable => "unavailable".to_owned(),
+                CallError::AnsweredElsewhere => "answered_elsewhere".to_owned(),
+                CallError::Ended(r) => format!("ended_{}", format!("{r:?}").to_lowercase()),
+                CallError::Timeout(_) => "timeout".to_owned(),
+                CallError::NoMedia => "no_media_leg".to_owned(),
+                CallError::Server(c, _) => format!("error_{c:?}").to_lowercase(),
+                CallError::Transport(_) => "transport".to_owned(),
+                _ => "failed".to_owned(),
+            };
+            print_report(&CallReport::failed(&e.to_string(), Some(end)), media);
+            Failure::Signaling
+        };
+        let mut sig = match SignalingClient::connect(server, token).await {
+            Ok(s) => s,
+            Err(e) => return Err(sig_fail(e, &media)),
+        };
+        progress(&format!(
+            "logged in as {} (endpoint {})",
+            sig.account_id.as_str(),
+            sig.endpoint_id.0
+        ));
+        let call = match setup(&mut sig).await {
+            Ok(c) => c,
+            Err(e) => {
+                sig.close().await;
+                return Err(sig_fail(e, &media));
+            }
+        };
+        progress(&format!(
+            "call {} up: relay leg {} ({})",
+            call.call_id.0,
+            call.leg.address,
+            if call.leg.srtp.is_some() {
+                "SRTP"
+            } else {
+                "plain RTP"
+            }
+        ));
+        let leg: SocketAddr = call.leg.address.parse().map_err(|_| {
+            progress(&format!("bad leg address {:?}", call.leg.address));
+            Failure::Signaling
+        })?;
+        let srtp = match &call.leg.srtp {
+            Some(k) => Some(SrtpKey::from_keying(k).map_err(|e| {
+                progress(&e.to_string());
+                Failure::Signaling
+            })?),
+            None => None,
+        };
+        let mut media = media;
+        if call.media == MediaKind::Audio {
+            media.no_video = true;
+        }
+        let socket = UdpSocket::bind(media.media_bind).map_err(|e| {
+            progress(&format!("cannot bind {}: {e}", media.media_bind));
+            Failure::Usage
+        })?;
+        let cfg = engine_config(&media, leg, leg, srtp)?;
+        let opts = media_options(&media)?;
+        let stop = opts.stop.clone();
+        let handle = tokio::task::spawn_blocking(move || run_media(socket, cfg, opts));
+        let deadline = tokio::time::Instant::now() + media.duration;
+        let end = sig.wait_end(call.call_id, deadline).await;
+        stop.store(true, Ordering::Relaxed);
+        let call_end = match end {
+            Ok(CallEnd::TimeUp) => {
+                let _ = sig.hangup(call.call_id).await;
+                "hangup_sent".to_owned()
+            }
+            Ok(CallEnd::Remote(r)) => format!("remote_{}", format!("{r:?}").to_lowercase()),
+            Err(e) => format!("signaling_lost: {e}"),
+        };
+        progress(&format!("call ended ({call_end})"));
+        sig.close().await;
+        let outcome = match handle.await {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
+                progress(&format!("media failed: {e}"));
+                return Err(Failure::Media);
+            }
+            Err(e) => {
+                progress(&format!("media task failed: {e}"));
+                return Err(Failure::Media);
+            }
+        };
+        let CallOutcome { mut report, audio } = outcome;
+        report.call_end = Some(call_end);
+        finish(report, &media, audio)
+    })
+}
+
+fn engine_config(
+    media: &MediaArgs,
+    remote_audio: SocketAddr,
+    remote_video: SocketAddr,
+    srtp: Option<SrtpKey>,
+) -> Result<EngineConfig, Failure> {
+    let mut cfg = EngineConfig::new(Duration::ZERO, remote_audio);
+    cfg.remote_video = remote_video;
+    cfg.srtp = srtp;
+    cfg.audio = match &media.audio_in {
+        Some(p) => AudioSource::Pcm(Arc::new(supernode_edge::wav::read_wav(p).map_err(|e| {
+            progress(&e.to_string());
+            Failure::Usage
+        })?)),
+        None => AudioSource::Synth { seed: media.seed },
+    };
+    cfg.video = if media.no_video {
+        VideoSource::Off
+    } else {
+        match &media.video_in {
+            Some(p) => {
+                let (frames, _fps) = supernode_edge::y4m::read_y4m(p).map_err(|e| {
+                    progress(&e.to_string());
+                    Failure::Usage
+                })?;
+                VideoSource::Frames(Arc::new(frames))
+            }
+            None => VideoSource::Pattern {
+                width: media.width,
+                height: media.height,
+            },
+        }
+    };
+    cfg.receive_video = !media.no_video;
+    cfg.video_bitrate_bps = media.video_bitrate;
+    cfg.mark_period_ms = media.mark_period_ms;
+    cfg.audio_pt = media.audio_pt;
+    cfg.video_pt = media.video_pt;
+    cfg.reference_seed = (!media.no_reference).then_some(media.peer_seed);
+    cfg.reference_pattern = !media.no_reference;
+    cfg.ssrc_seed = u64::from(std::process::id()) ^ media.seed.rotate_left(17);
+    Ok(cfg)
+}
+
+fn media_options(media: &MediaArgs) -> Result<MediaOptions, Failure> {
+    let mut opts = MediaOptions::for_duration(media.duration);
+    if let Some(p) = &media.video_out {
+        let f = std::fs::File::create(p).map_err(|e| {
+            progress(&format!("{}: {e}", p.display()));
+            Failure::Usage
+        })?;
+        opts.video_sink = Some(Box::new(Y4mSink(Y4mWriter::new(BufWriter::new(f), 30))));
+    }
+    Ok(opts)
+}
+
+fn run_engine(
+    socket: UdpSocket,
+    cfg: EngineConfig,
+    media: &MediaArgs,
+) -> Result<CallOutcome, Failure> {
+    let opts = media_options(media)?;
+    run_media(socket, cfg, opts).map_err(|e| {
+        progress(&format!("media failed: {e}"));
+        Failure::Media
+    })
+}
+
+fn print_report(report: &CallReport, media: &MediaArgs) {
+    if media.report_json {
+        eprint!("{}", report.to_human());
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_human());
+    }
+}
+
+fn finish(report: CallReport, media: &MediaArgs, audio: Vec<i16>) -> Result<(), Failure> {
+    if let Some(p) = &media.audio_out
+        && let Err(e) = supernode_edge::wav::write_wav(p, &audio)
+    {
+        progress(&e.to_string());
+    }
+    print_report(&report, media);
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Failure::Media)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from([
+            "edge",
+            "--server",
+            "http://127.0.0.1:1",
+            "--token",
+            "t",
+            "call",
+            "acc_x",
+            "--duration",
+            "3s",
+            "--report-json",
+        ])
+        .unwrap();
+        assert!(matches!(c.command, Command::Call { .. }));
+        let c = Cli::try_parse_from([
+            "edge",
+            "media",
+            "--remote-audio",
+            "127.0.0.1:5000",
+            "--no-srtp",
+        ])
+        .unwrap();
+        assert!(matches!(c.command, Command::Media { no_srtp: true, .. }));
+    }
+}

@@ -102,13 +102,18 @@ pub struct CallReport {
     pub mouth_to_ear_samples_ms: Vec<f64>,
     /// Dropped datagrams.
     pub drops: DropReport,
+    /// How the call ended or failed at the signaling level (`hangup_sent`,
+    /// `remote_hangup`, `busy`, `answered_elsewhere`, …); `null` without signaling.
+    pub call_end: Option<String>,
 }
 
 impl CallReport {
     /// Decides `ok`/`failure`: audio must have been received and played; when video is
     /// enabled, frames must have been decoded.
     pub fn verdict(&mut self) {
-        let failure = if self.audio.packets_received == 0 {
+        let failure = if self.failure.is_some() {
+            self.failure.clone()
+        } else if self.audio.packets_received == 0 {
             Some("no audio received".to_owned())
         } else if self.video.enabled && self.video.frames_decoded == 0 {
             Some("no video frame decoded".to_owned())
@@ -117,6 +122,16 @@ impl CallReport {
         };
         self.ok = failure.is_none();
         self.failure = failure;
+    }
+
+    /// A report for a call that never got to media, failing for `why`.
+    pub fn failed(why: &str, call_end: Option<String>) -> Self {
+        Self {
+            ok: false,
+            failure: Some(why.to_owned()),
+            call_end,
+            ..Self::default()
+        }
     }
 
     /// The report as one line of JSON.

@@ -275,11 +275,12 @@ impl SignalingClient {
         }
     }
 
-    /// Waits (up to `timeout`) for an incoming call, accepts it when `accept` is true (else
-    /// rejects it and keeps waiting), and returns once the relay leg is known.
+    /// Waits (up to `timeout`) for an incoming call, asks `decide(caller, media)` whether to
+    /// accept it (a call it declines is rejected, and the wait goes on), and returns once
+    /// the relay leg is known.
     pub async fn answer(
         &mut self,
-        accept: bool,
+        mut decide: impl FnMut(&AccountId, MediaKind) -> bool,
         timeout: Duration,
     ) -> Result<CallSetup, CallError> {
         let deadline = Instant::now() + timeout;
@@ -299,7 +300,7 @@ impl SignalingClient {
                     media,
                     ..
                 } if call.is_none() => {
-                    if accept {
+                    if decide(&from, media) {
                         self.send(&ClientMsg::Accept { call_id, sdp: None }).await?;
                         call = Some((call_id, from, media));
                     } else {
