@@ -24,7 +24,11 @@ fn packets() -> &'static [Bytes] {
     P.get_or_init(|| {
         let mut out = Vec::new();
         let mut buf = [0u8; 1500];
-        for (channels, frame_ms) in [(Channels::Mono, 20u32), (Channels::Stereo, 20), (Channels::Mono, 10)] {
+        for (channels, frame_ms) in [
+            (Channels::Mono, 20u32),
+            (Channels::Stereo, 20),
+            (Channels::Mono, 10),
+        ] {
             let cfg = OpusConfig {
                 channels,
                 frame_ms: frame_ms.try_into().unwrap(),
@@ -53,9 +57,20 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Policy::Fixed(Duration::from_millis(u64::from(cfg >> 2) * 4))
     };
-    let channels = if cfg & 2 == 0 { Channels::Mono } else { Channels::Stereo };
+    let channels = if cfg & 2 == 0 {
+        Channels::Mono
+    } else {
+        Channels::Stereo
+    };
     let dec = OpusDecoder::new(48_000, channels).unwrap();
-    let mut jb = JitterBuffer::new(dec, JitterConfig { policy, capacity: 8 + usize::from(cfg % 64) }).unwrap();
+    let mut jb = JitterBuffer::new(
+        dec,
+        JitterConfig {
+            policy,
+            capacity: 8 + usize::from(cfg % 64),
+        },
+    )
+    .unwrap();
     let mut out = vec![0i16; jb.frame_len()];
     let t0 = Instant::now() + Duration::from_secs(3600);
     let mut now = t0;
@@ -83,7 +98,8 @@ fuzz_target!(|data: &[u8]| {
                 let _ = jb.insert(now, seq, ts, payload);
             }
             2 => {
-                jb.pull(now, &mut out).expect("a frame-sized output is always accepted");
+                jb.pull(now, &mut out)
+                    .expect("a frame-sized output is always accepted");
                 pulls += 1;
                 now += Duration::from_millis(10);
             }

@@ -25,8 +25,9 @@ pub const PACKET_INTERVAL: Duration = Duration::from_millis(20);
 /// Pull interval of the receiver.
 pub const PULL_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Encodes mono 48 kHz `pcm` with `config` (20 ms frames) into RTP datagrams per RFC 7587:
-/// payload type 111, timestamps advancing by 960 per packet, marker on the first packet.
+/// Encodes 48 kHz `pcm` (interleaved as `config.channels` says) with `config` into RTP
+/// datagrams per RFC 7587: payload type 111, timestamps advancing by the frame's samples per
+/// channel (960 for 20 ms), marker on the first packet.
 /// Sequence numbers and timestamps start near the wrap to exercise unwrapping.
 pub fn encode_rtp(config: &OpusConfig, pcm: &[i16], ssrc: Ssrc) -> Result<Vec<Bytes>, CodecError> {
     let mut enc = OpusEncoder::new(config)?;
@@ -51,7 +52,8 @@ pub fn encode_rtp(config: &OpusConfig, pcm: &[i16], ssrc: Ssrc) -> Result<Vec<By
         out.push(Bytes::copy_from_slice(&buf));
         header.marker = false;
         header.sequence_number = header.sequence_number.wrapping_add(1);
-        header.timestamp = header.timestamp.wrapping_add(frame as u32);
+        // The RTP clock counts samples per channel (RFC 7587 §4.1).
+        header.timestamp = header.timestamp.wrapping_add((frame / config.channels.count()) as u32);
     }
     Ok(out)
 }

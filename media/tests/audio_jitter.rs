@@ -1,0 +1,330 @@
+//! Jitter buffer behaviour with real Opus packets through the seeded emulator: duplicates,
+//! late packets, FEC, stalls and merges, clock drift both ways, stereo, malformed payloads,
+//! wrap-around and stream restarts. All on simulated time.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use supernode_media::codec::opus::{Channels, FrameMs, OpusConfig, OpusDecoder};
+use supernode_media::ids::Ssrc;
+use supernode_media::jitter::sim::{SpeechSynth, encode_rtp, play_through};
+use supernode_media::jitter::{
+    InsertOutcome, JitterBuffer, JitterConfig, JitterError, JitterStats, Operation, Policy,
+};
+use supernode_media::net::{DelaySpikes, NetEmulator, NetProfile};
+use supernode_media::packet::rtp::RtpPacket;
+
+struct Outcome {
+    stats: JitterStats,
+    p95: Duration,
+    ops: Vec<Operation>,
+    frames: usize,
+}
+
+fn run_with(
+    datagrams: &[Bytes],
+    net: &mut NetEmulator,
+    policy: Policy,
+    channels: Channels,
+) -> Outcome {
+    let dec = OpusDecoder::new(48_000, channels).unwrap();
+    let mut jb = JitterBuffer::new(
+        dec,
+        JitterConfig {
+            policy,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut ops = Vec::new();
+    let mut frames = 0;
+    play_through(
+        datagrams,
+        net,
+        &mut jb,
+        Instant::now(),
+        Duration::from_secs(3),
+        |_, pcm, op| {
+            assert_eq!(pcm.len(), 480 * channels.count());
+            ops.push(op);
+            frames += 1;
+        },
+    );
+    Outcome {
+        stats: jb.stats(),
+        p95: jb.delays().quantile(0.95).unwrap_or_default(),
+        ops,
+        frames,
+    }
+}
+
+fn speech(seed: u64, seconds: f64) -> Vec<Bytes> {
+    encode_rtp(
+        &OpusConfig::default(),
+        &SpeechSynth::generate(seed, seconds),
+        Ssrc(9),
+    )
+    .unwrap()
+}
+
+#[test]
+fn clean_path_plays_every_packet_with_no_concealment() {
+    let dg = speech(1, 30.0);
+    let o = run_with(
+        &dg,
+        &mut NetEmulator::new(NetProfile::wired(), 1),
+        Policy::default(),
+        Channels::Mono,
+    );
+    // Sequence numbers and timestamps both wrapped during the run.
+    assert_eq!(o.stats.expected, dg.len() as u64);
+    assert_eq!(o.stats.accepted, dg.len() as u64);
+    assert_eq!(
+        (o.stats.late, o.stats.duplicates, o.stats.samples_concealed),
+        (0, 0, 0)
+    );
+    assert!(
+        o.stats.ops.normal + o.stats.ops.accelerate + o.stats.ops.preemptive_expand
+            >= dg.len() as u64
+    );
+    assert!(o.p95 < Duration::from_millis(20), "{:?}", o.p95);
+    assert!(o.frames >= 3000);
+}
+
+#[test]
+fn duplicates_are_dropped_and_counted() {
+    let dg = speech(2, 20.0);
+    let profile = NetProfile {
+        duplicate_prob: 0.2,
+        ..NetProfile::wired()
+    };
+    let mut net = NetEmulator::new(profile, 2);
+    let o = run_with(&dg, &mut net, Policy::default(), Channels::Mono);
+    assert!(net.stats().duplicated > 100);
+    assert_eq!(o.stats.duplicates, net.stats().duplicated);
+    assert_eq!(o.stats.accepted, dg.len() as u64);
+    assert_eq!(o.stats.samples_concealed, 0);
+}
+
+#[test]
+fn late_packets_are_dropped_and_counted_by_a_tight_fixed_buffer_but_not_the_adaptive_one() {
+    let dg = speech(3, 30.0);
+    let fixed = run_with(
+        &dg,
+        &mut NetEmulator::new(NetProfile::mobile(), 3),
+        Policy::Fixed(Duration::ZERO),
+        Channels::Mono,
+    );
+    assert!(fixed.stats.late > 50, "{:?}", fixed.stats);
+    let pct = fixed.stats.late as f64 * 100.0 / fixed.stats.expected as f64;
+    assert!((fixed.stats.late_loss_pct() - pct).abs() < 1e-9);
+    let adaptive = run_with(
+        &dg,
+        &mut NetEmulator::new(NetProfile::mobile(), 3),
+        Policy::default(),
+        Channels::Mono,
+    );
+    assert!(
+        adaptive.stats.late * 10 < fixed.stats.late,
+        "{:?}",
+        adaptive.stats
+    );
+}
+
+#[test]
+fn isolated_losses_are_rebuilt_from_fec() {
+    let dg = speech(4, 20.0);
+    let t0 = Instant::now();
+    let mut net = NetEmulator::new(NetProfile::wired(), 4);
+    // Lose one packet every second (each blackout window covers exactly one send time).
+    for s in 1..19u64 {
+        let at = t0 + Duration::from_millis(1000 * s);
+        net.set_blackout(at - Duration::from_millis(5), at + Duration::from_millis(5));
+    }
+    let dec = OpusDecoder::new(48_000, Channels::Mono).unwrap();
+    let mut jb = JitterBuffer::new(dec, JitterConfig::default()).unwrap();
+    play_through(
+        &dg,
+        &mut net,
+        &mut jb,
+        t0,
+        Duration::from_secs(2),
+        |_, _, _| {},
+    );
+    let st = jb.stats();
+    assert_eq!(net.stats().lost_blackout, 18);
+    assert!(
+        st.ops.fec >= 9,
+        "FEC used only {} times: {st:?}",
+        st.ops.fec
+    );
+    assert_eq!(st.samples_fec, st.ops.fec * 960);
+    assert_eq!(st.late, 0);
+}
+
+#[test]
+fn stalls_are_waited_out_and_merged_not_dropped() {
+    let dg = speech(5, 30.0);
+    let profile = NetProfile {
+        spikes: Some(DelaySpikes {
+            mean_interval: Duration::from_secs(2),
+            min_duration: Duration::from_millis(80),
+            max_duration: Duration::from_millis(200),
+        }),
+        ..NetProfile::wired()
+    };
+    let o = run_with(
+        &dg,
+        &mut NetEmulator::new(profile, 5),
+        Policy::default(),
+        Channels::Mono,
+    );
+    assert_eq!(o.stats.late, 0, "{:?}", o.stats);
+    assert!(o.stats.ops.merge >= 5, "{:?}", o.stats);
+    assert!(o.ops.contains(&Operation::Merge) && o.ops.contains(&Operation::Expand));
+    // The delay piled up during stalls is given back by accelerate.
+    assert!(o.stats.ops.accelerate >= 5, "{:?}", o.stats);
+    assert!(o.stats.samples_removed > 48 * 100, "{:?}", o.stats);
+}
+
+#[test]
+fn clock_drift_is_absorbed_both_ways() {
+    let dg = speech(6, 150.0);
+    // Receiver 100 ppm slow: 15 ms of surplus to shed over 150 s.
+    let fast = run_with(
+        &dg,
+        &mut NetEmulator::new(NetProfile::drift().with_drift_ppm(-100.0), 6),
+        Policy::default(),
+        Channels::Mono,
+    );
+    assert!(
+        fast.stats.samples_removed >= 15 * 48 / 2,
+        "{:?}",
+        fast.stats
+    );
+    assert!(fast.p95 < Duration::from_millis(25), "{:?}", fast.p95);
+    assert_eq!(fast.stats.late, 0);
+    // Receiver 100 ppm fast: 15 ms to add.
+    let slow = run_with(
+        &dg,
+        &mut NetEmulator::new(NetProfile::drift(), 6),
+        Policy::default(),
+        Channels::Mono,
+    );
+    assert!(
+        slow.stats.samples_added + slow.stats.samples_concealed >= 15 * 48 / 2,
+        "{:?}",
+        slow.stats
+    );
+    assert!(slow.p95 < Duration::from_millis(25), "{:?}", slow.p95);
+    assert_eq!(slow.stats.late, 0);
+    // A fixed buffer cannot shed the surplus: its delay grows by the drift.
+    let fixed = run_with(
+        &dg,
+        &mut NetEmulator::new(NetProfile::drift().with_drift_ppm(-100.0), 6),
+        Policy::Fixed(Duration::from_millis(5)),
+        Channels::Mono,
+    );
+    assert!(
+        fixed.p95 > fast.p95,
+        "fixed {:?} vs adaptive {:?}",
+        fixed.p95,
+        fast.p95
+    );
+}
+
+#[test]
+fn stereo_streams_play() {
+    let cfg = OpusConfig {
+        channels: Channels::Stereo,
+        frame_ms: FrameMs::Ms20,
+        ..OpusConfig::default()
+    };
+    let mono = SpeechSynth::generate(7, 5.0);
+    let stereo: Vec<i16> = mono.iter().flat_map(|&s| [s, s / 2]).collect();
+    let dg = encode_rtp(&cfg, &stereo, Ssrc(3)).unwrap();
+    let o = run_with(
+        &dg,
+        &mut NetEmulator::new(NetProfile::wired(), 7),
+        Policy::default(),
+        Channels::Stereo,
+    );
+    assert_eq!(o.stats.accepted, dg.len() as u64);
+    assert_eq!(o.stats.samples_concealed, 0, "{:?}", o.stats);
+}
+
+#[test]
+fn malformed_payloads_are_typed_errors_and_counted() {
+    let dec = OpusDecoder::new(48_000, Channels::Mono).unwrap();
+    let mut jb = JitterBuffer::new(dec, JitterConfig::default()).unwrap();
+    let now = Instant::now();
+    assert_eq!(
+        jb.insert(now, 1, 0, Bytes::new()),
+        Err(JitterError::EmptyPayload)
+    );
+    // Code 3 (arbitrary frame count) with a zero count.
+    assert_eq!(
+        jb.insert(now, 2, 960, Bytes::from_static(&[0x03, 0x00])),
+        Err(JitterError::MalformedPayload)
+    );
+    // Code 3 with 48 frames of 20 ms: 960 ms, longer than Opus allows.
+    assert_eq!(
+        jb.insert(now, 3, 1920, Bytes::from_static(&[0x0b, 48])),
+        Err(JitterError::MalformedPayload)
+    );
+    assert_eq!(jb.stats().malformed, 3);
+    let mut small = [0i16; 100];
+    assert!(matches!(
+        jb.pull(now, &mut small),
+        Err(JitterError::OutputSize {
+            needed: 480,
+            got: 100
+        })
+    ));
+    // A decoder at another rate is refused.
+    let dec16 = OpusDecoder::new(16_000, Channels::Mono).unwrap();
+    assert!(matches!(
+        JitterBuffer::new(dec16, JitterConfig::default()),
+        Err(JitterError::UnsupportedFormat(_))
+    ));
+}
+
+#[test]
+fn stream_restart_is_followed_and_old_packets_are_late() {
+    let dg = speech(8, 4.0);
+    let dec = OpusDecoder::new(48_000, Channels::Mono).unwrap();
+    let mut jb = JitterBuffer::new(dec, JitterConfig::default()).unwrap();
+    let t0 = Instant::now();
+    let mut out = vec![0i16; 480];
+    let parse = |d: &Bytes| {
+        let p = RtpPacket::parse(d).unwrap();
+        (p.sequence_number(), p.timestamp(), d.slice_ref(p.payload()))
+    };
+    let mut now = t0;
+    for (i, d) in dg.iter().enumerate() {
+        let (seq, ts, payload) = parse(d);
+        // Halfway, the sender restarts with new numbering (a jump of 20000 / 100 s).
+        let (seq, ts) = if i >= 100 {
+            (seq.wrapping_add(20_000), ts.wrapping_add(4_800_000))
+        } else {
+            (seq, ts)
+        };
+        assert_eq!(
+            jb.insert(now, seq, ts, payload).unwrap(),
+            InsertOutcome::Accepted
+        );
+        jb.pull(now, &mut out).unwrap();
+        jb.pull(now + Duration::from_millis(10), &mut out).unwrap();
+        now += Duration::from_millis(20);
+    }
+    let st = jb.stats();
+    assert_eq!(st.resets, 1);
+    assert_eq!(st.expected, dg.len() as u64);
+    // A packet of the old numbering is late, never played.
+    let (seq, ts, payload) = parse(&dg[150]);
+    assert_eq!(
+        jb.insert(now, seq, ts, payload).unwrap(),
+        InsertOutcome::Late
+    );
+    assert!(st.ops.normal + st.ops.accelerate + st.ops.merge > 150);
+}
