@@ -1,0 +1,121 @@
+//! The `edge` binary: two `edge media` processes talking plain RTP over loopback write JSON
+//! reports and WAV/Y4M files; failures give the documented exit statuses.
+
+use std::net::UdpSocket;
+use std::process::Command;
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn two_media_processes_exchange_audio_and_video() {
+    let (pa, pb) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("edge_cli_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spawn = |local: u16, remote: u16, tag: &str| {
+        Command::new(env!("CARGO_BIN_EXE_edge"))
+            .args([
+                "media",
+                "--local",
+                &format!("127.0.0.1:{local}"),
+                "--remote-audio",
+                &format!("127.0.0.1:{remote}"),
+                "--no-srtp",
+                "--duration",
+                "4s",
+                "--mark-period-ms",
+                "1000",
+                "--width",
+                "320",
+                "--height",
+                "180",
+                "--video-bitrate",
+                "300000",
+                "--report-json",
+                "--audio-out",
+            ])
+            .arg(dir.join(format!("{tag}.wav")))
+            .arg("--video-out")
+            .arg(dir.join(format!("{tag}.y4m")))
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn(pa, pb, "a").unwrap());
+        let b = s.spawn(|| spawn(pb, pa, "b").unwrap());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for (tag, out) in [("a", a), ("b", b)] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{tag}: {stderr}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+        assert_eq!(v["ok"], true);
+        assert!(v["audio"]["packets_received"].as_u64().unwrap() > 100);
+        assert!(v["audio"]["similarity"].as_f64().unwrap() > 0.7);
+        assert!(v["video"]["frames_decoded"].as_u64().unwrap() > 50);
+        assert!(v["video"]["psnr_db"].as_f64().unwrap() > 30.0);
+        assert!(v["mouth_to_ear_ms"].as_f64().is_some());
+        let wav = supernode_edge::wav::read_wav(&dir.join(format!("{tag}.wav"))).unwrap();
+        assert!(wav.len() > 48_000 * 2);
+        let (frames, _) = supernode_edge::y4m::read_y4m(&dir.join(format!("{tag}.y4m"))).unwrap();
+        assert!(frames.len() > 50);
+        assert_eq!((frames[0].width(), frames[0].height()), (320, 180));
+    }
+}
+
+#[test]
+fn exit_statuses() {
+    // No server listening: signaling fails with status 2 and a JSON failure report.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args([
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--token",
+            "t",
+            "call",
+            "acc_00000000000000000000000000000000",
+            "--report-json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    // Nobody on the other side: media fails with status 1.
+    let silent = free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args([
+            "media",
+            "--remote-audio",
+            &format!("127.0.0.1:{silent}"),
+            "--no-video",
+            "--duration",
+            "500ms",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no audio received"));
+    // Bad arguments: status 3 (bad key) or clap's usage error (2 from clap itself).
+    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args([
+            "media",
+            "--remote-audio",
+            "127.0.0.1:9",
+            "--srtp-key",
+            "not-base64!",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+}
