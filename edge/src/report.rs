@@ -69,8 +69,10 @@ pub struct VideoReport {
 /// Datagrams that were dropped, by reason.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DropReport {
-    /// SRTP/SRTCP authentication (or replay) failures.
+    /// SRTP/SRTCP authentication failures (wrong key, tampering, malformed).
     pub srtp_auth: u64,
+    /// SRTP/SRTCP replays (e.g. a retransmission of a packet that had arrived).
+    pub srtp_replay: u64,
     /// Datagrams that did not parse as RTP/RTCP.
     pub malformed: u64,
     /// RTP with a payload type or SSRC this call does not carry.
@@ -111,9 +113,7 @@ impl CallReport {
     /// Decides `ok`/`failure`: audio must have been received and played; when video is
     /// enabled, frames must have been decoded.
     pub fn verdict(&mut self) {
-        let failure = if self.failure.is_some() {
-            self.failure.clone()
-        } else if self.audio.packets_received == 0 {
+        let failure = if self.audio.packets_received == 0 {
             Some("no audio received".to_owned())
         } else if self.video.enabled && self.video.frames_decoded == 0 {
             Some("no video frame decoded".to_owned())

@@ -150,6 +150,26 @@ impl SrtpKey {
     }
 }
 
+/// Why an SRTP/SRTCP packet was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnprotectError {
+    /// Already received (a retransmission of a packet that did arrive, or a replay).
+    #[error("replayed SRTP packet")]
+    Replay,
+    /// Authentication failed (wrong key, tampering) or the packet is malformed.
+    #[error("SRTP authentication failed")]
+    Auth,
+}
+
+fn unprotect_error(e: rtc_shared::error::Error) -> UnprotectError {
+    use rtc_shared::error::Error as E;
+    match e {
+        E::SrtpSsrcDuplicated(..) | E::SrtcpSsrcDuplicated(..) => UnprotectError::Replay,
+        _ => UnprotectError::Auth,
+    }
+}
+
 /// Protect/unprotect state of one leg (both directions).
 pub struct SrtpSession {
     tx: Context,
@@ -182,15 +202,20 @@ impl SrtpSession {
         self.tx.encrypt_rtcp(pkt).ok().map(|b| b.to_vec())
     }
 
-    /// Authenticates and decrypts an SRTP packet; `None` when authentication fails, it is a
-    /// replay, or it is malformed.
-    pub fn unprotect_rtp(&mut self, pkt: &[u8]) -> Option<Vec<u8>> {
-        self.rx.decrypt_rtp(pkt).ok().map(|b| b.to_vec())
+    /// Authenticates and decrypts an SRTP packet.
+    pub fn unprotect_rtp(&mut self, pkt: &[u8]) -> Result<Vec<u8>, UnprotectError> {
+        self.rx
+            .decrypt_rtp(pkt)
+            .map(|b| b.to_vec())
+            .map_err(unprotect_error)
     }
 
     /// Authenticates and decrypts an SRTCP packet.
-    pub fn unprotect_rtcp(&mut self, pkt: &[u8]) -> Option<Vec<u8>> {
-        self.rx.decrypt_rtcp(pkt).ok().map(|b| b.to_vec())
+    pub fn unprotect_rtcp(&mut self, pkt: &[u8]) -> Result<Vec<u8>, UnprotectError> {
+        self.rx
+            .decrypt_rtcp(pkt)
+            .map(|b| b.to_vec())
+            .map_err(unprotect_error)
     }
 }
 
@@ -208,12 +233,15 @@ mod tests {
         let p = a.protect_rtp(&rtp).unwrap();
         assert_ne!(&p[12..16], &rtp[12..]);
         assert_eq!(b.unprotect_rtp(&p).unwrap(), rtp);
-        // A replay is refused.
-        assert!(b.unprotect_rtp(&p).is_none());
+        // A replay is refused, as a replay.
+        assert_eq!(b.unprotect_rtp(&p), Err(UnprotectError::Replay));
         // Another key is refused.
         let other = SrtpKey::from_b64("AES_CM_128_HMAC_SHA1_80", &base64_of(&[8u8; 30])).unwrap();
         let mut c = SrtpSession::new(&other, &other).unwrap();
-        assert!(c.unprotect_rtp(&a.protect_rtp(&rtp).unwrap()).is_none());
+        assert_eq!(
+            c.unprotect_rtp(&a.protect_rtp(&rtp).unwrap()),
+            Err(UnprotectError::Auth)
+        );
     }
 
     #[test]

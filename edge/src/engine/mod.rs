@@ -40,6 +40,7 @@ mod rtcp;
 mod video_recv;
 mod video_send;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -57,7 +58,7 @@ pub use video_send::{VideoSender, VideoSource};
 
 use crate::EdgeError;
 use crate::report::{CallReport, DropReport};
-use crate::srtp::{SrtpKey, SrtpSession};
+use crate::srtp::{SrtpKey, SrtpSession, UnprotectError};
 use crate::synth::SpeechSynth;
 
 /// Default payload type of Opus.
@@ -173,7 +174,7 @@ pub struct MediaEngine {
     remote_audio_ssrc: Option<Ssrc>,
     remote_video_ssrc: Option<Ssrc>,
     rtcp: rtcp::RtcpState,
-    out: Vec<Transmit>,
+    out: VecDeque<Transmit>,
     buf: Vec<u8>,
     drops: DropReport,
     last_now: Instant,
@@ -245,7 +246,7 @@ impl MediaEngine {
             video_rx,
             remote_audio_ssrc: None,
             remote_video_ssrc: None,
-            out: Vec::new(),
+            out: VecDeque::new(),
             buf: vec![0; 1500],
             drops: DropReport::default(),
             last_now: start,
@@ -259,11 +260,7 @@ impl MediaEngine {
 
     /// The next datagram to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.remove(0))
-        }
+        self.out.pop_front()
     }
 
     /// When [`Self::handle_timeout`] must next be called.
@@ -290,7 +287,7 @@ impl MediaEngine {
             Some(s) => s.protect_rtp(plain),
         };
         if let Some(data) = data {
-            self.out.push(Transmit { to, data });
+            self.out.push_back(Transmit { to, data });
         }
     }
 
@@ -360,8 +357,12 @@ impl MediaEngine {
             PacketKind::Rtp => {
                 let plain = match &mut self.srtp {
                     Some(s) => match s.unprotect_rtp(data) {
-                        Some(p) => p,
-                        None => {
+                        Ok(p) => p,
+                        Err(UnprotectError::Replay) => {
+                            self.drops.srtp_replay += 1;
+                            return;
+                        }
+                        Err(_) => {
                             self.drops.srtp_auth += 1;
                             return;
                         }
@@ -373,8 +374,12 @@ impl MediaEngine {
             PacketKind::Rtcp => {
                 let plain = match &mut self.srtp {
                     Some(s) => match s.unprotect_rtcp(data) {
-                        Some(p) => p,
-                        None => {
+                        Ok(p) => p,
+                        Err(UnprotectError::Replay) => {
+                            self.drops.srtp_replay += 1;
+                            return;
+                        }
+                        Err(_) => {
                             self.drops.srtp_auth += 1;
                             return;
                         }
