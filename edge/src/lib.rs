@@ -50,6 +50,22 @@
 //! wall clock (see [`synth`]): on one host (the tests, `supernode demo`) the two ends share
 //! it; across hosts they need synchronised clocks, and the mouth-to-ear figure is off by
 //! the clock offset.
+//!
+//! ## Limits, stated plainly
+//!
+//! - **One relay leg per endpoint, two streams.** A signaled call gives each endpoint one
+//!   relay leg (`LegInfo`), and the edge sends audio and video (two SSRCs) to it. The relay
+//!   as built latches one SSRC per leg and drops the other stream as `WrongSsrc`, so through
+//!   today's relay a signaled call works audio-only (`--no-video`, or an `audio` invite).
+//!   The engine already sends and receives audio and video on separate addresses
+//!   ([`engine::EngineConfig::remote_video`]): two legs per endpoint, or legs that accept
+//!   two SSRCs, would make audio+video calls work through the relay.
+//! - `rtt_ms` is the round trip to the next RTCP hop: the relay terminates RTCP, so through
+//!   a relay it is edge↔relay, not edge↔edge.
+//! - Mouth-to-ear is measured at the jitter buffer's playout instant (there is no sound
+//!   card), and needs one shared wall clock (see above).
+//! - WAV input must be 16-bit 48 kHz (mono or stereo); played-out audio is kept for at most
+//!   10 minutes; Y4M input must be 4:2:0.
 #![forbid(unsafe_code)]
 
 pub mod engine;

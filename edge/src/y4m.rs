@@ -2,7 +2,7 @@
 //!
 //! Reading accepts 4:2:0 files (`C420`, `C420jpeg`, `C420paldv`, `C420mpeg2` or no `C`
 //! tag) of even width and height; frames are returned as
-//! [`I420Frame`](supernode_media::codec::I420Frame)s. Writing produces `C420jpeg` at the
+//! [`I420Frame`]s. Writing produces `C420jpeg` at the
 //! given frame rate.
 
 use std::io::{BufRead, BufReader, Write};
