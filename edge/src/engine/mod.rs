@@ -314,14 +314,20 @@ impl MediaEngine {
                 return;
             }
         }
+        // Audio next, also alone: it must not wait behind a picture's encode.
+        let mut sent_audio = false;
         while let Some(due) = self.audio_tx.next_due()
             && due <= now
         {
             let mut buf = std::mem::take(&mut self.buf);
             if let Ok(n) = self.audio_tx.next_packet(&mut buf) {
                 self.push(self.cfg.remote_audio, &buf[..n], false);
+                sent_audio = true;
             }
             self.buf = buf;
+        }
+        if sent_audio {
+            return;
         }
         self.audio_rx.on_timeout(now);
         if let Some(mut v) = self.video_tx.take() {
