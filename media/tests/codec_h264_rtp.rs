@@ -201,6 +201,13 @@ fn malformed_payloads_are_typed_errors() {
         small.depacketize_ordered([&big[..]], &mut out),
         Err(PayloadError::TooLarge(50))
     );
+    // The packetizer refuses NAL units an encoder never emits, aggregated ones included
+    // (found by fuzzing: a STAP-A once carried a NAL unit with the forbidden bit).
+    let mut pk = H264Packetizer::new(1200).unwrap();
+    for bad in [0xe1u8, 0x7c, 0x78, 0x60] {
+        let au = [0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, bad, 1, 2];
+        assert!(pk.packetize(&au, |_, _| {}).is_err(), "{bad:#x}");
+    }
     assert_eq!(
         H264Packetizer::new(2).unwrap_err(),
         PayloadError::MtuTooSmall(2)

@@ -37,6 +37,8 @@ impl H264Packetizer {
 
     /// Packetizes one access unit, calling `emit(payload, marker)` for each RTP payload in
     /// order. Returns the number of payloads. An access unit with no NAL unit gives none.
+    /// A NAL unit with the forbidden bit or a type of 0 or 24..=31 is an error (payloads
+    /// emitted before it have been emitted).
     pub fn packetize(
         &mut self,
         access_unit: &[u8],
@@ -46,9 +48,7 @@ impl H264Packetizer {
         let mut nals = annex_b(access_unit).peekable();
         let mut count = 0;
         while let Some(nal) = nals.next() {
-            if nal[0] & 0x80 != 0 {
-                return Err(PayloadError::H264Malformed("forbidden_zero_bit set"));
-            }
+            check_nal(nal)?;
             if nal.len() > mtu {
                 self.fragment(nal, nals.peek().is_none(), &mut emit, &mut count);
                 continue;
@@ -71,6 +71,7 @@ impl H264Packetizer {
                         if !fits(self.scratch.len(), next) {
                             break;
                         }
+                        check_nal(next)?;
                         add(&mut self.scratch, next);
                         nals.next();
                     }
@@ -109,4 +110,17 @@ impl H264Packetizer {
             *count += 1;
         }
     }
+}
+
+/// Rejects what an encoder never emits: the forbidden bit, type 0, and types 24..=31 (they
+/// name RTP payload structures and would be misread as STAP/FU on the other side).
+fn check_nal(nal: &[u8]) -> Result<(), PayloadError> {
+    if nal[0] & 0x80 != 0 {
+        return Err(PayloadError::H264Malformed("forbidden_zero_bit set"));
+    }
+    let t = nal[0] & 0x1f;
+    if t == 0 || t >= 24 {
+        return Err(PayloadError::NalType(t));
+    }
+    Ok(())
 }
