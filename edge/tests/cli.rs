@@ -119,3 +119,73 @@ fn exit_statuses() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn wav_and_y4m_inputs_are_sent_with_timing_marks() {
+    let dir = std::env::temp_dir().join(format!("edge_cli_files_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A 1 s 440 Hz tone and ten pictures of the test pattern.
+    let tone: Vec<i16> = (0..48_000)
+        .map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / 48_000.0).sin() * 8_000.0) as i16)
+        .collect();
+    supernode_edge::wav::write_wav(&dir.join("in.wav"), &tone).unwrap();
+    let mut w =
+        supernode_edge::y4m::Y4mWriter::new(std::fs::File::create(dir.join("in.y4m")).unwrap(), 30);
+    for n in 0..10 {
+        w.write_frame(&supernode_media::codec::I420Frame::test_pattern(320, 180, n * 7).unwrap())
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let run = |local: u16, remote: u16, extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_edge"));
+        c.args([
+            "media",
+            "--local",
+            &format!("127.0.0.1:{local}"),
+            "--remote-audio",
+            &format!("127.0.0.1:{remote}"),
+            "--no-srtp",
+            "--duration",
+            "4s",
+            "--mark-period-ms",
+            "1000",
+            "--width",
+            "320",
+            "--height",
+            "180",
+            "--report-json",
+        ]);
+        c.args(extra);
+        c.output().unwrap()
+    };
+    let (a_in, y_in) = (dir.join("in.wav"), dir.join("in.y4m"));
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            run(
+                pa,
+                pb,
+                &[
+                    "--audio-in",
+                    a_in.to_str().unwrap(),
+                    "--video-in",
+                    y_in.to_str().unwrap(),
+                ],
+            )
+        });
+        let b = s.spawn(|| run(pb, pa, &["--no-reference"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(
+        v["audio"]["similarity"].is_null(),
+        "no reference for a file"
+    );
+    assert!(v["video"]["psnr_db"].is_null());
+    assert!(v["video"]["frames_decoded"].as_u64().unwrap() > 60, "{v}");
+    // The marks were overlaid on the file's audio: mouth-to-ear is still measured.
+    assert!(v["audio"]["marks_detected"].as_u64().unwrap() >= 2, "{v}");
+    assert!(v["mouth_to_ear_ms"].as_f64().unwrap() < 1000.0);
+}
