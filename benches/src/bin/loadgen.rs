@@ -98,6 +98,7 @@ enum Forwarder {
     Relay(Box<Relay>),
     Bare(bare::Bare, Vec<UdpSocket>),
     Rtpengine(ng::Rtpengine),
+    None,
 }
 
 struct Row {
@@ -266,6 +267,27 @@ fn setup_rtpengine(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder,
     Ok((Forwarder::Rtpengine(eng), streams))
 }
 
+/// No forwarder: the sender sends straight to the receiver. The loadgen's own ceiling and
+/// latency floor (kernel loopback plus the loadgen loop), to read the other rows against.
+fn setup_direct(load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
+    let (tx, rx) = (load.tx.local_addr()?, load.rx.local_addr()?);
+    let mut streams = Vec::new();
+    for c in 0..calls {
+        for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
+            let ssrc = 0x4000_0000 + (c * 2 + m) as u32;
+            streams.push(Stream::new(
+                rx,
+                ssrc,
+                kind,
+                vec![tx.port()],
+                None,
+                (c as u64 * 7_919_000) % 20_000_000,
+            ));
+        }
+    }
+    Ok((Forwarder::None, streams))
+}
+
 fn ok(r: &StepResult, args: &Args) -> bool {
     r.loss_pct < args.max_loss && r.received > 0
 }
@@ -284,6 +306,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
         "bare" => setup_bare(args, load, 1, args.calls),
         "bare-fanout" => setup_bare(args, load, args.fanout, args.fanout_calls),
         "rtpengine" => setup_rtpengine(args, load, args.calls),
+        "direct" => setup_direct(load, args.calls),
         other => Err(anyhow::anyhow!("unknown target {other}")),
     };
     let (fwd, mut streams) = match setup {
