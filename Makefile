@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.tools/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS = $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 
-.PHONY: tools demo test bench lint fmt fuzz fuzz-build
+.PHONY: tools demo test bench lint fmt fuzz fuzz-build loadgen
 
 tools:
 	@scripts/ensure-tools.sh
@@ -22,6 +22,10 @@ test: tools
 ## Criterion benchmarks (figures in target/criterion).
 bench: tools
 	cargo bench -p supernode-benches
+
+## Relay packet-rate benchmark: relay vs bare forwarder vs rtpengine (see loadgen --help).
+loadgen: tools
+	cargo run --release -p supernode-benches --bin loadgen -- --pin $(LOADGEN_ARGS)
 
 lint: tools
 	cargo fmt --all --check
