@@ -14,6 +14,7 @@
 //! - [`engine`]: [`engine::MediaEngine`], the sans-IO media engine of one call.
 //! - [`runner`]: the I/O shell that runs an engine on a UDP socket for a duration.
 //! - [`signaling`]: the WebSocket signaling client (login, invite/accept, media legs).
+//! - [`call`]: one signaled call from login to report (what `edge call`/`edge answer` run).
 //! - [`report`]: the call report (human text and JSON).
 //! - [`wav`], [`y4m`]: media files.
 //!
@@ -68,6 +69,7 @@
 //!   10 minutes; Y4M input must be 4:2:0.
 #![forbid(unsafe_code)]
 
+pub mod call;
 pub mod engine;
 mod error;
 pub mod marks;

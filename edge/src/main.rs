@@ -10,17 +10,16 @@ use std::io::{BufWriter, Write as _};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use supernode_edge::call::{Role, SignaledCall, run_signaled_call};
 use supernode_edge::engine::{
     AudioSource, CallOutcome, DEFAULT_AUDIO_PT, DEFAULT_VIDEO_PT, EngineConfig, VideoSink,
     VideoSource,
 };
 use supernode_edge::report::CallReport;
 use supernode_edge::runner::{MediaOptions, run_media};
-use supernode_edge::signaling::{CallEnd, CallError, CallSetup, SignalingClient};
 use supernode_edge::srtp::SrtpKey;
 use supernode_edge::y4m::Y4mWriter;
 use supernode_signaling::ids::AccountId;
@@ -253,13 +252,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 MediaKind::AudioVideo
             };
-            let server = cli.server.clone();
-            signaled(&server, &token, &media, move |sig| {
-                Box::pin(async move {
-                    progress(&format!("calling {}", to.as_str()));
-                    sig.invite(to, kind, ring_timeout).await
-                })
-            })
+            signaled(
+                &cli.server,
+                &token,
+                &media,
+                Role::Call {
+                    to,
+                    media: kind,
+                    ring_timeout,
+                },
+            )
         }
         Command::Answer {
             auto_accept,
@@ -267,20 +269,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             media,
         } => {
             let token = need_token(cli.token)?;
-            let server = cli.server.clone();
-            signaled(&server, &token, &media, move |sig| {
-                Box::pin(async move {
-                    progress("waiting for a call");
-                    sig.answer(
-                        |from, kind| {
-                            progress(&format!("incoming {kind:?} call from {}", from.as_str()));
-                            auto_accept || ask_accept()
-                        },
-                        wait,
-                    )
-                    .await
-                })
-            })
+            let decide: Option<supernode_edge::call::Decide> = if auto_accept {
+                None
+            } else {
+                Some(Box::new(|_, _| ask_accept()))
+            };
+            signaled(&cli.server, &token, &media, Role::Answer { wait, decide })
         }
     }
 }
@@ -299,16 +293,8 @@ fn need_token(token: Option<String>) -> Result<String, Failure> {
     })
 }
 
-type SetupFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<CallSetup, CallError>> + 'a>>;
-
-/// Logs in, sets the call up with `setup`, runs media on the leg, ends the call.
-fn signaled(
-    server: &str,
-    token: &str,
-    media: &MediaArgs,
-    setup: impl for<'a> FnOnce(&'a mut SignalingClient) -> SetupFuture<'a>,
-) -> Result<(), Failure> {
+/// Runs a signaled call in a fresh runtime and prints its report.
+fn signaled(server: &str, token: &str, media: &MediaArgs, role: Role) -> Result<(), Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -317,101 +303,23 @@ fn signaled(
             progress(&format!("runtime: {e}"));
             Failure::Usage
         })?;
-    let media = media.clone();
-    rt.block_on(async move {
-        let sig_fail = |e: CallError, media: &MediaArgs| {
-            progress(&format!("call failed: {e}"));
-            let end = match &e {
-                CallError::Busy => "busy".to_owned(),
-                CallError::Unavailable => "unavailable".to_owned(),
-                CallError::AnsweredElsewhere => "answered_elsewhere".to_owned(),
-                CallError::Ended(r) => format!("ended_{}", format!("{r:?}").to_lowercase()),
-                CallError::Timeout(_) => "timeout".to_owned(),
-                CallError::NoMedia => "no_media_leg".to_owned(),
-                CallError::Server(c, _) => format!("error_{c:?}").to_lowercase(),
-                CallError::Transport(_) => "transport".to_owned(),
-                _ => "failed".to_owned(),
-            };
-            print_report(&CallReport::failed(&e.to_string(), Some(end)), media);
-            Failure::Signaling
-        };
-        let mut sig = match SignalingClient::connect(server, token).await {
-            Ok(s) => s,
-            Err(e) => return Err(sig_fail(e, &media)),
-        };
-        progress(&format!(
-            "logged in as {} (endpoint {})",
-            sig.account_id.as_str(),
-            sig.endpoint_id.0
-        ));
-        let call = match setup(&mut sig).await {
-            Ok(c) => c,
-            Err(e) => {
-                sig.close().await;
-                return Err(sig_fail(e, &media));
-            }
-        };
-        progress(&format!(
-            "call {} up: relay leg {} ({})",
-            call.call_id.0,
-            call.leg.address,
-            if call.leg.srtp.is_some() {
-                "SRTP"
-            } else {
-                "plain RTP"
-            }
-        ));
-        let leg: SocketAddr = call.leg.address.parse().map_err(|_| {
-            progress(&format!("bad leg address {:?}", call.leg.address));
-            Failure::Signaling
-        })?;
-        let srtp = match &call.leg.srtp {
-            Some(k) => Some(SrtpKey::from_keying(k).map_err(|e| {
-                progress(&e.to_string());
+    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut call = SignaledCall::new(server, token, role, media.duration);
+    call.media_bind = media.media_bind;
+    call.engine = engine_config(media, unspecified, unspecified, None)?;
+    call.video_sink = media_options(media)?.video_sink;
+    call.progress = Some(Box::new(progress));
+    match rt.block_on(run_signaled_call(call)) {
+        Ok(CallOutcome { report, audio }) => finish(report, media, audio),
+        Err(f) => {
+            print_report(&f.report, media);
+            Err(if f.signaling {
                 Failure::Signaling
-            })?),
-            None => None,
-        };
-        let mut media = media;
-        if call.media == MediaKind::Audio {
-            media.no_video = true;
+            } else {
+                Failure::Media
+            })
         }
-        let socket = UdpSocket::bind(media.media_bind).map_err(|e| {
-            progress(&format!("cannot bind {}: {e}", media.media_bind));
-            Failure::Usage
-        })?;
-        let cfg = engine_config(&media, leg, leg, srtp)?;
-        let opts = media_options(&media)?;
-        let stop = opts.stop.clone();
-        let handle = tokio::task::spawn_blocking(move || run_media(socket, cfg, opts));
-        let deadline = tokio::time::Instant::now() + media.duration;
-        let end = sig.wait_end(call.call_id, deadline).await;
-        stop.store(true, Ordering::Relaxed);
-        let call_end = match end {
-            Ok(CallEnd::TimeUp) => {
-                let _ = sig.hangup(call.call_id).await;
-                "hangup_sent".to_owned()
-            }
-            Ok(CallEnd::Remote(r)) => format!("remote_{}", format!("{r:?}").to_lowercase()),
-            Err(e) => format!("signaling_lost: {e}"),
-        };
-        progress(&format!("call ended ({call_end})"));
-        sig.close().await;
-        let outcome = match handle.await {
-            Ok(Ok(o)) => o,
-            Ok(Err(e)) => {
-                progress(&format!("media failed: {e}"));
-                return Err(Failure::Media);
-            }
-            Err(e) => {
-                progress(&format!("media task failed: {e}"));
-                return Err(Failure::Media);
-            }
-        };
-        let CallOutcome { mut report, audio } = outcome;
-        report.call_end = Some(call_end);
-        finish(report, &media, audio)
-    })
+    }
 }
 
 fn engine_config(

@@ -114,7 +114,12 @@ async fn start() -> Server {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let base = 40_000 + (std::process::id() % 500) as u16 * 40;
+    // A port range of its own per relay (the relay binds with SO_REUSEPORT, so two relays
+    // on one range would split each other's packets).
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4;
+    // Below the ephemeral range (32768+), so no client socket holds one of these ports.
+    let base = (19_000 + ((std::process::id() % 80) * 4 + n) * 40) as u16;
     let relay = Arc::new(RealRelay {
         relay: Relay::start(RelayConfig {
             workers: 1,
@@ -303,5 +308,56 @@ async fn answered_elsewhere_busy_and_bad_token() {
     assert_eq!(busy.unwrap_err(), CallError::Busy);
 
     a.hangup(call.call_id).await.unwrap();
+    assert_eq!(server.relay.relay.leg_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_signaled_call_both_sides() {
+    use supernode_edge::call::{Role, SignaledCall, run_signaled_call};
+    let server = start().await;
+    let (_alice, alice_token) = server.account().await;
+    let (bob, bob_token) = server.account().await;
+    let audio_only = |c: &mut SignaledCall| {
+        c.media_bind = "127.0.0.1:0".parse().unwrap();
+        c.engine.mark_period_ms = 1_000;
+    };
+    let mut callee = SignaledCall::new(
+        &server.http(),
+        &bob_token,
+        Role::Answer {
+            wait: Duration::from_secs(10),
+            decide: None,
+        },
+        Duration::from_secs(20),
+    );
+    audio_only(&mut callee);
+    let callee = tokio::spawn(run_signaled_call(callee));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut caller = SignaledCall::new(
+        &server.http(),
+        &alice_token,
+        Role::Call {
+            to: bob,
+            media: MediaKind::Audio,
+            ring_timeout: Duration::from_secs(10),
+        },
+        Duration::from_secs(3),
+    );
+    audio_only(&mut caller);
+    let a = run_signaled_call(caller).await.unwrap();
+    // The callee's media stops when the caller hangs up, long before its own 20 s.
+    let b = tokio::time::timeout(Duration::from_secs(5), callee)
+        .await
+        .expect("the callee ends with the caller")
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.report.call_end.as_deref(), Some("hangup_sent"));
+    assert_eq!(b.report.call_end.as_deref(), Some("remote_hangup"));
+    for r in [&a.report, &b.report] {
+        eprint!("{}", r.to_human());
+        assert!(r.ok, "{:?}", r.failure);
+        assert!(!r.video.enabled, "an audio call sends no video");
+        assert!(r.audio.similarity.unwrap() > PASS_THRESHOLD);
+    }
     assert_eq!(server.relay.relay.leg_count(), 0);
 }
