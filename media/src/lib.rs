@@ -5,6 +5,11 @@
 //!
 //! - [`packet`]: zero-copy RTP, RTCP, STUN parsing and writing, and RFC 7983 demultiplexing.
 //! - [`ids`]: newtypes for protocol ids (`Ssrc`, `Pt`, `SeqNo`, …).
+//! - [`codec`]: Opus (libopus) and H.264 (openh264) encoders and decoders, [`codec::I420Frame`]
+//!   with PSNR and a moving test pattern.
+//! - [`payload`]: RTP payload formats: Opus (RFC 7587, TOC parsing) and H.264 (RFC 6184
+//!   packetization-mode 1 packetizer and depacketizer).
+//! - [`video`]: the video frame buffer (ordering, decodability, NACK, PLI).
 //!
 //! Later parts (codecs, jitter buffers, the mixer and the network emulator) land as their own
 //! modules; see `../shared/DESIGN.md` for the map.
