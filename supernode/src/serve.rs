@@ -7,6 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use supernode_signaling::directory::InMemoryDirectory;
 use supernode_signaling::{Signaling, Store};
 
@@ -59,6 +60,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     drop(out);
     tracing::info!(%bound, backend = ?store.backend(), "serving");
 
+    // Signaling messages are small and latency-bound: no Nagle delay on replies.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -181,6 +181,10 @@ pub async fn start_with(db_url: &str, mut cfg: SignalingConfig) -> Server {
     .expect("signaling");
     let app = signaling.router();
     tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app).await.unwrap();
     });
     Server {
@@ -238,7 +242,7 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(server: &Server) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(server.ws_url(), None, true)
             .await
             .expect("ws connect");
         Self { ws }
