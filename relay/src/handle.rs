@@ -376,7 +376,8 @@ impl Relay {
                         let Some(p) = st.free_ports.pop_front() else {
                             return Err(RelayError::PortsExhausted);
                         };
-                        match udp::bind(SocketAddr::new(self.config.bind_ip, p), true) {
+                        // Exclusive bind (no SO_REUSEPORT): a leg's port must be its own.
+                        match udp::bind(SocketAddr::new(self.config.bind_ip, p), false) {
                             Ok(s) => {
                                 let local = s.local_addr()?;
                                 break (id, Some(s), Some(p), local);

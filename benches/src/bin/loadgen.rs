@@ -368,33 +368,55 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             row.max = Some(r);
         }
     } else {
+        // 1. Find a passing rate (halving from the first multiplier), 2. double until a step
+        // fails, 3. bisect between the last pass and the first failure.
+        let passes = |r: &StepResult| ok(r, args) && !r.sender_behind;
         let mut m = args.mult;
-        let mut bad: Option<f64> = None;
+        let mut hi: Option<f64> = None;
         loop {
             let r = step(load, &mut streams, m);
-            let good = ok(&r, args);
-            let behind = r.sender_behind;
-            if good {
+            if passes(&r) {
                 better(&mut best, r);
-            }
-            if !good || behind {
-                bad = Some(m);
-                if behind && good {
-                    row.note = "loadgen's sender was the limit".into();
-                }
                 break;
             }
-            if m >= args.max_mult {
+            if ok(&r, args) {
+                // No loss but the sender could not offer the load: that is a measurement too.
+                better(&mut best, r);
+                row.note = "loadgen's sender was the limit".into();
                 break;
             }
-            m *= 2.0;
+            hi = Some(m);
+            m /= 2.0;
+            if m < args.mult / 64.0 {
+                break;
+            }
         }
-        if let Some(mut hi) = bad {
-            let mut lo = best.as_ref().map(|b| b.mult).unwrap_or(hi / 2.0);
+        if row.note.is_empty() && best.is_some() && hi.is_none() {
+            loop {
+                if m >= args.max_mult {
+                    break;
+                }
+                m *= 2.0;
+                let r = step(load, &mut streams, m);
+                let (good, behind) = (ok(&r, args), r.sender_behind);
+                if good {
+                    better(&mut best, r);
+                }
+                if !good || behind {
+                    hi = Some(m);
+                    if good {
+                        row.note = "loadgen's sender was the limit".into();
+                    }
+                    break;
+                }
+            }
+        }
+        if let (Some(mut hi), Some(b)) = (hi, best.as_ref()) {
+            let mut lo = b.mult;
             for _ in 0..args.bisect {
                 let mid = (lo + hi) / 2.0;
                 let r = step(load, &mut streams, mid);
-                if ok(&r, args) && !r.sender_behind {
+                if passes(&r) {
                     lo = mid;
                     better(&mut best, r);
                 } else {
