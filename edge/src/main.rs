@@ -135,6 +135,9 @@ struct MediaArgs {
     /// H.264 bitrate, bit/s.
     #[arg(long, default_value_t = 800_000)]
     video_bitrate: u32,
+    /// A keyframe every this many pictures (0: only at the start and on PLI/FIR).
+    #[arg(long, default_value_t = 0)]
+    keyframe_interval: u32,
     /// Timing-mark period in milliseconds (mouth-to-ear must stay below it).
     #[arg(long, default_value_t = 2_000)]
     mark_period_ms: u32,
@@ -357,6 +360,7 @@ fn engine_config(
     };
     cfg.receive_video = !media.no_video;
     cfg.video_bitrate_bps = media.video_bitrate;
+    cfg.keyframe_interval = media.keyframe_interval;
     cfg.mark_period_ms = media.mark_period_ms;
     cfg.audio_pt = media.audio_pt;
     cfg.video_pt = media.video_pt;

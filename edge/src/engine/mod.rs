@@ -96,6 +96,9 @@ pub struct EngineConfig {
     pub video_bitrate_bps: u32,
     /// Video frames per second.
     pub fps: u32,
+    /// A keyframe every this many pictures; 0: only at the start and on PLI/FIR (receivers
+    /// that never send PLI, e.g. a plain GStreamer pipeline joining late, want a period).
+    pub keyframe_interval: u32,
     /// Timing-mark period, milliseconds.
     pub mark_period_ms: u32,
     /// Payload type of Opus.
@@ -129,6 +132,7 @@ impl EngineConfig {
             receive_video: true,
             video_bitrate_bps: 800_000,
             fps: 30,
+            keyframe_interval: 0,
             mark_period_ms: 2_000,
             audio_pt: DEFAULT_AUDIO_PT,
             video_pt: DEFAULT_VIDEO_PT,
@@ -225,6 +229,7 @@ impl MediaEngine {
                 src.clone(),
                 cfg.fps,
                 cfg.video_bitrate_bps,
+                cfg.keyframe_interval,
                 Ssrc(r(4) as u32 & !1),
                 Pt(cfg.video_pt),
                 r(5) as u16 & 0x3fff,

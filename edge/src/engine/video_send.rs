@@ -89,6 +89,7 @@ impl VideoSender {
         source: VideoSource,
         fps: u32,
         bitrate_bps: u32,
+        keyframe_interval: u32,
         ssrc: Ssrc,
         pt: Pt,
         seq0: u16,
@@ -107,7 +108,7 @@ impl VideoSender {
             height,
             bitrate_bps,
             frame_rate: fps as f32,
-            keyframe_interval: 0,
+            keyframe_interval,
         })?;
         let ticks = u64::from(ticks_per_frame(fps));
         let modulus = (1u64 << 32) / ticks;
