@@ -53,7 +53,9 @@ pub fn encode_rtp(config: &OpusConfig, pcm: &[i16], ssrc: Ssrc) -> Result<Vec<By
         header.marker = false;
         header.sequence_number = header.sequence_number.wrapping_add(1);
         // The RTP clock counts samples per channel (RFC 7587 §4.1).
-        header.timestamp = header.timestamp.wrapping_add((frame / config.channels.count()) as u32);
+        header.timestamp = header
+            .timestamp
+            .wrapping_add((frame / config.channels.count()) as u32);
     }
     Ok(out)
 }
