@@ -1,14 +1,21 @@
 //! `jitterbench`: adaptive vs fixed jitter buffer on each emulator profile.
 //!
-//! For each profile (wired, wifi, mobile, drift) it sends the same Opus-encoded speech-like
-//! signal through the seeded network emulator into (a) the adaptive buffer and (b) a fixed
+//! For each profile (wired, wifi, mobile, drift at +100 ppm, and drift-neg at −100 ppm) it
+//! sends the same Opus-encoded speech-like signal through the seeded network emulator into (a) the adaptive buffer and (b) a fixed
 //! (static) buffer whose delay is searched for the smallest value that reaches the adaptive
 //! buffer's late loss or less. It prints added delay p50/p95 (arrival to playout, per
-//! packet), late loss % and concealment % for both, then one JSON object per profile.
+//! packet), late loss % and concealment % for both, the counts of each operation, then one
+//! JSON object per profile.
+//!
+//! Reading it: the fixed delay is tuned in hindsight on the very run it is scored on, which
+//! is the best any static buffer can do. Both buffers decode on the same 10 ms pull grid, so
+//! on a stationary, nearly jitter-free path (wired) they land on the same grid point and tie;
+//! the adaptive buffer adds less delay where the path changes under it (Wi-Fi stalls, mobile
+//! heavy tails, clock drift), paying with concealment while it waits out a stall.
 //!
 //! Usage: `jitterbench [--seconds N] [--seed S] [--quantile Q] [--forget F]` (defaults: 300 s
 //! of audio, seed 1, the adaptive buffer's default tuning).
-//! Runs on simulated time: 300 s of audio per profile take a few seconds.
+//! Runs on simulated time: 300 s of audio per profile take about 10 s of CPU.
 
 use std::time::{Duration, Instant};
 
