@@ -348,7 +348,7 @@ pub enum ErrorCode {
     InvalidTarget,
     /// Too many presence subscriptions.
     TooManySubscriptions,
-    /// The server is shedding this connection (its outbound queue is full).
+    /// The server cannot serve the request right now (e.g. storage unavailable at login).
     Overloaded,
 }
 

@@ -707,7 +707,15 @@ async fn deleting_an_account_closes_its_sockets() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
+    expect_error(c.recv().await, ErrorCode::AccountUnavailable);
     assert!(c.closed().await);
+    for _ in 0..50 {
+        if s.signaling.endpoint_count() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.signaling.endpoint_count(), 0);
 }
 
 #[tokio::test]

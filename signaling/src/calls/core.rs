@@ -782,3 +782,53 @@ fn leg_info(g: &LegGrant) -> LegInfo {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_subscriptions_are_bounded_and_partner_scoped() {
+        let mut core = CallCore::new(CallConfig {
+            max_presence_subscriptions: 2,
+            ..CallConfig::default()
+        });
+        let p1 = PartnerId::random();
+        let p2 = PartnerId::random();
+        let (a, b, x) = (
+            AccountId::random(),
+            AccountId::random(),
+            AccountId::random(),
+        );
+        let ea = core.attach(a.clone(), p1.clone());
+        core.attach(b.clone(), p1.clone());
+        core.attach(x.clone(), p2.clone());
+        core.subscribe_presence(ea, vec![b.clone(), x.clone()])
+            .unwrap();
+        let got: Vec<ServerMsg> =
+            std::iter::from_fn(|| core.poll_output().map(|o| o.msg)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ServerMsg::Presence {
+                    account_id: b,
+                    online: true
+                },
+                ServerMsg::Presence {
+                    account_id: x,
+                    online: false
+                },
+            ]
+        );
+        let e = core
+            .subscribe_presence(ea, vec![AccountId::random()])
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::TooManySubscriptions);
+        assert_eq!(
+            core.subscribe_presence(EndpointId(999), vec![])
+                .unwrap_err()
+                .code,
+            ErrorCode::NotLoggedIn
+        );
+    }
+}

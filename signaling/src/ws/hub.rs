@@ -110,10 +110,21 @@ impl Hub {
         flush(&mut inner);
     }
 
-    /// Sheds every endpoint of a deleted account: their queues close, their sockets follow.
+    /// Sheds every endpoint of a deleted account: each is told `account_unavailable`, then
+    /// its queue closes and its socket follows.
     pub fn kick_account(&self, account: &AccountId) {
         let mut inner = self.lock();
-        inner.senders.retain(|_, (a, _)| a != account);
+        inner.senders.retain(|_, (a, tx)| {
+            if a != account {
+                return true;
+            }
+            let _ = tx.try_send(ServerMsg::Error {
+                code: crate::protocol::ErrorCode::AccountUnavailable,
+                message: "the account was deleted".into(),
+                in_reply_to: None,
+            });
+            false
+        });
     }
 
     /// Handles one call message of a logged-in endpoint.

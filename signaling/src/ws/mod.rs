@@ -208,14 +208,13 @@ async fn run(mut socket: WebSocket, state: AppState) {
                         }
                     }
                     None => {
+                        // The hub shed this endpoint (queue full, or its account deleted).
                         let _ = sink
-                            .send(text(&error(
-                                ErrorCode::Overloaded,
-                                "connection shed by the server",
-                                None,
-                            )))
+                            .send(Message::Close(Some(CloseFrame {
+                                code: 1008,
+                                reason: Utf8Bytes::from_static("closed by the server"),
+                            })))
                             .await;
-                        let _ = sink.send(Message::Close(None)).await;
                         break;
                     }
                 }
