@@ -224,14 +224,10 @@ impl MediaEngine {
         let audio_rx = AudioReceiver::new(&clock, synth.mark_period_samples())?;
         let video_tx = match &cfg.video {
             VideoSource::Off => None,
-            src => Some(VideoSender::new(
+            _ => Some(VideoSender::new(
                 &clock,
-                src.clone(),
-                cfg.fps,
-                cfg.video_bitrate_bps,
-                cfg.keyframe_interval,
+                &cfg,
                 Ssrc(r(4) as u32 & !1),
-                Pt(cfg.video_pt),
                 r(5) as u16 & 0x3fff,
             )?),
         };

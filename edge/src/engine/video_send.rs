@@ -18,6 +18,7 @@ use supernode_media::payload::h264::H264Packetizer;
 
 use crate::EdgeError;
 
+use super::EngineConfig;
 use super::clock::MediaClock;
 
 /// RTP payload size limit for video.
@@ -83,17 +84,21 @@ pub struct VideoSender {
 }
 
 impl VideoSender {
-    /// A sender whose frame 0 is captured at the clock's start.
+    /// A sender whose frame 0 is captured at the clock's start, with the source, frame
+    /// rate, bitrate, keyframe interval and payload type of `cfg`.
     pub fn new(
         clock: &MediaClock,
-        source: VideoSource,
-        fps: u32,
-        bitrate_bps: u32,
-        keyframe_interval: u32,
+        cfg: &EngineConfig,
         ssrc: Ssrc,
-        pt: Pt,
         seq0: u16,
     ) -> Result<Self, EdgeError> {
+        let source = cfg.video.clone();
+        let (fps, bitrate_bps, keyframe_interval, pt) = (
+            cfg.fps,
+            cfg.video_bitrate_bps,
+            cfg.keyframe_interval,
+            Pt(cfg.video_pt),
+        );
         let fps = fps.clamp(1, 120);
         let (width, height) = match &source {
             VideoSource::Pattern { width, height } => (*width, *height),
