@@ -17,9 +17,16 @@
 //! ring_timeout_seconds = 60
 //! login_timeout_seconds = 10
 //! keepalive_seconds = 20
+//! relay_ip = "127.0.0.1"           # the relay's sockets bind here (and legs are reached here)
+//! relay_port_min = 30000           # own-port legs take ports from this inclusive range
+//! relay_port_max = 39999
+//! relay_shared_port = 0            # first shared port (worker i: +i); 0: ephemeral ports
+//! relay_workers = 0                # relay worker threads; 0: one per core
+//! relay_idle_timeout_seconds = 30  # a leg that hears nothing this long is freed
+//! drain_seconds = 30               # on SIGTERM, how long running calls may go on
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,6 +68,20 @@ pub struct Config {
     pub login_timeout_seconds: u64,
     /// WebSocket ping interval.
     pub keepalive_seconds: u64,
+    /// Address the relay binds (and legs are reached at).
+    pub relay_ip: IpAddr,
+    /// First port of the own-port leg range.
+    pub relay_port_min: u16,
+    /// Last port of the own-port leg range (inclusive).
+    pub relay_port_max: u16,
+    /// First shared port (worker `i` listens on `+i`); 0 picks ephemeral ports.
+    pub relay_shared_port: u16,
+    /// Relay worker threads; 0 means one per core.
+    pub relay_workers: usize,
+    /// A leg that receives nothing for this long is freed.
+    pub relay_idle_timeout_seconds: u64,
+    /// On SIGTERM, how long running calls may continue before the process exits.
+    pub drain_seconds: u64,
 }
 
 /// Keys that `SUPERNODE_<KEY>` may override.
@@ -79,6 +100,13 @@ const KEYS: &[&str] = &[
     "ring_timeout_seconds",
     "login_timeout_seconds",
     "keepalive_seconds",
+    "relay_ip",
+    "relay_port_min",
+    "relay_port_max",
+    "relay_shared_port",
+    "relay_workers",
+    "relay_idle_timeout_seconds",
+    "drain_seconds",
 ];
 
 impl Default for Config {
@@ -99,6 +127,13 @@ impl Default for Config {
             ring_timeout_seconds: s.ring_timeout.as_secs(),
             login_timeout_seconds: s.login_timeout.as_secs(),
             keepalive_seconds: s.keepalive_interval.as_secs(),
+            relay_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            relay_port_min: 30_000,
+            relay_port_max: 39_999,
+            relay_shared_port: 0,
+            relay_workers: 0,
+            relay_idle_timeout_seconds: 30,
+            drain_seconds: 30,
         }
     }
 }
@@ -141,7 +176,7 @@ impl Config {
                 // Text keys stay text even when they look like numbers.
                 let v = match key.as_str() {
                     "data_dir" | "database_url" | "public_ws_url" | "node_id" | "log"
-                    | "listen" => toml::Value::String(value),
+                    | "listen" | "relay_ip" => toml::Value::String(value),
                     _ => env_value(&value),
                 };
                 table.insert(key, v);
@@ -156,6 +191,12 @@ impl Config {
         }
         if cfg.max_credential_ttl_seconds == 0 || cfg.credential_ttl_seconds == 0 {
             bail!("credential TTLs must be at least 1 second");
+        }
+        if cfg.relay_port_min > cfg.relay_port_max {
+            bail!("relay_port_min exceeds relay_port_max");
+        }
+        if cfg.relay_idle_timeout_seconds == 0 {
+            bail!("relay_idle_timeout_seconds must be at least 1");
         }
         if cfg.credential_ttl_seconds > cfg.max_credential_ttl_seconds {
             bail!("credential_ttl_seconds exceeds max_credential_ttl_seconds");
@@ -184,6 +225,19 @@ impl Config {
             "sqlite://{}",
             self.data_dir.join("supernode.db").display()
         ))
+    }
+
+    /// The relay settings.
+    pub fn relay(&self) -> supernode_relay::RelayConfig {
+        let mut r = supernode_relay::RelayConfig {
+            bind_ip: self.relay_ip,
+            port_range: (self.relay_port_min, self.relay_port_max),
+            shared_port: Some(self.relay_shared_port),
+            workers: self.relay_workers,
+            ..supernode_relay::RelayConfig::default()
+        };
+        r.core.idle_timeout = Duration::from_secs(self.relay_idle_timeout_seconds);
+        r
     }
 
     /// The signaling settings, with the `ws_url` derived from the bound address if unset.

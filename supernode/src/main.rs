@@ -1,27 +1,31 @@
 //! The `supernode` host binary.
 //!
-//! * `supernode run [--config FILE] [--listen IP:PORT] [--data-dir DIR]` serves the
-//!   signaling service (REST under `/v1`, `/v1/openapi.json`, the WebSocket `/v1/ws`) plus
-//!   `/healthz` and `/readyz` on one HTTP port, and prints the address it listens on.
+//! * `supernode run [--config FILE] [--listen IP:PORT] [--data-dir DIR]` runs the relay
+//!   (worker threads, SRTP legs for calls) and serves on one HTTP port the signaling service
+//!   (REST under `/v1`, `/v1/openapi.json`, the WebSocket `/v1/ws`), relay REST for trusted
+//!   tools (`/v1/relay/sessions`, [`relay_rest`]), Prometheus `/metrics` ([`metrics`]),
+//!   `/healthz` and `/readyz`; it prints the addresses it listens on. SIGTERM drains
+//!   ([`serve`]).
 //! * `supernode admin [--config FILE] [--data-dir DIR] partner create NAME [--relay]`,
 //!   `partner revoke ID`, `secret rotate`: operator actions on the same database; each prints
 //!   one JSON object.
-//! * `supernode demo`: not built yet (the end-to-end issue builds it); says so, exits 2.
+//! * `supernode demo`: a 10-second audio+video call between two `edge` processes through a
+//!   fresh supernode on loopback (`demo.rs`).
 //!
 //! Configuration: a TOML file in which every key has a working default ([`config`]), then
-//! `SUPERNODE_*` environment variables, then flags. The composition lives in small files so
-//! the relay and metrics can be added beside the signaling service: [`serve`] builds the
-//! router, [`health`] the probes, [`admin`] the operator commands.
-//!
-//! Not wired yet: the relay. Calls are signaled (browsers negotiate peer-to-peer through the
-//! `negotiate` messages) but carry no relay legs until the relay issue's `RelayAccess`
-//! implementation is passed to the signaling service in [`serve`].
+//! `SUPERNODE_*` environment variables, then flags. The composition lives in small files:
+//! [`serve`] builds the router and runs the drain, [`relay_host`] implements the signaling
+//! service's `RelayAccess` with the relay, [`health`] the probes, [`admin`] the operator
+//! commands.
 #![forbid(unsafe_code)]
 
 mod admin;
 mod cli;
 mod config;
 mod health;
+mod metrics;
+mod relay_host;
+mod relay_rest;
 mod serve;
 
 use std::process::ExitCode;

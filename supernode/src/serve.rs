@@ -1,18 +1,30 @@
-//! `supernode run`: composes the services onto one HTTP port and serves until SIGINT/SIGTERM.
+//! `supernode run`: composes the relay, the signaling service, relay REST, `/metrics` and the
+//! probes onto one HTTP port, and serves until SIGINT/SIGTERM.
 //!
-//! Today the composition is the signaling router plus the probes; the relay (its
-//! `RelayAccess` for the signaling service) and `/metrics` are added here by the host issue.
+//! Shutdown drains: on the first signal `/readyz` turns `503`, the relay refuses new
+//! sessions (an answered call then ends with `relay_failure`; relay REST answers `503`
+//! `relay_unavailable`), running calls may go on for up to `drain_seconds`; then the HTTP
+//! server stops, the relay's workers stop and the database is closed cleanly. A second
+//! signal cuts the drain short.
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use supernode_signaling::directory::InMemoryDirectory;
-use supernode_signaling::{Signaling, Store};
+use supernode_signaling::ratelimit::RateLimiter;
+use supernode_signaling::{RelayAccess, Signaling, Store};
+use utoipa::OpenApi as _;
 
 use crate::cli::RunArgs;
 use crate::config::Config;
+use crate::relay_host::HostRelay;
 
 /// Runs the server.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -34,6 +46,26 @@ fn init_logs(default: &str) {
         .try_init();
 }
 
+/// The OpenAPI document of everything served: signaling's REST plus relay REST.
+pub fn openapi_json() -> String {
+    let mut doc = Signaling::openapi();
+    doc.merge(crate::relay_rest::RelayApiDoc::openapi());
+    doc.to_pretty_json().unwrap_or_else(|_| "{}".into())
+}
+
+/// Answers `GET /v1/openapi.json` with the merged document (signaling's router serves its
+/// own part only).
+async fn openapi_override(State(doc): State<Arc<String>>, req: Request, next: Next) -> Response {
+    if req.method() == Method::GET && req.uri().path() == "/v1/openapi.json" {
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            doc.as_str().to_owned(),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let url = cfg.database_url()?;
     let store = Store::connect(&url).await.context("opening the database")?;
@@ -41,34 +73,110 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let bound = listener.local_addr()?;
+    let relay_cfg = cfg.relay();
+    let relay = Arc::new(HostRelay::start(relay_cfg.clone()).context("starting the relay")?);
+    let access: Arc<dyn RelayAccess> = relay.clone();
     let signaling = Signaling::new(
         store.clone(),
         cfg.signaling(bound),
-        None,
+        Some(access),
         Arc::new(InMemoryDirectory::new()),
     )
     .await
     .context("starting signaling")?;
+    let rest = crate::relay_rest::RelayRest {
+        store: store.clone(),
+        relay: relay.clone(),
+        limiter: Arc::new(RateLimiter::new(
+            cfg.rate_limit_per_second,
+            cfg.rate_limit_burst,
+        )),
+    };
     let app = signaling
         .router()
-        .merge(crate::health::router(store.clone()));
+        .merge(crate::relay_rest::router(rest).layer(DefaultBodyLimit::max(cfg.body_limit_bytes)))
+        .merge(crate::metrics::router(crate::metrics::MetricsState {
+            signaling: signaling.clone(),
+            relay: relay.clone(),
+        }))
+        .merge(crate::health::router(store.clone(), relay.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(openapi_json()),
+            openapi_override,
+        ));
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "supernode: listening on http://{bound}")?;
     writeln!(out, "supernode: WebSocket at ws://{bound}/v1/ws")?;
+    writeln!(out, "supernode: metrics at http://{bound}/metrics")?;
+    writeln!(
+        out,
+        "supernode: relay on {} ports {}-{}, {} workers, shared ports {:?}",
+        relay_cfg.bind_ip,
+        relay_cfg.port_range.0,
+        relay_cfg.port_range.1,
+        relay.relay().worker_count(),
+        relay.relay().shared_addrs()
+    )?;
     out.flush()?;
     drop(out);
-    tracing::info!(%bound, backend = ?store.backend(), "serving");
+    tracing::info!(%bound, backend = ?store.backend(), workers = relay.relay().worker_count(), "serving");
+
+    // Forget idle-freed legs and log them, once a second.
+    let pump = {
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let r = relay.clone();
+                let _ = tokio::task::spawn_blocking(move || r.pump_events()).await;
+            }
+        })
+    };
 
     // Signaling messages are small and latency-bound: no Nagle delay on replies.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+
+    shutdown_signal().await;
+    relay.set_draining(true);
+    let drain = Duration::from_secs(cfg.drain_seconds);
+    let calls = signaling.call_count();
+    println!("supernode: draining ({calls} calls running, up to {drain:?})");
+    tracing::info!(calls, ?drain, "draining");
+    let deadline = Instant::now() + drain;
+    let drained = async {
+        while signaling.call_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        _ = drained => {},
+        _ = shutdown_signal() => tracing::warn!("second signal: drain cut short"),
+    }
+    let left = signaling.call_count();
+    if left > 0 {
+        tracing::warn!(calls = left, "drain time over; ending the remaining calls");
+    }
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(r)) => r.context("serving")?,
+        Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!("open connections did not close in 5 s; leaving them"),
+    }
+    pump.abort();
     store.close().await;
+    println!("supernode: stopped ({left} calls cut at the end of the drain)");
     tracing::info!("stopped");
     Ok(())
 }

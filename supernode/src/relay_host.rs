@@ -1,0 +1,301 @@
+//! The relay inside the host: [`HostRelay`] owns the relay's workers, implements the
+//! signaling service's [`RelayAccess`] with them, and keeps the books the rest of the host
+//! needs (which session belongs to which call or relay-REST owner, totals of released legs
+//! for `/metrics`, the draining flag).
+//!
+//! Drive it: [`HostRelay::start`] with the relay configuration; hand it to
+//! [`supernode_signaling::Signaling::new`] as the relay; call [`HostRelay::pump_events`]
+//! now and then (the host does it once a second) so idle-freed legs are forgotten and logged;
+//! [`HostRelay::set_draining`] on SIGTERM makes every new allocation fail with
+//! [`RelayAccessError::Unavailable`] (a call answered then ends with `relay_failure`).
+//!
+//! Every call leg is an own-port, latching SRTP leg (`AES_CM_128_HMAC_SHA1_80`, one fresh
+//! random master key and salt per leg, the same in both directions).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rand::RngCore;
+use supernode_relay::core::{DropReason, LegSrtpKeys, LegStats, SrtpKey, SrtpProfile};
+use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
+use supernode_signaling::ids::CallId;
+use supernode_signaling::{LegGrant, LegId, RelayAccess, RelayAccessError, SrtpParams};
+
+/// The SRTP profile name every call leg uses.
+pub const CALL_SRTP_PROFILE: &str = "AES_CM_128_HMAC_SHA1_80";
+
+/// Who a relay session belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A signaled call.
+    Call(CallId),
+    /// A relay REST session of this partner (`prt_…`).
+    Rest(String),
+}
+
+/// Counters of legs already released (kept so `/metrics` totals do not fall when calls end).
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    /// Accepted RTP and RTCP packets received from peers.
+    pub packets_in: u64,
+    /// Bytes of accepted datagrams.
+    pub bytes_in: u64,
+    /// Datagrams forwarded toward peers.
+    pub packets_out: u64,
+    /// Bytes forwarded toward peers.
+    pub bytes_out: u64,
+    /// Drops by reason (indexed like [`DropReason::ALL`]).
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl Totals {
+    /// Adds one leg's counters.
+    pub fn add(&mut self, s: &LegStats) {
+        let c = &s.counters;
+        self.packets_in += c.rtp_in + c.rtcp_in;
+        self.bytes_in += c.bytes_in;
+        self.packets_out += c.packets_out;
+        self.bytes_out += c.bytes_out;
+        for (t, d) in self.drops.iter_mut().zip(c.drops.iter()) {
+            *t += d;
+        }
+    }
+}
+
+/// The relay as the host runs it.
+pub struct HostRelay {
+    relay: Relay,
+    sessions: Mutex<HashMap<SessionId, Owner>>,
+    calls: Mutex<HashMap<CallId, SessionId>>,
+    retired: Mutex<Totals>,
+    draining: AtomicBool,
+    refused: AtomicU64,
+    idle_freed: AtomicU64,
+}
+
+fn relay_err(e: RelayError) -> RelayAccessError {
+    match e {
+        RelayError::PortsExhausted => RelayAccessError::Exhausted,
+        RelayError::UnknownLeg(_) | RelayError::UnknownSession(_) => RelayAccessError::Unknown,
+        other => RelayAccessError::Unavailable(other.to_string()),
+    }
+}
+
+/// Fresh SRTP keys (key ‖ salt, 30 bytes) for one leg.
+fn fresh_keys() -> (Vec<u8>, LegSrtpKeys) {
+    let mut k = [0u8; 30];
+    rand::rng().fill_bytes(&mut k);
+    let key = SrtpKey {
+        profile: SrtpProfile::Aes128CmHmacSha1_80,
+        master_key: k[..16].to_vec(),
+        master_salt: k[16..].to_vec(),
+    };
+    (
+        k.to_vec(),
+        LegSrtpKeys {
+            inbound: key.clone(),
+            outbound: key,
+        },
+    )
+}
+
+impl HostRelay {
+    /// Starts the relay's workers.
+    pub fn start(cfg: RelayConfig) -> Result<Self, RelayError> {
+        Ok(Self {
+            relay: Relay::start(cfg)?,
+            sessions: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::new()),
+            retired: Mutex::new(Totals::default()),
+            draining: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+            idle_freed: AtomicU64::new(0),
+        })
+    }
+
+    /// The relay's control handle.
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
+    /// Stops (or resumes) taking new sessions.
+    pub fn set_draining(&self, on: bool) {
+        self.draining.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether new sessions are refused.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Allocations refused so far (draining, exhausted, relay errors).
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Legs freed by the idle timeout so far.
+    pub fn idle_freed(&self) -> u64 {
+        self.idle_freed.load(Ordering::Relaxed)
+    }
+
+    /// Creates a session of `legs` for `owner`; on error nothing stays allocated.
+    pub fn create(
+        &self,
+        owner: Owner,
+        legs: Vec<LegRequest>,
+    ) -> Result<(SessionId, Vec<LegInfo>), RelayAccessError> {
+        if self.is_draining() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(RelayAccessError::Unavailable(
+                "supernode is draining".into(),
+            ));
+        }
+        let (session, infos) = self.relay.create_session(legs).map_err(|e| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            relay_err(e)
+        })?;
+        lock(&self.sessions).insert(session, owner);
+        Ok((session, infos))
+    }
+
+    /// The owner of a live session.
+    pub fn owner(&self, session: SessionId) -> Option<Owner> {
+        lock(&self.sessions).get(&session).cloned()
+    }
+
+    /// Releases a session, keeping its legs' counters in the totals. Unknown: `false`.
+    pub fn release_session(&self, session: SessionId) -> bool {
+        if lock(&self.sessions).remove(&session).is_none() {
+            return false;
+        }
+        let mut t = Totals::default();
+        for leg in self.relay.session_legs(session).unwrap_or_default() {
+            if let Ok(s) = self.relay.leg_stats(leg) {
+                t.add(&s);
+            }
+        }
+        if let Err(e) = self.relay.release_session(session) {
+            // Its legs were all freed by the idle timeout already.
+            tracing::debug!(session = session.0, error = %e, "release of a gone session");
+        }
+        let mut r = lock(&self.retired);
+        r.packets_in += t.packets_in;
+        r.bytes_in += t.bytes_in;
+        r.packets_out += t.packets_out;
+        r.bytes_out += t.bytes_out;
+        for (a, b) in r.drops.iter_mut().zip(t.drops) {
+            *a += b;
+        }
+        true
+    }
+
+    /// The legs of a live session and their statistics.
+    pub fn session_stats(
+        &self,
+        session: SessionId,
+    ) -> Option<Vec<(supernode_relay::LegId, Option<LegStats>)>> {
+        if !lock(&self.sessions).contains_key(&session) {
+            return None;
+        }
+        let legs = self.relay.session_legs(session).ok()?;
+        Some(
+            legs.into_iter()
+                .map(|l| (l, self.relay.leg_stats(l).ok()))
+                .collect(),
+        )
+    }
+
+    /// Every live leg's statistics, and the totals of released legs.
+    pub fn snapshot(&self) -> (Vec<LegStats>, Totals) {
+        let sessions: Vec<SessionId> = lock(&self.sessions).keys().copied().collect();
+        let mut out = Vec::new();
+        for s in sessions {
+            for leg in self.relay.session_legs(s).unwrap_or_default() {
+                if let Ok(st) = self.relay.leg_stats(leg) {
+                    out.push(st);
+                }
+            }
+        }
+        (out, lock(&self.retired).clone())
+    }
+
+    /// Applies the relay's events: logs latching, forgets sessions whose legs were all freed
+    /// by the idle timeout.
+    pub fn pump_events(&self) {
+        while let Some(ev) = self.relay.poll_event() {
+            match ev {
+                RelayEvent::Latched { leg, addr } => {
+                    tracing::debug!(leg = leg.0, %addr, "leg latched");
+                }
+                RelayEvent::LegIdle { leg, session } => {
+                    self.idle_freed.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(leg = leg.0, session = session.0, "idle leg freed");
+                    if self.relay.session_legs(session).is_err() {
+                        lock(&self.sessions).remove(&session);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Sessions the host knows to be live.
+    pub fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RelayAccess for HostRelay {
+    fn allocate(&self, call: CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
+        let mut keys = Vec::with_capacity(count);
+        let mut reqs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (raw, legkeys) = fresh_keys();
+            keys.push(raw);
+            reqs.push(LegRequest {
+                srtp: Some(legkeys),
+                ..LegRequest::latching()
+            });
+        }
+        let (session, legs) = self.create(Owner::Call(call), reqs)?;
+        if let Some(old) = lock(&self.calls).insert(call, session) {
+            self.release_session(old);
+        }
+        Ok(legs
+            .iter()
+            .zip(keys)
+            .map(|(l, k)| LegGrant {
+                leg: LegId(l.id.0),
+                address: l.local,
+                srtp: Some(SrtpParams {
+                    profile: CALL_SRTP_PROFILE.into(),
+                    key_and_salt: k,
+                }),
+            })
+            .collect())
+    }
+
+    fn connect(&self, call: CallId, a: LegId, b: LegId) -> Result<(), RelayAccessError> {
+        let session = *lock(&self.calls)
+            .get(&call)
+            .ok_or(RelayAccessError::Unknown)?;
+        let legs = self.relay.session_legs(session).map_err(relay_err)?;
+        let find = |id: LegId| legs.iter().copied().find(|l| l.0 == id.0);
+        let (Some(a), Some(b)) = (find(a), find(b)) else {
+            return Err(RelayAccessError::Unknown);
+        };
+        self.relay.connect_both(a, b).map_err(relay_err)
+    }
+
+    fn release(&self, call: CallId) {
+        let session = lock(&self.calls).remove(&call);
+        if let Some(s) = session {
+            self.release_session(s);
+        }
+    }
+}
