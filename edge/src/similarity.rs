@@ -20,7 +20,9 @@
 //! pulls it toward 0. The tests require more than [`PASS_THRESHOLD`]: well above what
 //! unrelated audio scores (near 0) and below what a clean Opus call scores.
 //!
-//! The starting alignment is the mouth-to-ear delay measured from the timing marks.
+//! The starting alignment is the mouth-to-ear delay measured from the timing marks. The
+//! cost is bounded: at most the first 60 s are analysed, with at most one wide search per
+//! second.
 
 use crate::synth::SpeechSynth;
 
@@ -35,6 +37,11 @@ const SEARCH: i64 = 720;
 const REANCHOR_BELOW: f64 = 0.6;
 /// Wide lag search half-width in samples (150 ms).
 const WIDE_SEARCH: i64 = 7_200;
+/// At most one wide search per this many segments (1 s), which bounds the cost on audio
+/// that matches nothing.
+const WIDE_EVERY: usize = 25;
+/// Audio analysed at most (the first 60 s of the call), which bounds the cost on long calls.
+pub const MAX_ANALYSED: usize = 48_000 * 60;
 /// Reference RMS (full scale 1.0) below which a segment is skipped.
 const MIN_RMS: f64 = 0.02;
 
@@ -47,6 +54,8 @@ pub fn similarity(reference: &SpeechSynth, n0: u64, played: &[i16], delay: u64) 
     let mut count = 0usize;
     let mut refbuf = Vec::new();
     let mut seg_f = vec![0f32; SEGMENT];
+    let mut last_wide: Option<usize> = None;
+    let played = &played[..played.len().min(MAX_ANALYSED)];
     for (k, seg) in played.chunks_exact(SEGMENT).enumerate() {
         let p0 = (n0 + (k * SEGMENT) as u64) as i64;
         // The reference at the current alignment decides whether the segment counts.
@@ -63,7 +72,8 @@ pub fn similarity(reference: &SpeechSynth, n0: u64, played: &[i16], delay: u64) 
             *d = f32::from(s) / 32768.0;
         }
         let mut best = best_lag(reference, p0, &seg_f, lag, SEARCH, &mut refbuf);
-        if best.0 < REANCHOR_BELOW {
+        if best.0 < REANCHOR_BELOW && last_wide.is_none_or(|w| k >= w + WIDE_EVERY) {
+            last_wide = Some(k);
             // Lost track (a long concealment or wait shifted the playout): search wider.
             let wide = best_lag(reference, p0, &seg_f, lag, WIDE_SEARCH, &mut refbuf);
             if wide.0 > best.0 {
