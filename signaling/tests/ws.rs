@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{Client, Server};
 use supernode_signaling::SignalingConfig;
+use supernode_signaling::directory::Directory;
 use supernode_signaling::ids::{AccountId, CallId};
 use supernode_signaling::protocol::{
     ClientMsg, EndReason, ErrorCode, MediaKind, Negotiation, NoticeState, ServerMsg,
@@ -345,11 +346,23 @@ async fn presence_of_contacts() {
     let (b1, _) = Client::login(&s, &accs[1].1).await;
     assert_eq!(a.recv().await, on);
     // A second endpoint of B changes nothing; the last one leaving does.
-    let (b2, _) = Client::login(&s, &accs[1].1).await;
+    let (b2, b2_ep) = Client::login(&s, &accs[1].1).await;
+    {
+        let eps: Vec<u64> = s
+            .directory
+            .endpoints_of(&acc(&accs[1].0))
+            .iter()
+            .map(|r| r.endpoint.0)
+            .collect();
+        assert_eq!(eps.len(), 2);
+        assert!(eps.contains(&b2_ep));
+        assert_eq!(s.directory.len(), 3);
+    }
     b1.close().await;
     a.quiet(200).await;
     b2.close().await;
     assert_eq!(a.recv().await, off);
+    assert_eq!(s.directory.len(), 1, "only A is left");
 }
 
 /// The multi-endpoint scenario: caller with two endpoints, callee with two tabs.
@@ -716,6 +729,10 @@ async fn deleting_an_account_closes_its_sockets() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(s.signaling.endpoint_count(), 0);
+    assert!(
+        s.directory.is_empty(),
+        "the directory forgets shed endpoints"
+    );
 }
 
 #[tokio::test]

@@ -22,7 +22,10 @@ pub const QUEUE: usize = 256;
 
 struct Inner {
     core: CallCore,
+    /// Outbound queues; an entry is removed when the endpoint is shed.
     senders: HashMap<EndpointId, (AccountId, mpsc::Sender<ServerMsg>)>,
+    /// Every attached endpoint's account, until it detaches (shed or not).
+    attached: HashMap<EndpointId, AccountId>,
 }
 
 /// Shared call state of one supernode.
@@ -47,6 +50,7 @@ impl Hub {
                     ..CallConfig::default()
                 }),
                 senders: HashMap::new(),
+                attached: HashMap::new(),
             }),
             relay,
             directory,
@@ -91,6 +95,7 @@ impl Hub {
         let mut inner = self.lock();
         let ep = inner.core.attach(account.clone(), partner);
         inner.senders.insert(ep, (account.clone(), tx));
+        inner.attached.insert(ep, account.clone());
         self.directory.attach(EndpointRecord {
             account,
             endpoint: ep,
@@ -103,7 +108,8 @@ impl Hub {
     /// Detaches an endpoint (socket closed).
     pub fn detach(&self, ep: EndpointId) {
         let mut inner = self.lock();
-        if let Some((account, _)) = inner.senders.remove(&ep) {
+        inner.senders.remove(&ep);
+        if let Some(account) = inner.attached.remove(&ep) {
             self.directory.detach(&self.node_id, &account, ep);
         }
         inner.core.detach(ep, self.relay.as_deref());

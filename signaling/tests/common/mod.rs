@@ -142,6 +142,7 @@ pub struct Server {
     pub signaling: Signaling,
     pub relay: Arc<RecordingRelay>,
     pub store: Store,
+    pub directory: Arc<InMemoryDirectory>,
 }
 
 impl Server {
@@ -171,11 +172,12 @@ pub async fn start_with(db_url: &str, mut cfg: SignalingConfig) -> Server {
     let addr = listener.local_addr().unwrap();
     cfg.public_ws_url = format!("ws://{addr}/v1/ws");
     let relay = Arc::new(RecordingRelay::default());
+    let directory = Arc::new(InMemoryDirectory::new());
     let signaling = Signaling::new(
         store.clone(),
         cfg,
         Some(relay.clone() as Arc<dyn RelayAccess>),
-        Arc::new(InMemoryDirectory::new()),
+        directory.clone(),
     )
     .await
     .expect("signaling");
@@ -192,6 +194,7 @@ pub async fn start_with(db_url: &str, mut cfg: SignalingConfig) -> Server {
         signaling,
         relay,
         store,
+        directory,
     }
 }
 
