@@ -37,19 +37,19 @@ struct Args {
     /// Receivers per fan-out call.
     #[arg(long, default_value_t = 10)]
     fanout: usize,
-    /// Targets to run, comma separated: relay, relay-srtp, bare, rtpengine, relay-fanout,
-    /// bare-fanout.
+    /// Targets to run, comma separated: direct (no forwarder: loadgen's own ceiling and
+    /// latency floor), relay, relay-srtp, bare, rtpengine, relay-fanout, bare-fanout.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "relay,relay-srtp,bare,rtpengine,relay-fanout,bare-fanout"
+        default_value = "direct,relay,relay-srtp,bare,rtpengine,relay-fanout,bare-fanout"
     )]
     targets: Vec<String>,
     /// `ramp`: find the highest rate with loss under --max-loss; `fixed`: run at --mult only.
     #[arg(long, default_value = "ramp")]
     mode: String,
     /// Rate multiplier for `--mode fixed` (1 = nominal rates), and the ramp's first step.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 1.0)]
     mult: f64,
     /// Highest multiplier the ramp tries.
     #[arg(long, default_value_t = 1024.0)]
@@ -288,6 +288,19 @@ fn setup_direct(load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
     Ok((Forwarder::None, streams))
 }
 
+fn setup(args: &Args, load: &Load, target: &str) -> Result<(Forwarder, Vec<Stream>)> {
+    match target {
+        "relay" => setup_relay(args, load, 1, args.calls, false),
+        "relay-srtp" => setup_relay(args, load, 1, args.calls, true),
+        "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, false),
+        "bare" => setup_bare(args, load, 1, args.calls),
+        "bare-fanout" => setup_bare(args, load, args.fanout, args.fanout_calls),
+        "rtpengine" => setup_rtpengine(args, load, args.calls),
+        "direct" => setup_direct(load, args.calls),
+        other => Err(anyhow::anyhow!("unknown target {other}")),
+    }
+}
+
 fn ok(r: &StepResult, args: &Args) -> bool {
     r.loss_pct < args.max_loss && r.received > 0
 }
@@ -299,43 +312,46 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
         latency: None,
         note: String::new(),
     };
-    let setup = match target {
-        "relay" => setup_relay(args, load, 1, args.calls, false),
-        "relay-srtp" => setup_relay(args, load, 1, args.calls, true),
-        "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, false),
-        "bare" => setup_bare(args, load, 1, args.calls),
-        "bare-fanout" => setup_bare(args, load, args.fanout, args.fanout_calls),
-        "rtpengine" => setup_rtpengine(args, load, args.calls),
-        "direct" => setup_direct(load, args.calls),
-        other => Err(anyhow::anyhow!("unknown target {other}")),
+    // Every step runs against a fresh forwarder (new process or threads, new calls), so that
+    // an overloaded step cannot leave state behind that spoils the next one.
+    let fresh = |load: &mut Load| -> Result<(Forwarder, Vec<Stream>)> {
+        let (fwd, mut streams) = setup(args, load, target)?;
+        load.map_outputs(&streams);
+        // Warm-up: latches the relay's legs, lets rtpengine learn its peers.
+        let _ = load.run(
+            &mut streams,
+            shape,
+            0.2,
+            0.5,
+            Duration::from_millis(200),
+            false,
+        );
+        Ok((fwd, streams))
     };
-    let (fwd, mut streams) = match setup {
-        Ok(x) => x,
+    match fresh(load) {
+        Ok((fwd, _)) => drop(fwd),
         Err(e) => {
             row.note = format!("not measured: {e:#}");
             eprintln!("loadgen: {target}: {}", row.note);
             return row;
         }
-    };
-    load.map_outputs(&streams);
-    // Warm-up: latches the relay's legs, lets rtpengine learn its peers.
-    let _ = load.run(
-        &mut streams,
-        shape,
-        0.2,
-        0.5,
-        Duration::from_millis(200),
-        false,
-    );
-    let step = |load: &mut Load, streams: &mut Vec<Stream>, m: f64| {
+    }
+    let step = |load: &mut Load, m: f64| {
+        let Ok((fwd, mut streams)) = fresh(load) else {
+            return StepResult {
+                mult: m,
+                ..StepResult::default()
+            };
+        };
         let r = load.run(
-            streams,
+            &mut streams,
             shape,
             m,
             args.step_secs,
             Duration::from_millis(300),
             false,
         );
+        drop(fwd);
         eprintln!(
             "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  reordered {}{}",
             m,
@@ -360,7 +376,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
         }
     };
     if args.mode == "fixed" {
-        let r = step(load, &mut streams, args.mult);
+        let r = step(load, args.mult);
         if ok(&r, args) {
             best = Some(r);
         } else {
@@ -374,7 +390,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
         let mut m = args.mult;
         let mut hi: Option<f64> = None;
         loop {
-            let r = step(load, &mut streams, m);
+            let r = step(load, m);
             if passes(&r) {
                 better(&mut best, r);
                 break;
@@ -397,7 +413,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
                     break;
                 }
                 m *= 2.0;
-                let r = step(load, &mut streams, m);
+                let r = step(load, m);
                 let (good, behind) = (ok(&r, args), r.sender_behind);
                 if good {
                     better(&mut best, r);
@@ -415,7 +431,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             let mut lo = b.mult;
             for _ in 0..args.bisect {
                 let mid = (lo + hi) / 2.0;
-                let r = step(load, &mut streams, mid);
+                let r = step(load, mid);
                 if passes(&r) {
                     lo = mid;
                     better(&mut best, r);
@@ -430,6 +446,9 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
     }
     if let Some(b) = &best {
         let half = b.mult / 2.0;
+        let Ok((fwd, mut streams)) = fresh(load) else {
+            return row;
+        };
         let r = load.run(
             &mut streams,
             shape,
@@ -438,6 +457,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             Duration::from_millis(300),
             true,
         );
+        drop(fwd);
         eprintln!(
             "loadgen: {target:13} latency run at x{half:.2}: {:.0} pps, loss {:.3}%, p50/p99/p99.9 {:?} us",
             r.pps, r.loss_pct, r.latency_us
@@ -447,8 +467,6 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
     } else if row.note.is_empty() {
         row.note = "no step passed the loss limit".into();
     }
-    drop(fwd);
-    std::thread::sleep(Duration::from_millis(200));
     row
 }
 
