@@ -61,6 +61,14 @@ pub fn run_media(
     cfg.wall_at_start = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|_| EdgeError::Config("system clock before 1970".into()))?;
+    if cfg.ssrc_seed == 0 {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        cfg.ssrc_seed = (cfg.wall_at_start.as_nanos() as u64)
+            ^ (u64::from(std::process::id()) << 32)
+            ^ COUNTER
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
     let mut engine = MediaEngine::with_sink(start, cfg, opts.video_sink)?;
     let end = start + opts.duration;
     let (tx, rx) = mpsc::sync_channel::<(Instant, SocketAddr, Vec<u8>)>(RX_QUEUE);

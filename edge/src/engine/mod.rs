@@ -110,7 +110,8 @@ pub struct EngineConfig {
     pub reference_seed: Option<u64>,
     /// Whether the peer sends the test pattern (to compute `video.psnr_db`).
     pub reference_pattern: bool,
-    /// Seed for SSRCs, initial sequence numbers and timestamps.
+    /// Seed for SSRCs, initial sequence numbers and timestamps; 0 lets
+    /// [`crate::runner::run_media`] pick one from the clock, the process id and a counter.
     pub ssrc_seed: u64,
 }
 
@@ -138,7 +139,7 @@ impl EngineConfig {
             video_pt: DEFAULT_VIDEO_PT,
             reference_seed: Some(1),
             reference_pattern: true,
-            ssrc_seed: wall_at_start.as_nanos() as u64,
+            ssrc_seed: 0,
         }
     }
 }
