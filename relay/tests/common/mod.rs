@@ -28,7 +28,7 @@ pub struct Client {
 impl Client {
     pub fn new() -> Self {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(300)))
+        sock.set_read_timeout(Some(Duration::from_millis(800)))
             .unwrap();
         Self { sock }
     }
