@@ -104,3 +104,63 @@ fn nack_and_pli_repair_video_loss() {
         assert!(r.audio.similarity.unwrap() > 0.9);
     }
 }
+
+/// Bridged relay legs (one per medium, like GStreamer through two relay REST sessions):
+/// audio and video both arrive with payload type 96, told apart by the address they come
+/// from.
+#[test]
+fn streams_on_separate_legs_are_told_apart_by_address() {
+    let a_addr: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+    let (leg_audio, leg_video): (SocketAddr, SocketAddr) = (
+        "127.0.0.1:7000".parse().unwrap(),
+        "127.0.0.1:7002".parse().unwrap(),
+    );
+    let t0 = Instant::now();
+    let wall = Duration::from_secs(1_700_000_000);
+    let video = VideoSource::Pattern {
+        width: 320,
+        height: 180,
+    };
+    // The receiver under test: audio and video legs at different addresses.
+    let mut rx_cfg = EngineConfig::new(wall, leg_audio);
+    rx_cfg.remote_video = leg_video;
+    rx_cfg.video = VideoSource::Off;
+    rx_cfg.ssrc_seed = 1;
+    let mut rx = MediaEngine::new(t0, rx_cfg).unwrap();
+    // The sender: both streams with payload type 96, as GStreamer's payloaders default to.
+    let mut tx_cfg = EngineConfig::new(wall, a_addr);
+    tx_cfg.video = video;
+    tx_cfg.video_bitrate_bps = 300_000;
+    tx_cfg.audio_pt = 96;
+    tx_cfg.video_pt = 96;
+    tx_cfg.receive_video = false;
+    tx_cfg.ssrc_seed = 2;
+    let mut tx = MediaEngine::new(t0, tx_cfg).unwrap();
+    let end = t0 + Duration::from_secs(3);
+    let mut now = t0;
+    while now < end {
+        for e in [&mut rx, &mut tx] {
+            if e.poll_timeout() <= now {
+                e.handle_timeout(now);
+            }
+        }
+        while rx.poll_transmit().is_some() {}
+        while let Some(t) = tx.poll_transmit() {
+            // Audio SSRCs are odd, video SSRCs even (see the engine): route like two legs.
+            let from = match RtpPacket::parse(&t.data) {
+                Ok(p) if classify(&t.data) == PacketKind::Rtp && p.ssrc().0 % 2 == 0 => leg_video,
+                _ => leg_audio,
+            };
+            rx.handle_datagram(now, from, &t.data);
+        }
+        now += Duration::from_millis(1);
+    }
+    let r = rx.finish(end).report;
+    eprint!("{}", r.to_human());
+    assert!(r.ok, "{:?}", r.failure);
+    assert!(r.audio.packets_received > 140);
+    assert!(r.audio.similarity.unwrap() > 0.9);
+    assert!(r.video.frames_decoded > 80);
+    assert!(r.video.psnr_db.unwrap() > 30.0);
+    assert_eq!(r.drops.unknown_stream, 0);
+}
