@@ -73,7 +73,8 @@ pub struct DropReport {
     pub srtp_auth: u64,
     /// SRTP/SRTCP replays (e.g. a retransmission of a packet that had arrived).
     pub srtp_replay: u64,
-    /// Datagrams that did not parse as RTP/RTCP.
+    /// Datagrams that did not parse as RTP/RTCP, and RTP payloads the depacketizer or
+    /// jitter buffer refused.
     pub malformed: u64,
     /// RTP with a payload type or SSRC this call does not carry.
     pub unknown_stream: u64,

@@ -536,6 +536,8 @@ impl MediaEngine {
         }
         r.rtt_ms = self.rtcp.rtt_ms();
         r.drops = self.drops.clone();
+        r.drops.malformed +=
+            self.audio_rx.bad_payloads + self.video_rx.as_ref().map_or(0, |v| v.bad_payloads);
         r.verdict();
         CallOutcome { report: r, audio }
     }

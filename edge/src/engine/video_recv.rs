@@ -64,6 +64,8 @@ pub struct VideoReceiver {
     plis_sent: u64,
     have_frame: bool,
     remote_ssrc: Option<Ssrc>,
+    /// Payloads that are not RFC 6184 (counted, dropped).
+    pub bad_payloads: u64,
 }
 
 impl std::fmt::Debug for VideoReceiver {
@@ -104,6 +106,7 @@ impl VideoReceiver {
             plis_sent: 0,
             have_frame: false,
             remote_ssrc: None,
+            bad_payloads: 0,
         })
     }
 
@@ -122,6 +125,7 @@ impl VideoReceiver {
         }
         self.remote_ssrc = Some(pkt.ssrc());
         let Ok(hints) = inspect(pkt.payload()) else {
+            self.bad_payloads += 1;
             return;
         };
         let vp = VideoPacket {
