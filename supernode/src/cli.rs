@@ -21,8 +21,8 @@ pub enum Command {
     Run(RunArgs),
     /// Operator actions: partners and signing secrets.
     Admin(AdminArgs),
-    /// The end-to-end call demo (not built yet).
-    Demo,
+    /// A 10-second audio+video call between two edge clients through a fresh supernode.
+    Demo(DemoArgs),
 }
 
 /// Where the configuration comes from (shared by `run` and `admin`).
@@ -92,4 +92,18 @@ pub enum PartnerAction {
 pub enum SecretAction {
     /// Add a new signing secret; the previous one verifies until its tokens expire.
     Rotate,
+}
+
+/// `supernode demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seconds of media.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// The `edge` executable (default: `$SUPERNODE_EDGE_BIN`, else next to `supernode`).
+    #[arg(long)]
+    pub edge: Option<PathBuf>,
+    /// Keep the temporary data directory (database, supernode.log).
+    #[arg(long)]
+    pub keep_data: bool,
 }

@@ -10,7 +10,7 @@
 //!   `partner revoke ID`, `secret rotate`: operator actions on the same database; each prints
 //!   one JSON object.
 //! * `supernode demo`: a 10-second audio+video call between two `edge` processes through a
-//!   fresh supernode on loopback (`demo.rs`).
+//!   fresh supernode on loopback ([`demo`]).
 //!
 //! Configuration: a TOML file in which every key has a working default ([`config`]), then
 //! `SUPERNODE_*` environment variables, then flags. The composition lives in small files:
@@ -22,6 +22,7 @@
 mod admin;
 mod cli;
 mod config;
+mod demo;
 mod health;
 mod metrics;
 mod relay_host;
@@ -35,14 +36,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::Demo => {
-            eprintln!(
-                "supernode demo: not built yet — the end-to-end call demo (relay + edge \
-                 clients) lands with the host/edge issue. `supernode run` and \
-                 `supernode admin` work today."
-            );
-            ExitCode::from(2)
-        }
+        cli::Command::Demo(args) => report(demo::run(args)),
         cli::Command::Run(args) => report(serve::run(args)),
         cli::Command::Admin(args) => report(admin::run(args)),
     }

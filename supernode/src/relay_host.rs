@@ -9,8 +9,14 @@
 //! [`HostRelay::set_draining`] on SIGTERM makes every new allocation fail with
 //! [`RelayAccessError::Unavailable`] (a call answered then ends with `relay_failure`).
 //!
-//! Every call leg is an own-port, latching SRTP leg (`AES_CM_128_HMAC_SHA1_80`, one fresh
-//! random master key and salt per leg, the same in both directions).
+//! Every call endpoint gets two own-port, latching SRTP legs (`AES_CM_128_HMAC_SHA1_80`, one
+//! fresh random master key and salt per endpoint, the same in both directions): the *audio*
+//! leg whose address signaling hands out, and a *video* companion leg at the same IP and the
+//! audio port + 1. The relay carries one RTP stream (one SSRC) per leg, so an endpoint that
+//! sends video to the companion (`edge --video-port-offset 1`) gets audio and video through;
+//! one that sends both to the audio address gets only the first stream it sent. Adjacent
+//! ports are retried a few times; when the range cannot give them, the call gets audio legs
+//! only (logged).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -63,11 +69,22 @@ impl Totals {
     }
 }
 
+/// The relay legs of one call: the session, and per endpoint its audio leg and video
+/// companion (if adjacent ports were found).
+#[derive(Debug, Clone)]
+struct CallLegs {
+    session: SessionId,
+    legs: Vec<(supernode_relay::LegId, Option<supernode_relay::LegId>)>,
+}
+
+/// Attempts at finding adjacent audio/video ports before giving a call audio legs only.
+const ADJACENT_TRIES: usize = 8;
+
 /// The relay as the host runs it.
 pub struct HostRelay {
     relay: Relay,
     sessions: Mutex<HashMap<SessionId, Owner>>,
-    calls: Mutex<HashMap<CallId, SessionId>>,
+    calls: Mutex<HashMap<CallId, CallLegs>>,
     retired: Mutex<Totals>,
     draining: AtomicBool,
     refused: AtomicU64,
@@ -250,52 +267,95 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+impl HostRelay {
+    /// Allocates `count` endpoints' legs with video companions at port + 1 when possible.
+    fn allocate_call(
+        &self,
+        call: CallId,
+        count: usize,
+    ) -> Result<(CallLegs, Vec<LegGrant>), RelayAccessError> {
+        for attempt in 0..=ADJACENT_TRIES {
+            let paired = attempt < ADJACENT_TRIES;
+            let mut keys = Vec::with_capacity(count);
+            let mut reqs = Vec::with_capacity(count * 2);
+            for _ in 0..count {
+                let (raw, legkeys) = fresh_keys();
+                keys.push(raw);
+                let req = LegRequest {
+                    srtp: Some(legkeys),
+                    ..LegRequest::latching()
+                };
+                if paired {
+                    reqs.push(req.clone());
+                }
+                reqs.push(req);
+            }
+            let (session, infos) = self.create(Owner::Call(call), reqs)?;
+            let legs: Vec<_> = if paired {
+                let adjacent = infos.chunks(2).all(|p| {
+                    p[1].local.ip() == p[0].local.ip()
+                        && Some(p[1].local.port()) == p[0].local.port().checked_add(1)
+                });
+                if !adjacent {
+                    self.release_session(session);
+                    continue;
+                }
+                infos.chunks(2).map(|p| (p[0], Some(p[1].id))).collect()
+            } else {
+                tracing::warn!(
+                    call = call.0,
+                    "no adjacent relay ports for video companions; audio legs only"
+                );
+                infos.iter().map(|l| (*l, None)).collect()
+            };
+            let grants = legs
+                .iter()
+                .zip(keys)
+                .map(|((l, _), k)| LegGrant {
+                    leg: LegId(l.id.0),
+                    address: l.local,
+                    srtp: Some(SrtpParams {
+                        profile: CALL_SRTP_PROFILE.into(),
+                        key_and_salt: k,
+                    }),
+                })
+                .collect();
+            let legs = legs.into_iter().map(|(l, v)| (l.id, v)).collect();
+            return Ok((CallLegs { session, legs }, grants));
+        }
+        Err(RelayAccessError::Exhausted)
+    }
+}
+
 impl RelayAccess for HostRelay {
     fn allocate(&self, call: CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
-        let mut keys = Vec::with_capacity(count);
-        let mut reqs = Vec::with_capacity(count);
-        for _ in 0..count {
-            let (raw, legkeys) = fresh_keys();
-            keys.push(raw);
-            reqs.push(LegRequest {
-                srtp: Some(legkeys),
-                ..LegRequest::latching()
-            });
+        let (legs, grants) = self.allocate_call(call, count)?;
+        if let Some(old) = lock(&self.calls).insert(call, legs) {
+            self.release_session(old.session);
         }
-        let (session, legs) = self.create(Owner::Call(call), reqs)?;
-        if let Some(old) = lock(&self.calls).insert(call, session) {
-            self.release_session(old);
-        }
-        Ok(legs
-            .iter()
-            .zip(keys)
-            .map(|(l, k)| LegGrant {
-                leg: LegId(l.id.0),
-                address: l.local,
-                srtp: Some(SrtpParams {
-                    profile: CALL_SRTP_PROFILE.into(),
-                    key_and_salt: k,
-                }),
-            })
-            .collect())
+        Ok(grants)
     }
 
     fn connect(&self, call: CallId, a: LegId, b: LegId) -> Result<(), RelayAccessError> {
-        let session = *lock(&self.calls)
+        let legs = lock(&self.calls)
             .get(&call)
+            .cloned()
             .ok_or(RelayAccessError::Unknown)?;
-        let legs = self.relay.session_legs(session).map_err(relay_err)?;
-        let find = |id: LegId| legs.iter().copied().find(|l| l.0 == id.0);
-        let (Some(a), Some(b)) = (find(a), find(b)) else {
+        let find = |id: LegId| legs.legs.iter().copied().find(|(l, _)| l.0 == id.0);
+        let (Some((a, av)), Some((b, bv))) = (find(a), find(b)) else {
             return Err(RelayAccessError::Unknown);
         };
-        self.relay.connect_both(a, b).map_err(relay_err)
+        self.relay.connect_both(a, b).map_err(relay_err)?;
+        if let (Some(av), Some(bv)) = (av, bv) {
+            self.relay.connect_both(av, bv).map_err(relay_err)?;
+        }
+        Ok(())
     }
 
     fn release(&self, call: CallId) {
-        let session = lock(&self.calls).remove(&call);
-        if let Some(s) = session {
-            self.release_session(s);
+        let legs = lock(&self.calls).remove(&call);
+        if let Some(l) = legs {
+            self.release_session(l.session);
         }
     }
 }

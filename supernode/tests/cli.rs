@@ -183,7 +183,15 @@ fn bad_config_and_demo_fail_honestly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid configuration"));
 
-    let out = Command::new(BIN).arg("demo").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+    // A demo whose edge client cannot be started fails, and says why.
+    let out = Command::new(BIN)
+        .args(["demo", "--seconds", "2", "--edge", "/nonexistent/edge"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("starting edge answer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
