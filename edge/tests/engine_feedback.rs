@@ -164,3 +164,50 @@ fn streams_on_separate_legs_are_told_apart_by_address() {
     assert!(r.video.psnr_db.unwrap() > 30.0);
     assert_eq!(r.drops.unknown_stream, 0);
 }
+
+/// Garbage in: random datagrams, and RTP/RTCP headers over random bytes, are counted as
+/// drops and never panic the engine.
+#[test]
+fn garbage_datagrams_are_counted_not_fatal() {
+    let peer: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+    let t0 = Instant::now();
+    let mut cfg = EngineConfig::new(Duration::from_secs(1_700_000_000), peer);
+    cfg.video = VideoSource::Off;
+    cfg.ssrc_seed = 3;
+    let mut e = MediaEngine::new(t0, cfg).unwrap();
+    let mut x: u64 = 0x1234_5678_9abc_def0;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..20_000u32 {
+        let len = (next() % 300) as usize;
+        let mut d: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if len >= 12 {
+            match i % 4 {
+                // RTP v2 with one of the call's payload types.
+                0 => {
+                    d[0] = 0x80;
+                    d[1] = if i % 8 == 0 { 111 } else { 96 };
+                }
+                // RTCP v2 (SR, RR, RTPFB, PSFB).
+                1 => {
+                    d[0] = 0x80 | (next() % 32) as u8;
+                    d[1] = [200, 201, 205, 206][(next() % 4) as usize];
+                }
+                _ => {}
+            }
+        }
+        let now = t0 + Duration::from_micros(u64::from(i) * 100);
+        e.handle_datagram(now, peer, &d);
+        if e.poll_timeout() <= now {
+            e.handle_timeout(now);
+        }
+        while e.poll_transmit().is_some() {}
+    }
+    let r = e.finish(t0 + Duration::from_secs(2)).report;
+    let d = &r.drops;
+    assert!(d.not_rtp + d.malformed + d.unknown_stream > 1_000, "{d:?}");
+}
