@@ -87,6 +87,12 @@ struct Args {
     /// rtpengine worker threads.
     #[arg(long, default_value_t = 1)]
     rtpengine_threads: usize,
+    /// Bytes of the relay's per-leg retransmission cache (0 turns NACK answering off).
+    #[arg(long, default_value_t = 32 * 1024)]
+    relay_nack_cache: usize,
+    /// Interval of the relay's RTCP reports toward each leg, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    relay_report_ms: u64,
     /// First port of the range the forwarders use (relay, rtpengine, each their own part).
     #[arg(long, default_value_t = 20_000)]
     port_base: u16,
@@ -143,6 +149,8 @@ fn setup_relay(
         pin_cpus: if args.pin { vec![1] } else { vec![] },
         core: CoreConfig {
             idle_timeout: Duration::from_secs(3600),
+            nack_cache_bytes: args.relay_nack_cache,
+            report_interval: Duration::from_millis(args.relay_report_ms),
             ..RelayConfig::default().core
         },
         ..RelayConfig::default()
