@@ -408,9 +408,11 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         while self.sync.len() < need {
             op = self.step(now);
         }
-        for (o, s) in out.iter_mut().zip(self.sync.drain(..need)) {
-            *o = s;
-        }
+        let (a, b) = self.sync.as_slices();
+        let from_a = a.len().min(need);
+        out[..from_a].copy_from_slice(&a[..from_a]);
+        out[from_a..].copy_from_slice(&b[..need - from_a]);
+        self.sync.drain(..need);
         self.stats.samples_output += FRAME_SAMPLES as u64;
         Ok(op)
     }
@@ -498,7 +500,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         } else {
             &self.scaled[..n * self.ch]
         };
-        self.sync.extend(src.iter().copied());
+        self.sync.extend(src);
     }
 
     /// Conceals `n` samples (rounded up to 2.5 ms); `advance` moves past them in the
