@@ -1,0 +1,396 @@
+//! Helpers of the end-to-end tests: a real `supernode run` process on free loopback ports in a
+//! fresh data directory, REST and `/metrics` helpers, real `edge` processes.
+//!
+//! The `edge` executable: `$SUPERNODE_EDGE_BIN` if set, else `edge` next to the `supernode`
+//! executable under test (`cargo test --workspace` builds it); when it is missing the
+//! helpers build it once with `cargo build -p supernode-edge --bin edge` (same profile and
+//! target directory), so `cargo test -p supernode` works alone too.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The supernode under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_supernode");
+
+/// Whether an external tool is required (CI) rather than skippable.
+pub fn require_external() -> bool {
+    std::env::var("SUPERNODE_REQUIRE_EXTERNAL").as_deref() == Ok("1")
+}
+
+/// `true` when every GStreamer element is present; otherwise prints `SKIP:` and returns
+/// `false`, or panics under `SUPERNODE_REQUIRE_EXTERNAL=1`.
+pub fn gstreamer(elements: &[&str]) -> bool {
+    let missing: Vec<&str> = elements
+        .iter()
+        .copied()
+        .filter(|e| {
+            !Command::new("gst-inspect-1.0")
+                .arg(e)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if require_external() {
+        panic!("GStreamer elements missing and SUPERNODE_REQUIRE_EXTERNAL=1: {missing:?}");
+    }
+    eprintln!("SKIP: GStreamer interop through the relay (missing elements: {missing:?})");
+    false
+}
+
+/// The `edge` executable (built on first use when missing).
+pub fn edge_bin() -> PathBuf {
+    static EDGE: OnceLock<PathBuf> = OnceLock::new();
+    EDGE.get_or_init(|| {
+        if let Some(p) = std::env::var_os("SUPERNODE_EDGE_BIN") {
+            return PathBuf::from(p);
+        }
+        let bin = Path::new(BIN);
+        let edge = bin.with_file_name("edge");
+        if !edge.exists() {
+            let profile_dir = bin.parent().unwrap();
+            let target = profile_dir.parent().unwrap();
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin");
+            let path = format!(
+                "{}:{}",
+                tools.display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            let mut c = Command::new(cargo);
+            c.args([
+                "build",
+                "-p",
+                "supernode-edge",
+                "--bin",
+                "edge",
+                "--target-dir",
+            ])
+            .arg(target)
+            .env("PATH", path);
+            if release {
+                c.arg("--release");
+            }
+            let st = c.status().expect("running cargo to build edge");
+            assert!(st.success(), "building the edge binary failed");
+        }
+        edge
+    })
+    .clone()
+}
+
+/// Whether this edge can send video to the companion leg.
+pub fn edge_does_video() -> bool {
+    Command::new(edge_bin())
+        .args(["call", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("--video-port-offset"))
+        .unwrap_or(false)
+}
+
+/// A fresh data directory.
+pub fn data_dir(tag: &str) -> PathBuf {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let d = std::env::temp_dir().join(format!("sn_e2e_{tag}_{}_{n}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs `supernode admin … partner create NAME [--relay]`; returns (id, api key).
+pub fn partner(dir: &Path, name: &str, relay: bool) -> (String, String) {
+    let mut c = Command::new(BIN);
+    c.args(["admin", "--data-dir"])
+        .arg(dir)
+        .args(["partner", "create", name]);
+    if relay {
+        c.arg("--relay");
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["api_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A running supernode, killed when dropped.
+pub struct Node {
+    /// The process.
+    pub child: Child,
+    /// HTTP address.
+    pub addr: SocketAddr,
+    /// Data directory.
+    pub dir: PathBuf,
+    /// Lines it printed on stdout after the address.
+    pub stdout: mpsc::Receiver<String>,
+}
+
+impl Node {
+    /// Starts `supernode run` on `dir` with extra `SUPERNODE_*` settings.
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Node {
+        // A relay port range of its own per node, below the ephemeral range (edge sockets).
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
+        let lo = 20_000 + ((std::process::id() % 100) * 10 + n) * 12;
+        let (lo, hi) = (lo.to_string(), (lo + 11).to_string());
+        let mut c = Command::new(BIN);
+        c.env("SUPERNODE_RELAY_PORT_MIN", &lo)
+            .env("SUPERNODE_RELAY_PORT_MAX", &hi);
+        c.args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env_remove("SUPERNODE_CONFIG")
+            .env("SUPERNODE_RATE_LIMIT_PER_SECOND", "1000")
+            .env("SUPERNODE_RATE_LIMIT_BURST", "1000")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("supernode.log")).unwrap(),
+            ));
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        let addr = loop {
+            let l = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("supernode did not print its address");
+            if let Some(a) = l.strip_prefix("supernode: listening on http://") {
+                break a.trim().parse().unwrap();
+            }
+        };
+        Node {
+            child,
+            addr,
+            dir: dir.to_owned(),
+            stdout: rx,
+        }
+    }
+
+    /// `http://ADDR`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends SIGTERM.
+    pub fn term(&self) {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// The value of an unlabelled `/metrics` series.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.base()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no series {name} in /metrics"))
+    }
+
+    /// Waits until `name` equals `want` (up to `limit`); returns the last value.
+    pub async fn wait_metric(&self, name: &str, want: f64, limit: Duration) -> f64 {
+        let end = Instant::now() + limit;
+        loop {
+            let v = self.metric(name).await;
+            if v == want || Instant::now() >= end {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A new account and a login token, through the partner REST API.
+    pub async fn account(&self, key: &str, name: &str) -> (String, String) {
+        let c = reqwest::Client::new();
+        let a: Value = c
+            .post(format!("{}/v1/accounts", self.base()))
+            .bearer_auth(key)
+            .json(&json!({ "display_name": name }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = a["id"].as_str().unwrap().to_owned();
+        let t: Value = c
+            .post(format!("{}/v1/accounts/{id}/credentials", self.base()))
+            .bearer_auth(key)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (id, t["token"].as_str().unwrap().to_owned())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running edge process, killed when dropped.
+pub struct Edge {
+    /// The process.
+    pub child: Option<Child>,
+    out: Option<mpsc::Receiver<String>>,
+}
+
+impl Edge {
+    /// Starts `edge --server … --token … ARGS --report-json`.
+    pub fn signaled(node: &Node, token: &str, args: &[&str]) -> Edge {
+        let mut c = Command::new(edge_bin());
+        c.args(["--server", &node.base(), "--token", token])
+            .args(args)
+            .args(["--report-json", "--media-bind", "127.0.0.1:0"]);
+        Self::spawn(c)
+    }
+
+    /// Starts `edge ARGS --report-json` (e.g. `media …`).
+    pub fn plain(args: &[&str]) -> Edge {
+        let mut c = Command::new(edge_bin());
+        c.args(args).arg("--report-json");
+        Self::spawn(c)
+    }
+
+    fn spawn(mut c: Command) -> Edge {
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(out), &mut s);
+            let _ = tx.send(s);
+        });
+        Edge {
+            child: Some(child),
+            out: Some(rx),
+        }
+    }
+
+    /// Writes a line to its stdin (e.g. the answer to `accept? [y/N]`).
+    pub fn say(&mut self, line: &str) {
+        use std::io::Write as _;
+        let stdin = self.child.as_mut().unwrap().stdin.as_mut().unwrap();
+        let _ = writeln!(stdin, "{line}");
+        let _ = stdin.flush();
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+        }
+    }
+
+    /// Waits (up to `limit`) for the exit; returns the exit code and the JSON report.
+    pub fn finish(&mut self, limit: Duration) -> (Option<i32>, Value) {
+        let mut child = self.child.take().unwrap();
+        let end = Instant::now() + limit;
+        let code = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s.code();
+            }
+            if Instant::now() >= end {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("edge did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let text = self
+            .out
+            .take()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_default();
+        let v = text
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok())
+            .unwrap_or(Value::Null);
+        (code, v)
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Creates a relay REST session; returns its id and legs' local addresses.
+pub async fn relay_session(node: &Node, key: &str, legs: Value) -> (String, Vec<SocketAddr>) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/relay/sessions", node.base()))
+        .bearer_auth(key)
+        .json(&json!({ "legs": legs }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let addrs = v["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["local"].as_str().unwrap().parse().unwrap())
+        .collect();
+    (v["id"].as_str().unwrap().to_owned(), addrs)
+}
+
+/// A free UDP port on loopback (bound and released).
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,399 @@
+//! End to end: the real `supernode` binary and real `edge` processes on loopback (see
+//! `common` for how the edge executable is found or built).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Edge, Node, data_dir, edge_does_video, partner};
+use serde_json::json;
+
+/// Media options: audio+video when the edge can reach the video companion leg.
+fn media(secs: &str) -> Vec<String> {
+    let mut v = vec![
+        "--duration".to_owned(),
+        secs.to_owned(),
+        "--width".into(),
+        "320".into(),
+        "--height".into(),
+        "180".into(),
+    ];
+    if edge_does_video() {
+        v.extend(["--video-port-offset".to_owned(), "1".to_owned()]);
+    } else {
+        eprintln!("NOTE: this edge has no --video-port-offset: calls are audio-only");
+        v.push("--no-video".into());
+    }
+    v
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_media_is_checked_and_hangup_frees_every_leg() {
+    let dir = data_dir("call");
+    let (_, key) = partner(&dir, "p", false);
+    let node = Node::start(&dir, &[]);
+    let (_, alice) = node.account(&key, "Alice").await;
+    let (bob_id, bob) = node.account(&key, "Bob").await;
+    let m = media("4s");
+    let mut args = vec!["answer", "--auto-accept", "--seed", "2", "--peer-seed", "1"];
+    args.extend(strs(&m));
+    let mut callee = Edge::signaled(&node, &bob, &args);
+    assert_eq!(
+        node.wait_metric("supernode_endpoints", 1.0, Duration::from_secs(20))
+            .await,
+        1.0
+    );
+    let mut args = vec!["call", &bob_id, "--seed", "1", "--peer-seed", "2"];
+    args.extend(strs(&m));
+    let mut caller = Edge::signaled(&node, &alice, &args);
+    // During the call the relay holds legs.
+    assert!(
+        node.wait_metric("supernode_calls", 1.0, Duration::from_secs(20))
+            .await
+            == 1.0
+    );
+    assert!(node.metric("supernode_relay_legs").await >= 2.0);
+    let (cc, crep) = caller.finish(Duration::from_secs(60));
+    let (bc, brep) = callee.finish(Duration::from_secs(60));
+    let video = edge_does_video();
+    for (code, r) in [(cc, &crep), (bc, &brep)] {
+        assert_eq!(code, Some(0), "{r}");
+        assert_eq!(r["ok"], true, "{r}");
+        assert!(
+            r["audio"]["packets_received"].as_u64().unwrap() > 100,
+            "{r}"
+        );
+        assert_eq!(r["audio"]["loss_pct"].as_f64(), Some(0.0), "{r}");
+        assert!(r["audio"]["similarity"].as_f64().unwrap() >= 0.7, "{r}");
+        if video {
+            assert!(r["video"]["frames_decoded"].as_u64().unwrap() > 60, "{r}");
+            assert!(r["video"]["psnr_db"].as_f64().unwrap() >= 32.0, "{r}");
+        }
+    }
+    // Hangup frees every leg.
+    assert_eq!(
+        node.wait_metric("supernode_relay_legs", 0.0, Duration::from_secs(10))
+            .await,
+        0.0
+    );
+    assert_eq!(node.metric("supernode_calls").await, 0.0);
+    assert!(node.metric("supernode_relay_packets_forwarded_total").await > 200.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callee_logged_in_twice_gets_answered_elsewhere_on_the_second_endpoint() {
+    let dir = data_dir("twice");
+    let (_, key) = partner(&dir, "p", false);
+    let node = Node::start(&dir, &[]);
+    let (_, alice) = node.account(&key, "Alice").await;
+    let (bob_id, bob) = node.account(&key, "Bob").await;
+    let answer = ["answer", "--no-video", "--duration", "3s", "--wait", "30s"];
+    // Bob's first endpoint accepts at once; the second one is asked and says yes only once
+    // the call is up elsewhere.
+    let mut b1 = Edge::signaled(&node, &bob, &[&answer[..], &["--auto-accept"]].concat());
+    let mut b2 = Edge::signaled(&node, &bob, &answer);
+    assert_eq!(
+        node.wait_metric("supernode_endpoints", 2.0, Duration::from_secs(20))
+            .await,
+        2.0
+    );
+    let mut caller = Edge::signaled(
+        &node,
+        &alice,
+        &["call", &bob_id, "--no-video", "--duration", "3s"],
+    );
+    assert_eq!(
+        node.wait_metric("supernode_calls", 1.0, Duration::from_secs(20))
+            .await,
+        1.0
+    );
+    assert!(
+        node.wait_metric("supernode_relay_legs", 4.0, Duration::from_secs(10))
+            .await
+            >= 2.0
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b2.say("y");
+    let (cc, crep) = caller.finish(Duration::from_secs(60));
+    assert_eq!(cc, Some(0), "{crep}");
+    let r1 = b1.finish(Duration::from_secs(60));
+    let r2 = b2.finish(Duration::from_secs(60));
+    let ends: Vec<_> = [&r1, &r2]
+        .iter()
+        .map(|(_, r)| r["call_end"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(r1.0, Some(0), "{ends:?}");
+    assert_eq!(r1.1["ok"], true);
+    assert_eq!(r2.0, Some(2), "signaling failure exit status: {ends:?}");
+    assert_eq!(r2.1["call_end"], "answered_elsewhere", "{ends:?}");
+    assert_eq!(
+        node.wait_metric("supernode_relay_legs", 0.0, Duration::from_secs(10))
+            .await,
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_edge_frees_its_legs() {
+    let dir = data_dir("killed");
+    let (_, key) = partner(&dir, "p", false);
+    let node = Node::start(&dir, &[("SUPERNODE_RELAY_IDLE_TIMEOUT_SECONDS", "2")]);
+    let (_, alice) = node.account(&key, "Alice").await;
+    let (bob_id, bob) = node.account(&key, "Bob").await;
+    let mut callee = Edge::signaled(
+        &node,
+        &bob,
+        &["answer", "--auto-accept", "--no-video", "--duration", "60s"],
+    );
+    node.wait_metric("supernode_endpoints", 1.0, Duration::from_secs(20))
+        .await;
+    let mut caller = Edge::signaled(
+        &node,
+        &alice,
+        &["call", &bob_id, "--no-video", "--duration", "60s"],
+    );
+    assert_eq!(
+        node.wait_metric("supernode_calls", 1.0, Duration::from_secs(20))
+            .await,
+        1.0
+    );
+    // Media flows, then the callee dies without a word.
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while node.metric("supernode_relay_packets_forwarded_total").await < 50.0 {
+        assert!(
+            std::time::Instant::now() < end,
+            "no media through the relay"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(node.metric("supernode_relay_legs").await >= 2.0);
+    callee.kill();
+    // Its socket closes (the call ends) or its leg goes idle: either way every leg is freed
+    // within the idle timeout and a little.
+    assert_eq!(
+        node.wait_metric("supernode_relay_legs", 0.0, Duration::from_secs(10))
+            .await,
+        0.0
+    );
+    assert_eq!(node.metric("supernode_calls").await, 0.0);
+    // The caller learns the call ended.
+    let (_, rep) = caller.finish(Duration::from_secs(30));
+    assert!(rep["call_end"].is_string(), "{rep}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relay_legs_that_hear_nothing_are_freed_after_the_idle_timeout() {
+    let dir = data_dir("idle");
+    let (_, key) = partner(&dir, "tool", true);
+    let node = Node::start(&dir, &[("SUPERNODE_RELAY_IDLE_TIMEOUT_SECONDS", "1")]);
+    let (_, legs) = common::relay_session(&node, &key, json!([{}, {}])).await;
+    // A few RTP packets, then silence.
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..5u16 {
+        let mut p = vec![0x80, 96];
+        p.extend(i.to_be_bytes());
+        p.extend([0, 0, 0, 0, 0, 0, 0, 7, 1, 2, 3, 4]);
+        s.send_to(&p, legs[0]).unwrap();
+    }
+    assert_eq!(node.metric("supernode_relay_legs").await, 2.0);
+    assert_eq!(
+        node.wait_metric("supernode_relay_legs", 0.0, Duration::from_secs(15))
+            .await,
+        0.0
+    );
+    assert!(node.metric("supernode_relay_idle_legs_freed_total").await >= 2.0);
+    assert!(node.metric("supernode_relay_packets_received_total").await >= 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_running_calls_and_keeps_account_data() {
+    let dir = data_dir("drain");
+    let (_, key) = partner(&dir, "p", true);
+    let node = Node::start(&dir, &[("SUPERNODE_DRAIN_SECONDS", "30")]);
+    let (_, alice) = node.account(&key, "Alice").await;
+    let (bob_id, bob) = node.account(&key, "Bob").await;
+    let mut callee = Edge::signaled(
+        &node,
+        &bob,
+        &["answer", "--auto-accept", "--no-video", "--duration", "5s"],
+    );
+    node.wait_metric("supernode_endpoints", 1.0, Duration::from_secs(20))
+        .await;
+    let mut caller = Edge::signaled(
+        &node,
+        &alice,
+        &["call", &bob_id, "--no-video", "--duration", "5s"],
+    );
+    assert_eq!(
+        node.wait_metric("supernode_calls", 1.0, Duration::from_secs(20))
+            .await,
+        1.0
+    );
+    node.term();
+    // Draining: not ready, no new relay sessions, the running call goes on.
+    let http = reqwest::Client::new();
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = http
+            .get(format!("{}/readyz", node.base()))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], "draining");
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "readyz never turned 503");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = http
+        .post(format!("{}/v1/relay/sessions", node.base()))
+        .bearer_auth(&key)
+        .json(&json!({ "legs": [{}, {}] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "relay_unavailable");
+    assert_eq!(node.metric("supernode_draining").await, 1.0);
+    assert_eq!(node.metric("supernode_calls").await, 1.0);
+
+    let (cc, crep) = caller.finish(Duration::from_secs(60));
+    let (bc, brep) = callee.finish(Duration::from_secs(60));
+    assert_eq!(cc, Some(0), "{crep}");
+    assert_eq!(bc, Some(0), "{brep}");
+    assert_eq!(crep["ok"], true);
+    let mut node = node;
+    let st = node.child.wait().unwrap();
+    assert!(st.success(), "supernode exit status {st}");
+    let lines: Vec<String> = node.stdout.try_iter().collect();
+    assert!(
+        lines.iter().any(|l| l.contains("stopped (0 calls cut")),
+        "{lines:?}"
+    );
+
+    // Nothing lost: a new supernode on the same data directory knows the accounts.
+    let again = Node::start(&dir, &[]);
+    let (_, _token) = again.account(&key, "Carol").await;
+    let r = http
+        .post(format!("{}/v1/accounts", again.base()))
+        .bearer_auth(&key)
+        .json(&json!({ "external_id": "x-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let _ = bob_id;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relay_rest_is_for_relay_keys_only_and_in_the_openapi_document() {
+    let dir = data_dir("rest");
+    let (_, tool) = partner(&dir, "tool", true);
+    let (_, other_tool) = partner(&dir, "tool2", true);
+    let (_, plain) = partner(&dir, "plain", false);
+    let node = Node::start(&dir, &[]);
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/relay/sessions", node.base());
+
+    let r = http
+        .post(&url)
+        .bearer_auth(&plain)
+        .json(&json!({ "legs": [{}] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "relay_forbidden");
+    let r = http
+        .post(&url)
+        .json(&json!({ "legs": [{}] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    for bad in [
+        json!({ "legs": [] }),
+        json!({ "legs": [{ "remote": "nope" }] }),
+        json!({ "legs": [{ "srtp": { "key": "AAAA" } }] }),
+        json!({ "legs": [{ "srtp": { "key": "!!" } }] }),
+    ] {
+        let r = http
+            .post(&url)
+            .bearer_auth(&tool)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{bad}");
+    }
+
+    let (id, legs) = common::relay_session(
+        &node,
+        &tool,
+        json!([{ "remote": "127.0.0.1:9" }, { "srtp": { "key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd" } }]),
+    )
+    .await;
+    assert_eq!(legs.len(), 2);
+    assert_ne!(legs[0], legs[1]);
+    let r = http
+        .get(format!("{url}/{id}"))
+        .bearer_auth(&tool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["legs"].as_array().unwrap().len(), 2);
+    assert_eq!(v["legs"][0]["peer"], "127.0.0.1:9");
+    // Another relay partner sees nothing of it.
+    let r = http
+        .get(format!("{url}/{id}"))
+        .bearer_auth(&other_tool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http
+        .delete(format!("{url}/{id}"))
+        .bearer_auth(&other_tool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(node.metric("supernode_relay_legs").await, 2.0);
+    let r = http
+        .delete(format!("{url}/{id}"))
+        .bearer_auth(&tool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(node.metric("supernode_relay_legs").await, 0.0);
+    let r = http
+        .get(format!("{url}/{id}"))
+        .bearer_auth(&tool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let doc: serde_json::Value = http
+        .get(format!("{}/v1/openapi.json", node.base()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/v1/relay/sessions"]["post"].is_object());
+    assert!(doc["paths"]["/v1/relay/sessions/{id}"]["delete"].is_object());
+    assert!(doc["paths"]["/v1/accounts"]["post"].is_object());
+}
