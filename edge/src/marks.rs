@@ -39,6 +39,8 @@ pub struct MarkDetector {
     /// Whether the current run was preceded by enough quiet.
     run_armed: bool,
     delays: Vec<u64>,
+    /// Playout index of each mark's centre, parallel to `delays`.
+    positions: Vec<u64>,
     coeff: f64,
 }
 
@@ -55,6 +57,7 @@ impl MarkDetector {
             run: Vec::with_capacity(MAX_HOPS + 1),
             run_armed: false,
             delays: Vec::new(),
+            positions: Vec::new(),
             coeff: 2.0 * w.cos(),
         }
     }
@@ -142,6 +145,7 @@ impl MarkDetector {
             };
             let peak = (centre + refine * HOP as f64).round() as u64;
             self.delays.push(peak % self.period);
+            self.positions.push(peak);
         }
         self.run = run;
         self.run.clear();
@@ -151,6 +155,15 @@ impl MarkDetector {
     /// Delays measured so far, in samples, in detection order.
     pub fn delays_samples(&self) -> &[u64] {
         &self.delays
+    }
+
+    /// Each mark found as (playout index of its centre, delay in samples).
+    pub fn marks(&self) -> Vec<(u64, u64)> {
+        self.positions
+            .iter()
+            .copied()
+            .zip(self.delays.iter().copied())
+            .collect()
     }
 
     /// Delays measured so far, in milliseconds.

@@ -513,15 +513,12 @@ impl MediaEngine {
         r.audio.marks_detected = marks.delays_samples().len() as u64;
         r.mouth_to_ear_ms = marks.median_ms();
         r.mouth_to_ear_samples_ms = marks.delays_ms();
-        let delay = marks.delays_samples().to_vec();
+        let found = marks.marks();
         let (n0, audio) = self.audio_rx.take_recording();
         r.audio.seconds_played = audio.len() as f64 / 48_000.0;
-        if let (Some(seed), false) = (self.cfg.reference_seed, delay.is_empty()) {
-            let mut d = delay.clone();
-            d.sort_unstable();
+        if let Some(seed) = self.cfg.reference_seed {
             let reference = SpeechSynth::new(seed, self.cfg.mark_period_ms);
-            r.audio.similarity =
-                crate::similarity::similarity(&reference, n0, &audio, d[d.len() / 2]);
+            r.audio.similarity = crate::similarity::similarity(&reference, n0, &audio, &found);
         }
         if let Some(v) = &self.video_tx {
             r.video.enabled = true;
