@@ -11,8 +11,10 @@ FUZZ_TARGETS = $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 tools:
 	@scripts/ensure-tools.sh
 
-## A real call through a real supernode, on embedded defaults.
+## A real call through a real supernode, on embedded defaults (the demo runs the `edge`
+## binary that sits next to `supernode`, so both are built first).
 demo: tools
+	cargo build --release -p supernode -p supernode-edge
 	cargo run --release -p supernode -- demo
 
 ## All tests of the workspace.
