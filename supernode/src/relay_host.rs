@@ -359,3 +359,96 @@ impl RelayAccess for HostRelay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(base: u16) -> HostRelay {
+        HostRelay::start(RelayConfig {
+            workers: 1,
+            port_range: (base, base + 39),
+            shared_port: None,
+            ..RelayConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_call_gets_audio_legs_with_video_companions_and_release_frees_all() {
+        let h = host(21_000 + (std::process::id() % 50) as u16 * 40);
+        let grants = h.allocate(CallId(7), 2).unwrap();
+        assert_eq!(grants.len(), 2);
+        // Two legs per endpoint: audio (granted) and video at port + 1.
+        assert_eq!(h.relay().leg_count(), 4);
+        for g in &grants {
+            let s = g.srtp.as_ref().unwrap();
+            assert_eq!(s.profile, CALL_SRTP_PROFILE);
+            assert_eq!(s.key_and_salt.len(), 30);
+        }
+        assert_ne!(
+            grants[0].srtp.as_ref().unwrap().key_and_salt,
+            grants[1].srtp.as_ref().unwrap().key_and_salt
+        );
+        let legs = lock(&h.calls).get(&CallId(7)).cloned().unwrap();
+        for (a, v) in &legs.legs {
+            let v = v.expect("a video companion");
+            let stats_a = h.relay().leg_stats(*a).unwrap();
+            let stats_v = h.relay().leg_stats(v).unwrap();
+            assert!(stats_a.peer.is_none() && stats_v.peer.is_none());
+        }
+        assert_eq!(
+            grants[0].address.port() + 2,
+            grants[1].address.port(),
+            "fresh range: audio, video, audio, video"
+        );
+        h.connect(CallId(7), grants[0].leg, grants[1].leg).unwrap();
+        assert_eq!(
+            h.connect(CallId(8), grants[0].leg, grants[1].leg),
+            Err(RelayAccessError::Unknown)
+        );
+        assert_eq!(h.session_count(), 1);
+        h.release(CallId(7));
+        assert_eq!(h.relay().leg_count(), 0);
+        assert_eq!(h.session_count(), 0);
+        // Releasing again is a no-op.
+        h.release(CallId(7));
+    }
+
+    #[test]
+    fn draining_refuses_new_sessions() {
+        let h = host(23_000 + (std::process::id() % 50) as u16 * 40);
+        h.set_draining(true);
+        assert!(matches!(
+            h.allocate(CallId(1), 2),
+            Err(RelayAccessError::Unavailable(_))
+        ));
+        assert_eq!(h.refused(), 1);
+        assert_eq!(h.relay().leg_count(), 0);
+        h.set_draining(false);
+        assert_eq!(h.allocate(CallId(1), 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_range_without_adjacent_ports_gives_audio_legs_only() {
+        // Hold every other port of a small range: no two free ports are adjacent.
+        let base = 25_000 + (std::process::id() % 50) as u16 * 40;
+        let held: Vec<_> = (0..8)
+            .step_by(2)
+            .map(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).unwrap())
+            .collect();
+        let h = HostRelay::start(RelayConfig {
+            workers: 1,
+            port_range: (base, base + 7),
+            shared_port: None,
+            ..RelayConfig::default()
+        })
+        .unwrap();
+        let grants = h.allocate(CallId(3), 2).unwrap();
+        assert_eq!(grants.len(), 2);
+        assert_eq!(h.relay().leg_count(), 2, "no companions");
+        h.release(CallId(3));
+        assert_eq!(h.relay().leg_count(), 0);
+        drop(held);
+    }
+}
