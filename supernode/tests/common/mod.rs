@@ -4,7 +4,8 @@
 //! The `edge` executable: `$SUPERNODE_EDGE_BIN` if set, else `edge` next to the `supernode`
 //! executable under test (`cargo test --workspace` builds it); when it is missing the
 //! helpers build it once with `cargo build -p supernode-edge --bin edge` (same profile and
-//! target directory), so `cargo test -p supernode` works alone too.
+//! target directory), as they do when a file under `edge/src` is newer than it, so
+//! `cargo test -p supernode` works alone too.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -59,7 +60,7 @@ pub fn edge_bin() -> PathBuf {
         }
         let bin = Path::new(BIN);
         let edge = bin.with_file_name("edge");
-        if !edge.exists() {
+        if !edge.exists() || stale(&edge) {
             let profile_dir = bin.parent().unwrap();
             let target = profile_dir.parent().unwrap();
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
@@ -90,6 +91,31 @@ pub fn edge_bin() -> PathBuf {
         edge
     })
     .clone()
+}
+
+/// Whether a source file of the edge is newer than the executable (a `cargo test -p
+/// supernode` does not rebuild the edge binary).
+fn stale(edge: &Path) -> bool {
+    fn newest(dir: &Path) -> std::time::SystemTime {
+        let mut t = std::time::UNIX_EPOCH;
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            let m = if p.is_dir() {
+                newest(&p)
+            } else {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH)
+            };
+            t = t.max(m);
+        }
+        t
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../edge/src");
+    let built = std::fs::metadata(edge)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH);
+    newest(&src) > built
 }
 
 /// Whether this edge can send video to the companion leg.
