@@ -19,16 +19,15 @@ use std::time::Instant;
 use axum::Json;
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use supernode_relay::core::{LegSrtpKeys, LegStats, SrtpKey, SrtpProfile};
 use supernode_relay::{LegRequest, SessionId};
-use supernode_signaling::apikey;
 use supernode_signaling::http::error::{ApiError, ErrorBody};
-use supernode_signaling::http::extract::ApiJson;
+use supernode_signaling::http::extract::{self, ApiJson};
 use supernode_signaling::ratelimit::RateLimiter;
 use supernode_signaling::storage::Partner;
 use supernode_signaling::{RelayAccessError, Store};
@@ -76,37 +75,7 @@ impl FromRequestParts<RelayRest> for RelayPartner {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &RelayRest) -> Result<Self, ApiError> {
-        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("missing Authorization: Bearer <api key>"))?
-            .to_str()
-            .map_err(|_| unauthorized("malformed Authorization header"))?;
-        let key = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| unauthorized("expected Authorization: Bearer <api key>"))?;
-        let invalid = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_api_key",
-                "invalid API key",
-            )
-        };
-        if !apikey::well_formed(key) {
-            return Err(invalid());
-        }
-        let hash = apikey::hash(key);
-        let (partner, stored) = st
-            .store
-            .partner_by_key_hash(&hash)
-            .await?
-            .ok_or_else(invalid)?;
-        if !apikey::hashes_equal(&hash, &stored) {
-            return Err(invalid());
-        }
+        let partner = extract::authenticate(parts, &st.store).await?;
         if !partner.relay {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -114,15 +83,7 @@ impl FromRequestParts<RelayRest> for RelayPartner {
                 "this API key may not use the relay API (create it with --relay)",
             ));
         }
-        if let Err(wait) = st.limiter.check(partner.id.as_str(), Instant::now()) {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "rate limit of this API key exceeded",
-            );
-            e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
-            return Err(e);
-        }
+        extract::rate_limit(&st.limiter, &partner, Instant::now())?;
         Ok(Self(partner))
     }
 }
@@ -152,6 +113,7 @@ pub struct LegSpecBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
     /// The legs (1 to 16); every leg hears every other.
+    #[schema(min_items = 1, max_items = 16)]
     pub legs: Vec<LegSpecBody>,
 }
 
