@@ -54,13 +54,12 @@
 //!
 //! ## Limits, stated plainly
 //!
-//! - **One relay leg per endpoint, two streams.** A signaled call gives each endpoint one
-//!   relay leg (`LegInfo`), and the edge sends audio and video (two SSRCs) to it. The relay
-//!   as built latches one SSRC per leg and drops the other stream as `WrongSsrc`, so through
-//!   today's relay a signaled call works audio-only (`--no-video`, or an `audio` invite).
-//!   The engine already sends and receives audio and video on separate addresses
-//!   ([`engine::EngineConfig::remote_video`]): two legs per endpoint, or legs that accept
-//!   two SSRCs, would make audio+video calls work through the relay.
+//! - **A relay leg carries one stream.** The relay latches one SSRC per leg, so audio and
+//!   video go to separate legs: the supernode gives each endpoint of an audio+video call an
+//!   audio leg (the `LegInfo` of the `media` message) and a video leg at the same IP and
+//!   port + 1 with the same keys (`docs/host.md`); `edge call|answer --video-port-offset 1`
+//!   sends video there ([`engine::EngineConfig::remote_video`]). Sending both SSRCs to one
+//!   leg gets the second stream dropped as `WrongSsrc`.
 //! - `rtt_ms` is the round trip to the next RTCP hop: the relay terminates RTCP, so through
 //!   a relay it is edge↔relay, not edge↔edge.
 //! - Mouth-to-ear is measured at the jitter buffer's playout instant (there is no sound
