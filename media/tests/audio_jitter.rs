@@ -328,3 +328,45 @@ fn stream_restart_is_followed_and_old_packets_are_late() {
     );
     assert!(st.ops.normal + st.ops.accelerate + st.ops.merge > 150);
 }
+
+#[test]
+fn a_packet_reordered_well_behind_its_successor_is_still_played() {
+    // A steady stream (20 ms transit, 10 ms pulls) in which packet 200 comes 40 ms after
+    // packet 201: the buffer must wait for it (concealing) rather than give it up as late.
+    let dg = speech(12, 8.0);
+    let dec = OpusDecoder::new(48_000, Channels::Mono).unwrap();
+    let mut jb = JitterBuffer::new(dec, JitterConfig::default()).unwrap();
+    let t0 = Instant::now();
+    let ms = |m: u64| t0 + Duration::from_millis(m);
+    let mut arrivals: Vec<(u64, usize)> = (0..dg.len()).map(|i| (20 * i as u64 + 20, i)).collect();
+    arrivals[200].0 = arrivals[201].0 + 40;
+    arrivals.sort();
+    let parse = |d: &Bytes| {
+        let p = RtpPacket::parse(d).unwrap();
+        (p.sequence_number(), p.timestamp(), d.slice_ref(p.payload()))
+    };
+    let mut out = vec![0i16; 480];
+    let mut next = 0;
+    let mut reordered = None;
+    let mut ops = Vec::new();
+    for pull in 0..(dg.len() as u64 * 2 + 20) {
+        let at = pull * 10;
+        while next < arrivals.len() && arrivals[next].0 <= at {
+            let (t, i) = arrivals[next];
+            let (seq, ts, payload) = parse(&dg[i]);
+            let outcome = jb.insert(ms(t), seq, ts, payload).unwrap();
+            if i == 200 {
+                reordered = Some(outcome);
+            }
+            next += 1;
+        }
+        ops.push(jb.pull(ms(at), &mut out).unwrap());
+    }
+    assert_eq!(reordered, Some(InsertOutcome::Accepted));
+    let st = jb.stats();
+    assert_eq!(st.late, 0, "{st:?}");
+    assert_eq!(jb.buffered_packets(), 0);
+    // It was waited for: concealment while it was missing, then merged in.
+    assert!(st.ops.expand >= 1 && st.ops.merge >= 1, "{st:?}");
+    assert_eq!(st.ops.fec, 0, "{st:?}");
+}

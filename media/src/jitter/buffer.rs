@@ -34,12 +34,11 @@ const SLACK_MARGIN_MS: f64 = 2.0;
 const ACCELERATE_ABOVE_MS: f64 = 12.0;
 /// Preemptive-expand when the smoothed slack is below its target by more than this, ms.
 const EXPAND_BELOW_MS: f64 = 1.0;
-/// Per-packet decay of the remembered reordering depth (memory of about 1000 packets).
-const REORDER_DECAY: f64 = 0.999;
-/// Shortest wait for a possibly reordered packet once its successor is here, ms.
-const MIN_REORDER_WAIT_MS: f64 = 20.0;
-/// Longest wait for a reordered packet, ms.
-const MAX_REORDER_WAIT_MS: f64 = 100.0;
+/// How long a missing packet is waited for once a later packet is here (its reordering
+/// horizon), ms — NetEQ's limit of ten 10 ms expands. The wait is also bounded by the
+/// concealment already played for it (see `step`), so it only runs this long while the
+/// buffer holds its target level.
+const REORDER_WAIT_MS: f64 = 100.0;
 
 /// How the buffer chooses its delay.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,10 +124,6 @@ pub struct JitterBuffer<D: AudioDecoder> {
     history: SeqHistory,
     first_seq: Option<i64>,
     max_seq: i64,
-    /// Playout clock (ms) when the highest sequence number arrived.
-    max_seq_clock: f64,
-    /// How long after a later packet a reordered one has recently come (decaying max), ms.
-    reorder_ms: f64,
     expected_before_reset: u64,
     packets: PacketBuffer,
     sync: VecDeque<i16>,
@@ -180,8 +175,6 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             history: SeqHistory::new(),
             first_seq: None,
             max_seq: 0,
-            max_seq_clock: 0.0,
-            reorder_ms: MIN_REORDER_WAIT_MS,
             expected_before_reset: 0,
             packets: PacketBuffer::new(config.capacity),
             // Never holds more than one frame plus one stretched 120 ms packet.
@@ -299,25 +292,14 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             SeqSeen::New => {}
         }
         let clock = self.clock_ms(now);
-        self.reorder_ms =
-            MIN_REORDER_WAIT_MS + (self.reorder_ms - MIN_REORDER_WAIT_MS) * REORDER_DECAY;
         match self.first_seq {
             None => {
                 self.first_seq = Some(ext_seq);
                 self.max_seq = ext_seq;
-                self.max_seq_clock = clock;
             }
             Some(f) => {
                 self.first_seq = Some(f.min(ext_seq));
-                if ext_seq > self.max_seq {
-                    self.max_seq = ext_seq;
-                    self.max_seq_clock = clock;
-                } else {
-                    // Reordered: it came this long after a later packet.
-                    self.reorder_ms = self
-                        .reorder_ms
-                        .max((clock - self.max_seq_clock).min(MAX_REORDER_WAIT_MS));
-                }
+                self.max_seq = self.max_seq.max(ext_seq);
             }
         }
         let relative_ms = match self.policy {
@@ -457,11 +439,14 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         }
         let gap = next_ts - play;
         // Give the packet up when enough later audio is buffered and its successor has been
-        // here longer than recent reordering took (or after waiting too long anyway).
+        // here for the reordering horizon (or after concealing too long anyway). A shorter
+        // wait loses reordered packets: after a stall the held packets arrive in one burst
+        // and a reordered one trails the burst by its whole reordering delay, not by that
+        // delay less the packet interval as in a steady flow.
         let successor_age = now.saturating_duration_since(next_arrival).as_secs_f64() * 1000.0;
         let give_up = !adaptive
             || (self.packets.samples() as f64 / PER_MS >= self.delay.target_ms()
-                && successor_age >= self.reorder_ms)
+                && successor_age >= REORDER_WAIT_MS)
             || self.waited as f64 / PER_MS >= self.delay.target_ms().max(60.0);
         if !give_up {
             return self.conceal(FRAME_SAMPLES, false);

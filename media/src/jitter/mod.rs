@@ -18,8 +18,9 @@
 //! receiver moves the reference, not the target. When the packet due is missing and the
 //! buffer is short, the adaptive buffer conceals *and waits* (the delay grows, the packet is
 //! merged when it comes, and accelerate later shrinks the delay again) rather than dropping
-//! the packet as late; when enough later audio is buffered it gives the packet up (FEC or
-//! concealment). [`Policy::Fixed`] is the classic static buffer for comparison.
+//! the packet as late; when enough later audio is buffered and a later packet has been there
+//! for 100 ms (the reordering horizon, NetEQ's ten expands), or after concealing
+//! max(target, 60 ms) for it, it gives the packet up (FEC or concealment). [`Policy::Fixed`] is the classic static buffer for comparison.
 //!
 //! Decoding happens on the 10 ms pull grid, so the quantity the adaptive buffer steers is the
 //! *slack*: how long the fastest recent packet waits at the pull that decodes it (each
