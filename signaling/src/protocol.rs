@@ -350,6 +350,9 @@ pub enum ErrorCode {
     TooManySubscriptions,
     /// The server cannot serve the request right now (e.g. storage unavailable at login).
     Overloaded,
+    /// The supernode is shutting down: it takes no new calls (calls already up go on).
+    /// Reconnect to another supernode to call.
+    Draining,
 }
 
 /// Why a text frame is not a valid client message.

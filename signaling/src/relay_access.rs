@@ -60,4 +60,10 @@ pub trait RelayAccess: Send + Sync {
     fn connect(&self, call: CallId, a: LegId, b: LegId) -> Result<(), RelayAccessError>;
     /// Frees every leg of `call`. Releasing an unknown call is a no-op.
     fn release(&self, call: CallId);
+    /// Whether new calls may start. A host that drains (SIGTERM) answers `false`: new
+    /// invites are then refused at once with the `draining` error, instead of ringing the
+    /// callee for a call that could not get legs. Calls already set up go on.
+    fn accepting_calls(&self) -> bool {
+        true
+    }
 }

@@ -756,3 +756,51 @@ async fn silent_sockets_are_closed_by_keepalive() {
     assert_eq!(s.signaling.endpoint_count(), 0);
     drop(ws);
 }
+
+#[tokio::test]
+async fn a_draining_host_refuses_new_invites_and_keeps_running_calls() {
+    let s = common::start(common::test_config()).await;
+    let (_, accs) = setup(&s, 4).await;
+    let (mut a, _) = Client::login(&s, &accs[0].1).await;
+    let (mut b, _) = Client::login(&s, &accs[1].1).await;
+    let (mut c, _) = Client::login(&s, &accs[2].1).await;
+    let (mut d, _) = Client::login(&s, &accs[3].1).await;
+    // A call set up before the drain.
+    invite(&mut a, &accs[1].0).await;
+    let call = ringing(&mut a).await;
+    assert_eq!(incoming(&mut b, &accs[0].0).await, call);
+    b.send(&ClientMsg::Accept {
+        call_id: call,
+        sdp: None,
+    })
+    .await;
+    for _ in 0..200 {
+        if !s.relay.live_calls().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.relay.live_calls(), vec![call]);
+
+    s.relay.state.lock().unwrap().draining = true;
+    invite(&mut c, &accs[3].0).await;
+    expect_error(c.recv().await, ErrorCode::Draining);
+    // The callee was never rung (its next message is the answer to its own ping), and
+    // nothing was allocated for the refused call.
+    d.send(&ClientMsg::Ping { nonce: Some(7) }).await;
+    assert_eq!(d.recv().await, ServerMsg::Pong { nonce: Some(7) });
+    assert_eq!(s.relay.live_calls(), vec![call]);
+
+    // The running call goes on and ends normally, its legs released.
+    a.send(&ClientMsg::Hangup { call_id: call }).await;
+    loop {
+        match b.recv().await {
+            ServerMsg::CallEnded { call_id, reason } => {
+                assert_eq!((call_id, reason), (call, EndReason::Hangup));
+                break;
+            }
+            _ => continue,
+        }
+    }
+    assert!(s.relay.live_calls().is_empty());
+}

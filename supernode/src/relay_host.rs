@@ -358,6 +358,10 @@ impl RelayAccess for HostRelay {
             self.release_session(l.session);
         }
     }
+
+    fn accepting_calls(&self) -> bool {
+        !self.is_draining()
+    }
 }
 
 #[cfg(test)]

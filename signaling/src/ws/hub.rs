@@ -14,7 +14,7 @@ use crate::calls::{CallConfig, CallCore, CallError};
 use crate::config::SignalingConfig;
 use crate::directory::{Directory, EndpointRecord};
 use crate::ids::{AccountId, EndpointId, PartnerId};
-use crate::protocol::{ClientMsg, ServerMsg};
+use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
 use crate::relay_access::RelayAccess;
 
 /// Capacity of one endpoint's outbound queue.
@@ -141,6 +141,12 @@ impl Hub {
         let r = match msg {
             ClientMsg::SubscribePresence { account_ids } => {
                 core.subscribe_presence(ep, account_ids)
+            }
+            ClientMsg::Invite { .. } if relay.is_some_and(|r| !r.accepting_calls()) => {
+                Err(CallError {
+                    code: ErrorCode::Draining,
+                    message: "this supernode is shutting down and takes no new calls".into(),
+                })
             }
             ClientMsg::Invite {
                 to,

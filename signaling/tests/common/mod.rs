@@ -85,6 +85,8 @@ pub struct RelayLog {
     pub releases: u64,
     pub connected: Vec<(CallId, LegId, LegId)>,
     pub fail_next: bool,
+    /// While set, the relay says it takes no new calls (a draining host).
+    pub draining: bool,
 }
 
 impl RecordingRelay {
@@ -94,6 +96,10 @@ impl RecordingRelay {
 }
 
 impl RelayAccess for RecordingRelay {
+    fn accepting_calls(&self) -> bool {
+        !self.state.lock().unwrap().draining
+    }
+
     fn allocate(&self, call: CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
         let mut s = self.state.lock().unwrap();
         if s.fail_next {
