@@ -4,7 +4,8 @@
 //! timestamp, marker/start/keyframe flags), advance the clock, pop frames, run the timers.
 //! Checked: no panic; frames come out strictly in sequence order with one payload per
 //! sequence number; after `poll_feedback(now)` the timers are never left due in a loop;
-//! a NACK names only sequence numbers the buffer has seen pass by.
+//! a NACK is non-empty and names each sequence number once, in order (gaps the buffer saw
+//! pass by, or the packet after a frame left open at the tail); `tail_wait` varies too.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let mut now = t0;
     let mut fb = FrameBuffer::new(FrameBufferConfig {
         capacity: 16 << (cfg_byte % 6),
+        tail_wait: Duration::from_millis(u64::from(cfg_byte >> 2)),
         ..FrameBufferConfig::default()
     });
     fb.set_rtt(Duration::from_millis(u64::from(cfg_byte)));
@@ -65,6 +67,10 @@ fuzz_target!(|data: &[u8]| {
             }
             if let Some(Feedback::Nack(list)) = fb.poll_feedback(now) {
                 assert!(!list.is_empty());
+                assert!(
+                    list.windows(2)
+                        .all(|w| (w[1].wrapping_sub(w[0]) as i16) > 0)
+                );
             }
             rounds += 1;
             assert!(rounds < 8, "timer due but never served");

@@ -46,6 +46,10 @@ pub struct FrameBufferConfig {
     /// With no keyframe in sight, wait this long before the first PLI (a keyframe's packets
     /// may just be late).
     pub keyframe_grace: Duration,
+    /// Tail loss: when the newest packet is not the end of its frame (no marker) and nothing
+    /// newer arrives for this long (at least `reorder_wait`), the packet after it is taken as
+    /// missing and NACKed like any other (see [`FrameBuffer`]).
+    pub tail_wait: Duration,
 }
 
 impl Default for FrameBufferConfig {
@@ -59,6 +63,7 @@ impl Default for FrameBufferConfig {
             initial_rtt: Duration::from_millis(100),
             pli_interval: Duration::from_millis(250),
             keyframe_grace: Duration::from_millis(50),
+            tail_wait: Duration::from_millis(30),
         }
     }
 }
@@ -118,6 +123,9 @@ pub struct FrameBufferStats {
     pub recovered: u64,
     /// Missing packets given up on.
     pub abandoned: u64,
+    /// Tail losses spotted by the `tail_wait` timer: a frame left open (no marker) with
+    /// nothing newer arriving, so the packet after the newest was taken as missing.
+    pub tail_probes: u64,
     /// PLIs sent.
     pub plis: u64,
 }
@@ -150,6 +158,16 @@ struct Missing {
 /// `max(pli_interval, rtt)` until one arrives; a complete keyframe makes everything older
 /// obsolete.
 ///
+/// **Tail loss.** A gap in sequence numbers is only visible once a newer packet arrives. When
+/// the *last* packets of a frame are lost and nothing follows (the end of a loss burst, or the
+/// sender pausing after that frame), no newer packet ever proves the loss. So when the newest
+/// packet has no marker (its frame is still open) and nothing newer has arrived for
+/// `max(tail_wait, reorder_wait)`, the next sequence number is entered as missing and goes
+/// through the same NACK retries (one RTT apart), age limit and, when they run out, PLI as any
+/// other loss. When its retransmission arrives and still does not close the frame, the timer
+/// starts again for the packet after it. (A sender that never sets the marker bit gets at
+/// most one needless NACK per pause: the frame then ends only when the next frame starts.)
+///
 /// Storage is a ring of `capacity` slots allocated once; payloads are `Bytes` handles, so a
 /// packet costs no allocation.
 #[derive(Debug)]
@@ -160,6 +178,10 @@ pub struct FrameBuffer {
     ext: SeqExtender,
     /// Highest sequence number stored.
     highest: Option<i64>,
+    /// When the highest sequence number arrived.
+    highest_at: Option<Instant>,
+    /// The highest sequence number whose successor was already probed as a tail loss.
+    tail_probed: Option<i64>,
     /// First sequence number of the next frame in decode order (everything below is done).
     next: Option<i64>,
     waiting_keyframe: bool,
@@ -182,6 +204,8 @@ impl FrameBuffer {
             mask: cap - 1,
             ext: SeqExtender::new(),
             highest: None,
+            highest_at: None,
+            tail_probed: None,
             next: None,
             waiting_keyframe: true,
             waiting_since: None,
@@ -255,25 +279,30 @@ impl FrameBuffer {
                     self.missing.clear();
                     self.start_waiting(now, true);
                 } else {
+                    // `h + 1` may already be there as a tail probe: keep its retry state.
                     for m in h + 1..seq {
-                        self.missing.insert(
-                            m,
-                            Missing {
-                                since: now,
-                                sent: 0,
-                                last_sent: None,
-                            },
-                        );
+                        self.missing.entry(m).or_insert(Missing {
+                            since: now,
+                            sent: 0,
+                            last_sent: None,
+                        });
+                    }
+                    if self.missing.remove(&seq).is_some() {
+                        self.stats.recovered += 1;
                     }
                 }
                 self.highest = Some(seq);
+                self.highest_at = Some(now);
             }
             Some(_) => {
                 if self.missing.remove(&seq).is_some() {
                     self.stats.recovered += 1;
                 }
             }
-            None => self.highest = Some(seq),
+            None => {
+                self.highest = Some(seq);
+                self.highest_at = Some(now);
+            }
         }
         // Forget what fell out of the window.
         let floor = self.highest.unwrap_or(seq) - cap;
@@ -416,9 +445,34 @@ impl FrameBuffer {
         self.cfg.pli_interval.max(self.rtt)
     }
 
+    /// If the newest packet leaves its frame open and its successor is not yet probed: the
+    /// successor and when it counts as lost.
+    fn tail_deadline(&self) -> Option<(i64, Instant)> {
+        let h = self.highest?;
+        if self.tail_probed == Some(h) || self.slot(h)?.marker {
+            return None;
+        }
+        let wait = self.cfg.tail_wait.max(self.cfg.reorder_wait);
+        Some((h + 1, self.highest_at? + wait))
+    }
+
     /// Runs the timers and returns feedback due at `now`: a PLI first if one is due, then
     /// one NACK with every sequence number due. Call until it returns `None`.
     pub fn poll_feedback(&mut self, now: Instant) -> Option<Feedback> {
+        // A frame left open at the tail with nothing newer arriving: its next packet is lost.
+        if let Some((seq, at)) = self.tail_deadline()
+            && now >= at
+        {
+            self.tail_probed = Some(seq - 1);
+            self.stats.tail_probes += 1;
+            // Spotted missing when it should have arrived: the reordering allowance is over.
+            let since = self.highest_at.unwrap_or(now);
+            self.missing.entry(seq).or_insert(Missing {
+                since,
+                sent: 0,
+                last_sent: None,
+            });
+        }
         // Missing packets whose time is up.
         let mut gave_up = 0;
         let (max_age, max_retries) = (self.cfg.max_nack_age, self.cfg.max_nack_retries);
@@ -477,6 +531,9 @@ impl FrameBuffer {
         let retry = self.retry_interval();
         let mut t: Option<Instant> = None;
         let mut at = |x: Instant| t = Some(t.map_or(x, |t| t.min(x)));
+        if let Some((_, due)) = self.tail_deadline() {
+            at(due);
+        }
         for m in self.missing.values() {
             at(m.since + self.cfg.max_nack_age);
             match m.last_sent {
