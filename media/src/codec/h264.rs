@@ -19,6 +19,21 @@
 //! one complete access unit per call (as rebuilt by `crate::payload::h264`) and writes the
 //! picture into a caller-owned [`I420Frame`], reusing its buffers. Both run single-threaded
 //! so that two cores can hold several streams.
+//!
+//! ## Changing the rate of a running encoder
+//!
+//! [`H264Encoder::set_bitrate`] and [`H264Encoder::set_frame_rate`] (a congestion controller's
+//! knobs) validate the value at once (a typed [`CodecError::InvalidConfig`], the settings in
+//! force left as they were) and take effect from the next [`H264Encoder::encode`]. The safe
+//! API of the `openh264` crate (0.9) offers no runtime setter: openh264's own
+//! `SetOption(ENCODER_OPTION_BITRATE / _FRAME_RATE)` is only reachable through the crate's
+//! `unsafe` raw API, and this crate forbids `unsafe`. So a change rebuilds the openh264
+//! encoder with the new settings, and **the first picture after a change is a keyframe**
+//! (IDR with SPS and PPS; `EncodedInfo::keyframe` says so). Decoders and RTP receivers
+//! simply see a keyframe. Changes made between two pictures are folded into one rebuild and a
+//! change to the value in force is free, but each effective change costs one keyframe's worth
+//! of bits (a few P-frames), so drive it with hysteresis (e.g. at most one change every few
+//! seconds), not per RTCP report.
 
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
@@ -71,6 +86,8 @@ pub struct EncodedInfo {
 pub struct H264Encoder {
     inner: Encoder,
     config: H264Config,
+    /// Bitrate or frame rate changed since `inner` was built: rebuild before the next picture.
+    rebuild: bool,
 }
 
 impl std::fmt::Debug for H264Encoder {
@@ -103,36 +120,76 @@ impl YUVSource for Source<'_> {
     }
 }
 
+fn check_bitrate(bps: u32) -> Result<(), CodecError> {
+    if !(10_000..=50_000_000).contains(&bps) {
+        return Err(CodecError::InvalidConfig(
+            "bitrate must be 10 kbit/s ..= 50 Mbit/s",
+        ));
+    }
+    Ok(())
+}
+
+fn check_frame_rate(fps: f32) -> Result<(), CodecError> {
+    // `contains` is false for NaN.
+    if !(1.0..=120.0).contains(&fps) {
+        return Err(CodecError::InvalidConfig("frame rate must be 1..=120 fps"));
+    }
+    Ok(())
+}
+
+fn build(config: &H264Config) -> Result<Encoder, CodecError> {
+    let cfg = EncoderConfig::new()
+        .bitrate(BitRate::from_bps(config.bitrate_bps))
+        .max_frame_rate(FrameRate::from_hz(config.frame_rate))
+        .rate_control_mode(RateControlMode::Bitrate)
+        .usage_type(UsageType::CameraVideoRealTime)
+        .skip_frames(false)
+        .intra_frame_period(IntraFramePeriod::from_num_frames(config.keyframe_interval))
+        .num_threads(1);
+    Encoder::with_api_config(OpenH264API::from_source(), cfg).map_err(|_| CodecError::H264Encode)
+}
+
 impl H264Encoder {
     /// An encoder with these settings.
     pub fn new(config: &H264Config) -> Result<Self, CodecError> {
         // Validates the geometry.
         I420Frame::new(config.width, config.height)?;
-        if config.bitrate_bps < 10_000 || config.bitrate_bps > 50_000_000 {
-            return Err(CodecError::InvalidConfig(
-                "bitrate must be 10 kbit/s ..= 50 Mbit/s",
-            ));
-        }
-        if !(1.0..=120.0).contains(&config.frame_rate) {
-            return Err(CodecError::InvalidConfig("frame rate must be 1..=120 fps"));
-        }
-        let cfg = EncoderConfig::new()
-            .bitrate(BitRate::from_bps(config.bitrate_bps))
-            .max_frame_rate(FrameRate::from_hz(config.frame_rate))
-            .rate_control_mode(RateControlMode::Bitrate)
-            .usage_type(UsageType::CameraVideoRealTime)
-            .skip_frames(false)
-            .intra_frame_period(IntraFramePeriod::from_num_frames(config.keyframe_interval))
-            .num_threads(1);
-        let inner = Encoder::with_api_config(OpenH264API::from_source(), cfg)
-            .map_err(|_| CodecError::H264Encode)?;
+        check_bitrate(config.bitrate_bps)?;
+        check_frame_rate(config.frame_rate)?;
         Ok(Self {
-            inner,
+            inner: build(config)?,
             config: *config,
+            rebuild: false,
         })
     }
 
-    /// The settings in force.
+    /// Sets the target bitrate (bits per second, 10 kbit/s ..= 50 Mbit/s) from the next
+    /// picture on; that picture is a keyframe (see the module docs). Setting the bitrate in
+    /// force does nothing. An invalid value is [`CodecError::InvalidConfig`] and changes
+    /// nothing.
+    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), CodecError> {
+        check_bitrate(bitrate_bps)?;
+        if bitrate_bps != self.config.bitrate_bps {
+            self.config.bitrate_bps = bitrate_bps;
+            self.rebuild = true;
+        }
+        Ok(())
+    }
+
+    /// Sets the frame rate (1 ..= 120 fps) that rate control budgets bits per picture by,
+    /// from the next picture on; that picture is a keyframe (see the module docs). Setting
+    /// the frame rate in force does nothing. An invalid value (NaN included) is
+    /// [`CodecError::InvalidConfig`] and changes nothing.
+    pub fn set_frame_rate(&mut self, fps: f32) -> Result<(), CodecError> {
+        check_frame_rate(fps)?;
+        if fps != self.config.frame_rate {
+            self.config.frame_rate = fps;
+            self.rebuild = true;
+        }
+        Ok(())
+    }
+
+    /// The settings in force (including changes waiting for the next picture).
     pub fn config(&self) -> &H264Config {
         &self.config
     }
@@ -155,6 +212,12 @@ impl H264Encoder {
             ));
         }
         out.clear();
+        if self.rebuild {
+            // Dropping the old encoder also drops a pending `force_keyframe`: the new one
+            // starts with an IDR anyway.
+            self.inner = build(&self.config)?;
+            self.rebuild = false;
+        }
         let bs = self
             .inner
             .encode(&Source(picture))
