@@ -273,6 +273,18 @@ async fn bad_bodies_get_typed_errors() {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{not_object}");
     }
 
+    // Unknown fields are refused, not silently dropped (the schema says
+    // `additionalProperties: false`).
+    let r = post(
+        r#"{"display_name": "Ann", "nmae": "x"}"#,
+        "application/json",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(r).await, "invalid_body");
+
     let r = post(r#"{"external_id": ""}"#, "application/json")
         .send()
         .await
@@ -364,6 +376,8 @@ async fn credentials_are_issued_with_bounded_ttl() {
         json!({"ttl_seconds": 1.5}),
         json!({"ttl_seconds": 1e300}),
         json!({"ttl_seconds": 18446744073709551615u64}),
+        json!({"ttl_seconds": 60, "ttl": 60}),
+        json!({"ttl": 60}),
     ] {
         let r = http()
             .post(s.url(&path))
@@ -459,6 +473,11 @@ async fn openapi_document_is_generated_and_complete() {
         doc["components"]["securitySchemes"]["api_key"]["scheme"],
         "bearer"
     );
+    for body in ["CreateAccount", "CreateCredential"] {
+        let schema = &doc["components"]["schemas"][body];
+        assert_eq!(schema["type"], "object", "{body}");
+        assert_eq!(schema["additionalProperties"], false, "{body}");
+    }
     // Same document as the in-process generator.
     let direct = serde_json::to_value(supernode_signaling::Signaling::openapi()).unwrap();
     assert_eq!(direct, doc);

@@ -7,8 +7,9 @@
 //!   `supernode_relay_legs` (gauges), `supernode_draining` (1 while draining);
 //! * `supernode_relay_packets_received_total`, `…_bytes_received_total`,
 //!   `supernode_relay_packets_forwarded_total`, `…_bytes_forwarded_total`,
-//!   `supernode_relay_packets_dropped_total{reason}` — live legs plus released legs (legs freed
-//!   by the idle timeout take their counters with them);
+//!   `supernode_relay_packets_dropped_total{reason}` — live legs plus released and idle-freed
+//!   legs, never decreasing (a leg freed by the idle timeout keeps the counts last seen of it,
+//!   see [`HostRelay::snapshot`]);
 //! * `supernode_relay_leg_loss_percent`, `…_jitter_ms`, `…_rtt_ms` with `stat="max"|"mean"`
 //!   over live legs (RTT over legs that have one);
 //! * `supernode_relay_worker_legs{worker}`, `…_datagrams_received_total{worker}`,
@@ -92,10 +93,7 @@ fn max_mean(out: &mut String, name: &str, help: &str, values: &[f64]) {
 pub fn render(st: &MetricsState) -> String {
     let mut out = String::with_capacity(4096);
     st.relay.pump_events();
-    let (live, mut totals) = st.relay.snapshot();
-    for l in &live {
-        totals.add(l);
-    }
+    let (live, totals) = st.relay.snapshot();
     one(
         &mut out,
         "supernode_calls",

@@ -40,8 +40,8 @@ pub enum Owner {
     Rest(String),
 }
 
-/// Counters of legs already released (kept so `/metrics` totals do not fall when calls end).
-#[derive(Debug, Clone, Default)]
+/// Traffic counters summed over legs (for `/metrics`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Totals {
     /// Accepted RTP and RTCP packets received from peers.
     pub packets_in: u64,
@@ -56,16 +56,67 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// Adds one leg's counters.
-    pub fn add(&mut self, s: &LegStats) {
+    /// One leg's counters.
+    pub fn of(s: &LegStats) -> Self {
         let c = &s.counters;
-        self.packets_in += c.rtp_in + c.rtcp_in;
-        self.bytes_in += c.bytes_in;
-        self.packets_out += c.packets_out;
-        self.bytes_out += c.bytes_out;
-        for (t, d) in self.drops.iter_mut().zip(c.drops.iter()) {
+        let mut drops = [0; DropReason::COUNT];
+        for (t, d) in drops.iter_mut().zip(c.drops.iter()) {
+            *t = *d;
+        }
+        Self {
+            packets_in: c.rtp_in + c.rtcp_in,
+            bytes_in: c.bytes_in,
+            packets_out: c.packets_out,
+            bytes_out: c.bytes_out,
+            drops,
+        }
+    }
+
+    /// Adds other counters to these.
+    pub fn add(&mut self, o: &Totals) {
+        self.packets_in += o.packets_in;
+        self.bytes_in += o.bytes_in;
+        self.packets_out += o.packets_out;
+        self.bytes_out += o.bytes_out;
+        for (t, d) in self.drops.iter_mut().zip(o.drops.iter()) {
             *t += d;
         }
+    }
+}
+
+/// The books behind the `/metrics` counters, kept so that they never decrease.
+///
+/// Invariant: the totals reported are `retired + Σ seen`. A live leg's entry in `seen` only
+/// grows (it is replaced by fresher counters of the same leg, which the relay only
+/// increments); a leg that is released or freed by the idle timeout moves its entry from
+/// `seen` into `retired`, which leaves the sum unchanged. A freed leg's traffic after it was
+/// last seen is not counted (the relay drops its counters with it), but nothing counted is
+/// ever taken back.
+#[derive(Debug, Default)]
+struct Books {
+    /// Legs released or freed, summed.
+    retired: Totals,
+    /// The last counters seen of each leg not yet retired.
+    seen: HashMap<supernode_relay::LegId, Totals>,
+}
+
+impl Books {
+    fn observe(&mut self, leg: supernode_relay::LegId, s: &LegStats) {
+        self.seen.insert(leg, Totals::of(s));
+    }
+
+    fn retire(&mut self, leg: supernode_relay::LegId) {
+        if let Some(t) = self.seen.remove(&leg) {
+            self.retired.add(&t);
+        }
+    }
+
+    fn totals(&self) -> Totals {
+        let mut t = self.retired.clone();
+        for s in self.seen.values() {
+            t.add(s);
+        }
+        t
     }
 }
 
@@ -85,7 +136,7 @@ pub struct HostRelay {
     relay: Relay,
     sessions: Mutex<HashMap<SessionId, Owner>>,
     calls: Mutex<HashMap<CallId, CallLegs>>,
-    retired: Mutex<Totals>,
+    books: Mutex<Books>,
     draining: AtomicBool,
     refused: AtomicU64,
     idle_freed: AtomicU64,
@@ -124,7 +175,7 @@ impl HostRelay {
             relay: Relay::start(cfg)?,
             sessions: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
-            retired: Mutex::new(Totals::default()),
+            books: Mutex::new(Books::default()),
             draining: AtomicBool::new(false),
             refused: AtomicU64::new(0),
             idle_freed: AtomicU64::new(0),
@@ -186,23 +237,19 @@ impl HostRelay {
         if lock(&self.sessions).remove(&session).is_none() {
             return false;
         }
-        let mut t = Totals::default();
-        for leg in self.relay.session_legs(session).unwrap_or_default() {
+        let mut books = lock(&self.books);
+        let legs = self.relay.session_legs(session).unwrap_or_default();
+        for &leg in &legs {
             if let Ok(s) = self.relay.leg_stats(leg) {
-                t.add(&s);
+                books.observe(leg, &s);
             }
         }
         if let Err(e) = self.relay.release_session(session) {
             // Its legs were all freed by the idle timeout already.
             tracing::debug!(session = session.0, error = %e, "release of a gone session");
         }
-        let mut r = lock(&self.retired);
-        r.packets_in += t.packets_in;
-        r.bytes_in += t.bytes_in;
-        r.packets_out += t.packets_out;
-        r.bytes_out += t.bytes_out;
-        for (a, b) in r.drops.iter_mut().zip(t.drops) {
-            *a += b;
+        for leg in legs {
+            books.retire(leg);
         }
         true
     }
@@ -223,22 +270,26 @@ impl HostRelay {
         )
     }
 
-    /// Every live leg's statistics, and the totals of released legs.
+    /// Every live leg's statistics, and the traffic totals of every leg ever allocated
+    /// (live, released and idle-freed): each total is at least what any earlier snapshot
+    /// gave, so they can be exposed as Prometheus counters.
     pub fn snapshot(&self) -> (Vec<LegStats>, Totals) {
         let sessions: Vec<SessionId> = lock(&self.sessions).keys().copied().collect();
+        let mut books = lock(&self.books);
         let mut out = Vec::new();
         for s in sessions {
             for leg in self.relay.session_legs(s).unwrap_or_default() {
                 if let Ok(st) = self.relay.leg_stats(leg) {
+                    books.observe(leg, &st);
                     out.push(st);
                 }
             }
         }
-        (out, lock(&self.retired).clone())
+        (out, books.totals())
     }
 
-    /// Applies the relay's events: logs latching, forgets sessions whose legs were all freed
-    /// by the idle timeout.
+    /// Applies the relay's events: logs latching, retires the counters of legs freed by the
+    /// idle timeout into the totals, forgets sessions whose legs were all freed.
     pub fn pump_events(&self) {
         while let Some(ev) = self.relay.poll_event() {
             match ev {
@@ -246,6 +297,7 @@ impl HostRelay {
                     tracing::debug!(leg = leg.0, %addr, "leg latched");
                 }
                 RelayEvent::LegIdle { leg, session } => {
+                    lock(&self.books).retire(leg);
                     self.idle_freed.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(leg = leg.0, session = session.0, "idle leg freed");
                     if self.relay.session_legs(session).is_err() {
@@ -417,6 +469,81 @@ mod tests {
         assert_eq!(h.session_count(), 0);
         // Releasing again is a no-op.
         h.release(CallId(7));
+    }
+
+    #[test]
+    fn totals_do_not_fall_when_idle_legs_are_freed() {
+        let base = 27_000 + (std::process::id() % 50) as u16 * 40;
+        let mut cfg = RelayConfig {
+            workers: 1,
+            port_range: (base, base + 39),
+            shared_port: None,
+            ..RelayConfig::default()
+        };
+        cfg.core.idle_timeout = std::time::Duration::from_millis(300);
+        let h = HostRelay::start(cfg).unwrap();
+        let (session, infos) = h
+            .create(
+                Owner::Rest("prt_x".into()),
+                vec![LegRequest::latching(), LegRequest::latching()],
+            )
+            .unwrap();
+        let ids: Vec<_> = infos.iter().map(|l| l.id).collect();
+        h.relay().connect_all(&ids).unwrap();
+        let socks: Vec<_> = (0..2)
+            .map(|_| {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                s
+            })
+            .collect();
+        let rtp = |ssrc: u8, seq: u16| {
+            let mut p = vec![0x80, 96];
+            p.extend(seq.to_be_bytes());
+            p.extend([0, 0, 0, 0, 0, 0, 0, ssrc, 9, 9, 9, 9]);
+            p
+        };
+        // Leg 1 latches to socket 1, then socket 0's packets reach socket 1 through leg 1.
+        socks[1].send_to(&rtp(2, 0), infos[1].local).unwrap();
+        let mut got = 0;
+        let mut buf = [0u8; 1500];
+        for seq in 0..5 {
+            socks[0].send_to(&rtp(1, seq), infos[0].local).unwrap();
+            let (n, from) = socks[1].recv_from(&mut buf).unwrap();
+            assert_eq!(from, infos[1].local);
+            got += usize::from(n == 16);
+        }
+        assert!(got >= 1, "nothing forwarded");
+        let (live, before) = h.snapshot();
+        assert_eq!(live.len(), 2);
+        assert_eq!(before.packets_in, 6);
+        assert!(before.packets_out >= got as u64);
+        assert_eq!(h.session_stats(session).map(|v| v.len()), Some(2));
+
+        // Silence: both legs are freed by the idle timeout.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while h.relay().leg_count() > 0 || h.session_count() > 0 {
+            assert!(std::time::Instant::now() < end, "legs were not freed");
+            h.pump_events();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(h.idle_freed(), 2);
+        let (live, after) = h.snapshot();
+        assert!(live.is_empty());
+        assert!(
+            after.packets_in >= before.packets_in,
+            "{after:?} < {before:?}"
+        );
+        assert!(after.bytes_in >= before.bytes_in);
+        assert!(after.packets_out >= before.packets_out);
+        assert!(after.bytes_out >= before.bytes_out);
+        for (a, b) in after.drops.iter().zip(before.drops.iter()) {
+            assert!(a >= b);
+        }
+        // Releasing the gone session afterwards does not count anything twice.
+        assert!(!h.release_session(session));
+        assert_eq!(h.snapshot().1, after);
     }
 
     #[test]

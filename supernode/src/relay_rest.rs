@@ -8,6 +8,10 @@
 //!   sends to its `local` address; one with `remote` sends there and accepts only from there.
 //! * `GET /v1/relay/sessions/{id}`: statistics per leg. `DELETE`: releases it (`204`).
 //!
+//! Every request object is an object: an array where an object belongs (`[[null, null]]` as
+//! `legs`), or an unknown field, is `422` `invalid_body` (see
+//! [`supernode_signaling::http::object_only`]).
+//!
 //! Only API keys made with `supernode admin partner create NAME --relay` may use it (others
 //! get `403` `relay_forbidden`); a session of another partner is `404`. Errors are the
 //! signaling API's `{ "error": { "code", "message" } }`.
@@ -90,7 +94,7 @@ impl FromRequestParts<RelayRest> for RelayPartner {
 
 /// SRTP keying of one leg (the same key in both directions).
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct SrtpSpec {
     /// `AES_CM_128_HMAC_SHA1_80` (default) or `AEAD_AES_128_GCM`.
     pub profile: Option<String>,
@@ -98,9 +102,11 @@ pub struct SrtpSpec {
     pub key: String,
 }
 
+supernode_signaling::deserialize_object_only!(SrtpSpec, "an srtp object");
+
 /// One leg asked for.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct LegSpecBody {
     /// Where the relay sends this leg's media (`IP:PORT`); absent: latch to the first sender.
     pub remote: Option<String>,
@@ -108,14 +114,18 @@ pub struct LegSpecBody {
     pub srtp: Option<SrtpSpec>,
 }
 
+supernode_signaling::deserialize_object_only!(LegSpecBody, "a leg object");
+
 /// Body of `POST /v1/relay/sessions`.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct CreateSession {
     /// The legs (1 to 16); every leg hears every other.
     #[schema(min_items = 1, max_items = 16)]
     pub legs: Vec<LegSpecBody>,
 }
+
+supernode_signaling::deserialize_object_only!(CreateSession, "a session object");
 
 /// A created leg.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -186,27 +186,68 @@ async fn a_killed_edge_frees_its_legs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn relay_legs_that_hear_nothing_are_freed_after_the_idle_timeout() {
+async fn relay_legs_that_hear_nothing_are_freed_after_the_idle_timeout_and_counters_stay() {
     let dir = data_dir("idle");
     let (_, key) = partner(&dir, "tool", true);
     let node = Node::start(&dir, &[("SUPERNODE_RELAY_IDLE_TIMEOUT_SECONDS", "1")]);
     let (_, legs) = common::relay_session(&node, &key, json!([{}, {}])).await;
-    // A few RTP packets, then silence.
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    for i in 0..5u16 {
-        let mut p = vec![0x80, 96];
-        p.extend(i.to_be_bytes());
-        p.extend([0, 0, 0, 0, 0, 0, 0, 7, 1, 2, 3, 4]);
-        s.send_to(&p, legs[0]).unwrap();
+    // Both legs latch to a peer and hear RTP (so each forwards to the other) until the
+    // counters have been scraped; then silence.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (stop, legs) = (stop.clone(), legs.clone());
+        std::thread::spawn(move || {
+            let socks: Vec<_> = (0..2)
+                .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+                .collect();
+            let mut seq = 0u16;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (i, (s, to)) in socks.iter().zip(&legs).enumerate() {
+                    let mut p = vec![0x80, 96];
+                    p.extend(seq.to_be_bytes());
+                    p.extend([0, 0, 0, 0, 0, 0, 0, 7 + i as u8, 1, 2, 3, 4]);
+                    s.send_to(&p, to).unwrap();
+                }
+                seq = seq.wrapping_add(1);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while node.metric("supernode_relay_packets_forwarded_total").await < 10.0 {
+        assert!(
+            std::time::Instant::now() < end,
+            "the relay forwarded nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(node.metric("supernode_relay_legs").await, 2.0);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().unwrap();
+    let counters = [
+        "supernode_relay_packets_received_total",
+        "supernode_relay_bytes_received_total",
+        "supernode_relay_packets_forwarded_total",
+        "supernode_relay_bytes_forwarded_total",
+    ];
+    let mut before = Vec::new();
+    for c in counters {
+        before.push(node.metric(c).await);
+    }
+    assert!(before[0] >= 10.0 && before[2] >= 10.0, "{before:?}");
     assert_eq!(
         node.wait_metric("supernode_relay_legs", 0.0, Duration::from_secs(15))
             .await,
         0.0
     );
     assert!(node.metric("supernode_relay_idle_legs_freed_total").await >= 2.0);
-    assert!(node.metric("supernode_relay_packets_received_total").await >= 0.0);
+    // The legs are gone; what they counted stays in the `_total` counters.
+    for (c, b) in counters.iter().zip(&before) {
+        let after = node.metric(c).await;
+        assert!(
+            after >= *b,
+            "{c} fell from {b} to {after} when idle legs were freed"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -324,6 +365,15 @@ async fn relay_rest_is_for_relay_keys_only_and_in_the_openapi_document() {
         json!({ "legs": [{ "remote": "nope" }] }),
         json!({ "legs": [{ "srtp": { "key": "AAAA" } }] }),
         json!({ "legs": [{ "srtp": { "key": "!!" } }] }),
+        // Arrays where objects belong: serde would read a struct from them.
+        json!({ "legs": [[null, null]] }),
+        json!({ "legs": [[]] }),
+        json!({ "legs": [{ "srtp": ["AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"] }] }),
+        json!([[{}]]),
+        // Unknown fields at every depth.
+        json!({ "legs": [{}], "ttl": 5 }),
+        json!({ "legs": [{ "remote": "127.0.0.1:9", "rmote": "x" }] }),
+        json!({ "legs": [{ "srtp": { "key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd", "kind": 1 } }] }),
     ] {
         let r = http
             .post(&url)
@@ -333,7 +383,10 @@ async fn relay_rest_is_for_relay_keys_only_and_in_the_openapi_document() {
             .await
             .unwrap();
         assert_eq!(r.status(), 422, "{bad}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_body", "{bad}: {v}");
     }
+    assert_eq!(node.metric("supernode_relay_legs").await, 0.0);
 
     let (id, legs) = common::relay_session(
         &node,
@@ -395,5 +448,10 @@ async fn relay_rest_is_for_relay_keys_only_and_in_the_openapi_document() {
         .unwrap();
     assert!(doc["paths"]["/v1/relay/sessions"]["post"].is_object());
     assert!(doc["paths"]["/v1/relay/sessions/{id}"]["delete"].is_object());
+    for body in ["CreateSession", "LegSpecBody", "SrtpSpec"] {
+        let schema = &doc["components"]["schemas"][body];
+        assert_eq!(schema["type"], "object", "{body}");
+        assert_eq!(schema["additionalProperties"], false, "{body}");
+    }
     assert!(doc["paths"]["/v1/accounts"]["post"].is_object());
 }

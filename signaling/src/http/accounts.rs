@@ -16,8 +16,9 @@ use crate::timefmt::{rfc3339, unix_now};
 /// Longest `display_name` / `external_id`, characters.
 pub const MAX_TEXT: usize = 200;
 
-/// Body of `POST /v1/accounts`.
+/// Body of `POST /v1/accounts`: a JSON object; unknown fields are `422`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct CreateAccount {
     /// Name shown to the people this account calls.
     #[schema(max_length = 200, pattern = r"^[^\x00]*$")]
@@ -26,6 +27,8 @@ pub struct CreateAccount {
     #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00]*$")]
     pub external_id: Option<String>,
 }
+
+crate::deserialize_object_only!(CreateAccount, "an account object");
 
 /// An anonymous account.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

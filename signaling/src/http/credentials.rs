@@ -15,14 +15,17 @@ use crate::timefmt::{rfc3339, unix_now};
 /// The largest TTL the API accepts at all (a server may be configured lower).
 pub const MAX_TTL_SECONDS: i64 = 86_400;
 
-/// Body of `POST /v1/accounts/{id}/credentials`.
+/// Body of `POST /v1/accounts/{id}/credentials`: a JSON object; unknown fields are `422`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct CreateCredential {
     /// Lifetime of the token in seconds (default 3600).
     #[schema(minimum = 1, maximum = 86400)]
     #[serde(default, deserialize_with = "integer")]
     pub ttl_seconds: Option<i64>,
 }
+
+crate::deserialize_object_only!(CreateCredential, "a credential request object");
 
 /// JSON Schema's `integer` is a mathematical integer: `36.0` is one, `36.5` is not.
 fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod credentials;
 pub mod error;
 pub mod extract;
+pub mod object_only;
 pub mod openapi;
 
 use std::sync::{Arc, RwLock};
