@@ -20,8 +20,29 @@
 //! [`OpusDecoder::decode_fec`] (when the encoder had FEC on and the next packet carries it:
 //! see `crate::payload::opus::has_fec`), or concealed with [`OpusDecoder::conceal`].
 //! Buffers are the caller's: no call here allocates.
+//!
+//! ## DTX and comfort noise
+//!
+//! With [`OpusConfig::dtx`] on, once the input has been inactive (silence or steady
+//! background noise) for a while, the encoder's packets shrink to one byte (a TOC byte and no
+//! audio data: [`is_dtx_packet`]), with a real packet of a few dozen bytes every 400 ms that
+//! updates the receiver's picture of the background noise. A sender should not transmit the
+//! DTX packets (WebRTC does not): it sends nothing for up to 400 ms, and the RTP timestamp
+//! jumps while the sequence number does not (`crate::payload::opus::OpusRtpClock::skip`).
+//! The receiver fills the gap with [`OpusDecoder::comfort_noise`], one call per missing
+//! frame: libopus synthesises noise at the level and colour of the last update, which is
+//! exactly what decoding the untransmitted DTX packets would have produced (see
+//! `media/tests/codec_opus_dtx.rs`). A receiver tells a DTX gap from loss by the sequence
+//! numbers: a timestamp gap with no sequence gap is DTX, a sequence gap is loss.
 
 use super::CodecError;
+
+/// Whether `packet`, as returned by [`OpusEncoder::encode`], is a DTX packet (at most 2
+/// bytes: no audio data, nothing worth sending). The receiver makes comfort noise for it
+/// with [`OpusDecoder::comfort_noise`] whether it was sent or not.
+pub fn is_dtx_packet(packet: &[u8]) -> bool {
+    packet.len() <= 2
+}
 
 /// Number of audio channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -318,6 +339,18 @@ impl OpusDecoder {
     /// Packet-loss concealment: synthesises `out.len() / channels` samples per channel
     /// (a multiple of 2.5 ms) continuing the last decoded audio.
     pub fn conceal(&mut self, out: &mut [i16]) -> Result<usize, CodecError> {
+        self.check_plc_len(out.len())?;
+        Ok(self.inner.decode(&[], out, false)?)
+    }
+
+    /// Comfort noise for a DTX gap: synthesises `out.len() / channels` samples per channel
+    /// (a multiple of 2.5 ms) of background noise shaped by the last packets received, the
+    /// same audio that decoding the sender's untransmitted DTX packets gives. Call it for
+    /// every frame of a gap whose sequence numbers show no loss (see the module docs); for a
+    /// lost packet use [`Self::conceal`] or [`Self::decode_fec`]. (libopus runs the same
+    /// synthesis for both; the separate call lets a jitter buffer count DTX apart from
+    /// concealment.)
+    pub fn comfort_noise(&mut self, out: &mut [i16]) -> Result<usize, CodecError> {
         self.check_plc_len(out.len())?;
         Ok(self.inner.decode(&[], out, false)?)
     }
