@@ -32,6 +32,8 @@ struct Sender {
     history: HashMap<u16, Bytes>,
     order: VecDeque<u16>,
     answer_nacks: bool,
+    /// Frames whose marker packet is lost on first transmission (retransmissions get through).
+    lose_marker_of: Vec<u64>,
     retransmitted: u64,
     keyframes_forced: u64,
     au: Vec<u8>,
@@ -54,6 +56,7 @@ impl Sender {
             history: HashMap::new(),
             order: VecDeque::new(),
             answer_nacks,
+            lose_marker_of: Vec::new(),
             retransmitted: 0,
             keyframes_forced: 0,
             au: Vec::new(),
@@ -80,16 +83,19 @@ impl Sender {
                 };
                 let mut buf = vec![0u8; 12 + payload.len()];
                 hdr.write(payload, &mut buf).unwrap();
-                out.push((*seq, Bytes::from(buf)));
+                out.push((*seq, Bytes::from(buf), marker));
                 *seq = seq.wrapping_add(1);
             })
             .unwrap();
-        for (seq, pkt) in out {
+        for (seq, pkt, marker) in out {
             self.history.insert(seq, pkt.clone());
             self.order.push_back(seq);
             if self.order.len() > 2000 {
                 let old = self.order.pop_front().unwrap();
                 self.history.remove(&old);
+            }
+            if marker && self.lose_marker_of.contains(&n) {
+                continue;
             }
             net.send(now, pkt);
         }
@@ -208,8 +214,15 @@ struct Outcome {
     sent_at: Vec<Instant>,
 }
 
-/// Runs `secs` seconds of video; `blackout` = (from, to) offsets of a forward-path outage.
-fn run(secs: u64, blackout: Option<(u64, u64)>, answer_nacks: bool, seed: u64) -> Outcome {
+/// Runs `secs` seconds of video; `blackout` = (from, to) offsets of a forward-path outage;
+/// the marker packets of frames `lose_marker_of` are lost on first transmission.
+fn run(
+    secs: u64,
+    blackout: Option<(u64, u64)>,
+    answer_nacks: bool,
+    seed: u64,
+    lose_marker_of: &[u64],
+) -> Outcome {
     let t0 = Instant::now();
     let mut fwd = NetEmulator::new(NetProfile::wired(), seed);
     let mut rev = NetEmulator::new(NetProfile::wired(), seed + 1);
@@ -217,6 +230,7 @@ fn run(secs: u64, blackout: Option<(u64, u64)>, answer_nacks: bool, seed: u64) -
         fwd.set_blackout(t0 + Duration::from_millis(a), t0 + Duration::from_millis(b));
     }
     let mut tx = Sender::new(answer_nacks);
+    tx.lose_marker_of = lose_marker_of.to_vec();
     let mut rx = Receiver::new();
     let frames = secs * FPS;
     let frame_at = |n: u64| t0 + Duration::from_micros(n * 1_000_000 / FPS);
@@ -266,7 +280,7 @@ fn run(secs: u64, blackout: Option<(u64, u64)>, answer_nacks: bool, seed: u64) -
 
 #[test]
 fn clean_path_640x360_800kbps_keeps_psnr_above_32db() {
-    let o = run(3, None, true, 7);
+    let o = run(3, None, true, 7, &[]);
     let d = &o.rx.decoded;
     assert_eq!(d.len(), 90, "every frame decoded");
     let frames: Vec<u64> = d.iter().map(|x| x.1).collect();
@@ -285,7 +299,7 @@ fn clean_path_640x360_800kbps_keeps_psnr_above_32db() {
 
 fn resume_after_blackout(answer_nacks: bool) -> (Outcome, Duration) {
     let (a, b) = (1000, 1500); // a 500 ms outage
-    let o = run(4, Some((a, b)), answer_nacks, 11);
+    let o = run(4, Some((a, b)), answer_nacks, 11, &[]);
     let t0 = o.sent_at[0];
     let outage_end = t0 + Duration::from_millis(b);
     // The first frame sent after the outage that got decoded, and when.
@@ -337,4 +351,25 @@ fn after_a_500ms_outage_without_retransmission_pli_brings_a_keyframe_within_1s()
     assert!(s.plis >= 1 && o.tx.keyframes_forced >= 1);
     assert!(s.keyframes >= 2);
     assert!(s.abandoned > 0);
+}
+
+#[test]
+fn a_lost_marker_packet_is_repaired_mid_stream_and_at_the_end_of_the_stream() {
+    // Frame 10 loses its marker packet with frames following; frame 29, the last before the
+    // sender stops, loses its marker packet and nothing follows it.
+    let o = run(1, None, true, 5, &[10, 29]);
+    let s = o.rx.fb.stats();
+    eprintln!("lost markers: {} decoded, stats {s:?}", o.rx.decoded.len());
+    let frames: Vec<u64> = o.rx.decoded.iter().map(|x| x.1).collect();
+    assert_eq!(
+        frames,
+        (0..30).collect::<Vec<_>>(),
+        "every frame decoded, in order"
+    );
+    assert_eq!(o.tx.retransmitted, 2);
+    // Both losses are found by the tail timer: at 30 fps the next frame starts 33 ms later,
+    // after `tail_wait` (30 ms), so frame 10's loss is NACKed before frame 11 could show it.
+    assert_eq!((s.recovered, s.tail_probes, s.nacked, s.plis), (2, 2, 2, 0));
+    let min = o.rx.decoded.iter().map(|x| x.2).fold(f64::MAX, f64::min);
+    assert!(min >= 32.0, "min PSNR {min:.2}");
 }
