@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs Schemathesis (from PyPI, installed into .tools/venv) against /v1/openapi.json of a real
-# `supernode run` on a free loopback port, with a partner key made by `supernode admin`.
+# `supernode run` on a free loopback port, with a partner key made by `supernode admin
+# partner create --relay` (a relay key may use the partner API and the relay REST API, so
+# both are exercised; a plain key would only ever see `403` from /v1/relay/sessions).
 # Fails on any server error or any response that breaks the schema (every check enabled).
 #   scripts/schemathesis.sh            # defaults: 150 examples per operation
 #   SCHEMATHESIS_MAX_EXAMPLES=500 scripts/schemathesis.sh
@@ -25,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 unset SUPERNODE_DATABASE_URL
-KEY=$("$BIN" admin --data-dir "$DATA" partner create schemathesis \
+KEY=$("$BIN" admin --data-dir "$DATA" partner create schemathesis --relay \
   | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 # A high rate limit: the run is about schema conformance, and 429 is documented anyway.
 SUPERNODE_RATE_LIMIT_PER_SECOND=100000 SUPERNODE_RATE_LIMIT_BURST=100000 \

@@ -1,12 +1,18 @@
 //! Relay REST for trusted tools: bridge standard RTP tools (GStreamer, SIP gateways) through
 //! the relay.
 //!
-//! * `POST /v1/relay/sessions` `{ "legs": [ { "remote"?: "IP:PORT", "srtp"?: { "profile"?:
+//! * `POST /v1/relay/sessions` `{ "legs": [ { "remote"?: "IPv4:PORT", "srtp"?: { "profile"?:
 //!   "AES_CM_128_HMAC_SHA1_80", "key": "<base64 key‖salt>" } }, … ] }` → `201`
 //!   `{ "id": "rs_…", "legs": [ { "id": n, "local": "IP:PORT" } … ] }`; every leg hears every
 //!   other (two legs: both directions). A leg without `remote` latches to the first peer that
 //!   sends to its `local` address; one with `remote` sends there and accepts only from there.
 //! * `GET /v1/relay/sessions/{id}`: statistics per leg. `DELETE`: releases it (`204`).
+//!
+//! `remote` is IPv4 (written as Rust prints it, first octet 1–255, port 1–65535; a relay
+//! bound to IPv6 gets only latching legs through this API, which is not done yet); the
+//! key is standard base64 with padding. The OpenAPI schema states exactly these rules
+//! (patterns, and `oneOf` for the profile/key-length pair), so a schema-valid body is only
+//! refused for want of ports (`503`).
 //!
 //! Every request object is an object: an array where an object belongs (`[[null, null]]` as
 //! `legs`), or an unknown field, is `422` `invalid_body` (see
@@ -92,15 +98,81 @@ impl FromRequestParts<RelayRest> for RelayPartner {
     }
 }
 
+/// The SRTP profile names the relay REST API takes.
+pub const PROFILE_AES_CM: &str = "AES_CM_128_HMAC_SHA1_80";
+/// See [`PROFILE_AES_CM`].
+pub const PROFILE_AEAD_GCM: &str = "AEAD_AES_128_GCM";
+/// Standard base64 (with padding) of 30 bytes: AES-CM's 16-byte key and 14-byte salt.
+pub const KEY_30_PATTERN: &str = "^[A-Za-z0-9+/]{40}$";
+/// Standard base64 of 28 bytes (GCM's 16-byte key and 12-byte salt): the last byte leaves
+/// four zero bits in the 38th character, then `==`.
+pub const KEY_28_PATTERN: &str = "^[A-Za-z0-9+/]{37}[AQgw]==$";
+
 /// SRTP keying of one leg (the same key in both directions).
-#[derive(Debug, Deserialize, ToSchema)]
+///
+/// Its OpenAPI schema is written by hand (`oneOf` two objects) because the key's length
+/// depends on the profile: absent, `null` or `AES_CM_128_HMAC_SHA1_80` with a 30-byte key,
+/// or `AEAD_AES_128_GCM` with a 28-byte key.
+#[derive(Debug, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct SrtpSpec {
     /// `AES_CM_128_HMAC_SHA1_80` (default) or `AEAD_AES_128_GCM`.
     pub profile: Option<String>,
-    /// Master key followed by master salt, base64 (30 bytes for AES-CM, 28 for GCM).
+    /// Master key followed by master salt, standard base64 with padding (30 bytes for
+    /// AES-CM, 28 for GCM).
     pub key: String,
 }
+
+impl utoipa::PartialSchema for SrtpSpec {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, Object, OneOf, SchemaType, Type};
+        let variant = |profiles: &[Option<&str>], nullable: bool, key_pattern: &str| {
+            let mut profile = Object::builder()
+                .schema_type(if nullable {
+                    [Type::String, Type::Null]
+                        .into_iter()
+                        .collect::<SchemaType>()
+                } else {
+                    SchemaType::new(Type::String)
+                })
+                .enum_values(Some(profiles.iter().map(|p| match p {
+                    Some(p) => serde_json::Value::from(*p),
+                    None => serde_json::Value::Null,
+                })))
+                .description(Some("SRTP protection profile"));
+            if nullable {
+                profile = profile.description(Some(
+                    "SRTP protection profile (absent or null: AES_CM_128_HMAC_SHA1_80)",
+                ));
+            }
+            let key = Object::builder()
+                .schema_type(Type::String)
+                .pattern(Some(key_pattern))
+                .description(Some(
+                    "Master key followed by master salt, standard base64 with padding",
+                ));
+            let mut o = Object::builder()
+                .schema_type(Type::Object)
+                .property("profile", profile)
+                .property("key", key)
+                .required("key")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            if !nullable {
+                o = o.required("profile");
+            }
+            o.build()
+        };
+        OneOf::builder()
+            .item(variant(&[Some(PROFILE_AES_CM), None], true, KEY_30_PATTERN))
+            .item(variant(&[Some(PROFILE_AEAD_GCM)], false, KEY_28_PATTERN))
+            .description(Some(
+                "SRTP keying of one leg (the same key in both directions)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SrtpSpec {}
 
 supernode_signaling::deserialize_object_only!(SrtpSpec, "an srtp object");
 
@@ -108,7 +180,13 @@ supernode_signaling::deserialize_object_only!(SrtpSpec, "an srtp object");
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct LegSpecBody {
-    /// Where the relay sends this leg's media (`IP:PORT`); absent: latch to the first sender.
+    /// Where the relay sends this leg's media (`IPv4:PORT`); absent or null: latch to the
+    /// first sender.
+    // `IPv4:PORT` as Rust prints a socket address (no leading zeros), first octet 1–255,
+    // port 1–65535: exactly the values `leg_request` takes (a test checks).
+    #[schema(
+        pattern = "^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9][0-9]?)\\.((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){2}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+    )]
     pub remote: Option<String>,
     /// SRTP keying; absent: plain RTP.
     pub srtp: Option<SrtpSpec>,
@@ -194,22 +272,30 @@ fn leg_request(i: usize, spec: LegSpecBody) -> Result<LegRequest, ApiError> {
         Some(r) => {
             let addr: SocketAddr = r
                 .parse()
-                .map_err(|_| bad(format!("legs[{i}].remote is not IP:PORT")))?;
-            if addr.port() == 0 || addr.ip().is_unspecified() {
-                return Err(bad(format!("legs[{i}].remote must be a concrete address")));
+                .map_err(|_| bad(format!("legs[{i}].remote is not IPv4:PORT")))?;
+            // Exactly the schema's pattern: canonical IPv4 (the relay's sockets are IPv4),
+            // a first octet that is not 0 (0.0.0.0/8 is no destination), a port that is not 0.
+            let concrete = match addr {
+                SocketAddr::V4(a) => a.ip().octets()[0] != 0 && a.port() != 0,
+                SocketAddr::V6(_) => false,
+            };
+            if !concrete || addr.to_string() != r {
+                return Err(bad(format!(
+                    "legs[{i}].remote must be a concrete IPv4:PORT written canonically"
+                )));
             }
             LegRequest::fixed(addr)
         }
         None => LegRequest::latching(),
     };
     if let Some(s) = spec.srtp {
-        let (profile, len) = match s.profile.as_deref().unwrap_or("AES_CM_128_HMAC_SHA1_80") {
-            "AES_CM_128_HMAC_SHA1_80" => (SrtpProfile::Aes128CmHmacSha1_80, 30),
-            "AEAD_AES_128_GCM" => (SrtpProfile::AeadAes128Gcm, 28),
+        let (profile, len) = match s.profile.as_deref().unwrap_or(PROFILE_AES_CM) {
+            PROFILE_AES_CM => (SrtpProfile::Aes128CmHmacSha1_80, 30),
+            PROFILE_AEAD_GCM => (SrtpProfile::AeadAes128Gcm, 28),
             other => return Err(bad(format!("legs[{i}].srtp.profile {other:?} unsupported"))),
         };
         let raw = base64::engine::general_purpose::STANDARD
-            .decode(s.key.trim())
+            .decode(&s.key)
             .map_err(|_| bad(format!("legs[{i}].srtp.key is not base64")))?;
         if raw.len() != len {
             return Err(bad(format!(
@@ -402,5 +488,127 @@ async fn delete_session(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    fn schema_json<T: PartialSchema>() -> serde_json::Value {
+        serde_json::to_value(T::schema()).unwrap()
+    }
+
+    fn regex(pattern: &serde_json::Value) -> regex::Regex {
+        regex::Regex::new(pattern.as_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_remote_pattern_is_exactly_what_the_server_takes() {
+        let re = regex(&schema_json::<LegSpecBody>()["properties"]["remote"]["pattern"]);
+        let ips = [
+            "1.2.3.4",
+            "127.0.0.1",
+            "255.255.255.255",
+            "9.99.199.249",
+            "0.1.2.3",
+            "0.0.0.0",
+            "01.2.3.4",
+            "1.2.3.04",
+            "256.1.1.1",
+            "1.2.3.300",
+            "10.0.0",
+            "::1",
+            "[::1]",
+            "[::ffff:1.2.3.4]",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "a.b.c.d",
+        ];
+        let ports = [
+            "1", "80", "9999", "10000", "65535", "65536", "99999", "09", "0", "", "+5", "-1",
+        ];
+        let mut accepted = 0;
+        for ip in ips {
+            for port in ports {
+                let r = format!("{ip}:{port}");
+                let spec = LegSpecBody {
+                    remote: Some(r.clone()),
+                    srtp: None,
+                };
+                let server = leg_request(0, spec).is_ok();
+                assert_eq!(re.is_match(&r), server, "{r:?}: schema vs server");
+                accepted += usize::from(server);
+            }
+        }
+        assert_eq!(accepted, 4 * 5, "four good addresses times five good ports");
+    }
+
+    #[test]
+    fn the_srtp_schema_is_exactly_what_the_server_takes() {
+        let doc = schema_json::<SrtpSpec>();
+        let variants = doc["oneOf"].as_array().unwrap();
+        assert_eq!(variants.len(), 2);
+        for v in variants {
+            assert_eq!(v["additionalProperties"], false);
+            assert_eq!(v["type"], "object");
+        }
+        let (cm, gcm) = (&variants[0], &variants[1]);
+        assert_eq!(
+            cm["properties"]["profile"]["enum"],
+            serde_json::json!([PROFILE_AES_CM, null])
+        );
+        assert_eq!(
+            gcm["properties"]["profile"]["enum"],
+            serde_json::json!([PROFILE_AEAD_GCM])
+        );
+        let (re30, re28) = (
+            regex(&cm["properties"]["key"]["pattern"]),
+            regex(&gcm["properties"]["key"]["pattern"]),
+        );
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let nopad = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let mut keys = Vec::new();
+        for len in 26..=32u8 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| i.wrapping_mul(37).wrapping_add(len))
+                .collect();
+            let k = b64.encode(&bytes);
+            keys.push(k.clone());
+            keys.push(nopad.encode(&bytes));
+            keys.push(format!("{k} "));
+            keys.push(format!(" {k}"));
+            // Non-canonical trailing bits: the last data character moved off its grid.
+            let t = k.trim_end_matches('=');
+            if t.len() < k.len() {
+                let mut c: Vec<char> = k.chars().collect();
+                let last = t.len() - 1;
+                c[last] = if c[last] == 'B' { 'C' } else { 'B' };
+                keys.push(c.into_iter().collect());
+            }
+            keys.push(k.replace('A', "-"));
+        }
+        let mut accepted = 0;
+        for profile in [None, Some(PROFILE_AES_CM), Some(PROFILE_AEAD_GCM), Some("")] {
+            for key in &keys {
+                let schema = match profile {
+                    None | Some(PROFILE_AES_CM) => re30.is_match(key),
+                    Some(PROFILE_AEAD_GCM) => re28.is_match(key),
+                    Some(_) => false,
+                };
+                let spec = LegSpecBody {
+                    remote: None,
+                    srtp: Some(SrtpSpec {
+                        profile: profile.map(str::to_owned),
+                        key: key.clone(),
+                    }),
+                };
+                let server = leg_request(0, spec).is_ok();
+                assert_eq!(schema, server, "{profile:?} {key:?}: schema vs server");
+                accepted += usize::from(server);
+            }
+        }
+        assert!(accepted >= 3, "some keys are good: {accepted}");
     }
 }
