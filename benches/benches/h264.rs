@@ -132,7 +132,11 @@ fn bench_rate_change(c: &mut Criterion) {
     let mut i = 0usize;
     g.bench_function("640x360_set_bitrate_then_encode", |b| {
         b.iter(|| {
-            let bps = if i.is_multiple_of(2) { 700_000 } else { 800_000 };
+            let bps = if i.is_multiple_of(2) {
+                700_000
+            } else {
+                800_000
+            };
             enc.set_bitrate(bps).unwrap();
             let info = enc.encode(&frames[i % frames.len()], &mut au).unwrap();
             i += 1;
