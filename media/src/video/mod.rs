@@ -1,7 +1,9 @@
 //! Receiving video: [`FrameBuffer`] puts RTP packets back in order, groups them into frames,
 //! hands out frames once they are complete and decodable, asks for retransmission of
 //! missing packets (NACK, retries paced by the round-trip time) and for a keyframe (PLI)
-//! when a loss cannot be repaired.
+//! when a loss cannot be repaired. A loss at the tail of a frame that nothing follows (the
+//! marker packet lost, then the sender pauses) is found by a timer (`tail_wait`), not by a
+//! later packet; see [`FrameBuffer`].
 //!
 //! A receive path looks like this (all sans-IO, driven by `now`):
 //!
