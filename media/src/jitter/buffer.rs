@@ -40,6 +40,10 @@ const EXPAND_BELOW_MS: f64 = 1.0;
 /// buffer holds its target level.
 const REORDER_WAIT_MS: f64 = 100.0;
 
+/// Longest wait for a missing packet while less than the target level of later audio is
+/// buffered (a stalled or ended stream), ms.
+const MAX_WAIT_MS: f64 = 1000.0;
+
 /// How the buffer chooses its delay.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -438,16 +442,25 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             return self.decode_next(now, adaptive);
         }
         let gap = next_ts - play;
-        // Give the packet up when enough later audio is buffered and its successor has been
-        // here for the reordering horizon (or after concealing too long anyway). A shorter
-        // wait loses reordered packets: after a stall the held packets arrive in one burst
-        // and a reordered one trails the burst by its whole reordering delay, not by that
-        // delay less the packet interval as in a steady flow.
+        // Give the packet up only once the target level of later audio is buffered, and then
+        // when its successor has been here for the reordering horizon or it has been
+        // concealed for max(target, 60 ms). A shorter horizon loses reordered packets: after
+        // a stall the held packets arrive in one burst and a reordered one trails the burst
+        // by its whole reordering delay, not by that delay less the packet interval as in a
+        // steady flow. Less than the target level buffered means the path is not delivering
+        // (a stall that one reordered packet overtook, as on FIFO mobile and Wi-Fi links):
+        // the missing packets are delayed, not lost, and playing the one packet would not
+        // save concealment anyway, so keep waiting (up to MAX_WAIT_MS, for a stream that
+        // ended). A lost packet in a flowing stream is given up as before: later packets
+        // keep coming and fill the target level within about the target's time.
         let successor_age = now.saturating_duration_since(next_arrival).as_secs_f64() * 1000.0;
+        let buffered_ms = self.packets.samples() as f64 / PER_MS;
+        let waited_ms = self.waited as f64 / PER_MS;
+        let target = self.delay.target_ms();
         let give_up = !adaptive
-            || (self.packets.samples() as f64 / PER_MS >= self.delay.target_ms()
-                && successor_age >= REORDER_WAIT_MS)
-            || self.waited as f64 / PER_MS >= self.delay.target_ms().max(60.0);
+            || (buffered_ms >= target
+                && (successor_age >= REORDER_WAIT_MS || waited_ms >= target.max(60.0)))
+            || waited_ms >= MAX_WAIT_MS;
         if !give_up {
             return self.conceal(FRAME_SAMPLES, false);
         }

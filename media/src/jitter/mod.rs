@@ -18,9 +18,12 @@
 //! receiver moves the reference, not the target. When the packet due is missing and the
 //! buffer is short, the adaptive buffer conceals *and waits* (the delay grows, the packet is
 //! merged when it comes, and accelerate later shrinks the delay again) rather than dropping
-//! the packet as late; when enough later audio is buffered and a later packet has been there
-//! for 100 ms (the reordering horizon, NetEQ's ten expands), or after concealing
-//! max(target, 60 ms) for it, it gives the packet up (FEC or concealment). [`Policy::Fixed`] is the classic static buffer for comparison.
+//! the packet as late. It gives the packet up (FEC or concealment) only once the target
+//! level of later audio is buffered, and then when a later packet has been there for 100 ms
+//! (the reordering horizon, NetEQ's ten expands) or after concealing max(target, 60 ms) for
+//! it. With less than the target level buffered the path is stalled rather than losing (on
+//! a FIFO link one reordered packet can overtake a stall), so it keeps waiting, at most 1 s
+//! (a stream that ended). [`Policy::Fixed`] is the classic static buffer for comparison.
 //!
 //! Decoding happens on the 10 ms pull grid, so the quantity the adaptive buffer steers is the
 //! *slack*: how long the fastest recent packet waits at the pull that decodes it (each

@@ -109,6 +109,15 @@ impl DelayHistogram {
         self.sum_us = self.sum_us.saturating_add(d.as_micros() as u64);
     }
 
+    /// Adds everything `other` recorded (to pool several runs).
+    pub fn merge(&mut self, other: &DelayHistogram) {
+        for (a, b) in self.bins.iter_mut().zip(other.bins.iter()) {
+            *a = a.saturating_add(*b);
+        }
+        self.count += other.count;
+        self.sum_us = self.sum_us.saturating_add(other.sum_us);
+    }
+
     /// Packets recorded.
     pub fn count(&self) -> u64 {
         self.count
@@ -152,6 +161,11 @@ mod tests {
         assert_eq!(h.mean(), Some(Duration::from_micros(49_950)));
         h.add(Duration::from_secs(3600));
         assert_eq!(h.quantile(1.0), Some(Duration::from_millis(5000)));
+        let mut pooled = DelayHistogram::default();
+        pooled.merge(&h);
+        pooled.merge(&h);
+        assert_eq!(pooled.count(), 2 * h.count());
+        assert_eq!(pooled.quantile(0.5), h.quantile(0.5));
     }
 
     #[test]
