@@ -1,0 +1,32 @@
+//! # supernode-testkit
+//!
+//! Helpers that several crates' tests share, so each lives in one place. It is a
+//! `[dev-dependencies]` entry only (never a dependency of a product crate) and depends on
+//! nothing but `std`, so every crate, `supernode-media` included, can use it without a cycle.
+//!
+//! * [`external`] — the one rule for tests that need a tool a fresh machine may lack: print
+//!   `SKIP: <why>` and pass, unless `SUPERNODE_REQUIRE_EXTERNAL=1` (CI), which fails instead.
+//! * [`gstreamer`] — whether `gst-launch-1.0` and the needed elements are installed, running
+//!   pipelines (killed on drop), the audio+video send/receive pipelines of the interop tests
+//!   and how much the receiving one decoded.
+//! * [`net`] — free loopback UDP ports and waiting until another process has bound one.
+//!
+//! Drive it from a test:
+//!
+//! ```no_run
+//! use supernode_testkit::{gstreamer, net};
+//!
+//! if !gstreamer::available("H.264 interop", &["udpsrc", "rtph264depay", "avdec_h264"]) {
+//!     return; // printed `SKIP: …` (or panicked under SUPERNODE_REQUIRE_EXTERNAL=1)
+//! }
+//! let port = net::free_udp_port();
+//! let mut gst = gstreamer::Pipeline::spawn(&format!("udpsrc port={port} ! fakesink"));
+//! assert!(net::wait_udp_bound(port, std::time::Duration::from_secs(10)));
+//! // … send to `port` …
+//! gst.stop();
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod external;
+pub mod gstreamer;
+pub mod net;
