@@ -52,7 +52,8 @@ pub use transmit::{Transmit, TxBatch};
 pub struct CoreConfig {
     /// A leg that has received nothing for this long is freed.
     pub idle_timeout: Duration,
-    /// Interval of the RTCP reports the relay generates toward each leg.
+    /// Mean interval of the RTCP reports the relay generates toward each leg (each interval
+    /// is drawn from 0.5–1.5× this, RFC 3550 §6.3.1).
     pub report_interval: Duration,
     /// Keyframe requests (PLI/FIR) toward one sender are coalesced to at most one per this.
     pub keyframe_min_interval: Duration,
@@ -129,7 +130,13 @@ pub struct Core {
     global_drops: [u64; DropReason::COUNT],
     events: VecDeque<Event>,
     next_sweep: Instant,
+    /// State of the generator that spreads report times (RFC 3550 §6.3.1 randomization).
+    jitter_state: u64,
 }
+
+/// How often the core scans its legs for due reports and idle legs. Short, so that reports
+/// (each due at its own randomized time) go out a few at a time rather than in bursts.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
 
 impl Core {
     /// A core with no legs. `now` is its epoch (RTP arrival clocks count from here).
@@ -148,7 +155,24 @@ impl Core {
             global_drops: [0; DropReason::COUNT],
             events: VecDeque::with_capacity(64),
             next_sweep: now,
+            jitter_state: 0x9e37_79b9_7f4a_7c15,
         }
+    }
+
+    /// `interval` scaled by a factor drawn uniformly from [0.5, 1.5), as RFC 3550 §6.3.1
+    /// asks of RTCP intervals: legs created together (a burst of calls, a restart) must not
+    /// send their reports in the same instant, or the relay stalls its media path every
+    /// interval to write hundreds of reports.
+    fn jittered(&mut self, interval: Duration) -> Duration {
+        // xorshift64*: deterministic for a core, a few cycles, no clock or OS entropy needed.
+        let mut x = self.jitter_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.jitter_state = x;
+        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11; // 53 random bits
+        let u = r as f64 / (1u64 << 53) as f64;
+        interval.mul_f64(0.5 + u)
     }
 
     /// The configuration.
@@ -184,14 +208,8 @@ impl Core {
             None => None,
         };
         let cache = NackCache::new(self.config.nack_cache_bytes, self.config.nack_cache_slots);
-        let leg = Leg::new(
-            id,
-            &spec,
-            srtp,
-            cache,
-            now,
-            now + self.config.report_interval,
-        );
+        let first_report = now + self.jittered(self.config.report_interval);
+        let leg = Leg::new(id, &spec, srtp, cache, now, first_report);
         let idx = match self.free_legs.pop() {
             Some(i) => {
                 self.legs[i as usize] = Some(leg);
@@ -618,7 +636,7 @@ impl Core {
         if now < self.next_sweep {
             return;
         }
-        self.next_sweep = now + Duration::from_millis(100);
+        self.next_sweep = now + SWEEP_INTERVAL;
         let idle = self.config.idle_timeout;
         let mut freed = Vec::new();
         for i in 0..self.legs.len() {

@@ -2,8 +2,9 @@
 //! the peers' reports through, because what each leg sees (after rewriting, fan-out and the
 //! relay's own retransmissions) is not what the other side sent:
 //!
-//! - toward each leg, every `report_interval`, an SR (when the relay sends media to that leg)
-//!   or an RR, whose report block describes what the relay receives from the leg;
+//! - toward each leg, every `report_interval` on average (each interval drawn from 0.5–1.5×
+//!   it, RFC 3550 §6.3.1, so legs created together do not report together), an SR (when
+//!   the relay sends media to that leg) or an RR, whose report block describes what the relay receives from the leg;
 //! - from each leg: SR (kept for the LSR/DLSR of the next report), RR blocks about the
 //!   relay's SR (round-trip time), generic NACK (answered from the leg's retransmission
 //!   cache), PLI and FIR (forwarded as a PLI to every leg feeding this one, coalesced to one
@@ -169,7 +170,7 @@ impl Core {
     /// Builds and queues the periodic report toward leg `li`.
     pub(super) fn send_report(&mut self, now: Instant, li: u32, tx: &mut TxBatch) {
         let ntp = self.ntp_now(now);
-        let interval = self.config.report_interval;
+        let interval = self.jittered(self.config.report_interval);
         let leg = self.legs[li as usize].as_mut().expect("live leg");
         leg.next_report = now + interval;
         let Some(peer) = leg.peer else { return };
