@@ -41,6 +41,8 @@ pub struct WorkerIo {
     pub gso: bool,
     /// Pin the worker thread to this CPU (Linux).
     pub pin_cpu: Option<usize>,
+    /// Keep polling without blocking for this long after a round that received datagrams.
+    pub spin: Duration,
 }
 
 /// Counters of a worker's I/O, for benchmarks and metrics.
@@ -331,6 +333,8 @@ impl Worker {
         if let Some(cpu) = self.io.pin_cpu {
             pin_to_cpu(cpu);
         }
+        // Until when the loop polls without blocking (set after each round with traffic).
+        let mut spin_until: Option<Instant> = None;
         loop {
             while let Ok(cmd) = self.commands.try_recv() {
                 if !self.apply(cmd) {
@@ -338,22 +342,32 @@ impl Worker {
                 }
             }
             let now = Instant::now();
-            let wait = self
-                .core
-                .poll_timeout()
-                .saturating_duration_since(now)
-                .min(Duration::from_millis(50));
-            let timeout_ms = wait.as_millis() as i32;
+            let timeout_ms = if spin_until.is_some_and(|t| now < t) {
+                0
+            } else {
+                let wait = self
+                    .core
+                    .poll_timeout()
+                    .saturating_duration_since(now)
+                    .min(Duration::from_millis(50));
+                // Round up: a timer due in 0.4 ms must not turn the wait into a busy loop.
+                wait.as_micros().div_ceil(1000) as i32
+            };
             let ready = self.poller.wait(timeout_ms).unwrap_or_default();
+            let mut traffic = false;
             for k in 0..ready {
                 let token = self.poller.token(k);
                 if token == WAKER_TOKEN {
                     self.waker.reset();
                     continue;
                 }
+                traffic = true;
                 self.drain_socket(token as usize);
             }
             let now = Instant::now();
+            if traffic && !self.io.spin.is_zero() {
+                spin_until = Some(now + self.io.spin);
+            }
             if now >= self.core.poll_timeout() {
                 self.core.handle_timeout(now, &mut self.tx);
                 self.flush();

@@ -63,6 +63,19 @@ struct Args {
     /// Seconds of the latency run at half the maximum rate.
     #[arg(long, default_value_t = 3.0)]
     latency_secs: f64,
+    /// Further fractions of the maximum rate to measure latency at, besides one half (e.g.
+    /// `0.25,0.1`); each adds a row `TARGET@F` under the table (not in the JSON).
+    #[arg(long, value_delimiter = ',')]
+    latency_also_at: Vec<f64>,
+    /// Write every measured packet of the latency runs to this file (send time ns, latency
+    /// ns, output index; the last latency run wins), to see when slow packets happen.
+    #[arg(long)]
+    latency_dump: Option<std::path::PathBuf>,
+    /// Seconds of the stall check before the runs: a thread spins on the forwarder's CPU and
+    /// counts the gaps over 1 ms in which it did not run (the machine taking the CPU away:
+    /// other processes, or the hypervisor). 0 skips it.
+    #[arg(long, default_value_t = 2.0)]
+    stall_check_secs: f64,
     /// Loss (percent) above which a step fails.
     #[arg(long, default_value_t = 0.1)]
     max_loss: f64,
@@ -78,6 +91,10 @@ struct Args {
     /// Pin loadgen to CPU 0 and the forwarder (relay worker, bare thread, rtpengine) to CPU 1.
     #[arg(long)]
     pin: bool,
+    /// Microseconds the relay's worker and the bare forwarder keep polling without blocking
+    /// after a round with traffic (the relay's `RelayConfig::spin`; 0: block when idle).
+    #[arg(long, default_value_t = 200)]
+    spin_us: u64,
     /// Datagrams per recvmmsg batch in the relay and the bare forwarder.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -111,6 +128,8 @@ struct Row {
     target: String,
     max: Option<StepResult>,
     latency: Option<StepResult>,
+    /// Latency runs at the further fractions of `--latency-also-at`.
+    more_latency: Vec<(f64, StepResult)>,
     note: String,
 }
 
@@ -147,6 +166,7 @@ fn setup_relay(
         workers: 1,
         batch: args.batch,
         pin_cpus: if args.pin { vec![1] } else { vec![] },
+        spin: Duration::from_micros(args.spin_us),
         core: CoreConfig {
             idle_timeout: Duration::from_secs(3600),
             nack_cache_bytes: args.relay_nack_cache,
@@ -240,7 +260,13 @@ fn setup_bare(
         .iter()
         .map(|s| s.try_clone())
         .collect::<std::io::Result<_>>()?;
-    let b = bare::Bare::start(routes, outs, args.batch, args.pin.then_some(1))?;
+    let b = bare::Bare::start(
+        routes,
+        outs,
+        args.batch,
+        args.pin.then_some(1),
+        Duration::from_micros(args.spin_us),
+    )?;
     Ok((Forwarder::Bare(b, keep), streams))
 }
 
@@ -318,6 +344,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
         target: target.to_string(),
         max: None,
         latency: None,
+        more_latency: Vec::new(),
         note: String::new(),
     };
     // Every step runs against a fresh forwarder (new process or threads, new calls), so that
@@ -453,25 +480,35 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
         }
     }
     if let Some(b) = &best {
-        let half = b.mult / 2.0;
-        let Ok((fwd, mut streams)) = fresh(load) else {
-            return row;
-        };
-        let r = load.run(
-            &mut streams,
-            shape,
-            half,
-            args.latency_secs,
-            Duration::from_millis(300),
-            true,
-        );
-        drop(fwd);
-        eprintln!(
-            "loadgen: {target:13} latency run at x{half:.2}: {:.0} pps, loss {:.3}%, p50/p99/p99.9 {:?} us",
-            r.pps, r.loss_pct, r.latency_us
-        );
-        row.latency = Some(r);
-        row.max = best;
+        row.max = best.clone();
+        let fractions = std::iter::once(0.5).chain(args.latency_also_at.iter().copied());
+        for (i, frac) in fractions.enumerate() {
+            let m = b.mult * frac;
+            let Ok((fwd, mut streams)) = fresh(load) else {
+                return row;
+            };
+            let r = load.run(
+                &mut streams,
+                shape,
+                m,
+                args.latency_secs,
+                Duration::from_millis(300),
+                true,
+            );
+            drop(fwd);
+            eprintln!(
+                "loadgen: {target:13} latency run at x{m:.2} ({:.0}% of max): {:.0} pps, loss {:.3}%, p50/p99/p99.9 {:?} us",
+                frac * 100.0,
+                r.pps,
+                r.loss_pct,
+                r.latency_us
+            );
+            if i == 0 {
+                row.latency = Some(r);
+            } else {
+                row.more_latency.push((frac, r));
+            }
+        }
     } else if row.note.is_empty() {
         row.note = "no step passed the loss limit".into();
     }
@@ -498,7 +535,15 @@ fn main() -> Result<()> {
         .map(|n| n.get())
         .unwrap_or(1);
     eprintln!("loadgen: {cpus} CPUs, load average at start: {}", loadavg());
+    let stalls = (args.stall_check_secs > 0.0)
+        .then(|| stall_check(args.pin.then_some(1), args.stall_check_secs));
+    if let Some(s) = &stalls {
+        eprintln!("loadgen: {s}");
+    }
     let mut load = Load::new().context("binding loadgen sockets")?;
+    if let Some(p) = &args.latency_dump {
+        load.dump_latencies_to(p.clone());
+    }
     let mut rows = Vec::new();
     for t in &args.targets {
         rows.push(run_target(&args, &mut load, t, shape));
@@ -518,6 +563,9 @@ fn main() -> Result<()> {
         args.pin,
         loadavg()
     );
+    if let Some(s) = &stalls {
+        println!("loadgen: {s}");
+    }
     println!(
         "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  note",
         "target",
@@ -570,6 +618,24 @@ fn main() -> Result<()> {
             r.note
         );
     }
+    for r in &rows {
+        for (frac, l) in &r.more_latency {
+            let lat = l.latency_us;
+            println!(
+                "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  latency at {:.0}% of max",
+                format!("{}@{frac}", r.target),
+                format!("{:.0}", l.pps),
+                format!("{:.3}", l.loss_pct),
+                l.reordered,
+                fmt_opt(lat.map(|l| l.0), 1),
+                fmt_opt(lat.map(|l| l.1), 1),
+                fmt_opt(lat.map(|l| l.2), 1),
+                "-",
+                "-",
+                frac * 100.0
+            );
+        }
+    }
     let json_num = |v: Option<f64>| {
         v.map(|x| format!("{x:.3}"))
             .unwrap_or_else(|| "null".into())
@@ -595,4 +661,47 @@ fn main() -> Result<()> {
         json_num(ratio(relay, rtpe))
     );
     Ok(())
+}
+
+/// Spins on `cpu` for `secs`, while a second thread spins on CPU 0 as loadgen's own loop
+/// does, and reports the gaps over 1 ms between two consecutive clock reads on `cpu`: time
+/// the machine took the CPU away (other processes, or the hypervisor descheduling a vCPU).
+/// A forwarder cannot forward while its CPU is gone, so these gaps bound the latency tail
+/// any forwarder can show here.
+fn stall_check(cpu: Option<usize>, secs: f64) -> String {
+    let end = std::time::Instant::now() + Duration::from_secs_f64(secs);
+    let companion = std::thread::spawn(move || {
+        supernode_relay::udp::pin_current_thread(0);
+        while std::time::Instant::now() < end {
+            std::hint::spin_loop();
+        }
+    });
+    let measure = std::thread::spawn(move || {
+        if let Some(c) = cpu {
+            supernode_relay::udp::pin_current_thread(c);
+        }
+        let mut last = std::time::Instant::now();
+        let (mut count, mut total, mut max) = (0u64, Duration::ZERO, Duration::ZERO);
+        while last < end {
+            let now = std::time::Instant::now();
+            let gap = now - last;
+            if gap > Duration::from_millis(1) {
+                count += 1;
+                total += gap;
+                max = max.max(gap);
+            }
+            last = now;
+        }
+        (count, total, max)
+    });
+    let (count, total, max) = measure.join().unwrap_or_default();
+    let _ = companion.join();
+    format!(
+        "stall check (CPU {} spinning, CPU 0 busy too): {count} gaps over 1 ms in {secs:.1} s ({:.1} per s), {:.1} ms in all ({:.2}% of the time), longest {:.1} ms",
+        cpu.map_or_else(|| "any".to_string(), |c| c.to_string()),
+        count as f64 / secs,
+        total.as_secs_f64() * 1000.0,
+        total.as_secs_f64() / secs * 100.0,
+        max.as_secs_f64() * 1000.0
+    )
 }

@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use supernode_relay::udp::{self, Poller, RecvBatch, SendBatch};
@@ -34,6 +35,7 @@ impl Bare {
         out_socks: Vec<UdpSocket>,
         batch: usize,
         pin: Option<usize>,
+        spin: Duration,
     ) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
@@ -50,8 +52,21 @@ impl Bare {
                 }
                 let mut recv = RecvBatch::new(batch, false);
                 let mut send = SendBatch::new(batch, false, true);
+                // Same idle policy as the relay's worker: poll without blocking for `spin`
+                // after a round with traffic, then block.
+                let mut spin_until: Option<Instant> = None;
                 while !s2.load(Ordering::Relaxed) {
-                    let Ok(n) = poller.wait(20) else { continue };
+                    let timeout = if spin_until.is_some_and(|t| Instant::now() < t) {
+                        0
+                    } else {
+                        20
+                    };
+                    let Ok(n) = poller.wait(timeout) else {
+                        continue;
+                    };
+                    if n > 0 && !spin.is_zero() {
+                        spin_until = Some(Instant::now() + spin);
+                    }
                     for k in 0..n {
                         let r = &routes[poller.token(k) as usize];
                         for _ in 0..8 {

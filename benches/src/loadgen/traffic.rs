@@ -118,7 +118,13 @@ pub struct Load {
     track_order: bool,
     latencies: Vec<u32>,
     start: Instant,
+    /// Where to write each measured packet of a latency run (`--latency-dump`), and the
+    /// samples: (send time ns since start, latency ns, output index).
+    dump: Option<(std::path::PathBuf, Vec<DumpSample>)>,
 }
+
+/// One measured packet: send time (ns since loadgen started), latency (ns), output index.
+type DumpSample = (u64, u32, u32);
 
 const SLOT: usize = 1500;
 const BATCH: usize = 64;
@@ -142,7 +148,15 @@ impl Load {
             track_order: true,
             latencies: Vec::with_capacity(4 << 20),
             start: Instant::now(),
+            dump: None,
         })
+    }
+
+    /// Writes every measured packet of the next latency runs to `path` (one line each:
+    /// send time in ns since loadgen started, latency in ns, output index), to see *when*
+    /// slow packets happen: periodic work in the forwarder, or the machine stalling.
+    pub fn dump_latencies_to(&mut self, path: std::path::PathBuf) {
+        self.dump = Some((path, Vec::with_capacity(4 << 20)));
     }
 
     /// Registers the output ports of `streams`.
@@ -213,8 +227,13 @@ impl Load {
                 }
                 if record && self.latencies.len() < self.latencies.capacity() {
                     let sent = u64::from_be_bytes(d.data[17..25].try_into().expect("8 bytes"));
-                    self.latencies
-                        .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+                    let lat = now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32;
+                    self.latencies.push(lat);
+                    if let Some((_, d)) = self.dump.as_mut()
+                        && d.len() < d.capacity()
+                    {
+                        d.push((sent, lat, out));
+                    }
                 }
             }
         }
@@ -313,6 +332,22 @@ impl Load {
         } else {
             100.0 * expected.saturating_sub(received) as f64 / expected as f64
         };
+        if let Some((path, d)) = self.dump.as_mut()
+            && record
+        {
+            use std::io::Write;
+            let written = std::fs::File::create(&*path).and_then(|f| {
+                let mut w = std::io::BufWriter::new(f);
+                for (s, l, o) in d.iter() {
+                    writeln!(w, "{s} {l} {o}")?;
+                }
+                w.flush()
+            });
+            if let Err(e) = written {
+                eprintln!("loadgen: cannot write {}: {e}", path.display());
+            }
+            d.clear();
+        }
         let latency_us = if record && !self.latencies.is_empty() {
             self.latencies.sort_unstable();
             let q = |p: f64| {
