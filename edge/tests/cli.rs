@@ -1,16 +1,9 @@
 //! The `edge` binary: two `edge media` processes talking plain RTP over loopback write JSON
 //! reports and WAV/Y4M files; failures give the documented exit statuses.
 
-use std::net::UdpSocket;
 use std::process::Command;
 
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use supernode_testkit::net::free_udp_port as free_port;
 
 #[test]
 fn two_media_processes_exchange_audio_and_video() {

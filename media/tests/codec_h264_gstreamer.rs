@@ -5,7 +5,6 @@
 //! `SKIP: ...` and pass, unless `SUPERNODE_REQUIRE_EXTERNAL=1` (CI), where they fail.
 
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,91 +16,21 @@ use supernode_media::payload::h264::{
     FU_A, H264Depacketizer, H264Packetizer, STAP_A, inspect, nal_type,
 };
 use supernode_media::video::{FrameBuffer, FrameBufferConfig, VideoPacket};
-
-/// The crate's one check for external tools: true when every GStreamer element named is
-/// installed; otherwise prints `SKIP: <why>` and returns false, or panics when
-/// `SUPERNODE_REQUIRE_EXTERNAL=1`.
-fn gstreamer_has(elements: &[&str]) -> bool {
-    let missing: Vec<&str> = elements
-        .iter()
-        .copied()
-        .filter(|e| {
-            !Command::new("gst-inspect-1.0")
-                .arg(e)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let why = format!("GStreamer (gst-inspect-1.0) lacks {missing:?}");
-    if std::env::var("SUPERNODE_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-        panic!("{why}, and SUPERNODE_REQUIRE_EXTERNAL=1");
-    }
-    eprintln!("SKIP: {why}");
-    false
-}
-
-/// Kills the child on drop, so a failing test leaves nothing running.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn gst(pipeline: &str) -> Reaped {
-    let child = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(pipeline.split_whitespace())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn gst-launch-1.0");
-    Reaped(child)
-}
-
-fn wait_exit(child: &mut Reaped, limit: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Ok(Some(status)) = child.0.try_wait() {
-            return status.success();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
-/// Whether a UDP socket is bound to `port` on this host (Linux /proc/net/udp).
-fn udp_port_bound(port: u16) -> bool {
-    let want = format!(":{port:04X} ");
-    ["/proc/net/udp", "/proc/net/udp6"].iter().any(|f| {
-        std::fs::read_to_string(f)
-            .map(|s| {
-                s.lines().skip(1).any(|l| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .is_some_and(|a| format!("{a} ").ends_with(&want))
-                })
-            })
-            .unwrap_or(false)
-    })
-}
+use supernode_testkit::gstreamer::{self, Pipeline};
+use supernode_testkit::net::{free_udp_port, wait_udp_bound};
 
 #[test]
 fn our_depacketizer_decodes_what_rtph264pay_sends() {
-    if !gstreamer_has(&[
-        "videotestsrc",
-        "openh264enc",
-        "h264parse",
-        "rtph264pay",
-        "udpsink",
-    ]) {
+    if !gstreamer::available(
+        "rtph264pay -> our depacketizer",
+        &[
+            "videotestsrc",
+            "openh264enc",
+            "h264parse",
+            "rtph264pay",
+            "udpsink",
+        ],
+    ) {
         return;
     }
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -111,7 +40,7 @@ fn our_depacketizer_decodes_what_rtph264pay_sends() {
     const FRAMES: usize = 30;
     // Snow is incompressible: big pictures, so FU-A; two slices per picture; SPS/PPS
     // aggregated into STAP-A before each IDR.
-    let mut child = gst(&format!(
+    let mut child = Pipeline::spawn(&format!(
         "videotestsrc num-buffers={FRAMES} pattern=snow ! video/x-raw,width=320,height=240,framerate=30/1 \
          ! openh264enc bitrate=2000000 num-slices=2 gop-size=10 ! h264parse \
          ! rtph264pay mtu=800 config-interval=-1 aggregate-mode=zero-latency pt=96 \
@@ -162,7 +91,7 @@ fn our_depacketizer_decodes_what_rtph264pay_sends() {
                 }
             }
             Err(_) => {
-                if let Ok(Some(_)) = child.0.try_wait() {
+                if child.try_exit().is_some() {
                     // Drain for a moment after GStreamer is done.
                     let t = *exited_at.get_or_insert_with(Instant::now);
                     if t.elapsed() > Duration::from_millis(300) {
@@ -184,13 +113,16 @@ fn our_depacketizer_decodes_what_rtph264pay_sends() {
 
 #[test]
 fn rtph264depay_and_avdec_decode_what_we_send() {
-    if !gstreamer_has(&[
-        "udpsrc",
-        "rtph264depay",
-        "h264parse",
-        "avdec_h264",
-        "filesink",
-    ]) {
+    if !gstreamer::available(
+        "our packetizer -> rtph264depay",
+        &[
+            "udpsrc",
+            "rtph264depay",
+            "h264parse",
+            "avdec_h264",
+            "filesink",
+        ],
+    ) {
         return;
     }
     const FRAMES: u64 = 30;
@@ -222,13 +154,10 @@ fn rtph264depay_and_avdec_decode_what_we_send() {
         })
         .unwrap();
     }
-    let port = {
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = free_udp_port();
     let out_path =
         std::env::temp_dir().join(format!("supernode-gst-{}-{port}.yuv", std::process::id()));
-    let mut child = gst(&format!(
+    let mut child = Pipeline::spawn(&format!(
         "udpsrc address=127.0.0.1 port={port} num-buffers={} \
          caps=application/x-rtp,media=video,clock-rate=90000,encoding-name=H264,payload=96 \
          ! rtph264depay ! h264parse ! avdec_h264 ! video/x-raw,format=I420 \
@@ -236,14 +165,10 @@ fn rtph264depay_and_avdec_decode_what_we_send() {
         datagrams.len(),
         out_path.display()
     ));
-    let start = Instant::now();
-    while !udp_port_bound(port) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "udpsrc never bound"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_udp_bound(port, Duration::from_secs(10)),
+        "udpsrc never bound"
+    );
     std::thread::sleep(Duration::from_millis(300));
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     for d in &datagrams {
@@ -251,7 +176,9 @@ fn rtph264depay_and_avdec_decode_what_we_send() {
         std::thread::sleep(Duration::from_micros(500));
     }
     assert!(
-        wait_exit(&mut child, Duration::from_secs(20)),
+        child
+            .wait_exit(Duration::from_secs(20))
+            .is_some_and(|s| s.success()),
         "GStreamer did not finish"
     );
     let raw = std::fs::read(&out_path).unwrap();

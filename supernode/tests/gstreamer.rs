@@ -6,53 +6,18 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Edge, Node, data_dir, free_port, partner, relay_session};
 use serde_json::json;
-
-const SEND: &[&str] = &[
-    "gst-launch-1.0",
-    "audiotestsrc",
-    "opusenc",
-    "rtpopuspay",
-    "videotestsrc",
-    "openh264enc",
-    "rtph264pay",
-    "udpsink",
-];
-const RECV: &[&str] = &[
-    "gst-launch-1.0",
-    "udpsrc",
-    "rtpjitterbuffer",
-    "rtpopusdepay",
-    "opusdec",
-    "rtph264depay",
-    "avdec_h264",
-    "filesink",
-];
-
-fn have(elements: &[&str]) -> bool {
-    let tool = Command::new("gst-launch-1.0")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !tool {
-        if common::require_external() {
-            panic!("gst-launch-1.0 missing and SUPERNODE_REQUIRE_EXTERNAL=1");
-        }
-        eprintln!("SKIP: GStreamer interop through the relay (no gst-launch-1.0)");
-        return false;
-    }
-    common::gstreamer(&elements[1..])
-}
+use supernode_testkit::gstreamer::{
+    self, AV_RECEIVE_ELEMENTS, AV_SEND_ELEMENTS, Decoded, Pipeline,
+};
+use supernode_testkit::net::wait_udp_bound;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn edge_decodes_what_gstreamer_sends_through_the_relay() {
-    if !have(SEND) {
+    if !gstreamer::available("GStreamer -> relay -> edge", AV_SEND_ELEMENTS) {
         return;
     }
     let dir = data_dir("gst_in");
@@ -76,22 +41,16 @@ async fn edge_decodes_what_gstreamer_sends_through_the_relay() {
         "--duration",
         "6s",
     ]);
-    std::thread::sleep(Duration::from_millis(300));
-    let pipeline = format!(
-        "audiotestsrc is-live=true num-buffers=200 ! audio/x-raw,rate=48000,channels=1 ! \
-         opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={} \
-         videotestsrc is-live=true num-buffers=120 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
-         openh264enc ! rtph264pay pt=96 config-interval=-1 ! udpsink host=127.0.0.1 port={}",
-        audio[0].port(),
-        video[0].port()
+    assert!(
+        wait_udp_bound(edge_port, Duration::from_secs(20)),
+        "edge never bound its port"
     );
-    let gst = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(pipeline.split_whitespace())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
+    let gst = Pipeline::run(&gstreamer::av_send(
+        audio[0].port(),
+        video[0].port(),
+        200,
+        120,
+    ));
     assert!(gst.success());
     let (_, v) = edge.finish(Duration::from_secs(30));
     assert!(
@@ -106,7 +65,7 @@ async fn edge_decodes_what_gstreamer_sends_through_the_relay() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gstreamer_decodes_what_edge_sends_through_the_relay() {
-    if !have(RECV) {
+    if !gstreamer::available("edge -> relay -> GStreamer", AV_RECEIVE_ELEMENTS) {
         return;
     }
     let dir = data_dir("gst_out");
@@ -127,25 +86,12 @@ async fn gstreamer_decodes_what_edge_sends_through_the_relay() {
     )
     .await;
     let (a_raw, v_raw) = (dir.join("a.raw"), dir.join("v.raw"));
-    let pipeline = format!(
-        "udpsrc port={pa} caps=application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! \
-         rtpjitterbuffer ! rtpopusdepay ! opusdec ! audio/x-raw,rate=48000,channels=1,format=S16LE ! \
-         filesink location={} \
-         udpsrc port={pv} caps=application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 ! \
-         rtpjitterbuffer ! rtph264depay ! avdec_h264 ! video/x-raw,format=I420 ! filesink location={}",
-        a_raw.display(),
-        v_raw.display()
-    );
-    let mut gst = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .arg("-e")
-        .args(pipeline.split_whitespace())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let gst = Pipeline::spawn(&gstreamer::av_receive(pa, pv, &a_raw, &v_raw));
     // GStreamer takes a moment to load its plugins on a busy machine.
-    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(
+        wait_udp_bound(pa, Duration::from_secs(20)) && wait_udp_bound(pv, Duration::from_secs(20)),
+        "GStreamer never bound its ports"
+    );
     let mut edge = Edge::plain(&[
         "media",
         "--remote-audio",
@@ -166,12 +112,7 @@ async fn gstreamer_decodes_what_edge_sends_through_the_relay() {
     let (code, rep) = edge.finish(Duration::from_secs(30));
     assert_eq!(code, Some(1), "{rep}");
     std::thread::sleep(Duration::from_millis(500));
-    let _ = gst.kill();
-    let _ = gst.wait();
-    let audio_s = std::fs::metadata(&a_raw).map_or(0, |m| m.len()) as f64 / 96_000.0;
-    let frames = std::fs::metadata(&v_raw).map_or(0, |m| m.len()) / (320 * 180 * 3 / 2);
-    assert!(audio_s > 2.0, "GStreamer decoded {audio_s} s of audio");
-    assert!(frames > 60, "GStreamer decoded {frames} frames");
-    eprintln!("GStreamer decoded {audio_s:.1} s of audio and {frames} pictures via the relay");
+    gst.stop();
+    Decoded::read(&a_raw, &v_raw, 320, 180).assert_more_than(2.0, 60, "edge -> relay -> GStreamer");
     assert!(node.metric("supernode_relay_packets_forwarded_total").await > 250.0);
 }

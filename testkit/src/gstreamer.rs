@@ -185,6 +185,25 @@ impl Decoded {
             pictures: len(video_file) / (width * height * 3 / 2),
         }
     }
+
+    /// Asserts that more than `audio_seconds` of audio and more than `pictures` pictures
+    /// were decoded (naming `what` in the message), and prints the amounts.
+    pub fn assert_more_than(&self, audio_seconds: f64, pictures: u64, what: &str) {
+        assert!(
+            self.audio_seconds > audio_seconds,
+            "{what}: GStreamer decoded {} s of audio, want > {audio_seconds}",
+            self.audio_seconds
+        );
+        assert!(
+            self.pictures > pictures,
+            "{what}: GStreamer decoded {} pictures, want > {pictures}",
+            self.pictures
+        );
+        eprintln!(
+            "{what}: GStreamer decoded {:.1} s of audio and {} pictures",
+            self.audio_seconds, self.pictures
+        );
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +228,9 @@ mod tests {
         let d = Decoded::read(&a, &v, 4, 6);
         assert_eq!(d.audio_seconds, 2.0);
         assert_eq!(d.pictures, 3);
+        d.assert_more_than(1.9, 2, "test");
+        let short = std::panic::catch_unwind(|| d.assert_more_than(2.0, 2, "test"));
+        assert!(short.is_err(), "2.0 s is not more than 2.0 s");
         let none = Decoded::read(&dir.join("x"), &dir.join("y"), 4, 6);
         assert_eq!((none.audio_seconds, none.pictures), (0.0, 0));
         let _ = std::fs::remove_dir_all(&dir);

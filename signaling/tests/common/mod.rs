@@ -17,16 +17,15 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// The one place that decides whether a missing external tool skips or fails a test.
-/// Returns the PostgreSQL URL, or `None` after printing `SKIP:`.
+/// The PostgreSQL URL of the storage tests, or `None` after printing `SKIP:` (a failure
+/// under `SUPERNODE_REQUIRE_EXTERNAL=1`: the rule is `supernode_testkit::external`'s).
 pub fn postgres_url() -> Option<String> {
     match std::env::var("SUPERNODE_TEST_POSTGRES_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
-            if std::env::var("SUPERNODE_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-                panic!("SUPERNODE_TEST_POSTGRES_URL is not set and SUPERNODE_REQUIRE_EXTERNAL=1");
-            }
-            eprintln!("SKIP: PostgreSQL storage test (SUPERNODE_TEST_POSTGRES_URL not set)");
+            supernode_testkit::external::unavailable(
+                "PostgreSQL storage test: SUPERNODE_TEST_POSTGRES_URL is not set",
+            );
             None
         }
     }

@@ -21,36 +21,6 @@ use serde_json::{Value, json};
 /// The supernode under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_supernode");
 
-/// Whether an external tool is required (CI) rather than skippable.
-pub fn require_external() -> bool {
-    std::env::var("SUPERNODE_REQUIRE_EXTERNAL").as_deref() == Ok("1")
-}
-
-/// `true` when every GStreamer element is present; otherwise prints `SKIP:` and returns
-/// `false`, or panics under `SUPERNODE_REQUIRE_EXTERNAL=1`.
-pub fn gstreamer(elements: &[&str]) -> bool {
-    let missing: Vec<&str> = elements
-        .iter()
-        .copied()
-        .filter(|e| {
-            !Command::new("gst-inspect-1.0")
-                .arg(e)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if require_external() {
-        panic!("GStreamer elements missing and SUPERNODE_REQUIRE_EXTERNAL=1: {missing:?}");
-    }
-    eprintln!("SKIP: GStreamer interop through the relay (missing elements: {missing:?})");
-    false
-}
-
 /// The `edge` executable (built on first use when missing).
 pub fn edge_bin() -> PathBuf {
     static EDGE: OnceLock<PathBuf> = OnceLock::new();
@@ -413,10 +383,4 @@ pub async fn relay_session(node: &Node, key: &str, legs: Value) -> (String, Vec<
 }
 
 /// A free UDP port on loopback (bound and released).
-pub fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use supernode_testkit::net::free_udp_port as free_port;
