@@ -36,7 +36,7 @@ fn one_to_one_both_ways() {
         .unwrap();
     relay.connect_both(legs[0].id, legs[1].id).unwrap();
     let (a, b) = (Client::new(), Client::new());
-    // B speaks first (latches leg 1); its packet has nowhere to go yet.
+    // B speaks first (latches leg 1); A has no peer yet, so its packet is held for A.
     b.send(legs[1].local, &rtp(0xB, 1, 0, b"hello from b"));
     assert!(wait_until(Duration::from_secs(2), || stats(
         &relay, legs[1].id
@@ -57,6 +57,10 @@ fn one_to_one_both_ways() {
         assert_eq!((ssrc, seq), (0xA, 100 + i as u16));
         assert_eq!(payload, vec![i as u8; 160]);
     }
+    // A's first packet latched leg 0, which released what B had said before (early media).
+    let (pkt, from) = a.recv().expect("A receives B's early packet");
+    assert_eq!(from, legs[0].local);
+    assert_eq!(fields(&pkt).3, b"hello from b");
     // And back: A has latched, B's packets reach it.
     b.send(legs[1].local, &rtp(0xB, 2, 960, b"back"));
     let (pkt, from) = a.recv().expect("A receives B");
@@ -66,13 +70,67 @@ fn one_to_one_both_ways() {
     assert_eq!(sa.counters.rtp_in, 20);
     assert_eq!(sa.received, 20);
     assert_eq!(sa.lost, 0);
+    assert_eq!(sa.counters.early_held, 1);
+    assert_eq!(sa.counters.early_replayed, 1);
     let sb = stats(&relay, legs[1].id);
     assert_eq!(sb.counters.packets_out, 20);
-    assert_eq!(
-        sb.counters.drops_for(DropReason::NoDestination),
-        1,
-        "B's first packet had no peer to go to"
-    );
+    assert_eq!(sb.counters.drops_for(DropReason::NoDestination), 0);
+}
+
+#[test]
+fn early_media_is_held_until_the_callee_latches_then_sent_in_order() {
+    let relay = relay(41_050, no_reports());
+    let (_s, legs) = relay
+        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
+        .unwrap();
+    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (a, b) = (Client::new(), Client::new());
+    // A talks before B has sent anything: 100 packets, more than the relay holds.
+    for i in 0..100u16 {
+        a.send(
+            legs[0].local,
+            &rtp(0xA, 1_000 + i, u32::from(i) * 960, &[i as u8; 40]),
+        );
+    }
+    assert!(wait_until(Duration::from_secs(2), || stats(
+        &relay, legs[1].id
+    )
+    .counters
+    .early_held
+        == 100));
+    assert!(b.recv().is_none(), "nothing reaches B before it latches");
+    // B's first packet latches leg 1: the newest 64 held packets follow, oldest first,
+    // then live media.
+    b.send(legs[1].local, &rtp(0xB, 1, 0, b"hi"));
+    assert!(wait_until(Duration::from_secs(2), || stats(
+        &relay, legs[1].id
+    )
+    .peer
+        == Some(b.addr())));
+    a.send(legs[0].local, &rtp(0xA, 1_100, 100 * 960, &[100; 40]));
+    let got: Vec<_> = std::iter::from_fn(|| b.recv()).take(65).collect();
+    assert_eq!(got.len(), 65);
+    for (k, (pkt, from)) in got.iter().enumerate() {
+        assert_eq!(*from, legs[1].local);
+        let (ssrc, seq, ts, payload) = fields(pkt);
+        let i = 36 + k as u16; // packets 36..=99 held, then 100 live
+        assert_eq!((ssrc, seq, ts), (0xA, 1_000 + i, u32::from(i) * 960));
+        assert_eq!(payload, vec![i as u8; 40]);
+    }
+    let sb = stats(&relay, legs[1].id);
+    assert_eq!(sb.counters.early_replayed, 64);
+    assert_eq!(sb.counters.packets_out, 65);
+    // The replayed packets are in B's retransmission cache: a NACK for one is answered.
+    let pairs = [NackPair { pid: 1_040, blp: 0 }];
+    let nack = rtcp(&[RtcpPacket::Nack(Nack {
+        sender_ssrc: Ssrc(0xB),
+        media_ssrc: Ssrc(0xA),
+        pairs: WireList::Items(&pairs),
+    })]);
+    b.send(legs[1].local, &nack);
+    let again = b.recv_rtp();
+    assert_eq!(again.len(), 1, "one retransmission");
+    assert_eq!(fields(&again[0]).1, 1_040);
 }
 
 #[test]
@@ -417,6 +475,8 @@ fn shared_port_legs_are_told_apart_by_ssrc_then_address() {
         == Some(b.addr())));
     a.send(legs[0].local, &rtp(0xA, 1, 0, b"a to b"));
     assert_eq!(fields(&b.recv().unwrap().0).3, b"a to b");
+    // A's first packet latched it and released B's early packet, held for A until then.
+    assert_eq!(fields(&a.recv().unwrap().0).3, b"b latches");
     b.send(legs[1].local, &rtp(0xB, 2, 960, b"b to a"));
     assert_eq!(fields(&a.recv().unwrap().0).3, b"b to a");
     // A stranger claiming A's SSRC once A has latched, and one with an unknown SSRC.

@@ -403,3 +403,69 @@ fn stun_with_leg_credentials_moves_the_latch_and_bad_credentials_do_not() {
     assert_eq!(fields(&a2.recv().unwrap().0).3, b"to the new address");
     assert!(a.recv().is_none());
 }
+
+#[test]
+fn early_media_toward_an_srtp_leg_is_protected_with_its_key_when_it_latches() {
+    let relay = relay(
+        42_300,
+        CoreConfig {
+            report_interval: Duration::from_secs(3600),
+            ..CoreConfig::default()
+        },
+    );
+    let (relay_a, client_a) = pair(SrtpProfile::Aes128CmHmacSha1_80, 3);
+    let (relay_b, client_b) = pair(SrtpProfile::AeadAes128Gcm, 4);
+    let (_s, legs) = relay
+        .create_session(vec![
+            LegRequest {
+                srtp: Some(relay_a),
+                ..LegRequest::latching()
+            },
+            LegRequest {
+                srtp: Some(relay_b),
+                ..LegRequest::latching()
+            },
+        ])
+        .unwrap();
+    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (mut sa, mut sb) = (
+        LegSrtp::new(&client_a).unwrap(),
+        LegSrtp::new(&client_b).unwrap(),
+    );
+    let (a, b) = (Client::new(), Client::new());
+    // A speaks before B has latched: held, decrypted, in B's cache.
+    for i in 0..5u16 {
+        a.send(
+            legs[0].local,
+            &sa.protect_rtp(&rtp(0xA, 10 + i, u32::from(i) * 960, &[i as u8; 100]))
+                .unwrap(),
+        );
+    }
+    assert!(wait_until(Duration::from_secs(2), || stats(
+        &relay, legs[1].id
+    )
+    .counters
+    .early_held
+        == 5));
+    b.send(
+        legs[1].local,
+        &sb.protect_rtp(&rtp(0xB, 1, 0, b"latch")).unwrap(),
+    );
+    let got = b.recv_all();
+    assert_eq!(got.len(), 5, "the held packets, once B latched");
+    for (i, wire) in got.iter().enumerate() {
+        assert_ne!(&wire[12..112], &[i as u8; 100][..], "encrypted on the wire");
+        let plain = sb.unprotect_rtp(wire).expect("under B's key, in order");
+        let (ssrc, seq, _, payload) = fields(&plain);
+        assert_eq!((ssrc, seq), (0xA, 10 + i as u16));
+        assert_eq!(payload, vec![i as u8; 100]);
+    }
+    // Live media after the replay continues the same SRTP stream.
+    a.send(
+        legs[0].local,
+        &sa.protect_rtp(&rtp(0xA, 15, 5 * 960, &[5; 100])).unwrap(),
+    );
+    let (wire, _) = b.recv().expect("live packet");
+    assert_eq!(fields(&sb.unprotect_rtp(&wire).unwrap()).1, 15);
+    assert_eq!(stats(&relay, legs[1].id).counters.early_replayed, 5);
+}

@@ -7,9 +7,11 @@ use std::time::Instant;
 use super::ids::{LegId, SessionId, SockSlot};
 use super::nack_cache::NackCache;
 use super::rate::{RateCap, RateLimiter};
-use super::rewrite::Rewriter;
+use super::rewrite::{Rewriter, SourceKey};
 use super::srtp::{LegSrtp, LegSrtpKeys};
 use super::stats::{LegCounters, ReceiveStats};
+use super::transmit::TxBatch;
+use supernode_media::packet::rtp;
 
 /// How a leg learns where its peer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +137,10 @@ pub struct Leg {
     pub next_report: Instant,
     /// The SSRC the relay uses for the reports it generates toward this leg.
     pub report_ssrc: u32,
+    /// Early media: while this (latching) leg has no peer yet, what its sources send is held
+    /// in its retransmission cache, which nothing else uses before latching. The range of
+    /// outgoing sequence numbers held (first, last), replayed when the leg latches.
+    pub held: Option<(u16, u16)>,
 }
 
 impl Leg {
@@ -180,6 +186,7 @@ impl Leg {
             last_sent_ts: None,
             next_report,
             report_ssrc: 0x5EED_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9),
+            held: None,
         }
     }
 
@@ -193,5 +200,100 @@ impl Leg {
     #[inline]
     pub fn may_first_latch(&self) -> bool {
         matches!(self.mode, PeerMode::Latching) && self.peer.is_none()
+    }
+}
+
+/// Most packets held for a leg that has not latched yet (early media); older ones give way.
+pub const EARLY_MEDIA_PACKETS: u16 = 64;
+
+impl Leg {
+    /// Early media: a source sent `plain` (RTP, decrypted) toward this leg before it has a
+    /// peer. A latching leg holds it, rewritten as it will be sent, in its retransmission
+    /// cache (unused until the leg latches), keeping the newest [`EARLY_MEDIA_PACKETS`].
+    /// Returns whether the packet was held.
+    ///
+    /// Without this, what a caller sends between the callee's answer and the callee's first
+    /// packet (the start of speech, the first keyframe) is lost.
+    pub fn hold_early(
+        &mut self,
+        now: Instant,
+        src: SourceKey,
+        seq: u16,
+        ts: u32,
+        plain: &[u8],
+    ) -> bool {
+        if !matches!(self.mode, PeerMode::Latching) || !self.cache.is_enabled() {
+            return false;
+        }
+        let (m, switched) = self.rewrite.map(now, src, seq, ts);
+        if switched {
+            self.counters.source_switches += 1;
+        }
+        let Some(buf) = self.cache.insert_mut(m.seq, plain) else {
+            return false;
+        };
+        if !m.identity {
+            // `plain` was parsed as RTP by the caller: the fixed header is there.
+            let _ = rtp::set_ssrc(buf, m.ssrc);
+            let _ = rtp::set_sequence_number(buf, m.seq);
+            let _ = rtp::set_timestamp(buf, m.ts);
+        }
+        let first = match self.held {
+            Some((first, _)) if m.seq.wrapping_sub(first) < EARLY_MEDIA_PACKETS => first,
+            Some(_) => m.seq.wrapping_sub(EARLY_MEDIA_PACKETS - 1),
+            None => m.seq,
+        };
+        self.held = Some((first, m.seq));
+        self.counters.early_held += 1;
+        true
+    }
+
+    /// The leg just learned its peer: sends what was held for it, oldest first, protected
+    /// with the leg's SRTP context when it has one, and leaves the cache holding exactly what
+    /// went on the wire (so NACKs for them are answered with the right bytes).
+    pub fn replay_early(&mut self, tx: &mut TxBatch) {
+        let (Some((first, last)), Some(peer)) = (self.held.take(), self.peer) else {
+            return;
+        };
+        let start = tx.len();
+        let count = last.wrapping_sub(first).min(EARLY_MEDIA_PACKETS - 1) + 1;
+        let mut sent = 0u64;
+        for k in 0..count {
+            let Some(pkt) = self.cache.get(first.wrapping_add(k)) else {
+                continue; // overwritten by later packets in the ring
+            };
+            if tx.push(self.sock, peer, pkt).is_none() {
+                break;
+            }
+            if let Some(s) = self.srtp.as_mut() {
+                let protected = tx.last_mut().map(|b| s.protect_rtp(b));
+                match protected {
+                    Some(Ok(p)) => {
+                        tx.replace_last(&p);
+                    }
+                    _ => {
+                        tx.pop();
+                        continue;
+                    }
+                }
+            }
+            sent += 1;
+        }
+        if self.srtp.is_some() {
+            // The cache held plain packets: keep only their protected forms.
+            self.cache.clear();
+            for t in &tx.items()[start..] {
+                let wire = tx.data(t);
+                if wire.len() >= 4 {
+                    self.cache
+                        .insert(u16::from_be_bytes([wire[2], wire[3]]), wire);
+                }
+            }
+        }
+        let bytes: u64 = tx.items()[start..].iter().map(|t| u64::from(t.len)).sum();
+        self.counters.early_replayed += sent;
+        self.counters.packets_out += sent;
+        self.counters.bytes_out += bytes;
+        self.sent_packets = self.sent_packets.wrapping_add(sent as u32);
     }
 }

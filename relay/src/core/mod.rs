@@ -10,6 +10,11 @@
 //! - [`Core::poll_event`] for what the control plane must learn (a leg latched, a leg freed
 //!   as idle).
 //!
+//! Early media: what a source sends toward a latching leg before that leg has a peer (the
+//! caller's first words and first keyframe, sent while the callee's client is still
+//! starting) is held in the leg's retransmission cache (the newest
+//! [`leg::EARLY_MEDIA_PACKETS`]) and sent, in order, the moment the leg latches.
+//!
 //! The control calls ([`Core::add_leg`], [`Core::connect`], [`Core::remove_leg`], …) run
 //! between batches. On the per-packet path nothing allocates on plain legs: lookups are an
 //! array index (own-port legs) or one hash probe (shared port), the transmit goes into the
@@ -463,9 +468,12 @@ impl Core {
         }
     }
 
-    fn latch(&mut self, li: u32, src: SocketAddr) {
+    fn latch(&mut self, li: u32, src: SocketAddr, tx: &mut TxBatch) {
         let leg = self.legs[li as usize].as_mut().expect("live leg");
         let old = leg.peer.replace(src);
+        if old.is_none() {
+            leg.replay_early(tx);
+        }
         leg.counters.latches += 1;
         let (id, sock, shared) = (leg.id, leg.sock, leg.shared);
         if shared {
@@ -542,7 +550,7 @@ impl Core {
                 leg.ssrc = None;
                 leg.rx = stats::ReceiveStats::default();
             }
-            self.latch(li, src);
+            self.latch(li, src, tx);
         }
         let leg = self.legs[li as usize].as_mut().expect("live leg");
         if leg.ssrc.is_none() {
@@ -585,7 +593,12 @@ impl Core {
         for k in 0..n {
             let di = self.leg(li).dests[k];
             let dest = self.legs[di as usize].as_mut().expect("live destination");
-            let Some(peer) = dest.peer else { continue };
+            let Some(peer) = dest.peer else {
+                if dest.hold_early(now, SourceKey { leg: li, ssrc }, seq, ts, plain) {
+                    sent += 1;
+                }
+                continue;
+            };
             let (m, switched) = dest.rewrite.map(now, SourceKey { leg: li, ssrc }, seq, ts);
             if switched {
                 dest.counters.source_switches += 1;

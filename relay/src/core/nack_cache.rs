@@ -63,6 +63,29 @@ impl NackCache {
         self.head += pkt.len() as u64;
     }
 
+    /// Stores `pkt` under `seq` and returns the stored copy, for the caller to patch in
+    /// place (the relay rewrites headers of packets it holds for a leg not yet latched).
+    #[inline]
+    pub fn insert_mut(&mut self, seq: u16, pkt: &[u8]) -> Option<&mut [u8]> {
+        self.insert(seq, pkt);
+        let slot = self.index[seq as usize & (self.index.len() - 1)];
+        if !slot.valid || slot.seq != seq || slot.abs + pkt.len() as u64 != self.head {
+            return None;
+        }
+        let pos = (slot.abs % self.ring.len() as u64) as usize;
+        Some(&mut self.ring[pos..pos + slot.len as usize])
+    }
+
+    /// Forgets every packet (the ring's bytes stay allocated).
+    pub fn clear(&mut self) {
+        self.index.iter_mut().for_each(|s| s.valid = false);
+    }
+
+    /// Bytes of packet data the cache holds at most.
+    pub fn capacity(&self) -> usize {
+        self.ring.len()
+    }
+
     /// The packet sent with sequence number `seq`, if it is still held.
     pub fn get(&self, seq: u16) -> Option<&[u8]> {
         let cap = self.ring.len() as u64;

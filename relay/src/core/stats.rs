@@ -248,6 +248,10 @@ pub struct LegCounters {
     pub reports_sent: u64,
     /// Source switches seen by this leg as a destination (rewrites started).
     pub source_switches: u64,
+    /// Packets held for this leg while it had no peer yet (early media).
+    pub early_held: u64,
+    /// Held packets sent when the leg latched.
+    pub early_replayed: u64,
 }
 
 impl LegCounters {
