@@ -578,3 +578,68 @@ fn main() {
         println!("{j}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pooled(p95_ms: u64, late: u64) -> Pooled {
+        let mut delays = DelayHistogram::default();
+        for _ in 0..100 {
+            delays.add(Duration::from_millis(p95_ms));
+        }
+        Pooled {
+            late,
+            expected: 15_000,
+            concealed: 0,
+            played: 1,
+            delays,
+            ops: [0; 5],
+        }
+    }
+
+    #[test]
+    fn verdict_follows_the_printed_rule() {
+        assert_eq!(verdict(&pooled(100, 0), &pooled(200, 0), 1), "PASS");
+        // One packet more per run is still "equal" late loss; two are not.
+        assert_eq!(verdict(&pooled(100, 3), &pooled(200, 1), 2), "PASS");
+        assert_eq!(
+            verdict(&pooled(100, 2), &pooled(200, 0), 1),
+            "FAIL (more late loss)"
+        );
+        assert_eq!(verdict(&pooled(12, 0), &pooled(12, 0), 1), "TIE (same p95)");
+        assert_eq!(
+            verdict(&pooled(40, 0), &pooled(30, 0), 1),
+            "FAIL (more delay)"
+        );
+    }
+
+    #[test]
+    fn seed_lists_and_ranges_parse() {
+        assert_eq!(parse_seeds("1,2,3"), Some(vec![1, 2, 3]));
+        assert_eq!(parse_seeds("101-103,7"), Some(vec![101, 102, 103, 7]));
+        assert_eq!(parse_seeds("x"), None);
+    }
+
+    #[test]
+    fn smallest_delay_finds_the_edge_of_a_monotone_predicate() {
+        assert_eq!(smallest_delay(|ms| ms >= 389), 389);
+        assert_eq!(smallest_delay(|_| true), 0);
+        assert_eq!(smallest_delay(|_| false), MAX_FIXED_MS);
+    }
+
+    #[test]
+    fn timing_only_decoder_gives_the_fixed_buffer_the_same_late_loss_as_opus() {
+        // The calibration shortcut: a fixed buffer never time-scales, so its late loss
+        // depends on timestamps and arrivals only, not on the decoded audio.
+        let pcm = SpeechSynth::generate(7, 20.0);
+        let dg = encode_rtp(&OpusConfig::default(), &pcm, Ssrc(1)).unwrap();
+        for ms in [60, 120] {
+            let policy = Policy::Fixed(Duration::from_millis(ms));
+            let opus = run_opus(&dg, NetProfile::mobile(), 7, policy);
+            let timing = fixed_late(&dg, NetProfile::mobile(), 7, ms);
+            assert!(opus.stats.late > 0, "the test needs late packets");
+            assert_eq!((opus.stats.late, opus.stats.expected), timing);
+        }
+    }
+}
