@@ -39,7 +39,7 @@
 //! Usage: `jitterbench [--seconds N] [--seeds 1,2,3] [--calib-seeds 101-110]
 //! [--profiles wired,mobile] [--threads T] [--quantile Q] [--forget F]`.
 //! Runs on simulated time with `T` threads (default: available cores); the default run takes
-//! about four minutes of CPU. Calibration and oracle searches run the fixed buffer with a
+//! about two minutes of CPU. Calibration and oracle searches run the fixed buffer with a
 //! timing-only decoder (the fixed buffer never time-scales, so its late loss does not depend
 //! on the decoded audio; the bench checks this on every scored run); the scored runs use
 //! Opus.
