@@ -164,32 +164,13 @@ impl Server {
 
     /// A new account and a credential for it, through the partner REST API.
     async fn account(&self) -> (AccountId, String) {
-        let c = reqwest::Client::new();
-        let a: serde_json::Value = c
-            .post(format!("{}/v1/accounts", self.http()))
-            .bearer_auth(&self.key)
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = a["id"].as_str().unwrap().to_owned();
-        let t: serde_json::Value = c
-            .post(format!("{}/v1/accounts/{id}/credentials", self.http()))
-            .bearer_auth(&self.key)
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (
-            AccountId::parse(&id).unwrap(),
-            t["token"].as_str().unwrap().to_owned(),
+        let (id, token) = supernode_testkit::rest::account_and_token(
+            &self.http(),
+            &self.key,
+            &serde_json::json!({}),
         )
+        .await;
+        (AccountId::parse(&id).unwrap(), token)
     }
 }
 

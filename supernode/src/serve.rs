@@ -105,6 +105,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             openapi_override,
         ));
 
+    let mut signals = Signals::register();
     let mut out = std::io::stdout().lock();
     writeln!(out, "supernode: listening on http://{bound}")?;
     writeln!(out, "supernode: WebSocket at ws://{bound}/v1/ws")?;
@@ -148,7 +149,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             .await
     });
 
-    shutdown_signal().await;
+    signals.recv().await;
     relay.set_draining(true);
     let drain = Duration::from_secs(cfg.drain_seconds);
     let calls = signaling.call_count();
@@ -162,7 +163,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     tokio::select! {
         _ = drained => {},
-        _ = shutdown_signal() => tracing::warn!("second signal: drain cut short"),
+        _ = signals.recv() => tracing::warn!("second signal: drain cut short"),
     }
     let left = signaling.call_count();
     if left > 0 {
@@ -181,23 +182,50 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, registered before the server says it listens: a signal sent right
+/// after that line drains like any other instead of meeting the default action (exit at
+/// once, status "killed").
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                _ = next(&mut self.int) => {},
+                _ = next(&mut self.term) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -42,20 +42,12 @@ async fn call_media_is_checked_and_hangup_frees_every_leg() {
     let mut args = vec!["answer", "--auto-accept", "--seed", "2", "--peer-seed", "1"];
     args.extend(strs(&m));
     let mut callee = Edge::signaled(&node, &bob, &args);
-    assert_eq!(
-        node.wait_metric("supernode_endpoints", 1.0, Duration::from_secs(20))
-            .await,
-        1.0
-    );
+    node.expect_metric("supernode_endpoints", 1.0).await;
     let mut args = vec!["call", &bob_id, "--seed", "1", "--peer-seed", "2"];
     args.extend(strs(&m));
     let mut caller = Edge::signaled(&node, &alice, &args);
     // During the call the relay holds legs.
-    assert!(
-        node.wait_metric("supernode_calls", 1.0, Duration::from_secs(20))
-            .await
-            == 1.0
-    );
+    node.expect_metric("supernode_calls", 1.0).await;
     assert!(node.metric("supernode_relay_legs").await >= 2.0);
     let (cc, crep) = caller.finish(Duration::from_secs(60));
     let (bc, brep) = callee.finish(Duration::from_secs(60));
@@ -75,11 +67,7 @@ async fn call_media_is_checked_and_hangup_frees_every_leg() {
         }
     }
     // Hangup frees every leg.
-    assert_eq!(
-        node.wait_metric("supernode_relay_legs", 0.0, Duration::from_secs(10))
-            .await,
-        0.0
-    );
+    node.expect_metric("supernode_relay_legs", 0.0).await;
     assert_eq!(node.metric("supernode_calls").await, 0.0);
     assert!(node.metric("supernode_relay_packets_forwarded_total").await > 200.0);
 }
@@ -96,21 +84,13 @@ async fn a_callee_logged_in_twice_gets_answered_elsewhere_on_the_second_endpoint
     // the call is up elsewhere.
     let mut b1 = Edge::signaled(&node, &bob, &[&answer[..], &["--auto-accept"]].concat());
     let mut b2 = Edge::signaled(&node, &bob, &answer);
-    assert_eq!(
-        node.wait_metric("supernode_endpoints", 2.0, Duration::from_secs(20))
-            .await,
-        2.0
-    );
+    node.expect_metric("supernode_endpoints", 2.0).await;
     let mut caller = Edge::signaled(
         &node,
         &alice,
         &["call", &bob_id, "--no-video", "--duration", "3s"],
     );
-    assert_eq!(
-        node.wait_metric("supernode_calls", 1.0, Duration::from_secs(20))
-            .await,
-        1.0
-    );
+    node.expect_metric("supernode_calls", 1.0).await;
     assert!(
         node.wait_metric("supernode_relay_legs", 4.0, Duration::from_secs(10))
             .await
@@ -130,11 +110,7 @@ async fn a_callee_logged_in_twice_gets_answered_elsewhere_on_the_second_endpoint
     assert_eq!(r1.1["ok"], true);
     assert_eq!(r2.0, Some(2), "signaling failure exit status: {ends:?}");
     assert_eq!(r2.1["call_end"], "answered_elsewhere", "{ends:?}");
-    assert_eq!(
-        node.wait_metric("supernode_relay_legs", 0.0, Duration::from_secs(10))
-            .await,
-        0.0
-    );
+    node.expect_metric("supernode_relay_legs", 0.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -149,18 +125,13 @@ async fn a_killed_edge_frees_its_legs() {
         &bob,
         &["answer", "--auto-accept", "--no-video", "--duration", "60s"],
     );
-    node.wait_metric("supernode_endpoints", 1.0, Duration::from_secs(20))
-        .await;
+    node.expect_metric("supernode_endpoints", 1.0).await;
     let mut caller = Edge::signaled(
         &node,
         &alice,
         &["call", &bob_id, "--no-video", "--duration", "60s"],
     );
-    assert_eq!(
-        node.wait_metric("supernode_calls", 1.0, Duration::from_secs(20))
-            .await,
-        1.0
-    );
+    node.expect_metric("supernode_calls", 1.0).await;
     // Media flows, then the callee dies without a word.
     let end = std::time::Instant::now() + Duration::from_secs(20);
     while node.metric("supernode_relay_packets_forwarded_total").await < 50.0 {
@@ -174,11 +145,7 @@ async fn a_killed_edge_frees_its_legs() {
     callee.kill();
     // Its socket closes (the call ends) or its leg goes idle: either way every leg is freed
     // within the idle timeout and a little.
-    assert_eq!(
-        node.wait_metric("supernode_relay_legs", 0.0, Duration::from_secs(10))
-            .await,
-        0.0
-    );
+    node.expect_metric("supernode_relay_legs", 0.0).await;
     assert_eq!(node.metric("supernode_calls").await, 0.0);
     // The caller learns the call ended.
     let (_, rep) = caller.finish(Duration::from_secs(30));
@@ -234,11 +201,7 @@ async fn relay_legs_that_hear_nothing_are_freed_after_the_idle_timeout_and_count
         before.push(node.metric(c).await);
     }
     assert!(before[0] >= 10.0 && before[2] >= 10.0, "{before:?}");
-    assert_eq!(
-        node.wait_metric("supernode_relay_legs", 0.0, Duration::from_secs(15))
-            .await,
-        0.0
-    );
+    node.expect_metric("supernode_relay_legs", 0.0).await;
     assert!(node.metric("supernode_relay_idle_legs_freed_total").await >= 2.0);
     // The legs are gone; what they counted stays in the `_total` counters.
     for (c, b) in counters.iter().zip(&before) {
@@ -262,18 +225,13 @@ async fn sigterm_drains_running_calls_and_keeps_account_data() {
         &bob,
         &["answer", "--auto-accept", "--no-video", "--duration", "5s"],
     );
-    node.wait_metric("supernode_endpoints", 1.0, Duration::from_secs(20))
-        .await;
+    node.expect_metric("supernode_endpoints", 1.0).await;
     let mut caller = Edge::signaled(
         &node,
         &alice,
         &["call", &bob_id, "--no-video", "--duration", "5s"],
     );
-    assert_eq!(
-        node.wait_metric("supernode_calls", 1.0, Duration::from_secs(20))
-            .await,
-        1.0
-    );
+    node.expect_metric("supernode_calls", 1.0).await;
     node.term();
     // Draining: not ready, no new relay sessions, the running call goes on.
     let http = reqwest::Client::new();
@@ -448,10 +406,17 @@ async fn relay_rest_is_for_relay_keys_only_and_in_the_openapi_document() {
         .unwrap();
     assert!(doc["paths"]["/v1/relay/sessions"]["post"].is_object());
     assert!(doc["paths"]["/v1/relay/sessions/{id}"]["delete"].is_object());
-    for body in ["CreateSession", "LegSpecBody", "SrtpSpec"] {
-        let schema = &doc["components"]["schemas"][body];
-        assert_eq!(schema["type"], "object", "{body}");
-        assert_eq!(schema["additionalProperties"], false, "{body}");
+    let schemas = &doc["components"]["schemas"];
+    // SrtpSpec is `oneOf` two objects (the key length goes with the profile).
+    let srtp = schemas["SrtpSpec"]["oneOf"].as_array().unwrap();
+    for schema in [
+        &schemas["CreateSession"],
+        &schemas["LegSpecBody"],
+        &srtp[0],
+        &srtp[1],
+    ] {
+        assert_eq!(schema["type"], "object", "{schema}");
+        assert_eq!(schema["additionalProperties"], false, "{schema}");
     }
     assert!(doc["paths"]["/v1/accounts"]["post"].is_object());
 }

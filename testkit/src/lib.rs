@@ -2,7 +2,7 @@
 //!
 //! Helpers that several crates' tests share, so each lives in one place. It is a
 //! `[dev-dependencies]` entry only (never a dependency of a product crate) and depends on
-//! nothing but `std`, so every crate, `supernode-media` included, can use it without a cycle.
+//! nothing but `std` (feature `rest` adds `reqwest` and `serde_json`), so every crate, `supernode-media` included, can use it without a cycle.
 //!
 //! * [`external`] — the one rule for tests that need a tool a fresh machine may lack: print
 //!   `SKIP: <why>` and pass, unless `SUPERNODE_REQUIRE_EXTERNAL=1` (CI), which fails instead.
@@ -10,6 +10,7 @@
 //!   pipelines (killed on drop), the audio+video send/receive pipelines of the interop tests
 //!   and how much the receiving one decoded.
 //! * [`net`] — free loopback UDP ports and waiting until another process has bound one.
+//! * `rest` (feature `rest`) — accounts and login tokens through the partner REST API.
 //!
 //! Drive it from a test:
 //!
@@ -30,3 +31,5 @@
 pub mod external;
 pub mod gstreamer;
 pub mod net;
+#[cfg(feature = "rest")]
+pub mod rest;

@@ -361,42 +361,39 @@ impl MediaEngine {
     /// One received datagram from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         self.last_now = self.last_now.max(now);
-        match classify(data) {
-            PacketKind::Rtp => {
-                let plain = match &mut self.srtp {
-                    Some(s) => match s.unprotect_rtp(data) {
-                        Ok(p) => p,
-                        Err(UnprotectError::Replay) => {
-                            self.drops.srtp_replay += 1;
-                            return;
-                        }
-                        Err(_) => {
-                            self.drops.srtp_auth += 1;
-                            return;
-                        }
-                    },
-                    None => data.to_vec(),
-                };
-                self.on_rtp(now, from, &plain);
+        let rtcp = match classify(data) {
+            PacketKind::Rtp => false,
+            PacketKind::Rtcp => true,
+            _ => {
+                self.drops.not_rtp += 1;
+                return;
             }
-            PacketKind::Rtcp => {
-                let plain = match &mut self.srtp {
-                    Some(s) => match s.unprotect_rtcp(data) {
-                        Ok(p) => p,
-                        Err(UnprotectError::Replay) => {
-                            self.drops.srtp_replay += 1;
-                            return;
-                        }
-                        Err(_) => {
-                            self.drops.srtp_auth += 1;
-                            return;
-                        }
-                    },
-                    None => data.to_vec(),
+        };
+        let plain = match &mut self.srtp {
+            Some(s) => {
+                let r = if rtcp {
+                    s.unprotect_rtcp(data)
+                } else {
+                    s.unprotect_rtp(data)
                 };
-                self.on_rtcp(now, &plain);
+                match r {
+                    Ok(p) => p,
+                    Err(UnprotectError::Replay) => {
+                        self.drops.srtp_replay += 1;
+                        return;
+                    }
+                    Err(_) => {
+                        self.drops.srtp_auth += 1;
+                        return;
+                    }
+                }
             }
-            _ => self.drops.not_rtp += 1,
+            None => data.to_vec(),
+        };
+        if rtcp {
+            self.on_rtcp(now, &plain);
+        } else {
+            self.on_rtp(now, from, &plain);
         }
     }
 

@@ -213,34 +213,12 @@ pub async fn partner(server: &Server, name: &str) -> (String, String) {
 
 /// Creates an account through the API and returns its id.
 pub async fn account(server: &Server, key: &str) -> String {
-    let r = reqwest::Client::new()
-        .post(server.url("/v1/accounts"))
-        .bearer_auth(key)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    supernode_testkit::rest::account(&server.url(""), key, &serde_json::json!({})).await
 }
 
 /// Issues a credential through the API and returns the token.
 pub async fn token(server: &Server, key: &str, account: &str) -> String {
-    let r = reqwest::Client::new()
-        .post(server.url(&format!("/v1/accounts/{account}/credentials")))
-        .bearer_auth(key)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<serde_json::Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    supernode_testkit::rest::token(&server.url(""), key, account).await
 }
 
 /// A WebSocket test client.

@@ -229,31 +229,20 @@ impl Node {
         }
     }
 
+    /// Waits until `name` equals `want` (up to 20 s) and fails the test if it never does.
+    pub async fn expect_metric(&self, name: &str, want: f64) {
+        let got = self.wait_metric(name, want, Duration::from_secs(20)).await;
+        assert_eq!(got, want, "{name} after waiting 20 s");
+    }
+
     /// A new account and a login token, through the partner REST API.
     pub async fn account(&self, key: &str, name: &str) -> (String, String) {
-        let c = reqwest::Client::new();
-        let a: Value = c
-            .post(format!("{}/v1/accounts", self.base()))
-            .bearer_auth(key)
-            .json(&json!({ "display_name": name }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = a["id"].as_str().unwrap().to_owned();
-        let t: Value = c
-            .post(format!("{}/v1/accounts/{id}/credentials", self.base()))
-            .bearer_auth(key)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (id, t["token"].as_str().unwrap().to_owned())
+        supernode_testkit::rest::account_and_token(
+            &self.base(),
+            key,
+            &json!({ "display_name": name }),
+        )
+        .await
     }
 }
 
@@ -383,4 +372,6 @@ pub async fn relay_session(node: &Node, key: &str, legs: Value) -> (String, Vec<
 }
 
 /// A free UDP port on loopback (bound and released).
-pub use supernode_testkit::net::free_udp_port as free_port;
+pub fn free_port() -> u16 {
+    supernode_testkit::net::free_udp_port()
+}
