@@ -10,6 +10,27 @@ fn http() -> Client {
     Client::new()
 }
 
+/// `POST path` with a partner key and a JSON body.
+async fn post(s: &common::Server, key: &str, path: &str, body: &Value) -> reqwest::Response {
+    http()
+        .post(s.url(path))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET path` with a partner key.
+async fn get(s: &common::Server, key: &str, path: &str) -> reqwest::Response {
+    http()
+        .get(s.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn error_code(r: reqwest::Response) -> String {
     let ct = r
         .headers()
@@ -29,13 +50,13 @@ async fn error_code(r: reqwest::Response) -> String {
 async fn accounts_create_get_delete() {
     let s = common::start(common::test_config()).await;
     let (_, key) = common::partner(&s, "acme").await;
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key)
-        .json(&json!({"display_name": "Ann", "external_id": "user-17"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &s,
+        &key,
+        "/v1/accounts",
+        &json!({"display_name": "Ann", "external_id": "user-17"}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let a: Value = r.json().await.unwrap();
     let id = a["id"].as_str().unwrap().to_owned();
@@ -47,36 +68,19 @@ async fn accounts_create_get_delete() {
     );
 
     // Same external id: same account, 200.
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key)
-        .json(&json!({"external_id": "user-17"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key, "/v1/accounts", &json!({"external_id": "user-17"})).await;
     assert_eq!(r.status(), StatusCode::OK);
     let again: Value = r.json().await.unwrap();
     assert_eq!(again, a);
 
     // No external id: always a new account.
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key, "/v1/accounts", &json!({})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let b: Value = r.json().await.unwrap();
     assert_ne!(b["id"], a["id"]);
     assert!(b["display_name"].is_null());
 
-    let r = http()
-        .get(s.url(&format!("/v1/accounts/{id}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&s, &key, &format!("/v1/accounts/{id}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap(), a);
 
@@ -88,12 +92,7 @@ async fn accounts_create_get_delete() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     for _ in 0..2 {
-        let r = http()
-            .get(s.url(&format!("/v1/accounts/{id}")))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        let r = get(&s, &key, &format!("/v1/accounts/{id}")).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert_eq!(error_code(r).await, "not_found");
     }
@@ -105,22 +104,17 @@ async fn accounts_create_get_delete() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Credentials of a deleted account are refused.
-    let r = http()
-        .post(s.url(&format!("/v1/accounts/{id}/credentials")))
-        .bearer_auth(&key)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &s,
+        &key,
+        &format!("/v1/accounts/{id}/credentials"),
+        &json!({}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Junk ids are just not found.
     for junk in ["x", "acc_zz", "%00", "acc_0123456789abcdef0123456789abcdef"] {
-        let r = http()
-            .get(s.url(&format!("/v1/accounts/{junk}")))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        let r = get(&s, &key, &format!("/v1/accounts/{junk}")).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{junk}");
     }
 }
@@ -130,13 +124,13 @@ async fn nothing_leaks_across_partners() {
     let s = common::start(common::test_config()).await;
     let (_, key_a) = common::partner(&s, "a").await;
     let (_, key_b) = common::partner(&s, "b").await;
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key_a)
-        .json(&json!({"display_name": "secret-name", "external_id": "shared"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &s,
+        &key_a,
+        "/v1/accounts",
+        &json!({"display_name": "secret-name", "external_id": "shared"}),
+    )
+    .await;
     let a: Value = r.json().await.unwrap();
     let id = a["id"].as_str().unwrap();
 
@@ -159,23 +153,18 @@ async fn nothing_leaks_across_partners() {
         );
     }
     // B's own account with the same external id is a different account.
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key_b)
-        .json(&json!({"external_id": "shared"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &s,
+        &key_b,
+        "/v1/accounts",
+        &json!({"external_id": "shared"}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let b: Value = r.json().await.unwrap();
     assert_ne!(b["id"], a["id"]);
     // A still has its account.
-    let r = http()
-        .get(s.url(&format!("/v1/accounts/{id}")))
-        .bearer_auth(&key_a)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&s, &key_a, &format!("/v1/accounts/{id}")).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -206,34 +195,16 @@ async fn missing_wrong_and_revoked_api_keys() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{header}");
     }
     let wrong = supernode_signaling::apikey::generate();
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&wrong)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &wrong, "/v1/accounts", &body).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(r).await, "invalid_api_key");
 
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key, "/v1/accounts", &body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     supernode_signaling::admin::revoke_partner(&s.store, &pid, 2)
         .await
         .unwrap();
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key, "/v1/accounts", &body).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(r).await, "invalid_api_key");
 }
@@ -246,22 +217,22 @@ async fn bad_bodies_get_typed_errors() {
     })
     .await;
     let (_, key) = common::partner(&s, "acme").await;
-    let post = |body: &'static str, ct: &'static str| {
+    let raw = |body: &'static str, ct: &'static str| {
         http()
             .post(s.url("/v1/accounts"))
             .bearer_auth(&key)
             .header("content-type", ct)
             .body(body)
     };
-    let r = post("{not json", "application/json").send().await.unwrap();
+    let r = raw("{not json", "application/json").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "malformed_json");
 
-    let r = post("{}", "text/plain").send().await.unwrap();
+    let r = raw("{}", "text/plain").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(error_code(r).await, "unsupported_media_type");
 
-    let r = post(r#"{"display_name": 5}"#, "application/json")
+    let r = raw(r#"{"display_name": 5}"#, "application/json")
         .send()
         .await
         .unwrap();
@@ -269,13 +240,13 @@ async fn bad_bodies_get_typed_errors() {
     assert_eq!(error_code(r).await, "invalid_body");
 
     for not_object in ["[1,2]", "[null, null]", "null", "7", "\"x\""] {
-        let r = post(not_object, "application/json").send().await.unwrap();
+        let r = raw(not_object, "application/json").send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{not_object}");
     }
 
     // Unknown fields are refused, not silently dropped (the schema says
     // `additionalProperties: false`).
-    let r = post(
+    let r = raw(
         r#"{"display_name": "Ann", "nmae": "x"}"#,
         "application/json",
     )
@@ -285,37 +256,25 @@ async fn bad_bodies_get_typed_errors() {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(r).await, "invalid_body");
 
-    let r = post(r#"{"external_id": ""}"#, "application/json")
+    let r = raw(r#"{"external_id": ""}"#, "application/json")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(r).await, "invalid_field");
 
-    let r = post(r#"{"display_name": "a\u0000b"}"#, "application/json")
+    let r = raw(r#"{"display_name": "a\u0000b"}"#, "application/json")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let long = json!({ "display_name": "x".repeat(201) });
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key)
-        .json(&long)
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key, "/v1/accounts", &long).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let huge = json!({ "display_name": "x".repeat(5000) });
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key)
-        .json(&huge)
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key, "/v1/accounts", &huge).await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(r).await, "payload_too_large");
 }
@@ -328,13 +287,7 @@ async fn credentials_are_issued_with_bounded_ttl() {
     let path = format!("/v1/accounts/{acc}/credentials");
     let now = supernode_signaling::timefmt::unix_now();
 
-    let r = http()
-        .post(s.url(&path))
-        .bearer_auth(&key)
-        .json(&json!({"ttl_seconds": 120}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key, &path, &json!({"ttl_seconds": 120})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let c: Value = r.json().await.unwrap();
     let exp =
@@ -344,13 +297,7 @@ async fn credentials_are_issued_with_bounded_ttl() {
     let token = c["token"].as_str().unwrap();
     assert!(token.starts_with("v1.") && token.contains(&acc));
 
-    let r = http()
-        .post(s.url(&path))
-        .bearer_auth(&key)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key, &path, &json!({})).await;
     let c: Value = r.json().await.unwrap();
     let exp =
         supernode_signaling::timefmt::parse_rfc3339(c["expires_at"].as_str().unwrap()).unwrap();
@@ -360,13 +307,7 @@ async fn credentials_are_issued_with_bounded_ttl() {
     );
 
     // JSON Schema integers include 60.0.
-    let r = http()
-        .post(s.url(&path))
-        .bearer_auth(&key)
-        .json(&json!({"ttl_seconds": 60.0}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key, &path, &json!({"ttl_seconds": 60.0})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     for bad in [
         json!({"ttl_seconds": 0}),
@@ -379,13 +320,7 @@ async fn credentials_are_issued_with_bounded_ttl() {
         json!({"ttl_seconds": 60, "ttl": 60}),
         json!({"ttl": 60}),
     ] {
-        let r = http()
-            .post(s.url(&path))
-            .bearer_auth(&key)
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = post(&s, &key, &path, &bad).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
 }
@@ -401,22 +336,10 @@ async fn rate_limit_per_api_key() {
     let (_, key_a) = common::partner(&s, "a").await;
     let (_, key_b) = common::partner(&s, "b").await;
     for _ in 0..3 {
-        let r = http()
-            .post(s.url("/v1/accounts"))
-            .bearer_auth(&key_a)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
+        let r = post(&s, &key_a, "/v1/accounts", &json!({})).await;
         assert_eq!(r.status(), StatusCode::CREATED);
     }
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key_a)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key_a, "/v1/accounts", &json!({})).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
@@ -426,13 +349,7 @@ async fn rate_limit_per_api_key() {
     assert!(retry >= 1);
     assert_eq!(error_code(r).await, "rate_limited");
     // Another key is not affected.
-    let r = http()
-        .post(s.url("/v1/accounts"))
-        .bearer_auth(&key_b)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&s, &key_b, "/v1/accounts", &json!({})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 

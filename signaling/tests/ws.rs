@@ -87,6 +87,15 @@ async fn incoming(c: &mut Client, from: &str) -> CallId {
     }
 }
 
+/// Answers `call` (no SDP).
+async fn accept(c: &mut Client, call: CallId) {
+    c.send(&ClientMsg::Accept {
+        call_id: call,
+        sdp: None,
+    })
+    .await;
+}
+
 async fn ended(c: &mut Client, call: CallId, reason: EndReason) {
     assert_eq!(
         c.recv().await,
@@ -412,11 +421,7 @@ async fn first_accept_wins_across_tabs() {
     invite(&mut a2, &carol.0).await;
     expect_error(a2.recv().await, ErrorCode::AlreadyInCall);
 
-    b1.send(&ClientMsg::Accept {
-        call_id: call,
-        sdp: None,
-    })
-    .await;
+    accept(&mut b1, call).await;
     match a1.recv().await {
         ServerMsg::Accepted { call_id, by, .. } => {
             assert_eq!(call_id, call);
@@ -453,11 +458,7 @@ async fn first_accept_wins_across_tabs() {
     assert_eq!(s.relay.state.lock().unwrap().connected.len(), 1);
 
     // The second tab is too late.
-    b2.send(&ClientMsg::Accept {
-        call_id: call,
-        sdp: None,
-    })
-    .await;
+    accept(&mut b2, call).await;
     expect_error(b2.recv().await, ErrorCode::InvalidState);
     // The caller's other endpoint takes no part.
     a2.send(&ClientMsg::Hangup { call_id: call }).await;
@@ -545,19 +546,11 @@ async fn disconnect_ends_only_the_calls_it_takes_part_in() {
     invite(&mut a, &accs[1].0).await;
     let ab = ringing(&mut a).await;
     incoming(&mut b, &accs[0].0).await;
-    b.send(&ClientMsg::Accept {
-        call_id: ab,
-        sdp: None,
-    })
-    .await;
+    accept(&mut b, ab).await;
     invite(&mut c, &accs[3].0).await;
     let cd = ringing(&mut c).await;
     incoming(&mut d, &accs[2].0).await;
-    d.send(&ClientMsg::Accept {
-        call_id: cd,
-        sdp: None,
-    })
-    .await;
+    accept(&mut d, cd).await;
     for cl in [&mut a, &mut c] {
         assert!(matches!(cl.recv().await, ServerMsg::Accepted { .. }));
         assert!(matches!(cl.recv().await, ServerMsg::Media { .. }));
@@ -697,11 +690,7 @@ async fn relay_failure_ends_the_call_cleanly() {
     let call = ringing(&mut a).await;
     incoming(&mut b, &accs[0].0).await;
     s.relay.state.lock().unwrap().fail_next = true;
-    b.send(&ClientMsg::Accept {
-        call_id: call,
-        sdp: None,
-    })
-    .await;
+    accept(&mut b, call).await;
     ended(&mut a, call, EndReason::RelayFailure).await;
     ended(&mut b, call, EndReason::RelayFailure).await;
     assert!(s.relay.live_calls().is_empty());
@@ -769,11 +758,7 @@ async fn a_draining_host_refuses_new_invites_and_keeps_running_calls() {
     invite(&mut a, &accs[1].0).await;
     let call = ringing(&mut a).await;
     assert_eq!(incoming(&mut b, &accs[0].0).await, call);
-    b.send(&ClientMsg::Accept {
-        call_id: call,
-        sdp: None,
-    })
-    .await;
+    accept(&mut b, call).await;
     for _ in 0..200 {
         if !s.relay.live_calls().is_empty() {
             break;
