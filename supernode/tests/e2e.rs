@@ -118,20 +118,7 @@ async fn a_killed_edge_frees_its_legs() {
     let dir = data_dir("killed");
     let (_, key) = partner(&dir, "p", false);
     let node = Node::start(&dir, &[("SUPERNODE_RELAY_IDLE_TIMEOUT_SECONDS", "2")]);
-    let (_, alice) = node.account(&key, "Alice").await;
-    let (bob_id, bob) = node.account(&key, "Bob").await;
-    let mut callee = Edge::signaled(
-        &node,
-        &bob,
-        &["answer", "--auto-accept", "--no-video", "--duration", "60s"],
-    );
-    node.expect_metric("supernode_endpoints", 1.0).await;
-    let mut caller = Edge::signaled(
-        &node,
-        &alice,
-        &["call", &bob_id, "--no-video", "--duration", "60s"],
-    );
-    node.expect_metric("supernode_calls", 1.0).await;
+    let (mut caller, mut callee) = node.audio_call(&key, "60s").await;
     // Media flows, then the callee dies without a word.
     let end = std::time::Instant::now() + Duration::from_secs(20);
     while node.metric("supernode_relay_packets_forwarded_total").await < 50.0 {
@@ -218,20 +205,7 @@ async fn sigterm_drains_running_calls_and_keeps_account_data() {
     let dir = data_dir("drain");
     let (_, key) = partner(&dir, "p", true);
     let node = Node::start(&dir, &[("SUPERNODE_DRAIN_SECONDS", "30")]);
-    let (_, alice) = node.account(&key, "Alice").await;
-    let (bob_id, bob) = node.account(&key, "Bob").await;
-    let mut callee = Edge::signaled(
-        &node,
-        &bob,
-        &["answer", "--auto-accept", "--no-video", "--duration", "5s"],
-    );
-    node.expect_metric("supernode_endpoints", 1.0).await;
-    let mut caller = Edge::signaled(
-        &node,
-        &alice,
-        &["call", &bob_id, "--no-video", "--duration", "5s"],
-    );
-    node.expect_metric("supernode_calls", 1.0).await;
+    let (mut caller, mut callee) = node.audio_call(&key, "5s").await;
     node.term();
     // Draining: not ready, no new relay sessions, the running call goes on.
     let http = reqwest::Client::new();
@@ -288,7 +262,6 @@ async fn sigterm_drains_running_calls_and_keeps_account_data() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let _ = bob_id;
 }
 
 #[tokio::test(flavor = "multi_thread")]

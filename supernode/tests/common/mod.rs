@@ -235,6 +235,33 @@ impl Node {
         assert_eq!(got, want, "{name} after waiting 20 s");
     }
 
+    /// An answered audio-only call of `duration` (e.g. `"5s"`) between two new accounts,
+    /// Alice calling Bob, both `edge` processes: `(caller, callee)` once the supernode counts
+    /// the call.
+    pub async fn audio_call(&self, key: &str, duration: &str) -> (Edge, Edge) {
+        let (_, alice) = self.account(key, "Alice").await;
+        let (bob_id, bob) = self.account(key, "Bob").await;
+        let callee = Edge::signaled(
+            self,
+            &bob,
+            &[
+                "answer",
+                "--auto-accept",
+                "--no-video",
+                "--duration",
+                duration,
+            ],
+        );
+        self.expect_metric("supernode_endpoints", 1.0).await;
+        let caller = Edge::signaled(
+            self,
+            &alice,
+            &["call", &bob_id, "--no-video", "--duration", duration],
+        );
+        self.expect_metric("supernode_calls", 1.0).await;
+        (caller, callee)
+    }
+
     /// A new account and a login token, through the partner REST API.
     pub async fn account(&self, key: &str, name: &str) -> (String, String) {
         supernode_testkit::rest::account_and_token(
