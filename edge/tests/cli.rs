@@ -5,33 +5,38 @@ use std::process::Command;
 
 use supernode_testkit::net::free_udp_port as free_port;
 
+/// `edge media` between two loopback ports, plain RTP, 4 s, 320×180 video, timing marks
+/// every second, a JSON report; `extra` arguments after these.
+fn media(local: u16, remote: u16, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_edge"));
+    c.args([
+        "media",
+        "--local",
+        &format!("127.0.0.1:{local}"),
+        "--remote-audio",
+        &format!("127.0.0.1:{remote}"),
+        "--no-srtp",
+        "--duration",
+        "4s",
+        "--mark-period-ms",
+        "1000",
+        "--width",
+        "320",
+        "--height",
+        "180",
+        "--report-json",
+    ]);
+    c.args(extra);
+    c
+}
+
 #[test]
 fn two_media_processes_exchange_audio_and_video() {
     let (pa, pb) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("edge_cli_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let spawn = |local: u16, remote: u16, tag: &str| {
-        Command::new(env!("CARGO_BIN_EXE_edge"))
-            .args([
-                "media",
-                "--local",
-                &format!("127.0.0.1:{local}"),
-                "--remote-audio",
-                &format!("127.0.0.1:{remote}"),
-                "--no-srtp",
-                "--duration",
-                "4s",
-                "--mark-period-ms",
-                "1000",
-                "--width",
-                "320",
-                "--height",
-                "180",
-                "--video-bitrate",
-                "300000",
-                "--report-json",
-                "--audio-out",
-            ])
+        media(local, remote, &["--video-bitrate", "300000", "--audio-out"])
             .arg(dir.join(format!("{tag}.wav")))
             .arg("--video-out")
             .arg(dir.join(format!("{tag}.y4m")))
@@ -130,28 +135,8 @@ fn wav_and_y4m_inputs_are_sent_with_timing_marks() {
     }
     w.finish().unwrap();
     let (pa, pb) = (free_port(), free_port());
-    let run = |local: u16, remote: u16, extra: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_edge"));
-        c.args([
-            "media",
-            "--local",
-            &format!("127.0.0.1:{local}"),
-            "--remote-audio",
-            &format!("127.0.0.1:{remote}"),
-            "--no-srtp",
-            "--duration",
-            "4s",
-            "--mark-period-ms",
-            "1000",
-            "--width",
-            "320",
-            "--height",
-            "180",
-            "--report-json",
-        ]);
-        c.args(extra);
-        c.output().unwrap()
-    };
+    let run =
+        |local: u16, remote: u16, extra: &[&str]| media(local, remote, extra).output().unwrap();
     let (a_in, y_in) = (dir.join("in.wav"), dir.join("in.y4m"));
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| {
