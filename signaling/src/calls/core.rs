@@ -55,6 +55,12 @@ fn err(code: ErrorCode, message: &str) -> CallError {
     }
 }
 
+/// `unknown_call` for a call the endpoint takes no part in (the same answer as for a call
+/// that does not exist, so nothing leaks about other people's calls).
+fn not_yours() -> CallError {
+    err(ErrorCode::UnknownCall, "no such call for this endpoint")
+}
+
 #[derive(Debug)]
 struct Endpoint {
     account: AccountId,
@@ -466,10 +472,7 @@ impl CallCore {
         sdp: Option<String>,
         relay: Option<&dyn RelayAccess>,
     ) -> Result<(), CallError> {
-        let call = self
-            .calls
-            .get(&call_id)
-            .ok_or_else(|| err(ErrorCode::UnknownCall, "no such call"))?;
+        let call = self.call(call_id)?;
         let ringing = match &call.phase {
             Phase::Ringing { ringing } if ringing.contains(&ep) => ringing.clone(),
             Phase::Active { .. } if self.is_callee_endpoint(call, ep) => {
@@ -479,10 +482,7 @@ impl CallCore {
                 return Err(err(ErrorCode::InvalidState, "the caller cannot accept"));
             }
             _ => {
-                return Err(err(
-                    ErrorCode::UnknownCall,
-                    "no such call for this endpoint",
-                ));
+                return Err(not_yours());
             }
         };
         let caller_ep = call.caller_ep;
@@ -571,6 +571,13 @@ impl CallCore {
         Ok(())
     }
 
+    /// The call `call_id`, or the `unknown_call` error.
+    fn call(&self, call_id: CallId) -> Result<&Call, CallError> {
+        self.calls
+            .get(&call_id)
+            .ok_or_else(|| err(ErrorCode::UnknownCall, "no such call"))
+    }
+
     fn is_callee_endpoint(&self, call: &Call, ep: EndpointId) -> bool {
         self.endpoints
             .get(&ep)
@@ -584,10 +591,7 @@ impl CallCore {
         call_id: CallId,
         relay: Option<&dyn RelayAccess>,
     ) -> Result<(), CallError> {
-        let call = self
-            .calls
-            .get(&call_id)
-            .ok_or_else(|| err(ErrorCode::UnknownCall, "no such call"))?;
+        let call = self.call(call_id)?;
         match &call.phase {
             Phase::Ringing { ringing } if ringing.contains(&ep) => {
                 self.end_call(call_id, EndReason::Rejected, relay);
@@ -597,10 +601,7 @@ impl CallCore {
                 ErrorCode::InvalidState,
                 "only a ringing endpoint can reject",
             )),
-            _ => Err(err(
-                ErrorCode::UnknownCall,
-                "no such call for this endpoint",
-            )),
+            _ => Err(not_yours()),
         }
     }
 
@@ -611,15 +612,9 @@ impl CallCore {
         call_id: CallId,
         relay: Option<&dyn RelayAccess>,
     ) -> Result<(), CallError> {
-        let call = self
-            .calls
-            .get(&call_id)
-            .ok_or_else(|| err(ErrorCode::UnknownCall, "no such call"))?;
+        let call = self.call(call_id)?;
         if call.caller_ep != ep {
-            return Err(err(
-                ErrorCode::UnknownCall,
-                "no such call for this endpoint",
-            ));
+            return Err(not_yours());
         }
         if !matches!(call.phase, Phase::Ringing { .. }) {
             return Err(err(
@@ -639,10 +634,7 @@ impl CallCore {
         call_id: CallId,
         relay: Option<&dyn RelayAccess>,
     ) -> Result<(), CallError> {
-        let call = self
-            .calls
-            .get(&call_id)
-            .ok_or_else(|| err(ErrorCode::UnknownCall, "no such call"))?;
+        let call = self.call(call_id)?;
         let reason = match &call.phase {
             Phase::Ringing { .. } if call.caller_ep == ep => EndReason::Cancelled,
             Phase::Ringing { ringing } if ringing.contains(&ep) => EndReason::Rejected,
@@ -650,10 +642,7 @@ impl CallCore {
                 EndReason::Hangup
             }
             _ => {
-                return Err(err(
-                    ErrorCode::UnknownCall,
-                    "no such call for this endpoint",
-                ));
+                return Err(not_yours());
             }
         };
         self.end_call(call_id, reason, relay);
@@ -667,10 +656,7 @@ impl CallCore {
         call_id: CallId,
         negotiation: Negotiation,
     ) -> Result<(), CallError> {
-        let call = self
-            .calls
-            .get(&call_id)
-            .ok_or_else(|| err(ErrorCode::UnknownCall, "no such call"))?;
+        let call = self.call(call_id)?;
         let peer = match call.phase {
             Phase::Active { callee_ep, .. } if call.caller_ep == ep => callee_ep,
             Phase::Active { callee_ep, .. } if callee_ep == ep => call.caller_ep,
@@ -681,10 +667,7 @@ impl CallCore {
                 ));
             }
             _ => {
-                return Err(err(
-                    ErrorCode::UnknownCall,
-                    "no such call for this endpoint",
-                ));
+                return Err(not_yours());
             }
         };
         self.push(
