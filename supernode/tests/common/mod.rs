@@ -235,6 +235,22 @@ impl Node {
         assert_eq!(got, want, "{name} after waiting 20 s");
     }
 
+    /// Waits until `name` is at least `min` (up to 20 s) and fails the test if it never is.
+    pub async fn expect_metric_at_least(&self, name: &str, min: f64) {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.metric(name).await;
+            if v >= min {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "{name} stayed at {v}, below {min}, for 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// An answered audio-only call of `duration` (e.g. `"5s"`) between two new accounts,
     /// Alice calling Bob, both `edge` processes: `(caller, callee)` once the supernode counts
     /// the call.
