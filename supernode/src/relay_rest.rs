@@ -127,7 +127,7 @@ impl utoipa::PartialSchema for SrtpSpec {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{AdditionalProperties, Object, OneOf, SchemaType, Type};
         let variant = |profiles: &[Option<&str>], nullable: bool, key_pattern: &str| {
-            let mut profile = Object::builder()
+            let profile = Object::builder()
                 .schema_type(if nullable {
                     [Type::String, Type::Null]
                         .into_iter()
@@ -139,12 +139,11 @@ impl utoipa::PartialSchema for SrtpSpec {
                     Some(p) => serde_json::Value::from(*p),
                     None => serde_json::Value::Null,
                 })))
-                .description(Some("SRTP protection profile"));
-            if nullable {
-                profile = profile.description(Some(
-                    "SRTP protection profile (absent or null: AES_CM_128_HMAC_SHA1_80)",
-                ));
-            }
+                .description(Some(if nullable {
+                    "SRTP protection profile (absent or null: AES_CM_128_HMAC_SHA1_80)"
+                } else {
+                    "SRTP protection profile"
+                }));
             let key = Object::builder()
                 .schema_type(Type::String)
                 .pattern(Some(key_pattern))
