@@ -388,7 +388,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
         );
         drop(fwd);
         eprintln!(
-            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  reordered {}{}",
+            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  reordered {}  stale {}{}",
             m,
             r.offered_pps,
             r.pps,
@@ -396,6 +396,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             r.expected,
             r.loss_pct,
             r.reordered,
+            r.stale,
             if r.sender_behind {
                 "  (sender behind)"
             } else {
@@ -424,9 +425,12 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
         let passes = |r: &StepResult| ok(r, args) && !r.sender_behind;
         let mut m = args.mult;
         let mut hi: Option<f64> = None;
+        // Highest multiplier whose step passed with the load fully offered.
+        let mut last_pass: Option<f64> = None;
         loop {
             let r = step(load, m);
             if passes(&r) {
+                last_pass = Some(m);
                 better(&mut best, r);
                 break;
             }
@@ -450,6 +454,9 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
                 m *= 2.0;
                 let r = step(load, m);
                 let (good, behind) = (ok(&r, args), r.sender_behind);
+                if good && !behind {
+                    last_pass = Some(m);
+                }
                 if good {
                     better(&mut best, r);
                 }
@@ -462,8 +469,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
                 }
             }
         }
-        if let (Some(mut hi), Some(b)) = (hi, best.as_ref()) {
-            let mut lo = b.mult;
+        if let (Some(mut hi), Some(mut lo)) = (hi, last_pass) {
             for _ in 0..args.bisect {
                 let mid = (lo + hi) / 2.0;
                 let r = step(load, mid);
@@ -482,8 +488,11 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
     if let Some(b) = &best {
         row.max = best.clone();
         let fractions = std::iter::once(0.5).chain(args.latency_also_at.iter().copied());
+        // The multiplier that offers the highest rate delivered (when the sender fell behind
+        // at the best step, its multiplier offered more than went through).
+        let max_mult = b.mult * (b.pps / b.offered_pps).min(1.0);
         for (i, frac) in fractions.enumerate() {
-            let m = b.mult * frac;
+            let m = max_mult * frac;
             let Ok((fwd, mut streams)) = fresh(load) else {
                 return row;
             };

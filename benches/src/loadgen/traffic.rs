@@ -100,6 +100,8 @@ pub struct StepResult {
     pub latency_us: Option<(f64, f64, f64)>,
     /// Whether the sender fell behind its schedule (the load was not fully offered).
     pub sender_behind: bool,
+    /// Packets from an earlier run that came out during this one (ignored).
+    pub stale: u64,
 }
 
 /// The load generator's sockets and buffers.
@@ -121,6 +123,10 @@ pub struct Load {
     /// Where to write each measured packet of a latency run (`--latency-dump`), and the
     /// samples: (send time ns since start, latency ns, output index).
     dump: Option<(std::path::PathBuf, Vec<DumpSample>)>,
+    /// Start of the current run (ns since loadgen started): packets sent before it are stale.
+    run_start_ns: u64,
+    /// Stale packets seen (sent in an earlier run).
+    stale: u64,
 }
 
 /// One measured packet: send time (ns since loadgen started), latency (ns), output index.
@@ -149,6 +155,8 @@ impl Load {
             latencies: Vec::with_capacity(4 << 20),
             start: Instant::now(),
             dump: None,
+            run_start_ns: 0,
+            stale: 0,
         })
     }
 
@@ -216,6 +224,13 @@ impl Load {
                 if out == u32::MAX || d.data.len() < 25 || d.data[0] != 0x90 || d.data[12] != 0xBE {
                     continue;
                 }
+                let sent = u64::from_be_bytes(d.data[17..25].try_into().expect("8 bytes"));
+                if sent < self.run_start_ns {
+                    // Sent in an earlier run (a backlog left by an overloaded step, coming out
+                    // of a port that the new forwarder reuses): neither received nor reordered.
+                    self.stale += 1;
+                    continue;
+                }
                 *received += 1;
                 let seq = u16::from_be_bytes([d.data[2], d.data[3]]);
                 let last = &mut self.out_last_seq[out as usize];
@@ -226,7 +241,6 @@ impl Load {
                     }
                 }
                 if record && self.latencies.len() < self.latencies.capacity() {
-                    let sent = u64::from_be_bytes(d.data[17..25].try_into().expect("8 bytes"));
                     let lat = now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32;
                     self.latencies.push(lat);
                     if let Some((_, d)) = self.dump.as_mut()
@@ -252,7 +266,9 @@ impl Load {
         record: bool,
     ) -> StepResult {
         self.latencies.clear();
+        let stale_before = self.stale;
         let t0 = self.now_ns();
+        self.run_start_ns = t0;
         let dur_ns = (secs * 1e9) as u64;
         let mut offered = 0f64;
         for s in streams.iter_mut() {
@@ -367,6 +383,7 @@ impl Load {
             reordered,
             latency_us,
             sender_behind: behind,
+            stale: self.stale - stale_before,
         }
     }
 }
