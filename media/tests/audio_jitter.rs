@@ -372,8 +372,9 @@ fn a_packet_reordered_well_behind_its_successor_is_still_played() {
 }
 
 /// Plays `dg` into a default (adaptive) buffer with the given `(arrival ms, packet index)`
-/// schedule (packets not listed are lost), pulling every 10 ms for `pulls` pulls. Returns
-/// the buffer and the outcome of each packet's insert, by index.
+/// schedule (packets not listed are lost), pulling every 10 ms for at most `pulls` pulls,
+/// stopping once every packet has come and none is left buffered. Returns the buffer and
+/// the outcome of each packet's insert, by index.
 fn play_schedule(
     dg: &[Bytes],
     mut arrivals: Vec<(u64, usize)>,
@@ -400,6 +401,9 @@ fn play_schedule(
             next += 1;
         }
         jb.pull(ms(at), &mut out).unwrap();
+        if next == arrivals.len() && jb.buffered_packets() == 0 {
+            break;
+        }
     }
     (jb, outcomes)
 }
@@ -448,4 +452,26 @@ fn a_loss_before_the_last_packet_does_not_hold_it_forever() {
     assert_eq!(outcomes[last], Some(InsertOutcome::Accepted));
     assert_eq!(jb.buffered_packets(), 0, "{:?}", jb.stats());
     assert_eq!(jb.stats().late, 0);
+}
+
+#[test]
+fn concealment_played_while_waiting_stands_in_for_the_lost_audio() {
+    // Packets 200..=202 (60 ms) are lost on a steady path. The buffer conceals while it
+    // waits for them (about 60 ms, until it gives them up); that concealment then stands in
+    // for the lost audio instead of being followed by another 40–60 ms of it, so in all it
+    // conceals about the wait, not the wait plus the lost length.
+    let dg = speech(23, 8.0);
+    let arrivals: Vec<(u64, usize)> = (0..dg.len())
+        .filter(|i| !(200..=202).contains(i))
+        .map(|i| (20 * i as u64 + 20, i))
+        .collect();
+    let (jb, _) = play_schedule(&dg, arrivals, dg.len() as u64 * 2 + 100);
+    let st = jb.stats();
+    assert_eq!(st.late, 0, "{st:?}");
+    assert_eq!(jb.buffered_packets(), 0);
+    let concealed_ms = st.samples_concealed / 48;
+    assert!(
+        (60..=80).contains(&concealed_ms),
+        "{concealed_ms} ms: {st:?}"
+    );
 }

@@ -140,6 +140,8 @@ pub struct JitterBuffer<D: AudioDecoder> {
     play_ts: Option<i64>,
     expanding: bool,
     waited: usize,
+    /// Of `waited`, samples already counted as the stand-in for given-up audio.
+    credited: usize,
     level_ms: Option<f64>,
     /// Smoothed slack: each decoded packet's wait plus its relative delay, i.e. how long
     /// the fastest recent packet would have waited.
@@ -191,6 +193,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             play_ts: None,
             expanding: false,
             waited: 0,
+            credited: 0,
             level_ms: None,
             slack_ms: None,
             origin: None,
@@ -356,6 +359,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         self.play_ts = None;
         self.expanding = false;
         self.waited = 0;
+        self.credited = 0;
         self.first_arrival_clock = None;
         self.delay.reset_reference();
     }
@@ -420,6 +424,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             self.play_ts = Some(first_ts);
             self.expanding = false;
             self.waited = 0;
+            self.credited = 0;
         }
         go
     }
@@ -469,13 +474,29 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             return self.decode_next(now, adaptive);
         }
         let gap = gap as usize;
-        if gap == next_samples
-            && gap.is_multiple_of(MIN_LAG)
+        let fec = next_samples.is_multiple_of(MIN_LAG)
             && self
                 .decoder
-                .has_fec(self.packets.first().map_or(&[][..], |s| &s.payload[..]))
-        {
+                .has_fec(self.packets.first().map_or(&[][..], |s| &s.payload[..]));
+        if fec && gap == next_samples {
             return self.fec(gap);
+        }
+        // The concealment already played while waiting stands in for the given-up audio
+        // (as NetEQ's expand does): move past it without concealing it a second time, so a
+        // lost packet costs its wait once, not its wait plus its own length. The packet
+        // just before `next` is left to FEC when `next` carries it.
+        let creditable = if fec {
+            gap - next_samples.min(gap)
+        } else {
+            gap
+        };
+        let credit = self.waited.saturating_sub(self.credited).min(creditable);
+        if adaptive && credit > 0 {
+            self.credited += credit;
+            if let Some(p) = self.play_ts.as_mut() {
+                *p += credit as i64;
+            }
+            return Operation::Expand;
         }
         self.conceal(gap.min(FRAME_SAMPLES), true)
     }
@@ -541,6 +562,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         }
         self.expanding = false;
         self.waited = 0;
+        self.credited = 0;
         Operation::Fec
     }
 
@@ -552,6 +574,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             *p = slot.ts + slot.samples as i64;
         }
         self.waited = 0;
+        self.credited = 0;
         let ch = self.ch;
         let n = match self.decoder.decode(&slot.payload, &mut self.decoded) {
             Ok(n) if n > 0 && n <= MAX_PACKET => n,
@@ -560,6 +583,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
                 // Treat as lost: conceal its duration (already advanced past it).
                 let op = self.conceal(slot.samples.min(FRAME_SAMPLES), false);
                 self.waited = 0;
+                self.credited = 0;
                 return op;
             }
         };

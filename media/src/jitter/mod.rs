@@ -23,7 +23,10 @@
 //! (the reordering horizon, NetEQ's ten expands) or after concealing max(target, 60 ms) for
 //! it. With less than the target level buffered the path is stalled rather than losing (on
 //! a FIFO link one reordered packet can overtake a stall), so it keeps waiting, at most 1 s
-//! (a stream that ended). [`Policy::Fixed`] is the classic static buffer for comparison.
+//! (a stream that ended). The concealment played while waiting then stands in for the
+//! given-up audio (except a packet the next one carries FEC for), as NetEQ's expand does, so
+//! a loss costs its wait once rather than its wait plus its own length.
+//! [`Policy::Fixed`] is the classic static buffer for comparison.
 //!
 //! Decoding happens on the 10 ms pull grid, so the quantity the adaptive buffer steers is the
 //! *slack*: how long the fastest recent packet waits at the pull that decodes it (each
