@@ -101,8 +101,8 @@ struct Books {
 }
 
 impl Books {
-    fn observe(&mut self, leg: supernode_relay::LegId, s: &LegStats) {
-        self.seen.insert(leg, Totals::of(s));
+    fn observe(&mut self, leg: supernode_relay::LegId, counters: Totals) {
+        self.seen.insert(leg, counters);
     }
 
     fn retire(&mut self, leg: supernode_relay::LegId) {
@@ -241,7 +241,7 @@ impl HostRelay {
         let legs = self.relay.session_legs(session).unwrap_or_default();
         for &leg in &legs {
             if let Ok(s) = self.relay.leg_stats(leg) {
-                books.observe(leg, &s);
+                books.observe(leg, Totals::of(&s));
             }
         }
         if let Err(e) = self.relay.release_session(session) {
@@ -280,7 +280,7 @@ impl HostRelay {
         for s in sessions {
             for leg in self.relay.session_legs(s).unwrap_or_default() {
                 if let Ok(st) = self.relay.leg_stats(leg) {
-                    books.observe(leg, &st);
+                    books.observe(leg, Totals::of(&st));
                     out.push(st);
                 }
             }
@@ -469,6 +469,36 @@ mod tests {
         assert_eq!(h.session_count(), 0);
         // Releasing again is a no-op.
         h.release(CallId(7));
+    }
+
+    #[test]
+    fn books_move_counts_from_live_to_retired_without_losing_or_doubling() {
+        let t = |n: u64| Totals {
+            packets_in: n,
+            bytes_in: 100 * n,
+            packets_out: 2 * n,
+            bytes_out: 200 * n,
+            drops: [n; DropReason::COUNT],
+        };
+        let (l1, l2) = (supernode_relay::LegId(1), supernode_relay::LegId(2));
+        let mut b = Books::default();
+        b.observe(l1, t(5));
+        b.observe(l2, t(3));
+        assert_eq!(b.totals(), t(8));
+        b.observe(l1, t(7));
+        assert_eq!(b.totals(), t(10));
+        // Freed: its last counts stay, once.
+        b.retire(l1);
+        assert_eq!(b.totals(), t(10));
+        b.retire(l1);
+        assert_eq!(b.totals(), t(10));
+        b.retire(supernode_relay::LegId(99));
+        assert_eq!(b.totals(), t(10));
+        b.observe(l2, t(4));
+        b.retire(l2);
+        assert_eq!(b.totals(), t(11));
+        assert_eq!(b.retired, t(11));
+        assert!(b.seen.is_empty());
     }
 
     #[test]
