@@ -100,3 +100,30 @@ fn poller_reports_readable_sockets_and_the_waker() {
     assert_eq!(batch.recv(&a).unwrap(), 1);
     assert_eq!(p.wait(0).unwrap(), 0, "drained and reset");
 }
+
+#[test]
+fn a_failed_gso_send_to_one_destination_does_not_turn_gso_off() {
+    let tx = udp::bind(any(), false).unwrap();
+    let rx = udp::bind(any(), false).unwrap();
+    let mut send = SendBatch::new(64, false, true);
+    if !send.gso_enabled() {
+        eprintln!("SKIP: no UDP GSO on this kernel");
+        return;
+    }
+    // An IPv6 destination from an IPv4 socket: the kernel refuses the message
+    // (EAFNOSUPPORT), which says nothing about GSO.
+    let bad: SocketAddr = "[::1]:9".parse().unwrap();
+    let dst = rx.local_addr().unwrap();
+    let msgs: Vec<(SocketAddr, Vec<u8>)> = (0..4u8)
+        .map(|i| (bad, vec![i; 500]))
+        .chain((0..4u8).map(|i| (dst, vec![i; 500])))
+        .collect();
+    let st = send.send(&tx, msgs.iter().map(|(d, b)| (*d, b.as_slice())));
+    assert_eq!((st.sent, st.failed), (4, 4));
+    assert!(send.gso_enabled(), "GSO still on after an unrelated error");
+    let st = send.send(&tx, msgs[4..].iter().map(|(d, b)| (*d, b.as_slice())));
+    assert_eq!(st.sent, 4);
+    assert!(st.gso_messages >= 1, "and still used");
+    let mut batch = RecvBatch::new(16, false);
+    assert_eq!(recv_n(&rx, &mut batch, 8).len(), 8);
+}

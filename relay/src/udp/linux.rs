@@ -292,8 +292,11 @@ impl SendSys {
                 continue;
             }
             let (first, count, seg) = self.groups[done];
-            if seg > 0 && count > 1 && err.kind() != io::ErrorKind::WouldBlock {
-                // The kernel refuses GSO here: stop using it and send these one by one.
+            if seg > 0 && count > 1 && gso_refused(&err) {
+                // The kernel cannot do GSO on this path: stop using it and send these one by
+                // one. (Only for errors that say so: a transient error, a full buffer or a
+                // refused destination, says nothing about GSO and must not turn it off for
+                // good.)
                 self.gso = false;
                 for k in first..first + count {
                     let iov = self.iovs[k];
@@ -315,6 +318,15 @@ impl SendSys {
         self.groups.clear();
         self.dsts.clear();
     }
+}
+
+/// Whether a failed GSO send says the kernel cannot segment on this path (no checksum
+/// offload, an unsupported socket or route): EIO, EINVAL, EOPNOTSUPP or ENOPROTOOPT.
+fn gso_refused(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EIO | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT)
+    )
 }
 
 /// `epoll` readiness for many sockets.
