@@ -24,6 +24,9 @@ fn rtcp(packets: &[RtcpPacket<'_>]) -> Vec<u8> {
 fn no_reports() -> CoreConfig {
     CoreConfig {
         report_interval: Duration::from_secs(3600),
+        // Tests wait on the relay over the control channel between packets; under a loaded
+        // machine that can take longer than the default 200 ms age limit of early media.
+        early_media_max_age: Duration::from_secs(30),
         ..CoreConfig::default()
     }
 }
@@ -79,17 +82,18 @@ fn one_to_one_both_ways() {
 
 #[test]
 fn early_media_is_held_until_the_callee_latches_then_sent_in_order() {
-    let relay = relay(41_050, no_reports());
+    let relay = relay(42_400, no_reports());
     let (_s, legs) = relay
         .create_session(vec![LegRequest::latching(), LegRequest::latching()])
         .unwrap();
     relay.connect_both(legs[0].id, legs[1].id).unwrap();
     let (a, b) = (Client::new(), Client::new());
-    // A talks before B has sent anything: 100 packets, more than the relay holds.
+    // A talks before B has sent anything: 100 packets (2 ms of RTP time apart, so all are
+    // recent), more than the relay holds.
     for i in 0..100u16 {
         a.send(
             legs[0].local,
-            &rtp(0xA, 1_000 + i, u32::from(i) * 960, &[i as u8; 40]),
+            &rtp(0xA, 1_000 + i, u32::from(i) * 96, &[i as u8; 40]),
         );
     }
     assert!(wait_until(Duration::from_secs(2), || stats(
@@ -107,14 +111,14 @@ fn early_media_is_held_until_the_callee_latches_then_sent_in_order() {
     )
     .peer
         == Some(b.addr())));
-    a.send(legs[0].local, &rtp(0xA, 1_100, 100 * 960, &[100; 40]));
+    a.send(legs[0].local, &rtp(0xA, 1_100, 100 * 96, &[100; 40]));
     let got: Vec<_> = std::iter::from_fn(|| b.recv()).take(65).collect();
     assert_eq!(got.len(), 65);
     for (k, (pkt, from)) in got.iter().enumerate() {
         assert_eq!(*from, legs[1].local);
         let (ssrc, seq, ts, payload) = fields(pkt);
         let i = 36 + k as u16; // packets 36..=99 held, then 100 live
-        assert_eq!((ssrc, seq, ts), (0xA, 1_000 + i, u32::from(i) * 960));
+        assert_eq!((ssrc, seq, ts), (0xA, 1_000 + i, u32::from(i) * 96));
         assert_eq!(payload, vec![i as u8; 40]);
     }
     let sb = stats(&relay, legs[1].id);
@@ -131,6 +135,77 @@ fn early_media_is_held_until_the_callee_latches_then_sent_in_order() {
     let again = b.recv_rtp();
     assert_eq!(again.len(), 1, "one retransmission");
     assert_eq!(fields(&again[0]).1, 1_040);
+}
+
+#[test]
+fn early_media_too_old_is_not_replayed() {
+    // By RTP time: a 5 s age limit over 100 packets 100 ms apart keeps the newest 5 s.
+    let relay5 = relay(
+        42_500,
+        CoreConfig {
+            early_media_max_age: Duration::from_secs(5),
+            ..no_reports()
+        },
+    );
+    let (_s, legs) = relay5
+        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
+        .unwrap();
+    relay5.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (a, b) = (Client::new(), Client::new());
+    for i in 0..100u16 {
+        a.send(
+            legs[0].local,
+            &rtp(0xA, i, u32::from(i) * 4_800, &[i as u8; 40]),
+        );
+    }
+    assert!(wait_until(Duration::from_secs(2), || stats(
+        &relay5, legs[1].id
+    )
+    .counters
+    .early_held
+        == 100));
+    b.send(legs[1].local, &rtp(0xB, 1, 0, b"hi"));
+    let seqs: Vec<u16> = b.recv_rtp().iter().map(|p| fields(p).1).collect();
+    assert_eq!(
+        seqs,
+        (49..100).collect::<Vec<u16>>(),
+        "the newest 5 s, in order"
+    );
+
+    let relay = relay(
+        42_600,
+        CoreConfig {
+            early_media_max_age: Duration::from_millis(200),
+            ..no_reports()
+        },
+    );
+    // Held, then nothing for longer than 200 ms before the leg latches: nothing replayed.
+    let (_s, legs) = relay
+        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
+        .unwrap();
+    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (a, b) = (Client::new(), Client::new());
+    for i in 0..5u16 {
+        a.send(legs[0].local, &rtp(0xA, i, u32::from(i) * 960, &[1; 40]));
+    }
+    assert!(wait_until(Duration::from_secs(2), || stats(
+        &relay, legs[1].id
+    )
+    .counters
+    .early_held
+        == 5));
+    std::thread::sleep(Duration::from_millis(300));
+    b.send(legs[1].local, &rtp(0xB, 1, 0, b"hi"));
+    assert!(wait_until(Duration::from_secs(2), || stats(
+        &relay, legs[1].id
+    )
+    .peer
+        == Some(b.addr())));
+    a.send(legs[0].local, &rtp(0xA, 5, 5 * 960, &[2; 40]));
+    let got = b.recv_rtp();
+    assert_eq!(got.len(), 1, "only the live packet");
+    assert_eq!(fields(&got[0]).1, 5);
+    assert_eq!(stats(&relay, legs[1].id).counters.early_replayed, 0);
 }
 
 #[test]

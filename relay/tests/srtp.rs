@@ -410,6 +410,7 @@ fn early_media_toward_an_srtp_leg_is_protected_with_its_key_when_it_latches() {
         42_300,
         CoreConfig {
             report_interval: Duration::from_secs(3600),
+            early_media_max_age: Duration::from_secs(30),
             ..CoreConfig::default()
         },
     );

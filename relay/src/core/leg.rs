@@ -138,9 +138,9 @@ pub struct Leg {
     /// The SSRC the relay uses for the reports it generates toward this leg.
     pub report_ssrc: u32,
     /// Early media: while this (latching) leg has no peer yet, what its sources send is held
-    /// in its retransmission cache, which nothing else uses before latching. The range of
-    /// outgoing sequence numbers held (first, last), replayed when the leg latches.
-    pub held: Option<(u16, u16)>,
+    /// in its retransmission cache, which nothing else uses before latching; replayed when the
+    /// leg latches.
+    pub held: Option<EarlyHeld>,
 }
 
 impl Leg {
@@ -206,6 +206,27 @@ impl Leg {
 /// Most packets held for a leg that has not latched yet (early media); older ones give way.
 pub const EARLY_MEDIA_PACKETS: u16 = 64;
 
+/// Default of [`super::CoreConfig::early_media_max_age`]: held early media older than this
+/// (by arrival, and by RTP time behind the newest held packet) is not replayed: a burst of stale audio would only push up the receiver's jitter
+/// buffer delay at the start of the call. It covers the usual gap between the caller's
+/// first packet and the callee's (a few tens of milliseconds) with room to spare.
+pub const EARLY_MEDIA_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// What a latching leg holds of early media.
+#[derive(Debug, Clone, Copy)]
+pub struct EarlyHeld {
+    /// First and last outgoing sequence numbers held.
+    pub first: u16,
+    /// Last outgoing sequence number held.
+    pub last: u16,
+    /// Outgoing RTP timestamp of the newest held packet.
+    pub last_ts: u32,
+    /// Media clock rate of the held stream (its source's), Hz.
+    pub clock_rate: u32,
+    /// Arrival of the newest held packet.
+    pub last_at: Instant,
+}
+
 impl Leg {
     /// Early media: a source sent `plain` (RTP, decrypted) toward this leg before it has a
     /// peer. A latching leg holds it, rewritten as it will be sent, in its retransmission
@@ -218,8 +239,7 @@ impl Leg {
         &mut self,
         now: Instant,
         src: SourceKey,
-        seq: u16,
-        ts: u32,
+        (seq, ts, clock_rate): (u16, u32, u32),
         plain: &[u8],
     ) -> bool {
         if !matches!(self.mode, PeerMode::Latching) || !self.cache.is_enabled() {
@@ -239,11 +259,17 @@ impl Leg {
             let _ = rtp::set_timestamp(buf, m.ts);
         }
         let first = match self.held {
-            Some((first, _)) if m.seq.wrapping_sub(first) < EARLY_MEDIA_PACKETS => first,
+            Some(h) if m.seq.wrapping_sub(h.first) < EARLY_MEDIA_PACKETS => h.first,
             Some(_) => m.seq.wrapping_sub(EARLY_MEDIA_PACKETS - 1),
             None => m.seq,
         };
-        self.held = Some((first, m.seq));
+        self.held = Some(EarlyHeld {
+            first,
+            last: m.seq,
+            last_ts: m.ts,
+            clock_rate: clock_rate.max(1),
+            last_at: now,
+        });
         self.counters.early_held += 1;
         true
     }
@@ -251,17 +277,30 @@ impl Leg {
     /// The leg just learned its peer: sends what was held for it, oldest first, protected
     /// with the leg's SRTP context when it has one, and leaves the cache holding exactly what
     /// went on the wire (so NACKs for them are answered with the right bytes).
-    pub fn replay_early(&mut self, tx: &mut TxBatch) {
-        let (Some((first, last)), Some(peer)) = (self.held.take(), self.peer) else {
+    /// Packets older than `max_age` (by arrival, or by RTP time behind the newest held one)
+    /// are not sent.
+    pub fn replay_early(&mut self, now: Instant, max_age: std::time::Duration, tx: &mut TxBatch) {
+        let (Some(h), Some(peer)) = (self.held.take(), self.peer) else {
             return;
         };
+        if now.saturating_duration_since(h.last_at) > max_age {
+            if self.srtp.is_some() {
+                self.cache.clear(); // plain packets must never answer a NACK
+            }
+            return;
+        }
+        let max_ticks = (max_age.as_micros() as u64 * u64::from(h.clock_rate) / 1_000_000) as i64;
         let start = tx.len();
-        let count = last.wrapping_sub(first).min(EARLY_MEDIA_PACKETS - 1) + 1;
+        let count = h.last.wrapping_sub(h.first).min(EARLY_MEDIA_PACKETS - 1) + 1;
         let mut sent = 0u64;
         for k in 0..count {
-            let Some(pkt) = self.cache.get(first.wrapping_add(k)) else {
+            let Some(pkt) = self.cache.get(h.first.wrapping_add(k)) else {
                 continue; // overwritten by later packets in the ring
             };
+            let ts = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+            if i64::from(h.last_ts.wrapping_sub(ts) as i32) > max_ticks {
+                continue; // too old to be worth playing
+            }
             if tx.push(self.sock, peer, pkt).is_none() {
                 break;
             }

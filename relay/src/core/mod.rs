@@ -13,7 +13,8 @@
 //! Early media: what a source sends toward a latching leg before that leg has a peer (the
 //! caller's first words and first keyframe, sent while the callee's client is still
 //! starting) is held in the leg's retransmission cache (the newest
-//! [`leg::EARLY_MEDIA_PACKETS`]) and sent, in order, the moment the leg latches.
+//! [`leg::EARLY_MEDIA_PACKETS`]) and sent, in order, the moment the leg latches, if it is
+//! no older than [`CoreConfig::early_media_max_age`] (200 ms by default).
 //!
 //! The control calls ([`Core::add_leg`], [`Core::connect`], [`Core::remove_leg`], …) run
 //! between batches. On the per-packet path nothing allocates on plain legs: lookups are an
@@ -68,6 +69,9 @@ pub struct CoreConfig {
     pub nack_cache_slots: usize,
     /// Most destinations one leg may have (fan-out bound).
     pub max_destinations: usize,
+    /// Early media held for a leg that has not latched is replayed when it latches only if
+    /// it is no older than this (see [`leg::EARLY_MEDIA_MAX_AGE`], the default).
+    pub early_media_max_age: Duration,
     /// Wall-clock time at `epoch` (for NTP timestamps in reports), as an offset from the Unix
     /// epoch.
     pub wallclock_at_epoch: Duration,
@@ -82,6 +86,7 @@ impl Default for CoreConfig {
             nack_cache_bytes: 32 * 1024,
             nack_cache_slots: 256,
             max_destinations: 64,
+            early_media_max_age: leg::EARLY_MEDIA_MAX_AGE,
             wallclock_at_epoch: Duration::ZERO,
         }
     }
@@ -468,11 +473,12 @@ impl Core {
         }
     }
 
-    fn latch(&mut self, li: u32, src: SocketAddr, tx: &mut TxBatch) {
+    fn latch(&mut self, now: Instant, li: u32, src: SocketAddr, tx: &mut TxBatch) {
+        let max_age = self.config.early_media_max_age;
         let leg = self.legs[li as usize].as_mut().expect("live leg");
         let old = leg.peer.replace(src);
         if old.is_none() {
-            leg.replay_early(tx);
+            leg.replay_early(now, max_age, tx);
         }
         leg.counters.latches += 1;
         let (id, sock, shared) = (leg.id, leg.sock, leg.shared);
@@ -550,7 +556,7 @@ impl Core {
                 leg.ssrc = None;
                 leg.rx = stats::ReceiveStats::default();
             }
-            self.latch(li, src, tx);
+            self.latch(now, li, src, tx);
         }
         let leg = self.legs[li as usize].as_mut().expect("live leg");
         if leg.ssrc.is_none() {
@@ -588,13 +594,14 @@ impl Core {
         tx: &mut TxBatch,
     ) {
         let n = self.leg(li).dests.len();
+        let clock = self.leg(li).clock_rate;
         let mut sent = 0usize;
         let mut tx_full = false;
         for k in 0..n {
             let di = self.leg(li).dests[k];
             let dest = self.legs[di as usize].as_mut().expect("live destination");
             let Some(peer) = dest.peer else {
-                if dest.hold_early(now, SourceKey { leg: li, ssrc }, seq, ts, plain) {
+                if dest.hold_early(now, SourceKey { leg: li, ssrc }, (seq, ts, clock), plain) {
                     sent += 1;
                 }
                 continue;

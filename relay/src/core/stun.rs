@@ -65,7 +65,7 @@ impl Core {
         leg.last_rx = now;
         leg.heard = true;
         if leg.peer != Some(src) && matches!(leg.mode, super::PeerMode::Latching) {
-            self.latch(li, src, tx);
+            self.latch(now, li, src, tx);
         }
         let leg = self.legs[li as usize].as_mut().expect("live leg");
         let ok = tx.push_with(sock, src, |buf| {
