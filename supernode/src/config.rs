@@ -23,6 +23,8 @@
 //! relay_shared_port = 0            # first shared port (worker i: +i); 0: ephemeral ports
 //! relay_workers = 0                # relay worker threads; 0: one per core
 //! relay_idle_timeout_seconds = 30  # a leg that hears nothing this long is freed
+//! relay_spin_us = 200              # workers poll this long after traffic before sleeping
+//! relay_early_media_ms = 200       # media held for a leg not yet latched is kept this long
 //! drain_seconds = 30               # on SIGTERM, how long running calls may go on
 //! ```
 
@@ -80,6 +82,12 @@ pub struct Config {
     pub relay_workers: usize,
     /// A leg that receives nothing for this long is freed.
     pub relay_idle_timeout_seconds: u64,
+    /// After a round with traffic, relay workers keep polling this many microseconds before
+    /// they sleep (lower, steadier latency under load; 0 turns it off to save idle CPU).
+    pub relay_spin_us: u64,
+    /// Media sent toward a leg that has not latched yet is held and replayed when it
+    /// latches, if no older than this many milliseconds (0: nothing is replayed).
+    pub relay_early_media_ms: u64,
     /// On SIGTERM, how long running calls may continue before the process exits.
     pub drain_seconds: u64,
 }
@@ -106,6 +114,8 @@ const KEYS: &[&str] = &[
     "relay_shared_port",
     "relay_workers",
     "relay_idle_timeout_seconds",
+    "relay_spin_us",
+    "relay_early_media_ms",
     "drain_seconds",
 ];
 
@@ -133,6 +143,8 @@ impl Default for Config {
             relay_shared_port: 0,
             relay_workers: 0,
             relay_idle_timeout_seconds: 30,
+            relay_spin_us: 200,
+            relay_early_media_ms: 200,
             drain_seconds: 30,
         }
     }
@@ -198,6 +210,12 @@ impl Config {
         if cfg.relay_idle_timeout_seconds == 0 {
             bail!("relay_idle_timeout_seconds must be at least 1");
         }
+        if cfg.relay_spin_us > 10_000 {
+            bail!("relay_spin_us above 10000 (10 ms) would only burn CPU");
+        }
+        if cfg.relay_early_media_ms > 5_000 {
+            bail!("relay_early_media_ms above 5000 would replay stale media");
+        }
         if cfg.credential_ttl_seconds > cfg.max_credential_ttl_seconds {
             bail!("credential_ttl_seconds exceeds max_credential_ttl_seconds");
         }
@@ -237,6 +255,8 @@ impl Config {
             ..supernode_relay::RelayConfig::default()
         };
         r.core.idle_timeout = Duration::from_secs(self.relay_idle_timeout_seconds);
+        r.spin = Duration::from_micros(self.relay_spin_us);
+        r.core.early_media_max_age = Duration::from_millis(self.relay_early_media_ms);
         r
     }
 
@@ -344,5 +364,34 @@ mod tests {
             Config::load_from(Some(Path::new("/nonexistent/x.toml")), env(&[]), None, None)
                 .is_err()
         );
+        assert!(
+            Config::load_from(
+                None,
+                env(&[("SUPERNODE_RELAY_SPIN_US", "50000")]),
+                None,
+                None
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn relay_idle_policy_and_early_media_reach_the_relay_config() {
+        let c = Config::load_from(
+            None,
+            env(&[
+                ("SUPERNODE_RELAY_SPIN_US", "0"),
+                ("SUPERNODE_RELAY_EARLY_MEDIA_MS", "500"),
+            ]),
+            None,
+            None,
+        )
+        .unwrap();
+        let r = c.relay();
+        assert_eq!(r.spin, Duration::ZERO);
+        assert_eq!(r.core.early_media_max_age, Duration::from_millis(500));
+        let d = Config::default().relay();
+        assert_eq!(d.spin, Duration::from_micros(200));
+        assert_eq!(d.core.early_media_max_age, Duration::from_millis(200));
     }
 }
