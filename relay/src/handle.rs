@@ -151,7 +151,7 @@ pub struct LegInfo {
 }
 
 /// What the control plane learns from the relay.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum RelayEvent {
     /// A leg learned its peer address.
@@ -167,6 +167,8 @@ pub enum RelayEvent {
         leg: LegId,
         /// Its session.
         session: SessionId,
+        /// Its statistics when it was freed.
+        stats: Box<LegStats>,
     },
 }
 
@@ -300,7 +302,12 @@ impl Relay {
                 Event::Latched { leg, addr } => {
                     st.events.push_back(RelayEvent::Latched { leg, addr })
                 }
-                Event::LegFreed { leg, session, .. } => {
+                Event::LegFreed {
+                    leg,
+                    session,
+                    stats,
+                    ..
+                } => {
                     if let Some(e) = st.legs.remove(&leg)
                         && let Some(p) = e.port
                     {
@@ -312,7 +319,11 @@ impl Relay {
                             st.sessions.remove(&session);
                         }
                     }
-                    st.events.push_back(RelayEvent::LegIdle { leg, session });
+                    st.events.push_back(RelayEvent::LegIdle {
+                        leg,
+                        session,
+                        stats,
+                    });
                 }
             }
         }

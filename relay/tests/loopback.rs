@@ -473,8 +473,20 @@ fn idle_legs_are_freed() {
     );
     let mut idle = Vec::new();
     while let Some(ev) = relay.poll_event() {
-        if let RelayEvent::LegIdle { leg, session: s } = ev {
+        if let RelayEvent::LegIdle {
+            leg,
+            session: s,
+            stats,
+        } = ev
+        {
             assert_eq!(s, session);
+            // The final counters come with the event: A's packet was received on leg 0 and
+            // held for leg 1 (which never latched).
+            if leg == legs[0].id {
+                assert_eq!(stats.counters.rtp_in, 1);
+            } else {
+                assert_eq!(stats.counters.early_held, 1);
+            }
             idle.push(leg);
         }
     }

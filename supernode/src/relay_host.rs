@@ -89,9 +89,9 @@ impl Totals {
 /// Invariant: the totals reported are `retired + Σ seen`. A live leg's entry in `seen` only
 /// grows (it is replaced by fresher counters of the same leg, which the relay only
 /// increments); a leg that is released or freed by the idle timeout moves its entry from
-/// `seen` into `retired`, which leaves the sum unchanged. A freed leg's traffic after it was
-/// last seen is not counted (the relay drops its counters with it), but nothing counted is
-/// ever taken back.
+/// `seen` into `retired`, which leaves the sum unchanged. A released leg is read just
+/// before it is removed, and the relay reports an idle leg's final counters with its
+/// `LegIdle` event, so nothing it carried is lost, and nothing counted is ever taken back.
 #[derive(Debug, Default)]
 struct Books {
     /// Legs released or freed, summed.
@@ -296,8 +296,17 @@ impl HostRelay {
                 RelayEvent::Latched { leg, addr } => {
                     tracing::debug!(leg = leg.0, %addr, "leg latched");
                 }
-                RelayEvent::LegIdle { leg, session } => {
-                    lock(&self.books).retire(leg);
+                RelayEvent::LegIdle {
+                    leg,
+                    session,
+                    stats,
+                } => {
+                    // The counters at the moment it was freed: nothing it carried since the
+                    // last scrape is lost.
+                    let mut books = lock(&self.books);
+                    books.observe(leg, Totals::of(&stats));
+                    books.retire(leg);
+                    drop(books);
                     self.idle_freed.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(leg = leg.0, session = session.0, "idle leg freed");
                     if self.relay.session_legs(session).is_err() {

@@ -93,7 +93,7 @@ impl Default for CoreConfig {
 }
 
 /// Something the control plane must learn.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
     /// A leg learned (or re-learned, with proof) its peer's address.
@@ -114,6 +114,9 @@ pub enum Event {
         sock: SockSlot,
         /// Whether the socket was the leg's own (and can be closed).
         own_socket: bool,
+        /// Its statistics at the moment it was freed (for totals that must not lose the
+        /// traffic since they were last read).
+        stats: Box<LegStats>,
     },
 }
 
@@ -673,12 +676,16 @@ impl Core {
         }
         for id in freed {
             let session = self.leg(self.ids[&id]).session;
+            let Ok(stats) = self.leg_stats(id) else {
+                continue;
+            };
             if let Ok((sock, own_socket)) = self.remove_leg(id) {
                 self.events.push_back(Event::LegFreed {
                     leg: id,
                     session,
                     sock,
                     own_socket,
+                    stats: Box::new(stats),
                 });
             }
         }
