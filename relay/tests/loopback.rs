@@ -34,18 +34,11 @@ fn no_reports() -> CoreConfig {
 #[test]
 fn one_to_one_both_ways() {
     let relay = relay(41_000, no_reports());
-    let (_s, legs) = relay
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .unwrap();
-    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (_s, legs) = latching_pair(&relay);
     let (a, b) = (Client::new(), Client::new());
     // B speaks first (latches leg 1); A has no peer yet, so its packet is held for A.
     b.send(legs[1].local, &rtp(0xB, 1, 0, b"hello from b"));
-    assert!(wait_until(Duration::from_secs(2), || stats(
-        &relay, legs[1].id
-    )
-    .peer
-        == Some(b.addr())));
+    assert!(wait_stats(&relay, legs[1].id, |s| s.peer == Some(b.addr())));
     for i in 0..20u16 {
         a.send(
             legs[0].local,
@@ -83,10 +76,7 @@ fn one_to_one_both_ways() {
 #[test]
 fn early_media_is_held_until_the_callee_latches_then_sent_in_order() {
     let relay = relay(42_400, no_reports());
-    let (_s, legs) = relay
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .unwrap();
-    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (_s, legs) = latching_pair(&relay);
     let (a, b) = (Client::new(), Client::new());
     // A talks before B has sent anything: 100 packets (2 ms of RTP time apart, so all are
     // recent), more than the relay holds.
@@ -96,21 +86,12 @@ fn early_media_is_held_until_the_callee_latches_then_sent_in_order() {
             &rtp(0xA, 1_000 + i, u32::from(i) * 96, &[i as u8; 40]),
         );
     }
-    assert!(wait_until(Duration::from_secs(2), || stats(
-        &relay, legs[1].id
-    )
-    .counters
-    .early_held
-        == 100));
+    assert!(wait_stats(&relay, legs[1].id, |s| s.counters.early_held == 100));
     assert!(b.recv().is_none(), "nothing reaches B before it latches");
     // B's first packet latches leg 1: the newest 64 held packets follow, oldest first,
     // then live media.
     b.send(legs[1].local, &rtp(0xB, 1, 0, b"hi"));
-    assert!(wait_until(Duration::from_secs(2), || stats(
-        &relay, legs[1].id
-    )
-    .peer
-        == Some(b.addr())));
+    assert!(wait_stats(&relay, legs[1].id, |s| s.peer == Some(b.addr())));
     a.send(legs[0].local, &rtp(0xA, 1_100, 100 * 96, &[100; 40]));
     let got: Vec<_> = std::iter::from_fn(|| b.recv()).take(65).collect();
     assert_eq!(got.len(), 65);
@@ -147,10 +128,7 @@ fn early_media_too_old_is_not_replayed() {
             ..no_reports()
         },
     );
-    let (_s, legs) = relay5
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .unwrap();
-    relay5.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (_s, legs) = latching_pair(&relay5);
     let (a, b) = (Client::new(), Client::new());
     for i in 0..100u16 {
         a.send(
@@ -158,12 +136,7 @@ fn early_media_too_old_is_not_replayed() {
             &rtp(0xA, i, u32::from(i) * 4_800, &[i as u8; 40]),
         );
     }
-    assert!(wait_until(Duration::from_secs(2), || stats(
-        &relay5, legs[1].id
-    )
-    .counters
-    .early_held
-        == 100));
+    assert!(wait_stats(&relay5, legs[1].id, |s| s.counters.early_held == 100));
     b.send(legs[1].local, &rtp(0xB, 1, 0, b"hi"));
     let seqs: Vec<u16> = b.recv_rtp().iter().map(|p| fields(p).1).collect();
     assert_eq!(
@@ -180,27 +153,15 @@ fn early_media_too_old_is_not_replayed() {
         },
     );
     // Held, then nothing for longer than 200 ms before the leg latches: nothing replayed.
-    let (_s, legs) = relay
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .unwrap();
-    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (_s, legs) = latching_pair(&relay);
     let (a, b) = (Client::new(), Client::new());
     for i in 0..5u16 {
         a.send(legs[0].local, &rtp(0xA, i, u32::from(i) * 960, &[1; 40]));
     }
-    assert!(wait_until(Duration::from_secs(2), || stats(
-        &relay, legs[1].id
-    )
-    .counters
-    .early_held
-        == 5));
+    assert!(wait_stats(&relay, legs[1].id, |s| s.counters.early_held == 5));
     std::thread::sleep(Duration::from_millis(300));
     b.send(legs[1].local, &rtp(0xB, 1, 0, b"hi"));
-    assert!(wait_until(Duration::from_secs(2), || stats(
-        &relay, legs[1].id
-    )
-    .peer
-        == Some(b.addr())));
+    assert!(wait_stats(&relay, legs[1].id, |s| s.peer == Some(b.addr())));
     a.send(legs[0].local, &rtp(0xA, 5, 5 * 960, &[2; 40]));
     let got = b.recv_rtp();
     assert_eq!(got.len(), 1, "only the live packet");
@@ -237,10 +198,7 @@ fn fan_out_one_to_ten() {
 #[test]
 fn latching_learns_first_and_refuses_strangers_and_wrong_ssrc() {
     let relay = relay(41_200, no_reports());
-    let (_s, legs) = relay
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .unwrap();
-    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (_s, legs) = latching_pair(&relay);
     let (a, b, stranger) = (Client::new(), Client::new(), Client::new());
     b.send(legs[1].local, &rtp(0xB, 1, 0, b"latch"));
     a.send(legs[0].local, &rtp(0xA, 1, 0, b"first"));
@@ -360,10 +318,7 @@ fn rewrite_on_source_switch_gives_one_continuous_stream() {
 #[test]
 fn nack_is_answered_from_the_cache() {
     let relay = relay(41_500, no_reports());
-    let (_s, legs) = relay
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .unwrap();
-    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (_s, legs) = latching_pair(&relay);
     let (sender, receiver) = (Client::new(), Client::new());
     receiver.send(legs[1].local, &rtp(0xBB, 1, 0, b"latch"));
     sender.send(legs[0].local, &rtp(0xAA, 1, 0, b"latch"));
@@ -405,12 +360,7 @@ fn nack_is_answered_from_the_cache() {
         pairs: WireList::Items(&pairs),
     });
     receiver.send(legs[1].local, &rtcp(&[nack]));
-    assert!(wait_until(Duration::from_secs(2), || stats(
-        &relay, legs[1].id
-    )
-    .counters
-    .nack_misses
-        == 1));
+    assert!(wait_stats(&relay, legs[1].id, |s| s.counters.nack_misses == 1));
 }
 
 #[test]
@@ -422,10 +372,7 @@ fn pli_reaches_the_sender_coalesced() {
             ..no_reports()
         },
     );
-    let (_s, legs) = relay
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .unwrap();
-    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (_s, legs) = latching_pair(&relay);
     let (sender, receiver) = (Client::new(), Client::new());
     receiver.send(legs[1].local, &rtp(0xBB, 1, 0, b"latch"));
     sender.send(legs[0].local, &rtp(0xAA, 1, 0, b"video"));
@@ -460,10 +407,7 @@ fn idle_legs_are_freed() {
             ..no_reports()
         },
     );
-    let (session, legs) = relay
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .unwrap();
-    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (session, legs) = latching_pair(&relay);
     assert_eq!(relay.leg_count(), 2);
     let a = Client::new();
     a.send(legs[0].local, &rtp(1, 1, 0, b"x"));
@@ -555,11 +499,7 @@ fn shared_port_legs_are_told_apart_by_ssrc_then_address() {
     relay.connect_both(legs[0].id, legs[1].id).unwrap();
     let (a, b, stranger) = (Client::new(), Client::new(), Client::new());
     b.send(legs[1].local, &rtp(0xB, 1, 0, b"b latches"));
-    assert!(wait_until(Duration::from_secs(2), || stats(
-        &relay, legs[1].id
-    )
-    .peer
-        == Some(b.addr())));
+    assert!(wait_stats(&relay, legs[1].id, |s| s.peer == Some(b.addr())));
     a.send(legs[0].local, &rtp(0xA, 1, 0, b"a to b"));
     assert_eq!(fields(&b.recv().unwrap().0).3, b"a to b");
     // A's first packet latched it and released B's early packet, held for A until then.
@@ -589,10 +529,7 @@ fn reports_are_generated_toward_each_leg() {
             ..CoreConfig::default()
         },
     );
-    let (_s, legs) = relay
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .unwrap();
-    relay.connect_both(legs[0].id, legs[1].id).unwrap();
+    let (_s, legs) = latching_pair(&relay);
     let (a, b) = (Client::new(), Client::new());
     b.send(legs[1].local, &rtp(0xB, 1, 0, b"latch"));
     for i in 0..10u16 {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::rtp::{RtpHeader, RtpPacket};
 use supernode_relay::core::{CoreConfig, LegStats};
-use supernode_relay::{LegId, Relay, RelayConfig};
+use supernode_relay::{LegId, LegInfo, LegRequest, Relay, RelayConfig, SessionId};
 
 /// A relay on 127.0.0.1 with one worker, ports from a range unique to the test.
 pub fn relay(port_base: u16, core: CoreConfig) -> Relay {
@@ -108,4 +108,18 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 pub fn stats(relay: &Relay, leg: LegId) -> LegStats {
     relay.leg_stats(leg).expect("leg stats")
+}
+
+/// A session of two latching legs on `relay`, connected both ways.
+pub fn latching_pair(relay: &Relay) -> (SessionId, Vec<LegInfo>) {
+    let (s, legs) = relay
+        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
+        .expect("session");
+    relay.connect_both(legs[0].id, legs[1].id).expect("connect");
+    (s, legs)
+}
+
+/// Waits (up to 2 s) until `leg`'s statistics satisfy `f`.
+pub fn wait_stats(relay: &Relay, leg: LegId, f: impl Fn(&LegStats) -> bool) -> bool {
+    wait_until(Duration::from_secs(2), || f(&stats(relay, leg)))
 }
