@@ -77,7 +77,11 @@ fn media(seq: u16, ts: u32, len: usize) -> Vec<u8> {
 }
 
 fn original(p: &Rtp) -> (u16, u32) {
-    assert_eq!(p.payload[0], b'M', "only media is forwarded: {:?}", p.payload);
+    assert_eq!(
+        p.payload[0], b'M',
+        "only media is forwarded: {:?}",
+        p.payload
+    );
     (
         u16::from_be_bytes([p.payload[1], p.payload[2]]),
         u32::from_be_bytes([p.payload[3], p.payload[4], p.payload[5], p.payload[6]]),
@@ -92,7 +96,7 @@ struct Talker {
     ts0: u32,
 }
 
-fn run_seed(seed: u64) {
+fn run_seed(seed: u64, cover: &mut Coverage) {
     let mut rng = Rng::new(seed);
     let keyframe_min = Duration::from_millis(300);
     let mut h = Harness::new(CoreConfig {
@@ -157,7 +161,14 @@ fn run_seed(seed: u64) {
             let mut body = STRANGER_TAG.to_vec();
             body.resize(20 + rng.below(200) as usize, 0xEE);
             if rng.chance(0.8) {
-                h.send_rtp(s, legs[k], ssrc, rng.next() as u16, rng.next() as u32, &body);
+                h.send_rtp(
+                    s,
+                    legs[k],
+                    ssrc,
+                    rng.next() as u16,
+                    rng.next() as u32,
+                    &body,
+                );
             } else {
                 h.send(s, legs[k], &pli(ssrc, talkers[&src].ssrc));
             }
@@ -167,7 +178,10 @@ fn run_seed(seed: u64) {
         for &d in &dests {
             if rng.chance(0.1) && tick > 0 {
                 let back = 1 + rng.below(tick.min(300) as u64) as u16;
-                let seq = talkers[&src].seq0.wrapping_add(tick as u16).wrapping_sub(back);
+                let seq = talkers[&src]
+                    .seq0
+                    .wrapping_add(tick as u16)
+                    .wrapping_sub(back);
                 h.send(
                     peers[d],
                     legs[d],
@@ -176,7 +190,11 @@ fn run_seed(seed: u64) {
                 *nacked.entry(d).or_default() += 1;
             }
             if rng.chance(0.05) {
-                h.send(peers[d], legs[d], &pli(talkers[&d].ssrc, talkers[&src].ssrc));
+                h.send(
+                    peers[d],
+                    legs[d],
+                    &pli(talkers[&d].ssrc, talkers[&src].ssrc),
+                );
                 *plis.entry(d).or_default() += 1;
             }
         }
@@ -188,14 +206,22 @@ fn run_seed(seed: u64) {
     for (k, &peer) in peers.iter().enumerate() {
         for d in h.inbox(peer) {
             assert!(
-                !d.data.windows(STRANGER_TAG.len()).any(|w| w == STRANGER_TAG),
+                !d.data
+                    .windows(STRANGER_TAG.len())
+                    .any(|w| w == STRANGER_TAG),
                 "seed {seed}: a stranger's packet reached leg {k}"
             );
-            assert_eq!(d.from, legs[k].local, "seed {seed}: from the leg's own port");
+            assert_eq!(
+                d.from, legs[k].local,
+                "seed {seed}: from the leg's own port"
+            );
         }
     }
     for s in strangers {
-        assert!(h.inbox(s).is_empty(), "seed {seed}: a stranger got something");
+        assert!(
+            h.inbox(s).is_empty(),
+            "seed {seed}: a stranger got something"
+        );
     }
     assert!(h.stranger_sink().is_empty(), "seed {seed}");
     assert_eq!(h.unrouted, 0);
@@ -218,14 +244,21 @@ fn run_seed(seed: u64) {
         assert_eq!(st.drops(DropReason::NoDestination), 1, "the latch packet");
         assert_eq!(st.drops(DropReason::RateLimited), 0);
         assert_eq!(st.latches, 1, "seed {seed} leg {k}: the latch never moved");
-        assert_eq!(st.rtp_in, st.received + st.duplicates, "seed {seed} leg {k}");
+        assert_eq!(
+            st.rtp_in,
+            st.received + st.duplicates,
+            "seed {seed} leg {k}"
+        );
     }
     for k in [src, pair[0], pair[1]] {
-        let (sent, delivered) = h.uplink_counts(peers[k]);
-        assert_eq!(sent, TICKS as u64);
+        let net = h.uplink_stats(peers[k]);
+        assert_eq!(net.sent, TICKS as u64);
+        cover.lost += net.lost;
+        cover.duplicated += net.duplicated;
+        cover.reordered += net.reordered;
         assert_eq!(
             h.stats(legs[k]).rtp_in,
-            1 + delivered,
+            1 + net.delivered,
             "seed {seed} talker {k}: every delivered packet accepted"
         );
     }
@@ -258,13 +291,19 @@ fn run_seed(seed: u64) {
             "seed {seed} {s}->{d}: one SSRC and a constant rewrite, got {mapping:x?}"
         );
         // With ~5% loss on the uplink most of the stream arrives.
-        assert!(seqs.len() > TICKS * 3 / 4, "seed {seed}: {} arrived", seqs.len());
+        assert!(
+            seqs.len() > TICKS * 3 / 4,
+            "seed {seed}: {} arrived",
+            seqs.len()
+        );
     }
 
     // NACKs and PLIs.
     let mut pli_total = 0;
     for &d in &dests {
         let st = h.stats(legs[d]);
+        cover.retransmits += st.nack_retransmits;
+        cover.misses += st.nack_misses;
         assert_eq!(
             st.nack_retransmits + st.nack_misses,
             nacked.get(&d).copied().unwrap_or(0),
@@ -274,6 +313,9 @@ fn run_seed(seed: u64) {
         pli_total += plis.get(&d).copied().unwrap_or(0);
     }
     let ss = h.stats(legs[src]);
+    cover.coalesced += ss.keyframe_requests_coalesced;
+    cover.plis_out += ss.keyframe_requests_out;
+    cover.strangers += stranger_sent.values().sum::<u64>();
     assert_eq!(
         ss.keyframe_requests_out + ss.keyframe_requests_coalesced,
         pli_total,
@@ -296,9 +338,28 @@ fn run_seed(seed: u64) {
     }
 }
 
+/// What the runs exercised, summed over the seeds.
+#[derive(Debug, Default)]
+struct Coverage {
+    lost: u64,
+    duplicated: u64,
+    reordered: u64,
+    strangers: u64,
+    retransmits: u64,
+    misses: u64,
+    plis_out: u64,
+    coalesced: u64,
+}
+
 #[test]
 fn random_lossy_hostile_runs_keep_the_invariants() {
+    let mut cover = Coverage::default();
     for seed in 0..SEEDS {
-        run_seed(seed);
+        run_seed(seed, &mut cover);
     }
+    // The runs did meet what they are about.
+    eprintln!("{cover:?}");
+    assert!(cover.lost > 0 && cover.duplicated > 0 && cover.reordered > 0);
+    assert!(cover.strangers > 0 && cover.retransmits > 0 && cover.misses > 0);
+    assert!(cover.plis_out > 0 && cover.coalesced > 0);
 }

@@ -39,8 +39,14 @@ fn nack_is_answered_from_the_cache() {
     h.send(receiver, lr, &nack(0xBB, 0xAA, &[(12, 0b10)]));
     let re = h.take(receiver);
     assert_eq!(re.len(), 2);
-    assert_eq!(re[0].data, originals[2], "byte-identical retransmission of 12");
-    assert_eq!(re[1].data, originals[4], "byte-identical retransmission of 14");
+    assert_eq!(
+        re[0].data, originals[2],
+        "byte-identical retransmission of 12"
+    );
+    assert_eq!(
+        re[1].data, originals[4],
+        "byte-identical retransmission of 14"
+    );
     assert!(re.iter().all(|d| d.from == lr.local));
     assert!(h.take(sender).is_empty(), "the sender is not bothered");
     let s = h.stats(lr);

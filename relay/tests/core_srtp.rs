@@ -100,7 +100,11 @@ fn early_media_toward_an_srtp_leg_is_protected_with_its_key_when_it_latches() {
     let replayed = h.take(b);
     assert_eq!(replayed.len(), 5, "the held packets, once B latched");
     for (i, d) in replayed.iter().enumerate() {
-        assert_ne!(&d.data[12..112], &[i as u8; 100][..], "encrypted on the wire");
+        assert_ne!(
+            &d.data[12..112],
+            &[i as u8; 100][..],
+            "encrypted on the wire"
+        );
         let plain = sb.unprotect_rtp(&d.data).expect("under B's key, in order");
         let (ssrc, seq, _, payload) = fields(&plain);
         assert_eq!((ssrc, seq), (0xA, 10 + i as u16));
@@ -117,6 +121,9 @@ fn early_media_toward_an_srtp_leg_is_protected_with_its_key_when_it_latches() {
     h.send(b, lb, &sb.protect_rtcp(&nack(0xB, 0xA, &[(12, 0)])));
     let re = h.take(b);
     assert_eq!(re.len(), 1, "one retransmission");
-    assert_eq!(re[0].data, replayed[2].data, "byte-identical to the replayed packet");
+    assert_eq!(
+        re[0].data, replayed[2].data,
+        "byte-identical to the replayed packet"
+    );
     assert_eq!(h.stats(lb).nack_retransmits, 1);
 }

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use supernode_media::ids::{Pt, Ssrc};
-use supernode_media::net::{NetEmulator, NetProfile};
+use supernode_media::net::{NetEmulator, NetProfile, NetStats};
 use supernode_media::packet::demux::{PacketKind, classify};
 use supernode_media::packet::rtcp::{Nack, NackPair, Pli, RtcpPacket, WireList, write_compound};
 use supernode_media::packet::rtp::{RtpHeader, RtpPacket};
@@ -259,7 +259,10 @@ pub fn srtp_pair(profile: SrtpProfile, seed: u8) -> (RelaySrtpKeys, SrtpClient) 
         inbound: down,
         outbound: up,
     };
-    (relay, SrtpClient(LegSrtp::new(&client).expect("valid keys")))
+    (
+        relay,
+        SrtpClient(LegSrtp::new(&client).expect("valid keys")),
+    )
 }
 
 /// What the control plane says about a new leg.
@@ -729,14 +732,24 @@ impl Harness {
         self.uplink_profiles.insert(peer.idx, (profile, seed));
     }
 
-    /// What the emulated uplinks of `peer` did (summed over its paths): (sent, delivered).
-    pub fn uplink_counts(&self, peer: Peer) -> (u64, u64) {
-        self.uplinks
-            .iter()
-            .filter(|((p, _), _)| *p == peer.idx)
-            .fold((0, 0), |(s, d), (_, e)| {
-                (s + e.stats().sent, d + e.stats().delivered)
-            })
+    /// What the emulated uplinks of `peer` did, summed over its paths.
+    pub fn uplink_stats(&self, peer: Peer) -> NetStats {
+        let mut t = NetStats::default();
+        for ((p, _), e) in &self.uplinks {
+            if *p != peer.idx {
+                continue;
+            }
+            let s = e.stats();
+            t.sent += s.sent;
+            t.delivered += s.delivered;
+            t.lost += s.lost;
+            t.lost_random += s.lost_random;
+            t.lost_blackout += s.lost_blackout;
+            t.lost_queue += s.lost_queue;
+            t.duplicated += s.duplicated;
+            t.reordered += s.reordered;
+        }
+        t
     }
 
     // ---- sending ----
@@ -798,7 +811,12 @@ impl Harness {
         self.progress();
         loop {
             let mut next = self.core.poll_timeout();
-            if let Some(t) = self.uplinks.values().filter_map(|e| e.next_delivery()).min() {
+            if let Some(t) = self
+                .uplinks
+                .values()
+                .filter_map(|e| e.next_delivery())
+                .min()
+            {
                 next = next.min(t);
             }
             if next > target {
