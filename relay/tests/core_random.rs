@@ -12,6 +12,10 @@
 //!   every NACKed sequence number is a retransmission or a miss; every PLI is forwarded or
 //!   coalesced, and forwarded ones are spaced by the coalescing interval.
 //!
+//! The same runs with every leg on SRTP (the two profiles alternating) also check that what
+//! every peer receives opens under its key, that strangers' plain and wrongly keyed packets
+//! are strangers, and that the emulator's duplicates are refused as replays (and counted).
+//!
 //! The topology is what the leg-based core gets right (fan-out, and a pair talking both
 //! ways); fan-in is in `core_fan_in.rs`.
 
@@ -96,7 +100,28 @@ struct Talker {
     ts0: u32,
 }
 
-fn run_seed(seed: u64, cover: &mut Coverage) {
+/// Each peer's SRTP client, or none for plain legs.
+struct Keys(Vec<Option<SrtpClient>>);
+
+impl Keys {
+    fn rtp(&mut self, k: usize, plain: Vec<u8>) -> Vec<u8> {
+        match &mut self.0[k] {
+            Some(c) => c.protect_rtp(&plain),
+            None => plain,
+        }
+    }
+    fn rtcp(&mut self, k: usize, plain: Vec<u8>) -> Vec<u8> {
+        match &mut self.0[k] {
+            Some(c) => c.protect_rtcp(&plain),
+            None => plain,
+        }
+    }
+    fn is_srtp(&self) -> bool {
+        self.0[0].is_some()
+    }
+}
+
+fn run_seed(seed: u64, srtp: bool, cover: &mut Coverage) {
     let mut rng = Rng::new(seed);
     let keyframe_min = Duration::from_millis(300);
     let mut h = Harness::new(CoreConfig {
@@ -106,9 +131,25 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
     });
     // A source fanned out to 1-5 destinations, and a pair talking both ways.
     let n_dest = 1 + rng.below(5) as usize;
-    let legs = h.session_with((0..n_dest + 3).map(|_| LegOpts::latching()));
+    let n = n_dest + 3;
+    let profiles = [SrtpProfile::Aes128CmHmacSha1_80, SrtpProfile::AeadAes128Gcm];
+    let mut keys = Keys(Vec::new());
+    let mut opts = Vec::new();
+    for k in 0..n {
+        if srtp {
+            let (relay, client) =
+                srtp_pair(profiles[k % 2], (seed as u8).wrapping_mul(31) ^ k as u8);
+            opts.push(LegOpts::latching().srtp(relay));
+            keys.0.push(Some(client));
+        } else {
+            opts.push(LegOpts::latching());
+            keys.0.push(None);
+        }
+    }
+    let legs = h.session_with(opts);
     let peers: Vec<Peer> = legs.iter().map(|_| h.peer()).collect();
     let strangers = [h.peer(), h.peer()];
+    let (_, mut wrong_key) = srtp_pair(SrtpProfile::Aes128CmHmacSha1_80, 0xEE);
     let (src, pair) = (0usize, [n_dest + 1, n_dest + 2]);
     let dests: Vec<usize> = (1..=n_dest).collect();
     // Everyone latches before any route exists (counted as "no destination").
@@ -117,7 +158,8 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
         let ssrc = 0x1000_0000 + rng.below(1 << 28) as u32;
         let seq0 = rng.below(1 << 16) as u16;
         let ts0 = rng.next() as u32;
-        h.send_rtp(peer, leg, ssrc, seq0.wrapping_sub(1), ts0, &media(0, 0, 20));
+        let latch = keys.rtp(k, rtp(ssrc, seq0.wrapping_sub(1), ts0, &media(0, 0, 20)));
+        h.send(peer, leg, &latch);
         assert_eq!(h.stats(leg).peer, Some(peer.addr));
         talkers.insert(
             k,
@@ -147,9 +189,11 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
             let ts = t.ts0.wrapping_add(tick as u32 * 960);
             let len = 20 + rng.below(400) as usize;
             let (peer, leg, ssrc) = (t.peer, t.leg, t.ssrc);
-            h.send_rtp(peer, leg, ssrc, seq, ts, &media(seq, ts, len));
+            let wire = keys.rtp(k, rtp(ssrc, seq, ts, &media(seq, ts, len)));
+            h.send(peer, leg, &wire);
         }
-        // Strangers: RTP with the leg's own SSRC or another, and RTCP.
+        // Strangers: RTP with the leg's own SSRC or another (plain, or under a wrong key),
+        // and RTCP.
         if rng.chance(0.3) {
             let k = rng.below(legs.len() as u64) as usize;
             let s = strangers[rng.below(2) as usize];
@@ -161,14 +205,12 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
             let mut body = STRANGER_TAG.to_vec();
             body.resize(20 + rng.below(200) as usize, 0xEE);
             if rng.chance(0.8) {
-                h.send_rtp(
-                    s,
-                    legs[k],
-                    ssrc,
-                    rng.next() as u16,
-                    rng.next() as u32,
-                    &body,
-                );
+                let p = rtp(ssrc, rng.next() as u16, rng.next() as u32, &body);
+                if srtp && rng.chance(0.5) {
+                    h.send(s, legs[k], &wrong_key.protect_rtp(&p));
+                } else {
+                    h.send(s, legs[k], &p);
+                }
             } else {
                 h.send(s, legs[k], &pli(ssrc, talkers[&src].ssrc));
             }
@@ -182,19 +224,13 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
                     .seq0
                     .wrapping_add(tick as u16)
                     .wrapping_sub(back);
-                h.send(
-                    peers[d],
-                    legs[d],
-                    &nack(talkers[&d].ssrc, talkers[&src].ssrc, &[(seq, 0)]),
-                );
+                let wire = keys.rtcp(d, nack(talkers[&d].ssrc, talkers[&src].ssrc, &[(seq, 0)]));
+                h.send(peers[d], legs[d], &wire);
                 *nacked.entry(d).or_default() += 1;
             }
             if rng.chance(0.05) {
-                h.send(
-                    peers[d],
-                    legs[d],
-                    &pli(talkers[&d].ssrc, talkers[&src].ssrc),
-                );
+                let wire = keys.rtcp(d, pli(talkers[&d].ssrc, talkers[&src].ssrc));
+                h.send(peers[d], legs[d], &wire);
                 *plis.entry(d).or_default() += 1;
             }
         }
@@ -202,18 +238,19 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
     }
     h.advance(Duration::from_secs(1)); // everything in flight lands
 
-    // Nothing from a stranger is forwarded; strangers get nothing; nothing goes astray.
+    // Nothing goes astray; strangers get nothing.
     for (k, &peer) in peers.iter().enumerate() {
         for d in h.inbox(peer) {
-            assert!(
-                !d.data
-                    .windows(STRANGER_TAG.len())
-                    .any(|w| w == STRANGER_TAG),
-                "seed {seed}: a stranger's packet reached leg {k}"
-            );
             assert_eq!(
                 d.from, legs[k].local,
                 "seed {seed}: from the leg's own port"
+            );
+            assert!(
+                srtp || !d
+                    .data
+                    .windows(STRANGER_TAG.len())
+                    .any(|w| w == STRANGER_TAG),
+                "seed {seed}: a stranger's packet reached leg {k}"
             );
         }
     }
@@ -225,6 +262,40 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
     }
     assert!(h.stranger_sink().is_empty(), "seed {seed}");
     assert_eq!(h.unrouted, 0);
+
+    // What each peer received, opened with its key: RTP (a retransmission is the same bytes
+    // as the first send, so SRTP peers open each distinct datagram once) and RTCP.
+    let mut rtp_got: Vec<Vec<Rtp>> = Vec::new();
+    let mut rtcp_got: Vec<Vec<(Duration, Vec<u8>)>> = Vec::new();
+    for (k, &peer) in peers.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        let mut r = Vec::new();
+        let mut c = Vec::new();
+        for d in h.inbox(peer) {
+            let plain = match &mut keys.0[k] {
+                None => d.data.clone(),
+                Some(_) if !seen.insert(d.data.clone()) => continue,
+                Some(client) if d.is_rtp() => client
+                    .unprotect_rtp(&d.data)
+                    .unwrap_or_else(|| panic!("seed {seed}: leg {k}'s key opens its RTP")),
+                Some(client) => client
+                    .unprotect_rtcp(&d.data)
+                    .unwrap_or_else(|| panic!("seed {seed}: leg {k}'s key opens its RTCP")),
+            };
+            let plain_dg = Datagram {
+                data: plain,
+                ..d.clone()
+            };
+            if plain_dg.is_rtp() {
+                r.push(parse_rtp(&plain_dg));
+            } else {
+                assert!(plain_dg.is_rtcp(), "seed {seed}: only RTP and RTCP");
+                c.push((d.at, plain_dg.data));
+            }
+        }
+        rtp_got.push(r);
+        rtcp_got.push(c);
+    }
 
     // Counters agree with the wire.
     for (k, &leg) in legs.iter().enumerate() {
@@ -256,9 +327,18 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
         cover.lost += net.lost;
         cover.duplicated += net.duplicated;
         cover.reordered += net.reordered;
+        let st = h.stats(legs[k]);
+        // Plain legs forward the emulator's duplicates (and count them in the statistics);
+        // SRTP legs refuse them as replays.
+        let replays = if keys.is_srtp() { net.duplicated } else { 0 };
         assert_eq!(
-            h.stats(legs[k]).rtp_in,
-            1 + net.delivered,
+            st.drops(DropReason::SrtpAuth),
+            replays,
+            "seed {seed} talker {k}"
+        );
+        assert_eq!(
+            st.rtp_in,
+            1 + net.delivered - replays,
             "seed {seed} talker {k}: every delivered packet accepted"
         );
     }
@@ -270,16 +350,20 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
         .chain([(pair[0], pair[1]), (pair[1], pair[0])])
         .collect();
     for (s, d) in routes {
-        let got = h.rtp(peers[d]);
+        let got = &rtp_got[d];
         let st = h.stats(legs[d]);
+        let on_wire = h.inbox(peers[d]).iter().filter(|x| x.is_rtp()).count() as u64;
         assert_eq!(
-            got.len() as u64,
+            on_wire,
             h.stats(legs[s]).rtp_in - 1 + st.nack_retransmits,
             "seed {seed} {s}->{d}: every accepted packet forwarded once, plus retransmissions"
         );
+        if srtp {
+            assert_eq!(got.len() as u64, h.stats(legs[s]).rtp_in - 1);
+        }
         let mut mapping = BTreeSet::new();
         let mut seqs = BTreeSet::new();
-        for p in &got {
+        for p in got {
             let (oseq, ots) = original(p);
             mapping.insert((p.ssrc, p.seq.wrapping_sub(oseq), p.ts.wrapping_sub(ots)));
             let i = oseq.wrapping_sub(talkers[&s].seq0);
@@ -321,16 +405,14 @@ fn run_seed(seed: u64, cover: &mut Coverage) {
         pli_total,
         "seed {seed}: every PLI forwarded or coalesced"
     );
-    let pli_times: Vec<Duration> = h
-        .inbox(peers[src])
+    let pli_times: Vec<Duration> = rtcp_got[src]
         .iter()
-        .filter(|d| {
-            d.is_rtcp()
-                && RtcpCompound::parse(&d.data)
-                    .flatten()
-                    .any(|p| matches!(p, RtcpPacket::Pli(_)))
+        .filter(|(_, c)| {
+            RtcpCompound::parse(c)
+                .flatten()
+                .any(|p| matches!(p, RtcpPacket::Pli(_)))
         })
-        .map(|d| d.at)
+        .map(|(at, _)| *at)
         .collect();
     assert_eq!(pli_times.len() as u64, ss.keyframe_requests_out);
     for w in pli_times.windows(2) {
@@ -355,9 +437,21 @@ struct Coverage {
 fn random_lossy_hostile_runs_keep_the_invariants() {
     let mut cover = Coverage::default();
     for seed in 0..SEEDS {
-        run_seed(seed, &mut cover);
+        run_seed(seed, false, &mut cover);
     }
     // The runs did meet what they are about.
+    eprintln!("{cover:?}");
+    assert!(cover.lost > 0 && cover.duplicated > 0 && cover.reordered > 0);
+    assert!(cover.strangers > 0 && cover.retransmits > 0 && cover.misses > 0);
+    assert!(cover.plis_out > 0 && cover.coalesced > 0);
+}
+
+#[test]
+fn random_lossy_hostile_runs_on_srtp_legs_keep_the_invariants() {
+    let mut cover = Coverage::default();
+    for seed in 0..SEEDS / 2 {
+        run_seed(1_000 + seed, true, &mut cover);
+    }
     eprintln!("{cover:?}");
     assert!(cover.lost > 0 && cover.duplicated > 0 && cover.reordered > 0);
     assert!(cover.strangers > 0 && cover.retransmits > 0 && cover.misses > 0);
