@@ -87,9 +87,15 @@ fn pli_reaches_the_sender_coalesced() {
     assert_eq!(s.keyframe_requests_out, 1);
     assert_eq!(s.keyframe_requests_coalesced, 2);
     assert_eq!(h.stats(lr).keyframe_requests_in, 3);
-    // After the coalescing interval, the next PLI goes through again.
-    h.advance(Duration::from_secs(60));
-    h.send_rtp(sender, ls, 0xAA, 2, 960, b"keep alive");
+    // Within the coalescing interval (60 s) later requests are still coalesced...
+    h.advance(Duration::from_secs(30));
+    h.send(receiver, lr, &pli(0xBB, 0xAA));
+    h.advance(Duration::from_millis(29_999));
+    h.send(receiver, lr, &pli(0xBB, 0xAA));
+    assert!(h.take(sender).is_empty());
+    assert_eq!(h.stats(ls).keyframe_requests_coalesced, 4);
+    // ...and once it has passed, the next one goes through again.
+    h.advance(Duration::from_millis(1));
     h.send(receiver, lr, &pli(0xBB, 0xAA));
     assert_eq!(h.take(sender).len(), 1);
     assert_eq!(h.stats(ls).keyframe_requests_out, 2);
