@@ -80,6 +80,11 @@ fn media(seq: u16, ts: u32, len: usize) -> Vec<u8> {
     p
 }
 
+/// The sequence number in an RTP header (in clear in SRTP too).
+fn header_seq(wire: &[u8]) -> u16 {
+    u16::from_be_bytes([wire[2], wire[3]])
+}
+
 fn original(p: &Rtp) -> (u16, u32) {
     assert_eq!(
         p.payload[0], b'M',
@@ -218,14 +223,37 @@ fn run_seed(seed: u64, srtp: bool, cover: &mut Coverage) {
         }
         // Receivers of the fan-out ask for retransmissions and keyframes.
         for &d in &dests {
-            if rng.chance(0.1) && tick > 0 {
-                let back = 1 + rng.below(tick.min(300) as u64) as u16;
-                let seq = talkers[&src]
-                    .seq0
-                    .wrapping_add(tick as u16)
-                    .wrapping_sub(back);
-                let wire = keys.rtcp(d, nack(talkers[&d].ssrc, talkers[&src].ssrc, &[(seq, 0)]));
+            // A NACK for a recent sequence number in the receiver's own numbering (the
+            // newest it got, or up to 99 before): answered at once with the bytes it was
+            // first sent, or counted as a miss.
+            let newest = h
+                .inbox(peers[d])
+                .iter()
+                .rev()
+                .find(|x| x.is_rtp())
+                .map(|x| header_seq(&x.data));
+            if let Some(newest) = newest.filter(|_| rng.chance(0.1)) {
+                let seq = newest.wrapping_sub(rng.below(100) as u16);
+                let before = h.inbox(peers[d]).len();
+                let media_ssrc = talkers[&src].ssrc;
+                let wire = keys.rtcp(d, nack(talkers[&d].ssrc, media_ssrc, &[(seq, 0)]));
                 h.send(peers[d], legs[d], &wire);
+                let inbox = h.inbox(peers[d]);
+                assert!(
+                    inbox.len() <= before + 1,
+                    "seed {seed}: one answer per NACK"
+                );
+                if let Some(re) = inbox.get(before) {
+                    assert_eq!(
+                        header_seq(&re.data),
+                        seq,
+                        "seed {seed}: the packet asked for"
+                    );
+                    assert!(
+                        inbox[..before].iter().any(|x| x.data == re.data),
+                        "seed {seed}: byte-identical to its first send"
+                    );
+                }
                 *nacked.entry(d).or_default() += 1;
             }
             if rng.chance(0.05) {
