@@ -557,23 +557,21 @@ impl Harness {
         } else {
             self.alloc_own_socket()
         };
-        let spec = LegSpec {
-            session,
-            sock,
-            shared: opts.shared,
-            peer: match opts.fixed {
-                Some(a) => PeerMode::Fixed(a),
-                None => PeerMode::Latching,
-            },
-            expected_ssrc: opts.expected_ssrc,
-            srtp: opts.srtp,
-            ice: opts.ice.map(|(u, p)| IceCredentials {
-                local_ufrag: u,
-                local_pwd: p,
-            }),
-            clock_rate: opts.clock_rate,
-            rate_cap: opts.rate_cap,
-        };
+        // Field by field on top of the core's default, so that a new field of the spec
+        // needs no change here.
+        let mut spec = LegSpec::latching(session, sock);
+        spec.shared = opts.shared;
+        if let Some(a) = opts.fixed {
+            spec.peer = PeerMode::Fixed(a);
+        }
+        spec.expected_ssrc = opts.expected_ssrc;
+        spec.srtp = opts.srtp;
+        spec.ice = opts.ice.map(|(u, p)| IceCredentials {
+            local_ufrag: u,
+            local_pwd: p,
+        });
+        spec.clock_rate = opts.clock_rate;
+        spec.rate_cap = opts.rate_cap;
         let id = LegId(self.next_leg);
         self.next_leg += 1;
         if let Err(e) = self.core.add_leg(self.now, id, spec) {
