@@ -20,7 +20,10 @@ fn no_reports() -> CoreConfig {
 #[test]
 fn latching_learns_first_and_refuses_strangers_and_wrong_ssrc() {
     let mut h = Harness::new(no_reports());
-    let [la, lb] = h.latching_pair();
+    // A may send one stream: any other SSRC from A is a wrong SSRC.
+    let legs = h.session_with([LegOpts::latching().max_streams(1), LegOpts::latching()]);
+    let (la, lb) = (legs[0], legs[1]);
+    h.connect_both(la, lb);
     let (a, b, stranger) = (h.peer(), h.peer(), h.peer());
     h.send_rtp(b, lb, 0xB, 1, 0, b"latch");
     h.send_rtp(a, la, 0xA, 1, 0, b"first");

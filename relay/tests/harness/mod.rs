@@ -271,6 +271,7 @@ pub struct LegOpts {
     shared: bool,
     fixed: Option<SocketAddr>,
     expected_ssrc: Option<u32>,
+    max_streams: Option<usize>,
     srtp: Option<RelaySrtpKeys>,
     ice: Option<(String, String)>,
     clock_rate: u32,
@@ -284,6 +285,7 @@ impl LegOpts {
             shared: false,
             fixed: None,
             expected_ssrc: None,
+            max_streams: None,
             srtp: None,
             ice: None,
             clock_rate: 48_000,
@@ -308,6 +310,14 @@ impl LegOpts {
     /// The SSRC the peer will send, announced in advance.
     pub fn expected_ssrc(mut self, ssrc: u32) -> Self {
         self.expected_ssrc = Some(ssrc);
+        self
+    }
+
+    /// At most `n` streams (SSRCs) learned from the peer; a further one is a wrong SSRC.
+    /// The leg-based core carries exactly one stream per leg, so only `1` can be asked of
+    /// it (and is what it does anyway); the streams core takes any bound.
+    pub fn max_streams(mut self, n: usize) -> Self {
+        self.max_streams = Some(n);
         self
     }
 
@@ -565,6 +575,9 @@ impl Harness {
             spec.peer = PeerMode::Fixed(a);
         }
         spec.expected_ssrc = opts.expected_ssrc;
+        if let Some(n) = opts.max_streams {
+            assert_eq!(n, 1, "a leg of the leg-based core carries one stream");
+        }
         spec.srtp = opts.srtp;
         spec.ice = opts.ice.map(|(u, p)| IceCredentials {
             local_ufrag: u,
