@@ -10,6 +10,7 @@
 //! - [`payload`]: RTP payload formats: Opus (RFC 7587, TOC parsing) and H.264 (RFC 6184
 //!   packetization-mode 1 packetizer and depacketizer).
 //! - [`video`]: the video frame buffer (ordering, decodability, NACK, PLI).
+//! - [`quality`]: the ITU-T G.107 E-model (R factor, MOS) for call-quality estimates.
 //!
 //! Later parts (codecs, jitter buffers, the mixer and the network emulator) land as their own
 //! modules; see `../shared/DESIGN.md` for the map.
@@ -22,4 +23,5 @@ pub mod mixer;
 pub mod net;
 pub mod packet;
 pub mod payload;
+pub mod quality;
 pub mod video;
