@@ -129,6 +129,9 @@ pub enum LineError {
         /// The payload type.
         pt: u8,
     },
+    /// Two `a=extmap` lines with one id in one m-section (RFC 8285 §5).
+    #[error("second a=extmap with id {0}")]
+    DuplicateExtmapId(u8),
 }
 
 impl LineError {

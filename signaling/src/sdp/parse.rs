@@ -211,10 +211,14 @@ impl<'a> Parser<'a> {
             }
             "extmap" => {
                 let e = parse_extmap(need("a=extmap", EXTMAP)?)?;
-                match self.media.last_mut() {
-                    Some(m) => m.extmaps.push(e),
-                    None => self.extmaps.push(e),
+                let list = match self.media.last_mut() {
+                    Some(m) => &mut m.extmaps,
+                    None => &mut self.extmaps,
+                };
+                if list.iter().any(|x| x.id == e.id) {
+                    return Err(LineError::DuplicateExtmapId(e.id));
                 }
+                list.push(e);
                 return Ok(());
             }
             "extmap-allow-mixed" => {
@@ -823,4 +827,102 @@ fn parse_simulcast(v: &str) -> Result<Simulcast<'_>, LineError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdp::model::fmtp_params;
+
+    #[test]
+    fn attribute_grammars() {
+        let c = parse_candidate(
+            "842163049 1 udp 1677729535 198.51.100.77 54400 typ srflx raddr 0.0.0.0 rport 0 generation 0",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.foundation, c.component, c.transport, c.priority),
+            ("842163049", 1, "udp", 1677729535)
+        );
+        assert_eq!(
+            (c.address, c.port, c.typ),
+            ("198.51.100.77", 54400, "srflx")
+        );
+        assert!(parse_candidate("1 1 udp 1 a.local 70000 typ host").is_err());
+        assert!(parse_candidate("1 1 udp 1 a.local 9 type host").is_err());
+
+        let s = parse_simulcast("send 1,2;~3 recv 4").unwrap();
+        assert_eq!(s.send.len(), 2);
+        assert_eq!(
+            s.send[0].iter().map(|r| r.id).collect::<Vec<_>>(),
+            ["1", "2"]
+        );
+        assert!(s.send[1][0].paused && s.send[1][0].id == "3");
+        assert_eq!(s.recv[0][0].id, "4");
+        for bad in [
+            "send",
+            "send a send b",
+            "sideways a",
+            "send a;;b",
+            "send ~",
+            "send a b c",
+        ] {
+            assert!(parse_simulcast(bad).is_err(), "{bad}");
+        }
+
+        let e = parse_extmap("2/recvonly urn:ietf:params:rtp-hdrext:csrc-audio-level").unwrap();
+        assert_eq!((e.id, e.direction), (2, Some(Direction::RecvOnly)));
+        assert!(parse_extmap("256 urn:x").is_err() && parse_extmap("1/up urn:x").is_err());
+
+        let a = parse_ssrc_attr("2231627014 msid:stream track").unwrap();
+        assert_eq!(
+            (a.ssrc, a.attribute, a.value),
+            (Ssrc(2231627014), "msid", Some("stream track"))
+        );
+        assert!(parse_ssrc_attr("4294967296 cname:x").is_err());
+
+        let r = parse_rtpmap("111 opus/48000/2", true).unwrap().unwrap();
+        assert_eq!(
+            (r.pt, r.encoding, r.clock_rate, r.channels),
+            (Pt(111), "opus", 48000, Some(2))
+        );
+        assert_eq!(parse_rtpmap("webrtc-datachannel x/1", false), Ok(None));
+        assert!(parse_rtpmap("96 VP8/0", true).is_err());
+        assert!(parse_rtpmap("96 VP8/90000/1/2", true).is_err());
+
+        let params: Vec<_> = fmtp_params(
+            " level-asymmetry-allowed=1; packetization-mode=1 ;profile-level-id=42e01f;x",
+        )
+        .collect();
+        assert_eq!(
+            params,
+            [
+                ("level-asymmetry-allowed", "1"),
+                ("packetization-mode", "1"),
+                ("profile-level-id", "42e01f"),
+                ("x", "")
+            ]
+        );
+        let fp =
+            parse_fingerprint("SHA-1 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33")
+                .unwrap();
+        assert_eq!((fp.algorithm, fp.digest.len()), ("SHA-1", 20));
+        assert!(parse_fingerprint("sha-256 00:11").is_err());
+        assert!(parse_fingerprint("x-new 0G").is_err());
+    }
+
+    #[test]
+    fn duplicate_extmap_ids_are_malformed() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\n\
+                   a=extmap:1 urn:a\r\na=extmap:1 urn:b\r\n";
+        assert_eq!(
+            parse(sdp),
+            Err(SdpError::Line {
+                line: 6,
+                reason: LineError::DuplicateExtmapId(1)
+            })
+        );
+        let ok = sdp.replace("extmap:1 urn:b", "extmap:2 urn:b");
+        assert_eq!(parse(&ok).unwrap().media[0].extmaps.len(), 2);
+    }
 }
