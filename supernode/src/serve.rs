@@ -21,13 +21,13 @@ use supernode_signaling::ratelimit::RateLimiter;
 use supernode_signaling::{RelayAccess, Signaling, Store};
 use utoipa::OpenApi as _;
 
-use crate::cli::RunArgs;
+use crate::cli::{Common, RunArgs};
 use crate::config::Config;
 use crate::relay_host::HostRelay;
 
 /// Runs the server.
-pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let cfg = Config::load(&args.common, args.listen)?;
+pub fn run(common: &Common, args: RunArgs) -> anyhow::Result<()> {
+    let cfg = Config::load(common, args.listen)?;
     init_logs(&cfg.log);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -21,11 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
+use supernode_proto::ids::AccountId;
+use supernode_proto::protocol::{ClientMsg, MediaKind, ServerMsg, decode_server, encode_client};
 use supernode_signaling::directory::InMemoryDirectory;
-use supernode_signaling::ids::AccountId;
-use supernode_signaling::protocol::{
-    ClientMsg, MediaKind, ServerMsg, decode_server, encode_client,
-};
 use supernode_signaling::{Signaling, SignalingConfig, Store};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -288,7 +286,14 @@ async fn call_loop(mut caller: Ws, mut callee: Ws, to: AccountId, n: usize) -> R
             ServerMsg::IncomingCall { call_id: c, .. } if c == call_id => {}
             other => bail!("incoming: {other:?}"),
         }
-        send(&mut callee, &ClientMsg::Accept { call_id, sdp: None }).await?;
+        send(
+            &mut callee,
+            &ClientMsg::Accept {
+                call_id: call_id.clone(),
+                sdp: None,
+            },
+        )
+        .await?;
         match recv(&mut caller).await? {
             ServerMsg::Accepted { .. } => {}
             other => bail!("accepted: {other:?}"),

@@ -264,12 +264,12 @@ async fn run(mut socket: WebSocket, state: AppState) {
     let ep = hub.attach(account.clone(), partner, tx);
     let (mut sink, mut stream) = socket.split();
     let ok = ServerMsg::LoginOk {
-        endpoint_id: ep,
+        endpoint_id: ep.clone(),
         account_id: account,
         keepalive_seconds: keepalive.as_secs().max(1),
     };
     if sink.send(text(&ok)).await.is_err() {
-        hub.detach(ep);
+        hub.detach(&ep);
         return;
     }
     let mut last_seen = Instant::now();
@@ -301,8 +301,8 @@ async fn run(mut socket: WebSocket, state: AppState) {
                         )),
                         Ok(ClientMsg::Ping { nonce }) => Some(ServerMsg::Pong { nonce }),
                         Ok(msg) => {
-                            let ty = msg_type(&msg);
-                            hub.handle(ep, msg, Instant::now())
+                            let ty = msg.type_name();
+                            hub.handle(&ep, msg, Instant::now())
                                 .err()
                                 .map(|e| error(e.code, &e.message, Some(ty)))
                         }
@@ -350,19 +350,5 @@ async fn run(mut socket: WebSocket, state: AppState) {
             }
         }
     }
-    hub.detach(ep);
-}
-
-fn msg_type(m: &ClientMsg) -> &'static str {
-    match m {
-        ClientMsg::Login { .. } => "login",
-        ClientMsg::Ping { .. } => "ping",
-        ClientMsg::SubscribePresence { .. } => "subscribe_presence",
-        ClientMsg::Invite { .. } => "invite",
-        ClientMsg::Accept { .. } => "accept",
-        ClientMsg::Reject { .. } => "reject",
-        ClientMsg::Cancel { .. } => "cancel",
-        ClientMsg::Hangup { .. } => "hangup",
-        ClientMsg::Negotiate { .. } => "negotiate",
-    }
+    hub.detach(&ep);
 }
