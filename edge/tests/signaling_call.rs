@@ -13,7 +13,7 @@ use supernode_edge::engine::{AudioSource, EngineConfig, VideoSource};
 use supernode_edge::runner::{MediaOptions, run_media};
 use supernode_edge::signaling::{CallEnd, CallError, SignalingClient};
 use supernode_edge::similarity::PASS_THRESHOLD;
-use supernode_edge::srtp::SrtpKey;
+use supernode_edge::srtp::{SrtpKey, SrtpKeyB64};
 use supernode_relay::core::{LegSrtpKeys, SrtpKey as RelayKey, SrtpProfile};
 use supernode_relay::{LegRequest, Relay, RelayConfig, SessionId};
 use supernode_signaling::directory::InMemoryDirectory;
