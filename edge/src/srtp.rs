@@ -4,11 +4,11 @@
 //! replay state), both under the leg's key.
 //!
 //! A relay leg has one master key and salt, shared by the relay and the endpoint
-//! ([`supernode_signaling::protocol::SrtpKeying`]: a profile name and base64 key‖salt);
+//! ([`supernode_proto::protocol::SrtpKeying`]: a profile and base64 key‖salt);
 //! [`SrtpKeyB64`] reads and writes that form.
 
 use base64::Engine as _;
-use supernode_signaling::protocol::SrtpKeying;
+use supernode_proto::protocol::SrtpKeying;
 
 pub use supernode_media::srtp::{SrtpError, SrtpKey, SrtpProfile, SrtpSession};
 
@@ -36,7 +36,7 @@ impl SrtpKeyB64 for SrtpKey {
     }
 
     fn from_keying(k: &SrtpKeying) -> Result<Self, EdgeError> {
-        Self::from_b64(&k.profile, &k.key_b64)
+        Self::from_b64(k.profile.name(), &k.key_b64)
     }
 
     fn to_b64(&self) -> String {
