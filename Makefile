@@ -12,10 +12,12 @@ tools:
 	@scripts/ensure-tools.sh
 
 ## A real call through a real supernode, on embedded defaults (the demo runs the `edge`
-## binary that sits next to `supernode`, so both are built first).
+## binary that sits next to `supernode`, so both are built first, in one cargo call; the
+## demo then runs the built binary: a second `cargo run` would rebuild the relay crates
+## with the feature set of `-p supernode` alone).
 demo: tools
 	cargo build --release -p supernode -p supernode-edge
-	cargo run --release -p supernode -- demo
+	./target/release/supernode demo
 
 ## All tests of the workspace.
 test: tools

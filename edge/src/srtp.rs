@@ -1,7 +1,7 @@
 //! SRTP for the edge's media, through the webrtc-rs stack's `rtc-srtp` (no crypto here).
 //!
 //! A relay leg has one master key and salt, shared by the relay and the endpoint
-//! ([`supernode_signaling::protocol::SrtpKeying`]: a profile name and base64 key‖salt). The
+//! ([`supernode_proto::protocol::SrtpKeying`]: a profile name and base64 key‖salt). The
 //! edge protects what it sends with it and unprotects what it receives with it; the two
 //! directions have separate contexts (and so separate rollover and replay state), and the
 //! receive side has replay protection on.
@@ -12,7 +12,7 @@ use rtc_srtp::crypto::RTCCryptoProvider;
 use rtc_srtp::crypto::providers::RingProvider;
 use rtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
 use rtc_srtp::protection_profile::ProtectionProfile;
-use supernode_signaling::protocol::SrtpKeying;
+use supernode_proto::protocol::SrtpKeying;
 
 use crate::EdgeError;
 
@@ -106,7 +106,7 @@ impl SrtpKey {
 
     /// From the keying of a signaling `media` message.
     pub fn from_keying(k: &SrtpKeying) -> Result<Self, EdgeError> {
-        Self::from_b64(&k.profile, &k.key_b64)
+        Self::from_b64(k.profile.name(), &k.key_b64)
     }
 
     /// Base64 key‖salt.

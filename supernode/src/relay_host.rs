@@ -23,13 +23,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rand::RngCore;
+use supernode_proto::ids::{CallId, TransportId};
 use supernode_relay::core::{DropReason, LegSrtpKeys, LegStats, SrtpKey, SrtpProfile};
 use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
-use supernode_signaling::ids::CallId;
 use supernode_signaling::{LegGrant, LegId, RelayAccess, RelayAccessError, SrtpParams};
 
-/// The SRTP profile name every call leg uses.
-pub const CALL_SRTP_PROFILE: &str = "AES_CM_128_HMAC_SHA1_80";
+/// The SRTP profile every call leg uses.
+pub const CALL_SRTP_PROFILE: supernode_proto::SrtpProfile =
+    supernode_proto::SrtpProfile::Aes128CmHmacSha1_80;
 
 /// Who a relay session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,12 +121,16 @@ impl Books {
     }
 }
 
-/// The relay legs of one call: the session, and per endpoint its audio leg and video
-/// companion (if adjacent ports were found).
+/// The relay legs of one call: the session, and per endpoint its transport id, audio leg
+/// and video companion (if adjacent ports were found).
 #[derive(Debug, Clone)]
 struct CallLegs {
     session: SessionId,
-    legs: Vec<(supernode_relay::LegId, Option<supernode_relay::LegId>)>,
+    legs: Vec<(
+        TransportId,
+        supernode_relay::LegId,
+        Option<supernode_relay::LegId>,
+    )>,
 }
 
 /// Attempts at finding adjacent audio/video ports before giving a call audio legs only.
@@ -332,7 +337,7 @@ impl HostRelay {
     /// Allocates `count` endpoints' legs with video companions at port + 1 when possible.
     fn allocate_call(
         &self,
-        call: CallId,
+        call: &CallId,
         count: usize,
     ) -> Result<(CallLegs, Vec<LegGrant>), RelayAccessError> {
         for attempt in 0..=ADJACENT_TRIES {
@@ -351,7 +356,7 @@ impl HostRelay {
                 }
                 reqs.push(req);
             }
-            let (session, infos) = self.create(Owner::Call(call), reqs)?;
+            let (session, infos) = self.create(Owner::Call(call.clone()), reqs)?;
             let legs: Vec<_> = if paired {
                 let adjacent = infos.chunks(2).all(|p| {
                     p[1].local.ip() == p[0].local.ip()
@@ -364,24 +369,30 @@ impl HostRelay {
                 infos.chunks(2).map(|p| (p[0], Some(p[1].id))).collect()
             } else {
                 tracing::warn!(
-                    call = call.0,
+                    call = %call,
                     "no adjacent relay ports for video companions; audio legs only"
                 );
                 infos.iter().map(|l| (*l, None)).collect()
             };
+            let ids: Vec<TransportId> = legs.iter().map(|_| TransportId::random()).collect();
             let grants = legs
                 .iter()
                 .zip(keys)
-                .map(|((l, _), k)| LegGrant {
-                    leg: LegId(l.id.0),
+                .zip(&ids)
+                .map(|(((l, _), k), id)| LegGrant {
+                    leg: id.clone(),
                     address: l.local,
                     srtp: Some(SrtpParams {
-                        profile: CALL_SRTP_PROFILE.into(),
+                        profile: CALL_SRTP_PROFILE,
                         key_and_salt: k,
                     }),
                 })
                 .collect();
-            let legs = legs.into_iter().map(|(l, v)| (l.id, v)).collect();
+            let legs = legs
+                .into_iter()
+                .zip(ids)
+                .map(|((l, v), id)| (id, l.id, v))
+                .collect();
             return Ok((CallLegs { session, legs }, grants));
         }
         Err(RelayAccessError::Exhausted)
@@ -389,20 +400,25 @@ impl HostRelay {
 }
 
 impl RelayAccess for HostRelay {
-    fn allocate(&self, call: CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
+    fn allocate(&self, call: &CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
         let (legs, grants) = self.allocate_call(call, count)?;
-        if let Some(old) = lock(&self.calls).insert(call, legs) {
+        if let Some(old) = lock(&self.calls).insert(call.clone(), legs) {
             self.release_session(old.session);
         }
         Ok(grants)
     }
 
-    fn connect(&self, call: CallId, a: LegId, b: LegId) -> Result<(), RelayAccessError> {
+    fn connect(&self, call: &CallId, a: &LegId, b: &LegId) -> Result<(), RelayAccessError> {
         let legs = lock(&self.calls)
-            .get(&call)
+            .get(call)
             .cloned()
             .ok_or(RelayAccessError::Unknown)?;
-        let find = |id: LegId| legs.legs.iter().copied().find(|(l, _)| l.0 == id.0);
+        let find = |id: &LegId| {
+            legs.legs
+                .iter()
+                .find(|(t, _, _)| t == id)
+                .map(|(_, l, v)| (*l, *v))
+        };
         let (Some((a, av)), Some((b, bv))) = (find(a), find(b)) else {
             return Err(RelayAccessError::Unknown);
         };
@@ -413,8 +429,8 @@ impl RelayAccess for HostRelay {
         Ok(())
     }
 
-    fn release(&self, call: CallId) {
-        let legs = lock(&self.calls).remove(&call);
+    fn release(&self, call: &CallId) {
+        let legs = lock(&self.calls).remove(call);
         if let Some(l) = legs {
             self.release_session(l.session);
         }
@@ -442,7 +458,8 @@ mod tests {
     #[test]
     fn a_call_gets_audio_legs_with_video_companions_and_release_frees_all() {
         let h = host(21_000 + (std::process::id() % 50) as u16 * 40);
-        let grants = h.allocate(CallId(7), 2).unwrap();
+        let (c7, c8) = (CallId::random(), CallId::random());
+        let grants = h.allocate(&c7, 2).unwrap();
         assert_eq!(grants.len(), 2);
         // Two legs per endpoint: audio (granted) and video at port + 1.
         assert_eq!(h.relay().leg_count(), 4);
@@ -455,8 +472,8 @@ mod tests {
             grants[0].srtp.as_ref().unwrap().key_and_salt,
             grants[1].srtp.as_ref().unwrap().key_and_salt
         );
-        let legs = lock(&h.calls).get(&CallId(7)).cloned().unwrap();
-        for (a, v) in &legs.legs {
+        let legs = lock(&h.calls).get(&c7).cloned().unwrap();
+        for (_, a, v) in &legs.legs {
             let v = v.expect("a video companion");
             let stats_a = h.relay().leg_stats(*a).unwrap();
             let stats_v = h.relay().leg_stats(v).unwrap();
@@ -467,17 +484,17 @@ mod tests {
             grants[1].address.port(),
             "fresh range: audio, video, audio, video"
         );
-        h.connect(CallId(7), grants[0].leg, grants[1].leg).unwrap();
+        h.connect(&c7, &grants[0].leg, &grants[1].leg).unwrap();
         assert_eq!(
-            h.connect(CallId(8), grants[0].leg, grants[1].leg),
+            h.connect(&c8, &grants[0].leg, &grants[1].leg),
             Err(RelayAccessError::Unknown)
         );
         assert_eq!(h.session_count(), 1);
-        h.release(CallId(7));
+        h.release(&c7);
         assert_eq!(h.relay().leg_count(), 0);
         assert_eq!(h.session_count(), 0);
         // Releasing again is a no-op.
-        h.release(CallId(7));
+        h.release(&c7);
     }
 
     #[test]
@@ -589,14 +606,15 @@ mod tests {
     fn draining_refuses_new_sessions() {
         let h = host(23_000 + (std::process::id() % 50) as u16 * 40);
         h.set_draining(true);
+        let c1 = CallId::random();
         assert!(matches!(
-            h.allocate(CallId(1), 2),
+            h.allocate(&c1, 2),
             Err(RelayAccessError::Unavailable(_))
         ));
         assert_eq!(h.refused(), 1);
         assert_eq!(h.relay().leg_count(), 0);
         h.set_draining(false);
-        assert_eq!(h.allocate(CallId(1), 2).unwrap().len(), 2);
+        assert_eq!(h.allocate(&c1, 2).unwrap().len(), 2);
     }
 
     #[test]
@@ -614,10 +632,11 @@ mod tests {
             ..RelayConfig::default()
         })
         .unwrap();
-        let grants = h.allocate(CallId(3), 2).unwrap();
+        let c3 = CallId::random();
+        let grants = h.allocate(&c3, 2).unwrap();
         assert_eq!(grants.len(), 2);
         assert_eq!(h.relay().leg_count(), 2, "no companions");
-        h.release(CallId(3));
+        h.release(&c3);
         assert_eq!(h.relay().leg_count(), 0);
         drop(held);
     }
