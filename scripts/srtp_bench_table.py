@@ -9,7 +9,7 @@ root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion") / 
 
 
 def median(op, profile, size, impl):
-    f = root / op / profile / size / impl / "new" / "estimates.json"
+    f = root / f"{op}_{profile}_{size}_{impl}" / "new" / "estimates.json"
     return json.loads(f.read_text())["median"]["point_estimate"]
 
 
