@@ -12,7 +12,7 @@ use supernode_media::packet::rtp::RtpHeader;
 use supernode_relay::core::srtp::LegSrtp;
 use supernode_relay::core::{
     Core, CoreConfig, LegId, LegSpec, LegSrtpKeys, PeerMode, SessionId, SockSlot, SrtpKey,
-    SrtpProfile, TxBatch,
+    SrtpProfile, StreamSpec, TxBatch,
 };
 
 fn rtp(ssrc: u32, seq: u16, len: usize) -> Vec<u8> {
@@ -50,7 +50,10 @@ fn core_with(shared: bool, fanout: usize) -> (Core, SockSlot, SocketAddr) {
         for i in 0..1000u64 {
             let spec = LegSpec {
                 shared: true,
-                expected_ssrc: Some(0x9000 + i as u32),
+                streams: vec![StreamSpec {
+                    ssrc: Ssrc(0x9000 + i as u32),
+                    clock_rate: 48_000,
+                }],
                 peer: PeerMode::Fixed(addr(10_000 + i as u16)),
                 ..LegSpec::latching(SessionId(100 + i), src_sock)
             };
@@ -61,7 +64,10 @@ fn core_with(shared: bool, fanout: usize) -> (Core, SockSlot, SocketAddr) {
     let spec = LegSpec {
         shared,
         peer: PeerMode::Fixed(src_addr),
-        expected_ssrc: Some(0xA),
+        streams: vec![StreamSpec {
+            ssrc: Ssrc(0xA),
+            clock_rate: 48_000,
+        }],
         ..LegSpec::latching(SessionId(1), src_sock)
     };
     core.add_leg(now, LegId(1), spec).unwrap();
