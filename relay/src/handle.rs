@@ -484,7 +484,9 @@ impl Relay {
             .ok_or(RelayError::UnknownLeg(leg.0))
     }
 
-    /// Routes what `from` receives to `to`.
+    /// Routes what `from` receives to `to`: subscribes `to` to every stream of `from`,
+    /// present and future. Each stream reaches `to` as a stream of its own (its own SSRC,
+    /// sequence numbers and timestamps), so several legs connected to one are heard apart.
     pub fn connect(&self, from: LegId, to: LegId) -> Result<(), RelayError> {
         let (a, b) = (self.entry(from)?, self.entry(to)?);
         if a.session != b.session {

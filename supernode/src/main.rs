@@ -25,6 +25,7 @@ mod config;
 mod demo;
 mod health;
 mod metrics;
+mod relay_books;
 mod relay_host;
 mod relay_rest;
 mod serve;

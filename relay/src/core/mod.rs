@@ -61,7 +61,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use supernode_media::ids::Ssrc;
+pub use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::demux::{PacketKind, classify};
 use supernode_media::packet::rtp::RtpPacket;
 
