@@ -99,8 +99,7 @@ pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent 
         return Sent::Nothing;
     }
     if !protect_last(tx, t, kind) {
-        tx.pop();
-        return Sent::Nothing;
+        return Sent::Nothing; // grow_last took it back out
     }
     let Some(wire) = tx.last_mut() else {
         return Sent::Nothing;
@@ -130,23 +129,17 @@ fn write_header(buf: &mut [u8], map: Mapped) {
     let _ = rtp::set_timestamp(buf, map.ts);
 }
 
-/// SRTP/SRTCP-protects the last datagram of the batch with the transport's context.
+/// SRTP/SRTCP-protects the last datagram of the batch in place with the transport's context
+/// (the batch leaves room for the tag); on failure the datagram is taken back out.
 #[inline]
 fn protect_last(tx: &mut TxBatch, t: &mut Transport, kind: Kind) -> bool {
     let Some(s) = t.srtp.as_mut() else {
         return true;
     };
-    let Some(buf) = tx.last_mut() else {
-        return false;
-    };
-    let protected = match kind {
-        Kind::Rtp => s.protect_rtp(buf),
-        Kind::Rtcp => s.protect_rtcp(buf),
-        Kind::Wire => return true,
-    };
-    match protected {
-        Ok(p) => tx.replace_last(&p),
-        Err(_) => false,
+    match kind {
+        Kind::Rtp => tx.grow_last(|b, len| s.protect_rtp(b, len)).is_ok(),
+        Kind::Rtcp => tx.grow_last(|b, len| s.protect_rtcp(b, len)).is_ok(),
+        Kind::Wire => true,
     }
 }
 

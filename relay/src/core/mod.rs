@@ -172,6 +172,9 @@ pub struct Core {
     timers: Timers,
     /// State of the generator that spreads report times (RFC 3550 §6.3.1 randomization).
     jitter_state: u64,
+    /// Where SRTP/SRTCP datagrams are copied and unprotected in place (the datagram comes
+    /// in as `&[u8]`): one buffer for the core, taken while a packet is handled.
+    srtp_scratch: Box<[u8]>,
 }
 
 impl Core {
@@ -193,6 +196,7 @@ impl Core {
             events: VecDeque::with_capacity(64),
             timers: Timers::default(),
             jitter_state: 0x9e37_79b9_7f4a_7c15,
+            srtp_scratch: vec![0u8; transmit::MAX_DATAGRAM].into_boxed_slice(),
         }
     }
 
@@ -378,7 +382,7 @@ impl Core {
         for r in &t.recv {
             expected += r.stats.expected();
             received += r.stats.received();
-            lost += r.stats.lost();
+            lost += r.stats.lost() as i64;
             reordered += r.stats.reordered();
             duplicates += r.stats.duplicates();
             jitter_ms =
@@ -533,12 +537,6 @@ impl Core {
     }
 
     #[inline]
-    fn arrival_ticks(&self, now: Instant, clock_rate: u32) -> i64 {
-        let us = now.saturating_duration_since(self.epoch).as_micros() as u64;
-        (us * u64::from(clock_rate) / 1_000_000) as i64
-    }
-
-    #[inline]
     fn on_rtp(&mut self, now: Instant, li: u32, src: SocketAddr, data: &[u8], tx: &mut TxBatch) {
         let t = self.transports[li as usize]
             .as_mut()
@@ -577,15 +575,22 @@ impl Core {
             t.counters.drop(DropReason::RateLimited);
             return;
         }
+        // SRTP: unprotected in place in the core's scratch buffer (taken out of `self` for
+        // the rest of this packet, and put back at the end).
+        let mut scratch = std::mem::take(&mut self.srtp_scratch);
+        let t = self.transports[li as usize]
+            .as_mut()
+            .expect("live transport");
         let decrypted = match t.srtp.as_mut() {
-            Some(s) => match s.unprotect_rtp(data) {
-                Ok(b) => Some(b),
+            Some(s) => match s.unprotect_rtp(data, &mut scratch) {
+                Ok(n) => Some(n),
                 Err(_) => {
                     t.counters.drop(if from_peer {
                         DropReason::SrtpAuth
                     } else {
                         DropReason::Stranger
                     });
+                    self.srtp_scratch = scratch;
                     return;
                 }
             },
@@ -604,21 +609,21 @@ impl Core {
                 self.add_recv_stream(now, li, RecvStream::new(ssrc, clock, false))
             }
         };
-        let arrival = self.arrival_ticks(now, self.t(li).recv[k].clock_rate);
         let t = self.transports[li as usize]
             .as_mut()
             .expect("live transport");
-        t.recv[k].stats.on_packet(seq, ts, arrival);
+        t.recv[k].stats.on_packet(now, seq, ts);
         t.counters.rtp_in += 1;
         t.counters.bytes_in += data.len() as u64;
         t.last_rx = now;
         t.heard = true;
-        let plain: &[u8] = match &decrypted {
-            Some(b) => b,
+        let plain: &[u8] = match decrypted {
+            Some(n) => &scratch[..n],
             None => data,
         };
         let payload_len = plain.len().saturating_sub(pkt.header_len()) as u32;
         self.forward_rtp(now, li, k, plain, (seq, ts, payload_len), tx);
+        self.srtp_scratch = scratch;
     }
 
     /// Sends one RTP packet of receive stream `k` of transport `li` to every send stream it

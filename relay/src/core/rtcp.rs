@@ -28,6 +28,7 @@ use supernode_media::ids::Ssrc;
 use supernode_media::packet::rtcp::{
     Pli, ReceiverReport, ReportBlock, RtcpCompound, RtcpPacket, SenderReport, WireList,
 };
+use supernode_media::rfc3550::{ntp, rtt};
 
 use super::egress::{Out, egress};
 use super::stats::DropReason;
@@ -50,29 +51,9 @@ fn ticks(d: Duration, clock_rate: u32) -> u32 {
     (d.as_micros() as u64 * u64::from(clock_rate) / 1_000_000) as u32
 }
 
-/// Seconds from 1900 (NTP era 0) to 1970 (Unix epoch).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
-
-/// 64-bit NTP timestamp for a wall-clock time given as a duration since the Unix epoch.
-pub fn ntp_from_unix(d: Duration) -> u64 {
-    let secs = d.as_secs() + NTP_UNIX_OFFSET;
-    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-    (secs << 32) | frac
-}
-
-/// The middle 32 bits of an NTP timestamp (RFC 3550 LSR format).
-pub fn ntp_mid(ntp: u64) -> u32 {
-    (ntp >> 16) as u32
-}
-
-/// A duration in 1/65536 s units (RFC 3550 DLSR format).
-pub fn to_q16(d: Duration) -> u32 {
-    ((d.as_micros() as u64 * 65_536) / 1_000_000) as u32
-}
-
 impl Core {
     fn ntp_now(&self, now: Instant) -> u64 {
-        ntp_from_unix(self.config.wallclock_at_epoch + now.saturating_duration_since(self.epoch))
+        ntp::from_unix(self.config.wallclock_at_epoch + now.saturating_duration_since(self.epoch))
     }
 
     pub(super) fn on_rtcp(
@@ -89,19 +70,27 @@ impl Core {
             t.counters.drop(DropReason::Stranger);
             return;
         }
+        // SRTCP: unprotected in place in the core's scratch buffer, taken for this packet.
+        let mut scratch = std::mem::take(&mut self.srtp_scratch);
+        let t = self.t_mut(li);
         let decrypted = match t.srtp.as_mut() {
-            Some(s) => match s.unprotect_rtcp(data) {
-                Ok(b) => Some(b),
+            Some(s) => match s.unprotect_rtcp(data, &mut scratch) {
+                Ok(n) => Some(n),
                 Err(_) => {
                     t.counters.drop(DropReason::SrtpAuth);
+                    self.srtp_scratch = scratch;
                     return;
                 }
             },
             None => None,
         };
-        let plain: &[u8] = decrypted.as_deref().unwrap_or(data);
+        let plain: &[u8] = match decrypted {
+            Some(n) => &scratch[..n],
+            None => data,
+        };
         if RtcpCompound::parse(plain).any(|p| p.is_err()) {
             t.counters.drop(DropReason::Malformed);
+            self.srtp_scratch = scratch;
             return;
         }
         t.counters.rtcp_in += 1;
@@ -138,6 +127,7 @@ impl Core {
                 _ => {}
             }
         }
+        self.srtp_scratch = scratch;
     }
 
     /// A sender report for stream `ssrc` of transport `li`: kept for LSR/DLSR, and passed to
@@ -148,6 +138,7 @@ impl Core {
             return;
         };
         t.recv[k].last_sr = Some(info);
+        t.recv[k].stats.on_sender_report(info.at, info.ntp);
         for j in 0..self.t(li).recv[k].outs.len() {
             let o = self.t(li).recv[k].outs[j];
             if let Some(s) = self
@@ -180,11 +171,11 @@ impl Core {
             if mid != b.last_sr {
                 continue; // about an older SR than the last one sent
             }
-            let dlsr = Duration::from_micros(u64::from(b.delay_since_last_sr) * 1_000_000 / 65_536);
-            let elapsed = now.saturating_duration_since(at);
-            // Ignore nonsense (a delay longer than the whole round trip).
-            if let Some(rtt) = elapsed.checked_sub(dlsr) {
-                t.rtt = Some(rtt);
+            // The SR may carry its source's NTP timeline: the report's arrival in that
+            // timeline is the SR's time plus the relay's own time since sending it.
+            let arrival_mid = mid.wrapping_add(ntp::to_q16(now.saturating_duration_since(at)));
+            if let Some(r) = rtt::from_report(arrival_mid, b.last_sr, b.delay_since_last_sr) {
+                t.rtt = Some(r);
             }
         }
     }
@@ -266,26 +257,7 @@ impl Core {
             .filter(|r| r.stats.started())
             .take(MAX_STREAMS)
         {
-            let (lsr, dlsr) = match r.last_sr {
-                Some(sr) => (
-                    ntp_mid(sr.ntp),
-                    to_q16(now.saturating_duration_since(sr.at)),
-                ),
-                None => (0, 0),
-            };
-            blocks[nb] = ReportBlock {
-                ssrc: r.ssrc,
-                fraction_lost: r.stats.take_fraction_lost(),
-                cumulative_lost: r
-                    .stats
-                    .lost()
-                    .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
-                    as i32,
-                extended_highest_seq: r.stats.extended_max(),
-                jitter: r.stats.jitter(),
-                last_sr: lsr,
-                delay_since_last_sr: dlsr,
-            };
+            blocks[nb] = r.stats.report_block(now, r.ssrc);
             nb += 1;
         }
         // (SSRC, NTP, RTP, packets, octets) of each SR.
@@ -317,7 +289,7 @@ impl Core {
                         .wrapping_add(ticks(now.saturating_duration_since(last_at), s.clock_rate)),
                 ),
             };
-            s.sent_sr = Some((ntp_mid(ntp), now));
+            s.sent_sr = Some((ntp::mid(ntp), now));
             srs[ns] = (s.ssrc(), ntp, rtp, s.packets, s.octets);
             ns += 1;
         }
@@ -377,11 +349,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ntp_conversions() {
-        let ntp = ntp_from_unix(Duration::from_millis(1_500));
-        assert_eq!(ntp >> 32, NTP_UNIX_OFFSET + 1);
-        assert_eq!((ntp & 0xffff_ffff) >> 31, 1, "half a second");
-        assert_eq!(to_q16(Duration::from_millis(500)), 32_768);
-        assert_eq!(ntp_mid(0x0001_0002_0003_0004), 0x0002_0003);
+    fn ntp_interval_is_32_32_fixed_point() {
+        assert_eq!(
+            ntp_interval(Duration::from_millis(1_500)),
+            (1 << 32) | (1 << 31)
+        );
+        assert_eq!(ntp_interval(Duration::ZERO), 0);
     }
 }

@@ -17,9 +17,9 @@
 use std::time::Instant;
 
 use supernode_media::ids::Ssrc;
+use supernode_media::rfc3550::ReceiveStats;
 
 use super::rewrite::Rewriter;
-use super::stats::ReceiveStats;
 
 /// A sender report as received from a source: its NTP time, its RTP time, and when it came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl RecvStream {
             ssrc,
             clock_rate: clock_rate.max(1),
             declared,
-            stats: ReceiveStats::default(),
+            stats: ReceiveStats::new(clock_rate.max(1)),
             last_sr: None,
             last_keyframe_request: None,
             outs: Vec::new(),
