@@ -59,10 +59,12 @@
 //!
 //! ## Costs
 //!
-//! On plain legs nothing allocates per packet: one clock read per receive batch, a copy into
-//! the transmit batch (and into the destination's retransmission cache), an in-place rewrite.
-//! `rtc-srtp` returns every protected or unprotected packet in a fresh buffer, so SRTP legs
-//! cost one allocation per packet per direction.
+//! Nothing allocates per packet: one clock read per receive batch, a scan of the transport's
+//! few receive streams, a copy into the transmit batch per send stream (and into the
+//! receiver's retransmission cache), an in-place rewrite. SRTP is unprotected in place in
+//! one scratch buffer of the core (the datagram is copied there once) and protected in place
+//! in the transmit batch (`supernode_media::srtp`). New streams and subscriptions allocate,
+//! between packets of a new SSRC or in control calls.
 #![deny(unsafe_code)]
 
 pub mod core;

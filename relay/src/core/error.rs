@@ -8,6 +8,9 @@ pub enum CoreError {
     /// No transport (leg) with this id is live.
     #[error("unknown leg {0}")]
     UnknownLeg(u64),
+    /// A transport with this id is already live.
+    #[error("leg {0} already exists")]
+    DuplicateLeg(u64),
     /// No session with this id is live.
     #[error("unknown session {0}")]
     UnknownSession(u64),

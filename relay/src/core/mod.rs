@@ -254,7 +254,7 @@ impl Core {
             }
         }
         if self.ids.contains_key(&id) {
-            return Err(CoreError::BadStreams("leg id already in use"));
+            return Err(CoreError::DuplicateLeg(id.0));
         }
         let srtp = match &spec.srtp {
             Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| CoreError::Srtp(e.to_string()))?),

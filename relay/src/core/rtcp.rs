@@ -41,6 +41,9 @@ use super::{Core, PeerMode};
 /// wait for a later interval — the compound must fit one datagram).
 pub const MAX_SENDER_REPORTS: usize = 32;
 
+/// Most source streams one keyframe request is passed to.
+const MAX_KEYFRAME_TARGETS: usize = 16;
+
 /// A duration as a 64-bit NTP interval (32.32 fixed point).
 pub fn ntp_interval(d: Duration) -> u64 {
     (d.as_secs() << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
@@ -207,14 +210,30 @@ impl Core {
         let min = self.config.keyframe_min_interval;
         let t = self.t_mut(li);
         t.counters.keyframe_requests_in += 1;
-        let mut targets: Vec<super::stream::Source> = media
-            .iter()
-            .filter_map(|&m| t.send.get(t.send_by_ssrc(m)?)?.as_ref()?.source)
-            .collect();
-        if targets.is_empty() {
-            targets = t.send.iter().flatten().filter_map(|s| s.source).collect();
+        // The sources asked: those of the named send streams, else every source of `li`.
+        let mut targets = [None::<super::stream::Source>; MAX_KEYFRAME_TARGETS];
+        let mut n = 0;
+        for &m in media {
+            if let Some(src) = t
+                .send_by_ssrc(m)
+                .and_then(|i| t.send[i].as_ref())
+                .and_then(|s| s.source)
+                && n < targets.len()
+            {
+                targets[n] = Some(src);
+                n += 1;
+            }
         }
-        for src in targets {
+        if n == 0 {
+            for src in t.send.iter().flatten().filter_map(|s| s.source) {
+                if n == targets.len() {
+                    break;
+                }
+                targets[n] = Some(src);
+                n += 1;
+            }
+        }
+        for src in targets[..n].iter().flatten().copied() {
             let Some(Some(st)) = self.transports.get_mut(src.transport as usize) else {
                 continue;
             };
