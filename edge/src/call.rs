@@ -6,8 +6,8 @@
 //! use std::time::Duration;
 //! use supernode_edge::call::{Role, SignaledCall, run_signaled_call};
 //! use supernode_edge::engine::EngineConfig;
-//! use supernode_signaling::ids::AccountId;
-//! use supernode_signaling::protocol::MediaKind;
+//! use supernode_proto::ids::AccountId;
+//! use supernode_proto::protocol::MediaKind;
 //!
 //! let call = SignaledCall::new(
 //!     "http://127.0.0.1:8080",
@@ -36,14 +36,14 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use supernode_signaling::ids::AccountId;
-use supernode_signaling::protocol::MediaKind;
+use supernode_proto::ids::AccountId;
+use supernode_proto::protocol::MediaKind;
 
 use crate::engine::{CallOutcome, EngineConfig, VideoSink, VideoSource};
 use crate::report::CallReport;
 use crate::runner::{MediaOptions, run_media};
 use crate::signaling::{CallEnd, CallError, SignalingClient};
-use crate::srtp::SrtpKey;
+use crate::srtp::{SrtpKey, SrtpKeyB64};
 
 /// Decides whether to accept a call from this caller with this media.
 pub type Decide = Box<dyn FnMut(&AccountId, MediaKind) -> bool + Send>;
@@ -249,7 +249,7 @@ pub async fn run_signaled_call(mut c: SignaledCall) -> Result<CallOutcome, CallF
     let stop = opts.stop.clone();
     let media = tokio::task::spawn_blocking(move || run_media(socket, cfg, opts));
     let deadline = tokio::time::Instant::now() + c.duration;
-    let end = sig.wait_end(call.call_id, deadline).await;
+    let end = sig.wait_end(call.call_id.clone(), deadline).await;
     stop.store(true, Ordering::Relaxed);
     let call_end = match end {
         Ok(CallEnd::TimeUp) => {

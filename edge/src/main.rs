@@ -20,10 +20,10 @@ use supernode_edge::engine::{
 };
 use supernode_edge::report::CallReport;
 use supernode_edge::runner::{MediaOptions, run_media};
-use supernode_edge::srtp::SrtpKey;
+use supernode_edge::srtp::{SrtpKey, SrtpKeyB64};
 use supernode_edge::y4m::Y4mWriter;
-use supernode_signaling::ids::AccountId;
-use supernode_signaling::protocol::MediaKind;
+use supernode_proto::ids::AccountId;
+use supernode_proto::protocol::MediaKind;
 
 /// The supernode edge client.
 #[derive(Parser, Debug)]

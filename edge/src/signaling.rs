@@ -1,12 +1,12 @@
 //! The signaling client: a WebSocket to `GET /v1/ws` of a supernode, speaking the typed
-//! messages of `supernode_signaling::protocol` (no wire type is redefined here).
+//! messages of `supernode_proto::protocol` (no wire type is redefined here).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
 //! use supernode_edge::signaling::SignalingClient;
-//! use supernode_signaling::ids::AccountId;
-//! use supernode_signaling::protocol::MediaKind;
+//! use supernode_proto::ids::AccountId;
+//! use supernode_proto::protocol::MediaKind;
 //!
 //! let mut sig = SignalingClient::connect("http://127.0.0.1:8080", "TOKEN").await?;
 //! let to = AccountId::parse("acc_…").unwrap();
@@ -27,8 +27,8 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use supernode_signaling::ids::{AccountId, CallId, EndpointId};
-use supernode_signaling::protocol::{
+use supernode_proto::ids::{AccountId, CallId, EndpointId};
+use supernode_proto::protocol::{
     ClientMsg, EndReason, ErrorCode, LegInfo, MediaKind, ServerMsg, decode_server, encode_client,
 };
 use tokio::net::TcpStream;
@@ -235,7 +235,7 @@ impl SignalingClient {
         let mut answered = false;
         loop {
             let Some(msg) = self.next(deadline).await? else {
-                if let Some(c) = call {
+                if let Some(c) = call.take() {
                     let _ = self.send(&ClientMsg::Cancel { call_id: c }).await;
                 }
                 return Err(if answered {
@@ -248,11 +248,15 @@ impl SignalingClient {
                 ServerMsg::Ringing { call_id, .. } => call = Some(call_id),
                 ServerMsg::Busy { .. } => return Err(CallError::Busy),
                 ServerMsg::Unavailable { .. } => return Err(CallError::Unavailable),
-                ServerMsg::Accepted { call_id, .. } if call.is_none_or(|c| c == call_id) => {
+                ServerMsg::Accepted { call_id, .. }
+                    if call.as_ref().is_none_or(|c| *c == call_id) =>
+                {
                     call = Some(call_id);
                     answered = true;
                 }
-                ServerMsg::Media { call_id, leg } if call.is_none_or(|c| c == call_id) => {
+                ServerMsg::Media { call_id, leg }
+                    if call.as_ref().is_none_or(|c| *c == call_id) =>
+                {
                     return Ok(CallSetup {
                         call_id,
                         peer: Some(to),
@@ -260,7 +264,9 @@ impl SignalingClient {
                         media,
                     });
                 }
-                ServerMsg::CallEnded { call_id, reason } if call.is_none_or(|c| c == call_id) => {
+                ServerMsg::CallEnded { call_id, reason }
+                    if call.as_ref().is_none_or(|c| *c == call_id) =>
+                {
                     return Err(CallError::Ended(reason));
                 }
                 ServerMsg::Error {
@@ -301,7 +307,11 @@ impl SignalingClient {
                     ..
                 } if call.is_none() => {
                     if decide(&from, media) {
-                        self.send(&ClientMsg::Accept { call_id, sdp: None }).await?;
+                        self.send(&ClientMsg::Accept {
+                            call_id: call_id.clone(),
+                            sdp: None,
+                        })
+                        .await?;
                         call = Some((call_id, from, media));
                     } else {
                         self.send(&ClientMsg::Reject { call_id }).await?;
@@ -361,7 +371,10 @@ impl SignalingClient {
 
     /// Hangs up `call_id` and waits briefly for the server's `call_ended`.
     pub async fn hangup(&mut self, call_id: CallId) -> Result<(), CallError> {
-        self.send(&ClientMsg::Hangup { call_id }).await?;
+        self.send(&ClientMsg::Hangup {
+            call_id: call_id.clone(),
+        })
+        .await?;
         let deadline = Instant::now() + Duration::from_secs(2);
         while let Some(m) = self.next(deadline).await? {
             if matches!(m, ServerMsg::CallEnded { call_id: c, .. } if c == call_id) {

@@ -27,7 +27,7 @@ pub trait Directory: Send + Sync {
     /// Records an attached endpoint (replacing an older record of the same endpoint).
     fn attach(&self, record: EndpointRecord);
     /// Removes an endpoint; unknown endpoints are ignored.
-    fn detach(&self, supernode: &str, account: &AccountId, endpoint: EndpointId);
+    fn detach(&self, supernode: &str, account: &AccountId, endpoint: &EndpointId);
     /// Every endpoint of an account, on any supernode.
     fn endpoints_of(&self, account: &AccountId) -> Vec<EndpointRecord>;
     /// How many endpoints are attached in total.
@@ -59,10 +59,10 @@ impl Directory for InMemoryDirectory {
         list.push(record);
     }
 
-    fn detach(&self, supernode: &str, account: &AccountId, endpoint: EndpointId) {
+    fn detach(&self, supernode: &str, account: &AccountId, endpoint: &EndpointId) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = map.get_mut(account) {
-            list.retain(|r| !(r.endpoint == endpoint && r.supernode == supernode));
+            list.retain(|r| !(r.endpoint == *endpoint && r.supernode == supernode));
             if list.is_empty() {
                 map.remove(account);
             }
@@ -89,32 +89,33 @@ mod tests {
         let d = InMemoryDirectory::new();
         let a = AccountId::random();
         let b = AccountId::random();
+        let e: Vec<EndpointId> = (0..5).map(|_| EndpointId::random()).collect();
         for (acc, ep, node) in [(&a, 1, "n1"), (&a, 2, "n1"), (&a, 1, "n2"), (&b, 3, "n1")] {
             d.attach(EndpointRecord {
                 account: acc.clone(),
-                endpoint: EndpointId(ep),
+                endpoint: e[ep].clone(),
                 supernode: node.into(),
             });
         }
         // Re-attaching the same endpoint does not duplicate it.
         d.attach(EndpointRecord {
             account: a.clone(),
-            endpoint: EndpointId(2),
+            endpoint: e[2].clone(),
             supernode: "n1".into(),
         });
         assert_eq!(d.endpoints_of(&a).len(), 3);
         assert_eq!(d.len(), 4);
-        d.detach("n1", &a, EndpointId(1));
+        d.detach("n1", &a, &e[1]);
         let left: Vec<_> = d
             .endpoints_of(&a)
             .into_iter()
-            .map(|r| (r.endpoint.0, r.supernode))
+            .map(|r| (r.endpoint, r.supernode))
             .collect();
         assert_eq!(left.len(), 2);
-        assert!(left.contains(&(1, "n2".to_owned())));
-        d.detach("n1", &b, EndpointId(3));
+        assert!(left.contains(&(e[1].clone(), "n2".to_owned())));
+        d.detach("n1", &b, &e[3]);
         assert!(d.endpoints_of(&b).is_empty());
-        d.detach("n1", &b, EndpointId(99));
+        d.detach("n1", &b, &e[4]);
         assert_eq!(d.len(), 2);
         assert!(!d.is_empty());
     }

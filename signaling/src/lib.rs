@@ -21,10 +21,14 @@
 //!   [`calls::Outgoing`] messages out; it never reads the clock.
 //! * [`token`] — TURN-REST-like credentials (expiry, account id, key id, HMAC-SHA256) and the
 //!   rotating [`token::Keyring`].
-//! * [`protocol`] — the typed, versioned WebSocket messages (see `docs/protocol.md`).
+//! * [`protocol`] and [`ids`] — the typed, versioned WebSocket messages and the globally
+//!   unique ids (see `docs/protocol.md`); they live in `supernode-proto` (which the edge
+//!   client shares without linking this crate) and are re-exported here.
 //! * [`directory`] — which endpoints of which account are attached to which supernode
 //!   ([`directory::InMemoryDirectory`] for one supernode; a shared one comes later).
 //! * [`ratelimit::RateLimiter`] — per-API-key token buckets.
+//! * [`sdp`] — the SDP answerer for browsers and WHIP/WHEP tools (sans-IO): parse an offer,
+//!   answer it for a relay transport, reject what cannot be served with port 0.
 //!
 //! What is not here yet: trunking a call to endpoints attached to *another* supernode (the
 //! directory records them, the call core rings only local endpoints).
@@ -37,14 +41,18 @@ pub mod config;
 pub mod directory;
 pub mod error;
 pub mod http;
-pub mod ids;
-pub mod protocol;
 pub mod ratelimit;
 pub mod relay_access;
+pub mod sdp;
 pub mod storage;
 pub mod timefmt;
 pub mod token;
 pub mod ws;
+
+/// The wire ids, from [`supernode_proto`] (re-exported: `crate::ids` inside this crate).
+pub use supernode_proto::ids;
+/// The WebSocket protocol, from [`supernode_proto`] (re-exported: `crate::protocol`).
+pub use supernode_proto::protocol;
 
 pub use config::SignalingConfig;
 pub use error::{SignalingError, StorageError};

@@ -10,17 +10,18 @@
 
 use std::net::SocketAddr;
 
-use crate::ids::CallId;
+use supernode_proto::SrtpProfile;
 
-/// A leg's id at the relay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LegId(pub u64);
+use crate::ids::{CallId, TransportId};
+
+/// A leg's id at the relay: the transport id endpoints see on the wire.
+pub type LegId = TransportId;
 
 /// SRTP master key material of a leg (the relay and the endpoint share it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SrtpParams {
-    /// The protection profile, e.g. `AES_CM_128_HMAC_SHA1_80`.
-    pub profile: String,
+    /// The protection profile.
+    pub profile: SrtpProfile,
     /// Master key followed by master salt.
     pub key_and_salt: Vec<u8>,
 }
@@ -55,11 +56,11 @@ pub enum RelayAccessError {
 pub trait RelayAccess: Send + Sync {
     /// Allocates `count` client legs for `call` (they latch to their peers after
     /// authentication). On error nothing stays allocated.
-    fn allocate(&self, call: CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError>;
+    fn allocate(&self, call: &CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError>;
     /// Makes legs `a` and `b` of `call` hear each other.
-    fn connect(&self, call: CallId, a: LegId, b: LegId) -> Result<(), RelayAccessError>;
+    fn connect(&self, call: &CallId, a: &LegId, b: &LegId) -> Result<(), RelayAccessError>;
     /// Frees every leg of `call`. Releasing an unknown call is a no-op.
-    fn release(&self, call: CallId);
+    fn release(&self, call: &CallId);
     /// Whether new calls may start. A host that drains (SIGTERM) answers `false`: new
     /// invites are then refused at once with the `draining` error, instead of ringing the
     /// callee for a call that could not get legs. Calls already set up go on.

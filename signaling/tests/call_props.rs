@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use supernode_signaling::calls::{CallConfig, CallCore};
-use supernode_signaling::ids::{AccountId, CallId, EndpointId, PartnerId};
+use supernode_signaling::ids::{AccountId, CallId, EndpointId, PartnerId, TransportId};
 use supernode_signaling::protocol::{MediaKind, Negotiation, ServerMsg};
 use supernode_signaling::{LegGrant, LegId, RelayAccess, RelayAccessError};
 
@@ -29,7 +29,6 @@ struct Relay {
 
 #[derive(Default)]
 struct RelayState {
-    next: u64,
     live: BTreeSet<CallId>,
     allocations: u64,
     releases: u64,
@@ -37,34 +36,31 @@ struct RelayState {
 }
 
 impl RelayAccess for Relay {
-    fn allocate(&self, call: CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
+    fn allocate(&self, call: &CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
         let mut s = self.s.lock().unwrap();
         if std::mem::take(&mut s.fail_next) {
             return Err(RelayAccessError::Exhausted);
         }
-        assert!(s.live.insert(call), "double allocation");
+        assert!(s.live.insert(call.clone()), "double allocation");
         s.allocations += 1;
         Ok((0..count)
-            .map(|_| {
-                s.next += 1;
-                LegGrant {
-                    leg: LegId(s.next),
-                    address: SocketAddr::from(([127, 0, 0, 1], 1000)),
-                    srtp: None,
-                }
+            .map(|_| LegGrant {
+                leg: TransportId::random(),
+                address: SocketAddr::from(([127, 0, 0, 1], 1000)),
+                srtp: None,
             })
             .collect())
     }
-    fn connect(&self, call: CallId, _: LegId, _: LegId) -> Result<(), RelayAccessError> {
-        if self.s.lock().unwrap().live.contains(&call) {
+    fn connect(&self, call: &CallId, _: &LegId, _: &LegId) -> Result<(), RelayAccessError> {
+        if self.s.lock().unwrap().live.contains(call) {
             Ok(())
         } else {
             Err(RelayAccessError::Unknown)
         }
     }
-    fn release(&self, call: CallId) {
+    fn release(&self, call: &CallId) {
         let mut s = self.s.lock().unwrap();
-        assert!(s.live.remove(&call), "release of a call without legs");
+        assert!(s.live.remove(call), "release of a call without legs");
         s.releases += 1;
     }
 }
@@ -121,17 +117,20 @@ impl Observer {
             match out.msg {
                 ServerMsg::IncomingCall { call_id, .. } => {
                     assert!(
-                        self.rung.insert((call_id, out.to), false).is_none(),
+                        self.rung.insert((call_id, out.to.clone()), false).is_none(),
                         "rung twice"
                     );
                 }
                 ServerMsg::Ringing { call_id, .. } => {
-                    self.callers.insert(call_id, out.to);
+                    self.callers.insert(call_id.clone(), out.to.clone());
                     self.calls.push(call_id);
                 }
                 ServerMsg::Accepted { call_id, by, .. } => {
                     assert_eq!(self.callers.get(&call_id), Some(&out.to));
-                    assert!(self.answerer.insert(call_id, by).is_none(), "two answerers");
+                    assert!(
+                        self.answerer.insert(call_id.clone(), by.clone()).is_none(),
+                        "two answerers"
+                    );
                     assert_eq!(
                         self.rung.get(&(call_id, by)),
                         Some(&false),
@@ -140,7 +139,10 @@ impl Observer {
                 }
                 ServerMsg::AnsweredElsewhere { call_id } => {
                     assert_ne!(self.answerer.get(&call_id), Some(&out.to));
-                    let told = self.rung.get_mut(&(call_id, out.to)).expect("was rung");
+                    let told = self
+                        .rung
+                        .get_mut(&(call_id, out.to.clone()))
+                        .expect("was rung");
                     assert!(!*told);
                     *told = true;
                 }
@@ -149,12 +151,15 @@ impl Observer {
                         || self.answerer.get(&call_id) == Some(&out.to);
                     assert!(ok, "media to an endpoint that takes no part");
                     let set = self.media.entry(call_id).or_default();
-                    assert!(set.insert(out.to));
+                    assert!(set.insert(out.to.clone()));
                     assert!(set.len() <= 2);
                 }
                 ServerMsg::CallEnded { call_id, .. } => {
-                    assert!(self.ended_for.insert((call_id, out.to)), "ended twice");
-                    if let Some(told) = self.rung.get_mut(&(call_id, out.to)) {
+                    assert!(
+                        self.ended_for.insert((call_id.clone(), out.to.clone())),
+                        "ended twice"
+                    );
+                    if let Some(told) = self.rung.get_mut(&(call_id.clone(), out.to.clone())) {
                         // The answerer is told at the end; others must not have been told.
                         if self.answerer.get(&call_id) != Some(&out.to) {
                             assert!(!*told, "ended after answered_elsewhere");
@@ -176,8 +181,8 @@ impl Observer {
     }
 }
 
-fn pick<T: Copy>(v: &[T], i: usize) -> Option<T> {
-    (!v.is_empty()).then(|| v[i % v.len()])
+fn pick<T: Clone>(v: &[T], i: usize) -> Option<T> {
+    (!v.is_empty()).then(|| v[i % v.len()].clone())
 }
 
 fn run(ops: Vec<Op>) {
@@ -195,49 +200,50 @@ fn run(ops: Vec<Op>) {
     let r: Option<&dyn RelayAccess> = Some(&relay);
 
     for op in ops {
-        let eps: Vec<EndpointId> = obs.attached.iter().copied().collect();
-        let call = |i: usize| pick(&obs.calls, i).unwrap_or(CallId(999_999));
+        let eps: Vec<EndpointId> = obs.attached.iter().cloned().collect();
+        let call = |i: usize| pick(&obs.calls, i).unwrap_or_else(CallId::random);
         match op {
             Op::Attach(a) => {
                 let ep = core.attach(accounts[a].clone(), partner_of(a));
-                obs.attached.insert(ep);
+                obs.attached.insert(ep.clone());
                 obs.account_of.insert(ep, a);
             }
             Op::Detach(i) => {
                 if let Some(ep) = pick(&eps, i) {
-                    core.detach(ep, r);
+                    core.detach(&ep, r);
                     obs.attached.remove(&ep);
                     obs.excuse(ep);
                 }
             }
             Op::Invite(i, a) => {
                 if let Some(ep) = pick(&eps, i) {
-                    let _ = core.invite(now, ep, accounts[a].clone(), MediaKind::Audio, None, None);
+                    let _ =
+                        core.invite(now, &ep, accounts[a].clone(), MediaKind::Audio, None, None);
                 }
             }
             Op::Accept(i, c) => {
                 if let Some(ep) = pick(&eps, i) {
-                    let _ = core.accept(ep, call(c), None, r);
+                    let _ = core.accept(&ep, &call(c), None, r);
                 }
             }
             Op::Reject(i, c) => {
                 if let Some(ep) = pick(&eps, i) {
-                    let _ = core.reject(ep, call(c), r);
+                    let _ = core.reject(&ep, &call(c), r);
                 }
             }
             Op::Cancel(i, c) => {
                 if let Some(ep) = pick(&eps, i) {
-                    let _ = core.cancel(ep, call(c), r);
+                    let _ = core.cancel(&ep, &call(c), r);
                 }
             }
             Op::Hangup(i, c) => {
                 if let Some(ep) = pick(&eps, i) {
-                    let _ = core.hangup(ep, call(c), r);
+                    let _ = core.hangup(&ep, &call(c), r);
                 }
             }
             Op::Negotiate(i, c) => {
                 if let Some(ep) = pick(&eps, i) {
-                    let _ = core.negotiate(ep, call(c), Negotiation::Offer { sdp: "v=0".into() });
+                    let _ = core.negotiate(&ep, &call(c), Negotiation::Offer { sdp: "v=0".into() });
                 }
             }
             Op::Advance(ms) => {
@@ -265,12 +271,12 @@ fn run(ops: Vec<Op>) {
     // call still in progress (or one that left while it was live).
     for ((call, ep), told) in &obs.rung {
         assert!(
-            *told || core.answerer(*call) == Some(*ep),
+            *told || core.answerer(call) == Some(ep.clone()),
             "endpoint {ep} was rung for {call} and never told"
         );
     }
     for ep in obs.attached.clone() {
-        core.detach(ep, r);
+        core.detach(&ep, r);
         obs.attached.remove(&ep);
         obs.drain(&mut core);
         obs.excuse(ep);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{Client, Server};
 use supernode_signaling::SignalingConfig;
 use supernode_signaling::directory::Directory;
-use supernode_signaling::ids::{AccountId, CallId};
+use supernode_signaling::ids::{AccountId, CallId, EndpointId};
 use supernode_signaling::protocol::{
     ClientMsg, EndReason, ErrorCode, MediaKind, Negotiation, NoticeState, ServerMsg,
 };
@@ -90,7 +90,7 @@ async fn incoming(c: &mut Client, from: &str) -> CallId {
 /// Answers `call` (no SDP).
 async fn accept(c: &mut Client, call: CallId) {
     c.send(&ClientMsg::Accept {
-        call_id: call,
+        call_id: call.clone(),
         sdp: None,
     })
     .await;
@@ -100,7 +100,7 @@ async fn ended(c: &mut Client, call: CallId, reason: EndReason) {
     assert_eq!(
         c.recv().await,
         ServerMsg::CallEnded {
-            call_id: call,
+            call_id: call.clone(),
             reason
         }
     );
@@ -111,7 +111,11 @@ async fn login_and_keepalive() {
     let s = common::start(common::test_config()).await;
     let (_, accs) = setup(&s, 1).await;
     let (mut c, ep) = Client::login(&s, &accs[0].1).await;
-    assert!(ep >= 1);
+    // A random 128-bit id, never a small integer.
+    assert!(
+        ep.as_str().starts_with("ep_") && ep.as_str().len() == 3 + 32,
+        "{ep}"
+    );
     c.send(&ClientMsg::Ping { nonce: Some(42) }).await;
     assert_eq!(c.recv().await, ServerMsg::Pong { nonce: Some(42) });
     c.send(&ClientMsg::Login {
@@ -286,32 +290,38 @@ async fn bad_messages_get_typed_errors_and_the_socket_stays() {
         (r#"{"type":"ping"}"#, ErrorCode::UnsupportedVersion),
         (r#"{"v":9,"type":"ping"}"#, ErrorCode::UnsupportedVersion),
         (
-            r#"{"v":1,"type":"teleport","to":"mars"}"#,
+            r#"{"v":2,"type":"teleport","to":"mars"}"#,
             ErrorCode::UnknownType,
         ),
-        (r#"{"v":1,"type":"invite"}"#, ErrorCode::InvalidMessage),
+        (r#"{"v":2,"type":"invite"}"#, ErrorCode::InvalidMessage),
         (
-            r#"{"v":1,"type":"accept","call_id":"seven"}"#,
+            r#"{"v":2,"type":"accept","call_id":"seven"}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        // Version 1 frames are refused by version; its integer call ids are not ids.
+        (r#"{"v":1,"type":"ping"}"#, ErrorCode::UnsupportedVersion),
+        (
+            r#"{"v":2,"type":"accept","call_id":777}"#,
             ErrorCode::InvalidMessage,
         ),
         (
-            r#"{"v":1,"type":"accept","call_id":777}"#,
+            r#"{"v":2,"type":"accept","call_id":"call_00000000000000000000000000000777"}"#,
             ErrorCode::UnknownCall,
         ),
         (
-            r#"{"v":1,"type":"hangup","call_id":777}"#,
+            r#"{"v":2,"type":"hangup","call_id":"call_00000000000000000000000000000777"}"#,
             ErrorCode::UnknownCall,
         ),
         (
-            r#"{"v":1,"type":"cancel","call_id":777}"#,
+            r#"{"v":2,"type":"cancel","call_id":"call_00000000000000000000000000000777"}"#,
             ErrorCode::UnknownCall,
         ),
         (
-            r#"{"v":1,"type":"reject","call_id":777}"#,
+            r#"{"v":2,"type":"reject","call_id":"call_00000000000000000000000000000777"}"#,
             ErrorCode::UnknownCall,
         ),
         (
-            r#"{"v":1,"type":"negotiate","call_id":777,"negotiation":{"kind":"offer","sdp":"v=0"}}"#,
+            r#"{"v":2,"type":"negotiate","call_id":"call_00000000000000000000000000000777","negotiation":{"kind":"offer","sdp":"v=0"}}"#,
             ErrorCode::UnknownCall,
         ),
     ] {
@@ -357,11 +367,11 @@ async fn presence_of_contacts() {
     // A second endpoint of B changes nothing; the last one leaving does.
     let (b2, b2_ep) = Client::login(&s, &accs[1].1).await;
     {
-        let eps: Vec<u64> = s
+        let eps: Vec<EndpointId> = s
             .directory
             .endpoints_of(&acc(&accs[1].0))
-            .iter()
-            .map(|r| r.endpoint.0)
+            .into_iter()
+            .map(|r| r.endpoint)
             .collect();
         assert_eq!(eps.len(), 2);
         assert!(eps.contains(&b2_ep));
@@ -393,7 +403,7 @@ async fn first_accept_wins_across_tabs() {
     assert_eq!(
         a2.recv().await,
         ServerMsg::CallNotice {
-            call_id: call,
+            call_id: call.clone(),
             state: NoticeState::Outgoing,
             peer: acc(&bob.0)
         }
@@ -421,17 +431,17 @@ async fn first_accept_wins_across_tabs() {
     invite(&mut a2, &carol.0).await;
     expect_error(a2.recv().await, ErrorCode::AlreadyInCall);
 
-    accept(&mut b1, call).await;
+    accept(&mut b1, call.clone()).await;
     match a1.recv().await {
         ServerMsg::Accepted { call_id, by, .. } => {
-            assert_eq!(call_id, call);
-            assert_eq!(by.0, b1_ep);
+            assert_eq!(call_id, call.clone());
+            assert_eq!(by, b1_ep);
         }
         other => panic!("{other:?}"),
     }
     let a_leg = match a1.recv().await {
         ServerMsg::Media { call_id, leg } => {
-            assert_eq!(call_id, call);
+            assert_eq!(call_id, call.clone());
             assert!(leg.srtp.is_some());
             leg
         }
@@ -444,24 +454,29 @@ async fn first_accept_wins_across_tabs() {
     assert_ne!(a_leg.leg_id, b_leg.leg_id);
     assert_eq!(
         b2.recv().await,
-        ServerMsg::AnsweredElsewhere { call_id: call }
+        ServerMsg::AnsweredElsewhere {
+            call_id: call.clone()
+        }
     );
     assert_eq!(
         a2.recv().await,
         ServerMsg::CallNotice {
-            call_id: call,
+            call_id: call.clone(),
             state: NoticeState::Answered,
             peer: acc(&bob.0)
         }
     );
-    assert_eq!(s.relay.live_calls(), vec![call]);
+    assert_eq!(s.relay.live_calls(), vec![call.clone()]);
     assert_eq!(s.relay.state.lock().unwrap().connected.len(), 1);
 
     // The second tab is too late.
-    accept(&mut b2, call).await;
+    accept(&mut b2, call.clone()).await;
     expect_error(b2.recv().await, ErrorCode::InvalidState);
     // The caller's other endpoint takes no part.
-    a2.send(&ClientMsg::Hangup { call_id: call }).await;
+    a2.send(&ClientMsg::Hangup {
+        call_id: call.clone(),
+    })
+    .await;
     expect_error(a2.recv().await, ErrorCode::UnknownCall);
 
     // Negotiation flows only between the two endpoints in the call.
@@ -469,14 +484,14 @@ async fn first_accept_wins_across_tabs() {
         sdp: "v=0 offer".into(),
     };
     a1.send(&ClientMsg::Negotiate {
-        call_id: call,
+        call_id: call.clone(),
         negotiation: offer.clone(),
     })
     .await;
     assert_eq!(
         b1.recv().await,
         ServerMsg::Negotiate {
-            call_id: call,
+            call_id: call.clone(),
             negotiation: offer
         }
     );
@@ -486,14 +501,14 @@ async fn first_accept_wins_across_tabs() {
         sdp_mline_index: Some(0),
     };
     b1.send(&ClientMsg::Negotiate {
-        call_id: call,
+        call_id: call.clone(),
         negotiation: cand.clone(),
     })
     .await;
     assert_eq!(
         a1.recv().await,
         ServerMsg::Negotiate {
-            call_id: call,
+            call_id: call.clone(),
             negotiation: cand
         }
     );
@@ -501,13 +516,16 @@ async fn first_accept_wins_across_tabs() {
     a2.quiet(10).await;
 
     // Hangup ends it for both, releases the legs, and notices the others.
-    b1.send(&ClientMsg::Hangup { call_id: call }).await;
-    ended(&mut a1, call, EndReason::Hangup).await;
-    ended(&mut b1, call, EndReason::Hangup).await;
+    b1.send(&ClientMsg::Hangup {
+        call_id: call.clone(),
+    })
+    .await;
+    ended(&mut a1, call.clone(), EndReason::Hangup).await;
+    ended(&mut b1, call.clone(), EndReason::Hangup).await;
     assert_eq!(
         a2.recv().await,
         ServerMsg::CallNotice {
-            call_id: call,
+            call_id: call.clone(),
             state: NoticeState::Ended,
             peer: acc(&bob.0)
         }
@@ -515,7 +533,7 @@ async fn first_accept_wins_across_tabs() {
     assert_eq!(
         b2.recv().await,
         ServerMsg::CallNotice {
-            call_id: call,
+            call_id: call.clone(),
             state: NoticeState::Ended,
             peer: acc(&alice.0)
         }
@@ -546,11 +564,11 @@ async fn disconnect_ends_only_the_calls_it_takes_part_in() {
     invite(&mut a, &accs[1].0).await;
     let ab = ringing(&mut a).await;
     incoming(&mut b, &accs[0].0).await;
-    accept(&mut b, ab).await;
+    accept(&mut b, ab.clone()).await;
     invite(&mut c, &accs[3].0).await;
     let cd = ringing(&mut c).await;
     incoming(&mut d, &accs[2].0).await;
-    accept(&mut d, cd).await;
+    accept(&mut d, cd.clone()).await;
     for cl in [&mut a, &mut c] {
         assert!(matches!(cl.recv().await, ServerMsg::Accepted { .. }));
         assert!(matches!(cl.recv().await, ServerMsg::Media { .. }));
@@ -562,24 +580,24 @@ async fn disconnect_ends_only_the_calls_it_takes_part_in() {
 
     // a's connection drops.
     drop(a);
-    ended(&mut b, ab, EndReason::PeerDisconnected).await;
-    assert_eq!(s.relay.live_calls(), vec![cd]);
+    ended(&mut b, ab.clone(), EndReason::PeerDisconnected).await;
+    assert_eq!(s.relay.live_calls(), vec![cd.clone()]);
     // c–d is untouched.
     let offer = Negotiation::Answer { sdp: "v=0".into() };
     c.send(&ClientMsg::Negotiate {
-        call_id: cd,
+        call_id: cd.clone(),
         negotiation: offer.clone(),
     })
     .await;
     assert_eq!(
         d.recv().await,
         ServerMsg::Negotiate {
-            call_id: cd,
+            call_id: cd.clone(),
             negotiation: offer
         }
     );
     d.close().await;
-    ended(&mut c, cd, EndReason::PeerDisconnected).await;
+    ended(&mut c, cd.clone(), EndReason::PeerDisconnected).await;
     assert!(s.relay.live_calls().is_empty());
 }
 
@@ -600,7 +618,7 @@ async fn a_ringing_tab_leaving_stops_only_itself() {
     let (mut b3, _) = Client::login(&s, &accs[1].1).await;
     assert_eq!(incoming(&mut b3, &accs[0].0).await, call);
     b3.send(&ClientMsg::Accept {
-        call_id: call,
+        call_id: call.clone(),
         sdp: Some("answer".into()),
     })
     .await;
@@ -610,7 +628,9 @@ async fn a_ringing_tab_leaving_stops_only_itself() {
     ));
     assert_eq!(
         b2.recv().await,
-        ServerMsg::AnsweredElsewhere { call_id: call }
+        ServerMsg::AnsweredElsewhere {
+            call_id: call.clone()
+        }
     );
 
     // When every ringing endpoint leaves, the caller hears `unavailable`.
@@ -640,31 +660,40 @@ async fn cancel_reject_no_answer_and_unavailable() {
     let call = ringing(&mut a).await;
     incoming(&mut b1, &accs[0].0).await;
     incoming(&mut b2, &accs[0].0).await;
-    b1.send(&ClientMsg::Cancel { call_id: call }).await;
+    b1.send(&ClientMsg::Cancel {
+        call_id: call.clone(),
+    })
+    .await;
     expect_error(b1.recv().await, ErrorCode::UnknownCall);
-    a.send(&ClientMsg::Cancel { call_id: call }).await;
-    ended(&mut a, call, EndReason::Cancelled).await;
-    ended(&mut b1, call, EndReason::Cancelled).await;
-    ended(&mut b2, call, EndReason::Cancelled).await;
+    a.send(&ClientMsg::Cancel {
+        call_id: call.clone(),
+    })
+    .await;
+    ended(&mut a, call.clone(), EndReason::Cancelled).await;
+    ended(&mut b1, call.clone(), EndReason::Cancelled).await;
+    ended(&mut b2, call.clone(), EndReason::Cancelled).await;
 
     // Reject by one tab ends it for everyone.
     invite(&mut a, &accs[1].0).await;
     let call = ringing(&mut a).await;
     incoming(&mut b1, &accs[0].0).await;
     incoming(&mut b2, &accs[0].0).await;
-    b2.send(&ClientMsg::Reject { call_id: call }).await;
-    ended(&mut a, call, EndReason::Rejected).await;
-    ended(&mut b1, call, EndReason::Rejected).await;
-    ended(&mut b2, call, EndReason::Rejected).await;
+    b2.send(&ClientMsg::Reject {
+        call_id: call.clone(),
+    })
+    .await;
+    ended(&mut a, call.clone(), EndReason::Rejected).await;
+    ended(&mut b1, call.clone(), EndReason::Rejected).await;
+    ended(&mut b2, call.clone(), EndReason::Rejected).await;
 
     // No answer within the ring timeout.
     invite(&mut a, &accs[1].0).await;
     let call = ringing(&mut a).await;
     incoming(&mut b1, &accs[0].0).await;
     incoming(&mut b2, &accs[0].0).await;
-    ended(&mut a, call, EndReason::NoAnswer).await;
-    ended(&mut b1, call, EndReason::NoAnswer).await;
-    ended(&mut b2, call, EndReason::NoAnswer).await;
+    ended(&mut a, call.clone(), EndReason::NoAnswer).await;
+    ended(&mut b1, call.clone(), EndReason::NoAnswer).await;
+    ended(&mut b2, call.clone(), EndReason::NoAnswer).await;
 
     // Nobody online.
     invite(&mut a, &accs[2].0).await;
@@ -690,9 +719,9 @@ async fn relay_failure_ends_the_call_cleanly() {
     let call = ringing(&mut a).await;
     incoming(&mut b, &accs[0].0).await;
     s.relay.state.lock().unwrap().fail_next = true;
-    accept(&mut b, call).await;
-    ended(&mut a, call, EndReason::RelayFailure).await;
-    ended(&mut b, call, EndReason::RelayFailure).await;
+    accept(&mut b, call.clone()).await;
+    ended(&mut a, call.clone(), EndReason::RelayFailure).await;
+    ended(&mut b, call.clone(), EndReason::RelayFailure).await;
     assert!(s.relay.live_calls().is_empty());
     assert_eq!(s.signaling.call_count(), 0);
 }
@@ -758,14 +787,14 @@ async fn a_draining_host_refuses_new_invites_and_keeps_running_calls() {
     invite(&mut a, &accs[1].0).await;
     let call = ringing(&mut a).await;
     assert_eq!(incoming(&mut b, &accs[0].0).await, call);
-    accept(&mut b, call).await;
+    accept(&mut b, call.clone()).await;
     for _ in 0..200 {
         if !s.relay.live_calls().is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(s.relay.live_calls(), vec![call]);
+    assert_eq!(s.relay.live_calls(), vec![call.clone()]);
 
     s.relay.state.lock().unwrap().draining = true;
     invite(&mut c, &accs[3].0).await;
@@ -774,14 +803,17 @@ async fn a_draining_host_refuses_new_invites_and_keeps_running_calls() {
     // nothing was allocated for the refused call.
     d.send(&ClientMsg::Ping { nonce: Some(7) }).await;
     assert_eq!(d.recv().await, ServerMsg::Pong { nonce: Some(7) });
-    assert_eq!(s.relay.live_calls(), vec![call]);
+    assert_eq!(s.relay.live_calls(), vec![call.clone()]);
 
     // The running call goes on and ends normally, its legs released.
-    a.send(&ClientMsg::Hangup { call_id: call }).await;
+    a.send(&ClientMsg::Hangup {
+        call_id: call.clone(),
+    })
+    .await;
     loop {
         match b.recv().await {
             ServerMsg::CallEnded { call_id, reason } => {
-                assert_eq!((call_id, reason), (call, EndReason::Hangup));
+                assert_eq!((call_id, reason), (call.clone(), EndReason::Hangup));
                 break;
             }
             _ => continue,

@@ -3,12 +3,12 @@
 use anyhow::Context;
 use supernode_signaling::{Store, admin};
 
-use crate::cli::{AdminAction, AdminArgs, PartnerAction, SecretAction};
+use crate::cli::{AdminAction, AdminArgs, Common, PartnerAction, SecretAction};
 use crate::config::Config;
 
 /// Runs one admin action and prints its JSON result on stdout.
-pub fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let cfg = Config::load(&args.common, None)?;
+pub fn run(common: &Common, args: AdminArgs) -> anyhow::Result<()> {
+    let cfg = Config::load(common, None)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

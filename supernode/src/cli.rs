@@ -9,6 +9,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "supernode", version, about)]
 pub struct Cli {
+    /// Config file and data directory: global, so they may stand before or after the
+    /// subcommand (`supernode admin partner create acme --data-dir D`).
+    #[command(flatten)]
+    pub common: Common,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -25,23 +29,20 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
-/// Where the configuration comes from (shared by `run` and `admin`).
+/// Where the configuration comes from (read by `run` and `admin`; `demo` makes its own).
 #[derive(Debug, Args, Clone, Default)]
 pub struct Common {
     /// TOML configuration file (every key has a default).
-    #[arg(long, env = "SUPERNODE_CONFIG")]
+    #[arg(long, env = "SUPERNODE_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Data directory (SQLite database lives here).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
 }
 
 /// `supernode run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Config file and data directory.
-    #[command(flatten)]
-    pub common: Common,
     /// HTTP address (REST, WebSocket, probes); port 0 picks a free port.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
@@ -50,9 +51,6 @@ pub struct RunArgs {
 /// `supernode admin`.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// Config file and data directory.
-    #[command(flatten)]
-    pub common: Common,
     /// The action.
     #[command(subcommand)]
     pub action: AdminAction,

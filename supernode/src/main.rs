@@ -20,10 +20,12 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod body_deadline;
 mod cli;
 mod config;
 mod demo;
 mod health;
+mod http_server;
 mod metrics;
 mod relay_books;
 mod relay_host;
@@ -38,8 +40,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Demo(args) => report(demo::run(args)),
-        cli::Command::Run(args) => report(serve::run(args)),
-        cli::Command::Admin(args) => report(admin::run(args)),
+        cli::Command::Run(args) => report(serve::run(&cli.common, args)),
+        cli::Command::Admin(args) => report(admin::run(&cli.common, args)),
     }
 }
 

@@ -22,16 +22,17 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rand::RngCore;
+use supernode_proto::ids::{CallId, TransportId};
 use supernode_relay::core::{LegSrtpKeys, LegStats, Pt, SrtpKey, SrtpProfile};
 use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
-use supernode_signaling::ids::CallId;
 use supernode_signaling::{LegGrant, LegId, RelayAccess, RelayAccessError, SrtpParams};
 
 use crate::relay_books::Books;
 pub use crate::relay_books::Totals;
 
-/// The SRTP profile name every call leg uses.
-pub const CALL_SRTP_PROFILE: &str = "AES_CM_128_HMAC_SHA1_80";
+/// The SRTP profile every call leg uses.
+pub const CALL_SRTP_PROFILE: supernode_proto::SrtpProfile =
+    supernode_proto::SrtpProfile::Aes128CmHmacSha1_80;
 
 /// Who a relay session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +43,12 @@ pub enum Owner {
     Rest(String),
 }
 
-/// The relay legs of one call: the session, and one leg per endpoint.
+/// The relay legs of one call: the session, and per endpoint its transport id and its one
+/// leg.
 #[derive(Debug, Clone)]
 struct CallLegs {
     session: SessionId,
-    legs: Vec<supernode_relay::LegId>,
+    legs: Vec<(TransportId, supernode_relay::LegId)>,
 }
 
 /// Payload types of call media and their clock rates (what the edge sends: Opus and H.264),
@@ -254,7 +256,7 @@ impl HostRelay {
     /// Allocates one leg per endpoint of a call.
     fn allocate_call(
         &self,
-        call: CallId,
+        call: &CallId,
         count: usize,
     ) -> Result<(CallLegs, Vec<LegGrant>), RelayAccessError> {
         let mut keys = Vec::with_capacity(count);
@@ -268,47 +270,49 @@ impl HostRelay {
                 ..LegRequest::latching()
             });
         }
-        let (session, infos) = self.create(Owner::Call(call), reqs)?;
+        let (session, infos) = self.create(Owner::Call(call.clone()), reqs)?;
+        let ids: Vec<TransportId> = infos.iter().map(|_| TransportId::random()).collect();
         let grants = infos
             .iter()
             .zip(keys)
-            .map(|(l, k)| LegGrant {
-                leg: LegId(l.id.0),
+            .zip(&ids)
+            .map(|((l, k), id)| LegGrant {
+                leg: id.clone(),
                 address: l.local,
                 srtp: Some(SrtpParams {
-                    profile: CALL_SRTP_PROFILE.into(),
+                    profile: CALL_SRTP_PROFILE,
                     key_and_salt: k,
                 }),
             })
             .collect();
-        let legs = infos.iter().map(|l| l.id).collect();
+        let legs = ids.into_iter().zip(infos.iter().map(|l| l.id)).collect();
         Ok((CallLegs { session, legs }, grants))
     }
 }
 
 impl RelayAccess for HostRelay {
-    fn allocate(&self, call: CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
+    fn allocate(&self, call: &CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
         let (legs, grants) = self.allocate_call(call, count)?;
-        if let Some(old) = lock(&self.calls).insert(call, legs) {
+        if let Some(old) = lock(&self.calls).insert(call.clone(), legs) {
             self.release_session(old.session);
         }
         Ok(grants)
     }
 
-    fn connect(&self, call: CallId, a: LegId, b: LegId) -> Result<(), RelayAccessError> {
+    fn connect(&self, call: &CallId, a: &LegId, b: &LegId) -> Result<(), RelayAccessError> {
         let legs = lock(&self.calls)
-            .get(&call)
+            .get(call)
             .cloned()
             .ok_or(RelayAccessError::Unknown)?;
-        let find = |id: LegId| legs.legs.iter().copied().find(|l| l.0 == id.0);
+        let find = |id: &LegId| legs.legs.iter().find(|(t, _)| t == id).map(|(_, l)| *l);
         let (Some(a), Some(b)) = (find(a), find(b)) else {
             return Err(RelayAccessError::Unknown);
         };
         self.relay.connect_both(a, b).map_err(relay_err)
     }
 
-    fn release(&self, call: CallId) {
-        let legs = lock(&self.calls).remove(&call);
+    fn release(&self, call: &CallId) {
+        let legs = lock(&self.calls).remove(call);
         if let Some(l) = legs {
             self.release_session(l.session);
         }
@@ -369,7 +373,8 @@ mod tests {
     #[test]
     fn a_call_gets_one_leg_per_endpoint_for_audio_and_video_and_release_frees_all() {
         let h = host(21_000 + (std::process::id() % 50) as u16 * 40);
-        let grants = h.allocate(CallId(7), 2).unwrap();
+        let (c7, c8) = (CallId::random(), CallId::random());
+        let grants = h.allocate(&c7, 2).unwrap();
         assert_eq!(grants.len(), 2);
         assert_eq!(
             h.relay().leg_count(),
@@ -385,9 +390,9 @@ mod tests {
             grants[0].srtp.as_ref().unwrap().key_and_salt,
             grants[1].srtp.as_ref().unwrap().key_and_salt
         );
-        h.connect(CallId(7), grants[0].leg, grants[1].leg).unwrap();
+        h.connect(&c7, &grants[0].leg, &grants[1].leg).unwrap();
         assert_eq!(
-            h.connect(CallId(8), grants[0].leg, grants[1].leg),
+            h.connect(&c8, &grants[0].leg, &grants[1].leg),
             Err(RelayAccessError::Unknown)
         );
         // A sends audio (PT 111) and video (PT 96) to its one leg; B gets both streams.
@@ -404,8 +409,8 @@ mod tests {
             .send_to(&srtp_rtp(&mut cb, 111, 0xB, 1), grants[1].address)
             .unwrap();
         let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let legs = lock(&h.calls).get(&CallId(7)).cloned().unwrap();
-        while h.relay().leg_stats(legs.legs[1]).unwrap().peer.is_none() {
+        let legs = lock(&h.calls).get(&c7).cloned().unwrap();
+        while h.relay().leg_stats(legs.legs[1].1).unwrap().peer.is_none() {
             assert!(std::time::Instant::now() < end, "B did not latch");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
@@ -430,11 +435,11 @@ mod tests {
         assert_eq!(got.get(&(111, 0xA1)), Some(&5), "audio: {got:?}");
         assert_eq!(got.get(&(96, 0xA2)), Some(&5), "video: {got:?}");
         assert_eq!(h.session_count(), 1);
-        h.release(CallId(7));
+        h.release(&c7);
         assert_eq!(h.relay().leg_count(), 0);
         assert_eq!(h.session_count(), 0);
         // Releasing again is a no-op.
-        h.release(CallId(7));
+        h.release(&c7);
     }
 
     #[test]
@@ -516,13 +521,14 @@ mod tests {
     fn draining_refuses_new_sessions() {
         let h = host(23_000 + (std::process::id() % 50) as u16 * 40);
         h.set_draining(true);
+        let c1 = CallId::random();
         assert!(matches!(
-            h.allocate(CallId(1), 2),
+            h.allocate(&c1, 2),
             Err(RelayAccessError::Unavailable(_))
         ));
         assert_eq!(h.refused(), 1);
         assert_eq!(h.relay().leg_count(), 0);
         h.set_draining(false);
-        assert_eq!(h.allocate(CallId(1), 2).unwrap().len(), 2);
+        assert_eq!(h.allocate(&c1, 2).unwrap().len(), 2);
     }
 }

@@ -195,3 +195,59 @@ fn bad_config_and_demo_fail_honestly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn config_and_data_dir_are_global_flags() {
+    // `--data-dir` after the subcommand's own arguments, before the subcommand, and in
+    // between: all name the same database.
+    let dir = data_dir("global");
+    let create = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env_remove("SUPERNODE_DATABASE_URL")
+            .env_remove("SUPERNODE_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    };
+    let d = dir.to_str().unwrap();
+    let a = create(&["admin", "partner", "create", "acme", "--data-dir", d]);
+    let b = create(&["--data-dir", d, "admin", "partner", "create", "beta"]);
+    let c = create(&[
+        "admin",
+        "--data-dir",
+        d,
+        "partner",
+        "create",
+        "gamma",
+        "--relay",
+    ]);
+    // All three are in the one database: revoking each by id from it succeeds, and a
+    // second revoke of the same id is refused (it is no longer live there).
+    for id in [&a, &b, &c] {
+        let (ok, _, err) = admin(&dir, &["partner", "revoke", id]);
+        assert!(ok, "{err}");
+    }
+    let (ok, _, _) = admin(&dir, &["partner", "revoke", &a]);
+    assert!(
+        !ok,
+        "revoking twice succeeds: the partners were not in one database"
+    );
+
+    // `--config` is global too: a bad file after the subcommand is read (and refused).
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, "unknown_key = true\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["admin", "secret", "rotate", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid configuration"));
+}

@@ -21,11 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
+use supernode_proto::ids::AccountId;
+use supernode_proto::protocol::{ClientMsg, MediaKind, ServerMsg, decode_server, encode_client};
 use supernode_signaling::directory::InMemoryDirectory;
-use supernode_signaling::ids::AccountId;
-use supernode_signaling::protocol::{
-    ClientMsg, MediaKind, ServerMsg, decode_server, encode_client,
-};
 use supernode_signaling::{Signaling, SignalingConfig, Store};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -78,6 +76,8 @@ async fn run(args: Args) -> Result<()> {
         public_ws_url: format!("ws://{addr}/v1/ws"),
         rate_limit_per_second: 1e9,
         rate_limit_burst: u32::MAX,
+        ws_rate_limit_per_second: 1e9,
+        ws_rate_limit_burst: u32::MAX,
         ..SignalingConfig::default()
     };
     let signaling =
@@ -286,7 +286,14 @@ async fn call_loop(mut caller: Ws, mut callee: Ws, to: AccountId, n: usize) -> R
             ServerMsg::IncomingCall { call_id: c, .. } if c == call_id => {}
             other => bail!("incoming: {other:?}"),
         }
-        send(&mut callee, &ClientMsg::Accept { call_id, sdp: None }).await?;
+        send(
+            &mut callee,
+            &ClientMsg::Accept {
+                call_id: call_id.clone(),
+                sdp: None,
+            },
+        )
+        .await?;
         match recv(&mut caller).await? {
             ServerMsg::Accepted { .. } => {}
             other => bail!("accepted: {other:?}"),

@@ -95,8 +95,6 @@ struct Account {
 #[derive(Debug)]
 pub struct CallCore {
     cfg: CallConfig,
-    next_endpoint: u64,
-    next_call: u64,
     endpoints: BTreeMap<EndpointId, Endpoint>,
     accounts: HashMap<AccountId, Account>,
     watchers: HashMap<AccountId, BTreeSet<EndpointId>>,
@@ -109,8 +107,6 @@ impl CallCore {
     pub fn new(cfg: CallConfig) -> Self {
         Self {
             cfg,
-            next_endpoint: 1,
-            next_call: 1,
             endpoints: BTreeMap::new(),
             accounts: HashMap::new(),
             watchers: HashMap::new(),
@@ -148,19 +144,19 @@ impl CallCore {
         self.calls
             .iter()
             .filter(|(_, c)| matches!(c.phase, Phase::Active { legs: true, .. }))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id.clone())
             .collect()
     }
 
     /// The call an account takes part in, if any.
     pub fn call_of(&self, account: &AccountId) -> Option<CallId> {
-        self.accounts.get(account).and_then(|a| a.call)
+        self.accounts.get(account).and_then(|a| a.call.clone())
     }
 
     /// The answering endpoint of a call, once answered.
-    pub fn answerer(&self, call: CallId) -> Option<EndpointId> {
-        match self.calls.get(&call)?.phase {
-            Phase::Active { callee_ep, .. } => Some(callee_ep),
+    pub fn answerer(&self, call: &CallId) -> Option<EndpointId> {
+        match &self.calls.get(call)?.phase {
+            Phase::Active { callee_ep, .. } => Some(callee_ep.clone()),
             Phase::Ringing { .. } => None,
         }
     }
@@ -186,8 +182,12 @@ impl CallCore {
         };
         let targets: Vec<EndpointId> = watchers
             .iter()
-            .copied()
-            .filter(|w| self.endpoints.get(w).is_some_and(|e| &e.partner == partner))
+            .filter(|w| {
+                self.endpoints
+                    .get(*w)
+                    .is_some_and(|e| &e.partner == partner)
+            })
+            .cloned()
             .collect();
         for w in targets {
             self.push(
@@ -203,11 +203,10 @@ impl CallCore {
     /// An endpoint of `account` (of `partner`) logged in; returns its id. If the account is
     /// being called, the new endpoint rings too; if it is in a call, it gets a notice.
     pub fn attach(&mut self, account: AccountId, partner: PartnerId) -> EndpointId {
-        let ep = EndpointId(self.next_endpoint);
-        self.next_endpoint += 1;
+        let ep = EndpointId::random();
         let was_online = self.online(&account);
         self.endpoints.insert(
-            ep,
+            ep.clone(),
             Endpoint {
                 account: account.clone(),
                 partner: partner.clone(),
@@ -215,8 +214,8 @@ impl CallCore {
             },
         );
         let entry = self.accounts.entry(account.clone()).or_default();
-        entry.endpoints.insert(ep);
-        let call_id = entry.call;
+        entry.endpoints.insert(ep.clone());
+        let call_id = entry.call.clone();
         if !was_online {
             self.announce_presence(&account, true, &partner);
         }
@@ -230,17 +229,17 @@ impl CallCore {
             };
             match &mut call.phase {
                 Phase::Ringing { ringing } if call.callee == account => {
-                    ringing.insert(ep);
+                    ringing.insert(ep.clone());
                     let msg = ServerMsg::IncomingCall {
                         call_id,
                         from: call.caller.clone(),
                         media: call.media,
                         sdp: call.sdp.clone(),
                     };
-                    self.push(ep, msg);
+                    self.push(ep.clone(), msg);
                 }
                 Phase::Ringing { .. } => self.push(
-                    ep,
+                    ep.clone(),
                     ServerMsg::CallNotice {
                         call_id,
                         state: NoticeState::Outgoing,
@@ -248,7 +247,7 @@ impl CallCore {
                     },
                 ),
                 Phase::Active { .. } => self.push(
-                    ep,
+                    ep.clone(),
                     ServerMsg::CallNotice {
                         call_id,
                         state: NoticeState::Answered,
@@ -262,35 +261,35 @@ impl CallCore {
 
     /// An endpoint disconnected: ends the call it takes part in (if any), stops it ringing,
     /// and drops its subscriptions.
-    pub fn detach(&mut self, ep: EndpointId, relay: Option<&dyn RelayAccess>) {
-        let Some(endpoint) = self.endpoints.remove(&ep) else {
+    pub fn detach(&mut self, ep: &EndpointId, relay: Option<&dyn RelayAccess>) {
+        let Some(endpoint) = self.endpoints.remove(ep) else {
             return;
         };
         for watched in &endpoint.watching {
             if let Some(w) = self.watchers.get_mut(watched) {
-                w.remove(&ep);
+                w.remove(ep);
                 if w.is_empty() {
                     self.watchers.remove(watched);
                 }
             }
         }
         let account = endpoint.account;
-        let call_id = self.accounts.get(&account).and_then(|a| a.call);
+        let call_id = self.accounts.get(&account).and_then(|a| a.call.clone());
         if let Some(acc) = self.accounts.get_mut(&account) {
-            acc.endpoints.remove(&ep);
+            acc.endpoints.remove(ep);
         }
         if let Some(call_id) = call_id {
             let action = match self.calls.get_mut(&call_id) {
-                Some(call) if call.caller_ep == ep => Some(match call.phase {
+                Some(call) if call.caller_ep == *ep => Some(match call.phase {
                     Phase::Ringing { .. } => EndReason::Cancelled,
                     Phase::Active { .. } => EndReason::PeerDisconnected,
                 }),
                 Some(call) => match &mut call.phase {
-                    Phase::Active { callee_ep, .. } if *callee_ep == ep => {
+                    Phase::Active { callee_ep, .. } if callee_ep == ep => {
                         Some(EndReason::PeerDisconnected)
                     }
                     Phase::Ringing { ringing } => {
-                        ringing.remove(&ep);
+                        ringing.remove(ep);
                         ringing.is_empty().then_some(EndReason::Unavailable)
                     }
                     Phase::Active { .. } => None,
@@ -298,7 +297,7 @@ impl CallCore {
                 None => None,
             };
             if let Some(reason) = action {
-                self.end_call(call_id, reason, relay);
+                self.end_call(&call_id, reason, relay);
             }
         }
         if !self.online(&account) {
@@ -320,10 +319,10 @@ impl CallCore {
     /// every change. Accounts of another partner always read offline.
     pub fn subscribe_presence(
         &mut self,
-        ep: EndpointId,
+        ep: &EndpointId,
         accounts: Vec<AccountId>,
     ) -> Result<(), CallError> {
-        let Some(endpoint) = self.endpoints.get(&ep) else {
+        let Some(endpoint) = self.endpoints.get(ep) else {
             return Err(err(ErrorCode::NotLoggedIn, "unknown endpoint"));
         };
         let mut all: BTreeSet<AccountId> = endpoint.watching.clone();
@@ -336,14 +335,17 @@ impl CallCore {
         }
         let partner = endpoint.partner.clone();
         for account in accounts {
-            self.watchers.entry(account.clone()).or_default().insert(ep);
-            if let Some(e) = self.endpoints.get_mut(&ep) {
+            self.watchers
+                .entry(account.clone())
+                .or_default()
+                .insert(ep.clone());
+            if let Some(e) = self.endpoints.get_mut(ep) {
                 e.watching.insert(account.clone());
             }
             let online =
                 self.online(&account) && self.partner_of_account(&account) == Some(&partner);
             self.push(
-                ep,
+                ep.clone(),
                 ServerMsg::Presence {
                     account_id: account,
                     online,
@@ -357,13 +359,13 @@ impl CallCore {
     pub fn invite(
         &mut self,
         now: Instant,
-        ep: EndpointId,
+        ep: &EndpointId,
         to: AccountId,
         media: MediaKind,
         client_ref: Option<String>,
         sdp: Option<String>,
     ) -> Result<(), CallError> {
-        let Some(endpoint) = self.endpoints.get(&ep) else {
+        let Some(endpoint) = self.endpoints.get(ep) else {
             return Err(err(ErrorCode::NotLoggedIn, "unknown endpoint"));
         };
         let caller = endpoint.account.clone();
@@ -381,15 +383,14 @@ impl CallCore {
             ));
         }
         if !self.online(&to) || self.partner_of_account(&to) != Some(&partner) {
-            self.push(ep, ServerMsg::Unavailable { to, client_ref });
+            self.push(ep.clone(), ServerMsg::Unavailable { to, client_ref });
             return Ok(());
         }
         if self.call_of(&to).is_some() {
-            self.push(ep, ServerMsg::Busy { to, client_ref });
+            self.push(ep.clone(), ServerMsg::Busy { to, client_ref });
             return Ok(());
         }
-        let call_id = CallId(self.next_call);
-        self.next_call += 1;
+        let call_id = CallId::random();
         let ringing: BTreeSet<EndpointId> = self
             .accounts
             .get(&to)
@@ -397,9 +398,9 @@ impl CallCore {
             .unwrap_or_default();
         for r in &ringing {
             self.push(
-                *r,
+                r.clone(),
                 ServerMsg::IncomingCall {
-                    call_id,
+                    call_id: call_id.clone(),
                     from: caller.clone(),
                     media,
                     sdp: sdp.clone(),
@@ -407,21 +408,21 @@ impl CallCore {
             );
         }
         self.push(
-            ep,
+            ep.clone(),
             ServerMsg::Ringing {
-                call_id,
+                call_id: call_id.clone(),
                 to: to.clone(),
                 client_ref,
             },
         );
-        self.notice_others(&caller, ep, call_id, NoticeState::Outgoing, &to);
-        self.accounts.entry(caller.clone()).or_default().call = Some(call_id);
-        self.accounts.entry(to.clone()).or_default().call = Some(call_id);
+        self.notice_others(&caller, ep, &call_id, NoticeState::Outgoing, &to);
+        self.accounts.entry(caller.clone()).or_default().call = Some(call_id.clone());
+        self.accounts.entry(to.clone()).or_default().call = Some(call_id.clone());
         self.calls.insert(
             call_id,
             Call {
                 caller,
-                caller_ep: ep,
+                caller_ep: ep.clone(),
                 callee: to,
                 media,
                 sdp,
@@ -435,8 +436,8 @@ impl CallCore {
     fn notice_others(
         &mut self,
         account: &AccountId,
-        except: EndpointId,
-        call_id: CallId,
+        except: &EndpointId,
+        call_id: &CallId,
         state: NoticeState,
         peer: &AccountId,
     ) {
@@ -446,8 +447,8 @@ impl CallCore {
             .map(|a| {
                 a.endpoints
                     .iter()
-                    .copied()
                     .filter(|e| *e != except)
+                    .cloned()
                     .collect()
             })
             .unwrap_or_default();
@@ -455,7 +456,7 @@ impl CallCore {
             self.push(
                 o,
                 ServerMsg::CallNotice {
-                    call_id,
+                    call_id: call_id.clone(),
                     state,
                     peer: peer.clone(),
                 },
@@ -467,25 +468,25 @@ impl CallCore {
     /// and connected, both endpoints get `media`, the others `answered_elsewhere`.
     pub fn accept(
         &mut self,
-        ep: EndpointId,
-        call_id: CallId,
+        ep: &EndpointId,
+        call_id: &CallId,
         sdp: Option<String>,
         relay: Option<&dyn RelayAccess>,
     ) -> Result<(), CallError> {
         let call = self.call(call_id)?;
         let ringing = match &call.phase {
-            Phase::Ringing { ringing } if ringing.contains(&ep) => ringing.clone(),
+            Phase::Ringing { ringing } if ringing.contains(ep) => ringing.clone(),
             Phase::Active { .. } if self.is_callee_endpoint(call, ep) => {
                 return Err(err(ErrorCode::InvalidState, "the call is already answered"));
             }
-            _ if ep == call.caller_ep => {
+            _ if *ep == call.caller_ep => {
                 return Err(err(ErrorCode::InvalidState, "the caller cannot accept"));
             }
             _ => {
                 return Err(not_yours());
             }
         };
-        let caller_ep = call.caller_ep;
+        let caller_ep = call.caller_ep.clone();
         let caller = call.caller.clone();
         let callee = call.callee.clone();
 
@@ -503,7 +504,7 @@ impl CallCore {
                     return Ok(());
                 }
             };
-            if relay.connect(call_id, legs[0].leg, legs[1].leg).is_err() {
+            if relay.connect(call_id, &legs[0].leg, &legs[1].leg).is_err() {
                 relay.release(call_id);
                 self.end_call(call_id, EndReason::RelayFailure, None);
                 return Ok(());
@@ -513,32 +514,37 @@ impl CallCore {
                 grants = Some((a, b));
             }
         }
-        if let Some(call) = self.calls.get_mut(&call_id) {
+        if let Some(call) = self.calls.get_mut(call_id) {
             call.phase = Phase::Active {
-                callee_ep: ep,
+                callee_ep: ep.clone(),
                 legs: grants.is_some(),
             };
         }
         self.push(
-            caller_ep,
+            caller_ep.clone(),
             ServerMsg::Accepted {
-                call_id,
-                by: ep,
+                call_id: call_id.clone(),
+                by: ep.clone(),
                 sdp,
             },
         );
-        for r in ringing.iter().filter(|r| **r != ep) {
-            self.push(*r, ServerMsg::AnsweredElsewhere { call_id });
+        for r in ringing.iter().filter(|r| *r != ep) {
+            self.push(
+                r.clone(),
+                ServerMsg::AnsweredElsewhere {
+                    call_id: call_id.clone(),
+                },
+            );
         }
-        self.notice_others(&caller, caller_ep, call_id, NoticeState::Answered, &callee);
+        self.notice_others(&caller, &caller_ep, call_id, NoticeState::Answered, &callee);
         let callee_others: Vec<EndpointId> = self
             .accounts
             .get(&callee)
             .map(|a| {
                 a.endpoints
                     .iter()
-                    .copied()
-                    .filter(|e| *e != ep && !ringing.contains(e))
+                    .filter(|e| *e != ep && !ringing.contains(*e))
+                    .cloned()
                     .collect()
             })
             .unwrap_or_default();
@@ -546,7 +552,7 @@ impl CallCore {
             self.push(
                 o,
                 ServerMsg::CallNotice {
-                    call_id,
+                    call_id: call_id.clone(),
                     state: NoticeState::Answered,
                     peer: caller.clone(),
                 },
@@ -556,14 +562,14 @@ impl CallCore {
             self.push(
                 caller_ep,
                 ServerMsg::Media {
-                    call_id,
+                    call_id: call_id.clone(),
                     leg: leg_info(&a),
                 },
             );
             self.push(
-                ep,
+                ep.clone(),
                 ServerMsg::Media {
-                    call_id,
+                    call_id: call_id.clone(),
                     leg: leg_info(&b),
                 },
             );
@@ -572,28 +578,28 @@ impl CallCore {
     }
 
     /// The call `call_id`, or the `unknown_call` error.
-    fn call(&self, call_id: CallId) -> Result<&Call, CallError> {
+    fn call(&self, call_id: &CallId) -> Result<&Call, CallError> {
         self.calls
-            .get(&call_id)
+            .get(call_id)
             .ok_or_else(|| err(ErrorCode::UnknownCall, "no such call"))
     }
 
-    fn is_callee_endpoint(&self, call: &Call, ep: EndpointId) -> bool {
+    fn is_callee_endpoint(&self, call: &Call, ep: &EndpointId) -> bool {
         self.endpoints
-            .get(&ep)
+            .get(ep)
             .is_some_and(|e| e.account == call.callee)
     }
 
     /// `reject`: a ringing endpoint declines; the call ends `rejected` for everyone.
     pub fn reject(
         &mut self,
-        ep: EndpointId,
-        call_id: CallId,
+        ep: &EndpointId,
+        call_id: &CallId,
         relay: Option<&dyn RelayAccess>,
     ) -> Result<(), CallError> {
         let call = self.call(call_id)?;
         match &call.phase {
-            Phase::Ringing { ringing } if ringing.contains(&ep) => {
+            Phase::Ringing { ringing } if ringing.contains(ep) => {
                 self.end_call(call_id, EndReason::Rejected, relay);
                 Ok(())
             }
@@ -608,12 +614,12 @@ impl CallCore {
     /// `cancel`: the calling endpoint gives up before an answer.
     pub fn cancel(
         &mut self,
-        ep: EndpointId,
-        call_id: CallId,
+        ep: &EndpointId,
+        call_id: &CallId,
         relay: Option<&dyn RelayAccess>,
     ) -> Result<(), CallError> {
         let call = self.call(call_id)?;
-        if call.caller_ep != ep {
+        if call.caller_ep != *ep {
             return Err(not_yours());
         }
         if !matches!(call.phase, Phase::Ringing { .. }) {
@@ -630,15 +636,15 @@ impl CallCore {
     /// ringing cancels; a ringing endpoint's hangup rejects).
     pub fn hangup(
         &mut self,
-        ep: EndpointId,
-        call_id: CallId,
+        ep: &EndpointId,
+        call_id: &CallId,
         relay: Option<&dyn RelayAccess>,
     ) -> Result<(), CallError> {
         let call = self.call(call_id)?;
         let reason = match &call.phase {
-            Phase::Ringing { .. } if call.caller_ep == ep => EndReason::Cancelled,
-            Phase::Ringing { ringing } if ringing.contains(&ep) => EndReason::Rejected,
-            Phase::Active { callee_ep, .. } if call.caller_ep == ep || *callee_ep == ep => {
+            Phase::Ringing { .. } if call.caller_ep == *ep => EndReason::Cancelled,
+            Phase::Ringing { ringing } if ringing.contains(ep) => EndReason::Rejected,
+            Phase::Active { callee_ep, .. } if call.caller_ep == *ep || callee_ep == ep => {
                 EndReason::Hangup
             }
             _ => {
@@ -652,14 +658,14 @@ impl CallCore {
     /// `negotiate`: passes an SDP/ICE payload to the other endpoint of an answered call.
     pub fn negotiate(
         &mut self,
-        ep: EndpointId,
-        call_id: CallId,
+        ep: &EndpointId,
+        call_id: &CallId,
         negotiation: Negotiation,
     ) -> Result<(), CallError> {
         let call = self.call(call_id)?;
-        let peer = match call.phase {
-            Phase::Active { callee_ep, .. } if call.caller_ep == ep => callee_ep,
-            Phase::Active { callee_ep, .. } if callee_ep == ep => call.caller_ep,
+        let peer = match &call.phase {
+            Phase::Active { callee_ep, .. } if call.caller_ep == *ep => callee_ep.clone(),
+            Phase::Active { callee_ep, .. } if callee_ep == ep => call.caller_ep.clone(),
             Phase::Ringing { .. } if self.takes_part(call, ep) => {
                 return Err(err(
                     ErrorCode::InvalidState,
@@ -673,18 +679,18 @@ impl CallCore {
         self.push(
             peer,
             ServerMsg::Negotiate {
-                call_id,
+                call_id: call_id.clone(),
                 negotiation,
             },
         );
         Ok(())
     }
 
-    fn takes_part(&self, call: &Call, ep: EndpointId) -> bool {
-        call.caller_ep == ep
+    fn takes_part(&self, call: &Call, ep: &EndpointId) -> bool {
+        call.caller_ep == *ep
             || match &call.phase {
-                Phase::Ringing { ringing } => ringing.contains(&ep),
-                Phase::Active { callee_ep, .. } => *callee_ep == ep,
+                Phase::Ringing { ringing } => ringing.contains(ep),
+                Phase::Active { callee_ep, .. } => callee_ep == ep,
             }
     }
 
@@ -694,24 +700,24 @@ impl CallCore {
             .calls
             .iter()
             .filter(|(_, c)| matches!(c.phase, Phase::Ringing { .. }) && c.deadline <= now)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id.clone())
             .collect();
         for id in due {
-            self.end_call(id, EndReason::NoAnswer, relay);
+            self.end_call(&id, EndReason::NoAnswer, relay);
         }
     }
 
     /// Removes the call, releases its legs, and tells every endpoint that took part (and
     /// notices the other endpoints of both accounts).
-    fn end_call(&mut self, call_id: CallId, reason: EndReason, relay: Option<&dyn RelayAccess>) {
-        let Some(call) = self.calls.remove(&call_id) else {
+    fn end_call(&mut self, call_id: &CallId, reason: EndReason, relay: Option<&dyn RelayAccess>) {
+        let Some(call) = self.calls.remove(call_id) else {
             return;
         };
-        let mut parties: Vec<EndpointId> = vec![call.caller_ep];
+        let mut parties: Vec<EndpointId> = vec![call.caller_ep.clone()];
         match &call.phase {
-            Phase::Ringing { ringing } => parties.extend(ringing.iter().copied()),
+            Phase::Ringing { ringing } => parties.extend(ringing.iter().cloned()),
             Phase::Active { callee_ep, legs } => {
-                parties.push(*callee_ep);
+                parties.push(callee_ep.clone());
                 if *legs && let Some(relay) = relay {
                     relay.release(call_id);
                 }
@@ -719,7 +725,13 @@ impl CallCore {
         }
         for p in &parties {
             if self.endpoints.contains_key(p) {
-                self.push(*p, ServerMsg::CallEnded { call_id, reason });
+                self.push(
+                    p.clone(),
+                    ServerMsg::CallEnded {
+                        call_id: call_id.clone(),
+                        reason,
+                    },
+                );
             }
         }
         for (account, peer) in [(&call.caller, &call.callee), (&call.callee, &call.caller)] {
@@ -729,8 +741,8 @@ impl CallCore {
                 .map(|a| {
                     a.endpoints
                         .iter()
-                        .copied()
                         .filter(|e| !parties.contains(e))
+                        .cloned()
                         .collect()
                 })
                 .unwrap_or_default();
@@ -738,14 +750,14 @@ impl CallCore {
                 self.push(
                     o,
                     ServerMsg::CallNotice {
-                        call_id,
+                        call_id: call_id.clone(),
                         state: NoticeState::Ended,
                         peer: peer.clone(),
                     },
                 );
             }
             if let Some(a) = self.accounts.get_mut(account)
-                && a.call == Some(call_id)
+                && a.call.as_ref() == Some(call_id)
             {
                 a.call = None;
             }
@@ -757,10 +769,10 @@ impl CallCore {
 
 fn leg_info(g: &LegGrant) -> LegInfo {
     LegInfo {
-        leg_id: g.leg.0,
+        leg_id: g.leg.clone(),
         address: g.address.to_string(),
         srtp: g.srtp.as_ref().map(|s| SrtpKeying {
-            profile: s.profile.clone(),
+            profile: s.profile,
             key_b64: base64::engine::general_purpose::STANDARD.encode(&s.key_and_salt),
         }),
     }
@@ -786,7 +798,7 @@ mod tests {
         let ea = core.attach(a.clone(), p1.clone());
         core.attach(b.clone(), p1.clone());
         core.attach(x.clone(), p2.clone());
-        core.subscribe_presence(ea, vec![b.clone(), x.clone()])
+        core.subscribe_presence(&ea, vec![b.clone(), x.clone()])
             .unwrap();
         let got: Vec<ServerMsg> =
             std::iter::from_fn(|| core.poll_output().map(|o| o.msg)).collect();
@@ -804,11 +816,11 @@ mod tests {
             ]
         );
         let e = core
-            .subscribe_presence(ea, vec![AccountId::random()])
+            .subscribe_presence(&ea, vec![AccountId::random()])
             .unwrap_err();
         assert_eq!(e.code, ErrorCode::TooManySubscriptions);
         assert_eq!(
-            core.subscribe_presence(EndpointId(999), vec![])
+            core.subscribe_presence(&EndpointId::random(), vec![])
                 .unwrap_err()
                 .code,
             ErrorCode::NotLoggedIn

@@ -42,6 +42,7 @@ pub(crate) struct Inner {
     pub(crate) keyring: RwLock<Keyring>,
     pub(crate) limiter: RateLimiter,
     pub(crate) hub: Arc<Hub>,
+    pub(crate) ws_counters: crate::ws::limits::WsCounters,
 }
 
 impl Inner {
@@ -109,6 +110,7 @@ impl Signaling {
             store,
             cfg,
             hub,
+            ws_counters: Default::default(),
         });
         inner.reload_keyring().await?;
         // Keyring refresh: picks up `supernode admin secret rotate` from other processes.
@@ -178,5 +180,10 @@ impl Signaling {
     /// Calls live on this supernode right now.
     pub fn call_count(&self) -> usize {
         self.state.0.hub.call_count()
+    }
+
+    /// WebSockets closed for going past a limit (flood, size, login timeout), since start.
+    pub fn ws_limit_counts(&self) -> crate::ws::limits::WsLimitCounts {
+        self.state.0.ws_counters.snapshot()
     }
 }

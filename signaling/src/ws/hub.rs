@@ -94,11 +94,11 @@ impl Hub {
     ) -> EndpointId {
         let mut inner = self.lock();
         let ep = inner.core.attach(account.clone(), partner);
-        inner.senders.insert(ep, (account.clone(), tx));
-        inner.attached.insert(ep, account.clone());
+        inner.senders.insert(ep.clone(), (account.clone(), tx));
+        inner.attached.insert(ep.clone(), account.clone());
         self.directory.attach(EndpointRecord {
             account,
-            endpoint: ep,
+            endpoint: ep.clone(),
             supernode: self.node_id.clone(),
         });
         flush(&mut inner);
@@ -106,10 +106,10 @@ impl Hub {
     }
 
     /// Detaches an endpoint (socket closed).
-    pub fn detach(&self, ep: EndpointId) {
+    pub fn detach(&self, ep: &EndpointId) {
         let mut inner = self.lock();
-        inner.senders.remove(&ep);
-        if let Some(account) = inner.attached.remove(&ep) {
+        inner.senders.remove(ep);
+        if let Some(account) = inner.attached.remove(ep) {
             self.directory.detach(&self.node_id, &account, ep);
         }
         inner.core.detach(ep, self.relay.as_deref());
@@ -134,7 +134,7 @@ impl Hub {
     }
 
     /// Handles one call message of a logged-in endpoint.
-    pub fn handle(&self, ep: EndpointId, msg: ClientMsg, now: Instant) -> Result<(), CallError> {
+    pub fn handle(&self, ep: &EndpointId, msg: ClientMsg, now: Instant) -> Result<(), CallError> {
         let relay = self.relay.as_deref();
         let mut inner = self.lock();
         let core = &mut inner.core;
@@ -154,16 +154,18 @@ impl Hub {
                 client_ref,
                 sdp,
             } => core.invite(now, ep, to, media, client_ref, sdp),
-            ClientMsg::Accept { call_id, sdp } => core.accept(ep, call_id, sdp, relay),
-            ClientMsg::Reject { call_id } => core.reject(ep, call_id, relay),
-            ClientMsg::Cancel { call_id } => core.cancel(ep, call_id, relay),
-            ClientMsg::Hangup { call_id } => core.hangup(ep, call_id, relay),
+            ClientMsg::Accept { call_id, sdp } => core.accept(ep, &call_id, sdp, relay),
+            ClientMsg::Reject { call_id } => core.reject(ep, &call_id, relay),
+            ClientMsg::Cancel { call_id } => core.cancel(ep, &call_id, relay),
+            ClientMsg::Hangup { call_id } => core.hangup(ep, &call_id, relay),
             ClientMsg::Negotiate {
                 call_id,
                 negotiation,
-            } => core.negotiate(ep, call_id, negotiation),
+            } => core.negotiate(ep, &call_id, negotiation),
             // Login and ping are the connection's business.
             ClientMsg::Login { .. } | ClientMsg::Ping { .. } => Ok(()),
+            // A message type newer than this hub.
+            _ => Ok(()),
         };
         flush(&mut inner);
         r

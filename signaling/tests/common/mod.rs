@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use supernode_proto::SrtpProfile;
 use supernode_signaling::directory::InMemoryDirectory;
-use supernode_signaling::ids::CallId;
+use supernode_signaling::ids::{CallId, EndpointId, TransportId};
 use supernode_signaling::protocol::{ClientMsg, ServerMsg, decode_server, encode_client};
 use supernode_signaling::{
     LegGrant, LegId, RelayAccess, RelayAccessError, Signaling, SignalingConfig, SrtpParams, Store,
@@ -78,7 +79,8 @@ pub struct RecordingRelay {
 
 #[derive(Default, Debug)]
 pub struct RelayLog {
-    pub next_leg: u64,
+    /// Legs handed out so far.
+    pub allocated_legs: u64,
     pub live: std::collections::BTreeMap<CallId, Vec<LegId>>,
     pub allocations: u64,
     pub releases: u64,
@@ -90,7 +92,7 @@ pub struct RelayLog {
 
 impl RecordingRelay {
     pub fn live_calls(&self) -> Vec<CallId> {
-        self.state.lock().unwrap().live.keys().copied().collect()
+        self.state.lock().unwrap().live.keys().cloned().collect()
     }
 }
 
@@ -99,43 +101,45 @@ impl RelayAccess for RecordingRelay {
         !self.state.lock().unwrap().draining
     }
 
-    fn allocate(&self, call: CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
+    fn allocate(&self, call: &CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
         let mut s = self.state.lock().unwrap();
         if s.fail_next {
             s.fail_next = false;
             return Err(RelayAccessError::Exhausted);
         }
-        assert!(!s.live.contains_key(&call), "double allocation for {call}");
+        assert!(!s.live.contains_key(call), "double allocation for {call}");
         let mut legs = Vec::new();
         for _ in 0..count {
-            s.next_leg += 1;
+            s.allocated_legs += 1;
+            let n = s.allocated_legs;
             legs.push(LegGrant {
-                leg: LegId(s.next_leg),
-                address: SocketAddr::from(([127, 0, 0, 1], 40000 + (s.next_leg % 20000) as u16)),
+                leg: TransportId::random(),
+                address: SocketAddr::from(([127, 0, 0, 1], 40000 + (n % 20000) as u16)),
                 srtp: Some(SrtpParams {
-                    profile: "AES_CM_128_HMAC_SHA1_80".into(),
-                    key_and_salt: vec![s.next_leg as u8; 30],
+                    profile: SrtpProfile::Aes128CmHmacSha1_80,
+                    key_and_salt: vec![n as u8; 30],
                 }),
             });
         }
-        s.live.insert(call, legs.iter().map(|l| l.leg).collect());
+        s.live
+            .insert(call.clone(), legs.iter().map(|l| l.leg.clone()).collect());
         s.allocations += 1;
         Ok(legs)
     }
 
-    fn connect(&self, call: CallId, a: LegId, b: LegId) -> Result<(), RelayAccessError> {
+    fn connect(&self, call: &CallId, a: &LegId, b: &LegId) -> Result<(), RelayAccessError> {
         let mut s = self.state.lock().unwrap();
-        let legs = s.live.get(&call).ok_or(RelayAccessError::Unknown)?;
-        if !legs.contains(&a) || !legs.contains(&b) {
+        let legs = s.live.get(call).ok_or(RelayAccessError::Unknown)?;
+        if !legs.contains(a) || !legs.contains(b) {
             return Err(RelayAccessError::Unknown);
         }
-        s.connected.push((call, a, b));
+        s.connected.push((call.clone(), a.clone(), b.clone()));
         Ok(())
     }
 
-    fn release(&self, call: CallId) {
+    fn release(&self, call: &CallId) {
         let mut s = self.state.lock().unwrap();
-        if s.live.remove(&call).is_some() {
+        if s.live.remove(call).is_some() {
             s.releases += 1;
         }
     }
@@ -235,14 +239,14 @@ impl Client {
     }
 
     /// Connects and logs in; returns the client and its endpoint id.
-    pub async fn login(server: &Server, token: &str) -> (Self, u64) {
+    pub async fn login(server: &Server, token: &str) -> (Self, EndpointId) {
         let mut c = Self::connect(server).await;
         c.send(&ClientMsg::Login {
             token: token.to_owned(),
         })
         .await;
         match c.recv().await {
-            ServerMsg::LoginOk { endpoint_id, .. } => (c, endpoint_id.0),
+            ServerMsg::LoginOk { endpoint_id, .. } => (c, endpoint_id),
             other => panic!("expected login_ok, got {other:?}"),
         }
     }

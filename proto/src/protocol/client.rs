@@ -1,0 +1,103 @@
+//! Messages a client sends ([`ClientMsg`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::call::{MediaKind, Negotiation};
+use crate::ids::{AccountId, CallId};
+
+/// Messages a client sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientMsg {
+    /// First message of every connection: the credential from `POST /v1/accounts/{id}/credentials`.
+    Login {
+        /// The signed token.
+        token: String,
+    },
+    /// Application keep-alive; answered with `pong` carrying the same nonce.
+    Ping {
+        /// Echoed back.
+        #[serde(default)]
+        nonce: Option<u64>,
+    },
+    /// Watch the presence of these accounts (same partner only; others always read offline).
+    SubscribePresence {
+        /// Accounts to watch.
+        account_ids: Vec<AccountId>,
+    },
+    /// Call an account: rings every endpoint of it.
+    Invite {
+        /// The callee.
+        to: AccountId,
+        /// What the call carries.
+        #[serde(default)]
+        media: MediaKind,
+        /// The caller's own reference, echoed in `ringing`/`busy`/`unavailable`.
+        #[serde(default)]
+        client_ref: Option<String>,
+        /// An SDP offer for browser callees (passed on in `incoming_call`).
+        #[serde(default)]
+        sdp: Option<String>,
+    },
+    /// Accept a ringing call (first accept wins).
+    Accept {
+        /// The call.
+        call_id: CallId,
+        /// An SDP answer for browser callers (passed on in `accepted`).
+        #[serde(default)]
+        sdp: Option<String>,
+    },
+    /// Decline a ringing call.
+    Reject {
+        /// The call.
+        call_id: CallId,
+    },
+    /// The caller gives up before an answer.
+    Cancel {
+        /// The call.
+        call_id: CallId,
+    },
+    /// End an answered call (either side; the caller before an answer is a cancel).
+    Hangup {
+        /// The call.
+        call_id: CallId,
+    },
+    /// Pass an SDP offer/answer or ICE candidate to the other endpoint of an answered call.
+    Negotiate {
+        /// The call.
+        call_id: CallId,
+        /// The payload.
+        negotiation: Negotiation,
+    },
+}
+
+impl ClientMsg {
+    /// The `type` names a client may send.
+    pub const TYPES: &'static [&'static str] = &[
+        "login",
+        "ping",
+        "subscribe_presence",
+        "invite",
+        "accept",
+        "reject",
+        "cancel",
+        "hangup",
+        "negotiate",
+    ];
+
+    /// This message's `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Login { .. } => "login",
+            Self::Ping { .. } => "ping",
+            Self::SubscribePresence { .. } => "subscribe_presence",
+            Self::Invite { .. } => "invite",
+            Self::Accept { .. } => "accept",
+            Self::Reject { .. } => "reject",
+            Self::Cancel { .. } => "cancel",
+            Self::Hangup { .. } => "hangup",
+            Self::Negotiate { .. } => "negotiate",
+        }
+    }
+}
