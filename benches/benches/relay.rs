@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::rtp::RtpHeader;
 use supernode_relay::core::{
-    Core, CoreConfig, LegId, LegSpec, PeerMode, SessionId, SockSlot, TxBatch,
+    Core, CoreConfig, LegId, LegSpec, PeerMode, SessionId, SockSlot, StreamSpec, TxBatch,
 };
 
 fn rtp(ssrc: u32, seq: u16, len: usize) -> Vec<u8> {
@@ -48,7 +48,10 @@ fn core_with(shared: bool, fanout: usize) -> (Core, SockSlot, SocketAddr) {
         for i in 0..1000u64 {
             let spec = LegSpec {
                 shared: true,
-                expected_ssrc: Some(0x9000 + i as u32),
+                streams: vec![StreamSpec {
+                    ssrc: Ssrc(0x9000 + i as u32),
+                    clock_rate: 48_000,
+                }],
                 peer: PeerMode::Fixed(addr(10_000 + i as u16)),
                 ..LegSpec::latching(SessionId(100 + i), src_sock)
             };
@@ -59,7 +62,10 @@ fn core_with(shared: bool, fanout: usize) -> (Core, SockSlot, SocketAddr) {
     let spec = LegSpec {
         shared,
         peer: PeerMode::Fixed(src_addr),
-        expected_ssrc: Some(0xA),
+        streams: vec![StreamSpec {
+            ssrc: Ssrc(0xA),
+            clock_rate: 48_000,
+        }],
         ..LegSpec::latching(SessionId(1), src_sock)
     };
     core.add_leg(now, LegId(1), spec).unwrap();

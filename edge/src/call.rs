@@ -91,10 +91,6 @@ pub struct SignaledCall {
     pub duration: Duration,
     /// Local address for the media socket.
     pub media_bind: SocketAddr,
-    /// Video goes to the relay leg's port plus this (the supernode host gives each endpoint
-    /// a video companion leg at the audio port + 1, since a relay leg carries one stream);
-    /// 0 sends video to the audio leg.
-    pub video_port_offset: u16,
     /// Engine settings; remote addresses and SRTP come from the relay leg.
     pub engine: EngineConfig,
     /// Where decoded pictures go.
@@ -124,7 +120,6 @@ impl SignaledCall {
             role,
             duration,
             media_bind: unspecified,
-            video_port_offset: 0,
             engine: EngineConfig::new(Duration::ZERO, unspecified),
             video_sink: None,
             progress: None,
@@ -242,10 +237,8 @@ pub async fn run_signaled_call(mut c: SignaledCall) -> Result<CallOutcome, CallF
     };
     let mut cfg = c.engine;
     cfg.remote_audio = leg;
-    cfg.remote_video = match leg.port().checked_add(c.video_port_offset) {
-        Some(p) => SocketAddr::new(leg.ip(), p),
-        None => leg,
-    };
+    // One relay leg carries audio and video (told apart by payload type).
+    cfg.remote_video = leg;
     cfg.srtp = srtp;
     if call.media == MediaKind::Audio {
         cfg.video = VideoSource::Off;

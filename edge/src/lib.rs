@@ -53,12 +53,10 @@
 //!
 //! ## Limits, stated plainly
 //!
-//! - **A relay leg carries one stream.** The relay latches one SSRC per leg, so audio and
-//!   video go to separate legs: the supernode gives each endpoint of an audio+video call an
-//!   audio leg (the `LegInfo` of the `media` message) and a video leg at the same IP and
-//!   port + 1 with the same keys (`docs/host.md`); `edge call|answer --video-port-offset 1`
-//!   sends video there ([`engine::EngineConfig::remote_video`]). Sending both SSRCs to one
-//!   leg gets the second stream dropped as `WrongSsrc`.
+//! - **One relay leg, audio and video.** Through a supernode an endpoint sends audio and
+//!   video to its one relay leg (the `LegInfo` of the `media` message) and receives the far
+//!   end's streams from it; they are told apart by payload type
+//!   ([`engine::EngineConfig::audio_pt`], [`engine::EngineConfig::video_pt`]).
 //! - `rtt_ms` is the round trip to the next RTCP hop: the relay terminates RTCP, so through
 //!   a relay it is edge↔relay, not edge↔edge.
 //! - Mouth-to-ear is measured at the jitter buffer's playout instant (there is no sound

@@ -150,10 +150,6 @@ struct MediaArgs {
     /// Local UDP address for media in `call`/`answer`.
     #[arg(long, default_value = "0.0.0.0:0")]
     media_bind: SocketAddr,
-    /// In `call`/`answer`: send video to the relay leg's port plus this (1 with a supernode
-    /// host, which gives each endpoint a video leg at the audio port + 1); 0: same leg.
-    #[arg(long, default_value_t = 0)]
-    video_port_offset: u16,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1.5s` or a bare number of seconds.
@@ -313,7 +309,6 @@ fn signaled(server: &str, token: &str, media: &MediaArgs, role: Role) -> Result<
     let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
     let mut call = SignaledCall::new(server, token, role, media.duration);
     call.media_bind = media.media_bind;
-    call.video_port_offset = media.video_port_offset;
     call.engine = engine_config(media, unspecified, unspecified, None)?;
     call.video_sink = media_options(media)?.video_sink;
     call.progress = Some(Box::new(progress));

@@ -4,6 +4,8 @@
 
 use std::io;
 
+use crate::core::CoreError;
+
 /// What went wrong on a control-plane call of the relay.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -39,4 +41,22 @@ pub enum RelayError {
     /// The worker owning this leg has stopped, or did not answer in time.
     #[error("relay worker unavailable")]
     WorkerGone,
+    /// The forwarding core refused the call for another reason.
+    #[error(transparent)]
+    Core(CoreError),
+}
+
+impl From<CoreError> for RelayError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::UnknownLeg(l) => Self::UnknownLeg(l),
+            CoreError::UnknownSession(s) => Self::UnknownSession(s),
+            CoreError::CrossSession(a, b) => Self::CrossSession(a, b),
+            CoreError::SelfRoute => Self::SelfRoute,
+            CoreError::TooManyDestinations(l, n) => Self::TooManyDestinations(l, n),
+            CoreError::SharedLegUnidentifiable => Self::SharedLegUnidentifiable,
+            CoreError::Srtp(m) => Self::Srtp(m),
+            other => Self::Core(other),
+        }
+    }
 }

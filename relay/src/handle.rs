@@ -25,13 +25,15 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
+use crate::core::transport::DEFAULT_MAX_STREAMS;
 use crate::core::{
     CoreConfig, Event, IceCredentials, LegId, LegSpec, LegSrtpKeys, LegStats, PeerMode, RateCap,
-    SessionId, SockSlot,
+    SessionId, SockSlot, StreamSpec,
 };
 use crate::error::RelayError;
 use crate::udp::{self, Waker};
 use crate::worker::{Command, Worker, WorkerEvent, WorkerIo, WorkerStats};
+use supernode_media::ids::Pt;
 
 /// How long a control call waits for its worker.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -106,14 +108,19 @@ pub struct LegRequest {
     /// Latching, or an explicit remote (trusted callers only: the caller of this API is
     /// responsible for that check).
     pub peer: PeerMode,
-    /// SSRC the peer will send, if known.
-    pub expected_ssrc: Option<u32>,
+    /// The streams the peer will send, if known (then any other SSRC is dropped as
+    /// `wrong_ssrc`). None: learned from the first packets, up to `max_streams`.
+    pub streams: Vec<StreamSpec>,
+    /// Most streams learned when none are declared.
+    pub max_streams: usize,
     /// SRTP keys.
     pub srtp: Option<LegSrtpKeys>,
     /// ICE credentials.
     pub ice: Option<IceCredentials>,
-    /// Media clock rate (Hz) of what the peer sends.
+    /// Media clock rate (Hz) of a learned stream whose payload type is not in `clock_rates`.
     pub clock_rate: u32,
+    /// Clock rates of learned streams by payload type (audio and video on one transport).
+    pub clock_rates: Vec<(Pt, u32)>,
     /// Rate cap.
     pub rate_cap: RateCap,
 }
@@ -124,10 +131,12 @@ impl LegRequest {
         Self {
             addressing: Addressing::OwnPort,
             peer: PeerMode::Latching,
-            expected_ssrc: None,
+            streams: Vec::new(),
+            max_streams: DEFAULT_MAX_STREAMS,
             srtp: None,
             ice: None,
             clock_rate: 48_000,
+            clock_rates: Vec::new(),
             rate_cap: RateCap::default(),
         }
     }
@@ -425,10 +434,12 @@ impl Relay {
             sock: SockSlot(0),
             shared: socket.is_none(),
             peer: req.peer,
-            expected_ssrc: req.expected_ssrc,
+            streams: req.streams,
+            max_streams: req.max_streams,
             srtp: req.srtp,
             ice: req.ice,
             clock_rate: req.clock_rate,
+            clock_rates: req.clock_rates,
             rate_cap: req.rate_cap,
         };
         let r = self
@@ -473,7 +484,9 @@ impl Relay {
             .ok_or(RelayError::UnknownLeg(leg.0))
     }
 
-    /// Routes what `from` receives to `to`.
+    /// Routes what `from` receives to `to`: subscribes `to` to every stream of `from`,
+    /// present and future. Each stream reaches `to` as a stream of its own (its own SSRC,
+    /// sequence numbers and timestamps), so several legs connected to one are heard apart.
     pub fn connect(&self, from: LegId, to: LegId) -> Result<(), RelayError> {
         let (a, b) = (self.entry(from)?, self.entry(to)?);
         if a.session != b.session {

@@ -6,15 +6,21 @@
 //!
 //! ## Parts
 //!
-//! - [`core`]: the sans-IO forwarding core. Sessions, legs, routes (one-to-one and fan-out),
-//!   latching (symmetric RTP; a later address change needs SRTP authentication or a STUN
-//!   binding request with the leg's ICE credentials), rewriting (SSRC, sequence number and
-//!   timestamp continue across a source switch), per-leg statistics (RFC 3550 loss and
-//!   jitter, reordering, duplicates, drops by reason), RTCP per leg (SR/RR generated toward
-//!   each leg, PLI/FIR forwarded to the senders and coalesced, NACK answered from a bounded
-//!   retransmission cache, RTT from the reports), rate caps and idle timeouts, SRTP
-//!   (AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM, `supernode_media::srtp`). Driven with `now`
-//!   and datagrams; returns transmits in a preallocated [`core::TxBatch`].
+//! - [`core`]: the sans-IO forwarding core. Sessions of transports (the control API's legs:
+//!   one 5-tuple or shared-port peer each) carrying streams: a receive stream per SSRC a
+//!   transport sends (declared, or learned up to a bound), a send stream per (receiving
+//!   transport, source stream) with its own rewriter (SSRC, sequence number and timestamp
+//!   continuity, also across a source switch), cache entries and sender-report state.
+//!   Subscriptions route streams, so N senders reach a receiver as N streams. Latching
+//!   (symmetric RTP; a later address change needs SRTP authentication or a STUN binding
+//!   request with the transport's ICE credentials), statistics (RFC 3550 loss and jitter per
+//!   stream, reordering, duplicates, drops by reason), RTCP per transport (one compound: a
+//!   report block per receive stream, an SR per send stream carrying its source's NTP↔RTP
+//!   mapping through the rewrite; NACK answered from a bounded retransmission cache and
+//!   PLI/FIR forwarded to the right source, both keyed by media SSRC; RTT from the
+//!   reports), rate caps and idle timeouts, SRTP (AES_CM_128_HMAC_SHA1_80 and
+//!   AEAD_AES_128_GCM). One egress path; timers in a heap. Driven with `now` and datagrams;
+//!   returns transmits in a preallocated [`core::TxBatch`].
 //! - [`udp`]: the only `unsafe` code of the project: `recvmmsg`/`sendmmsg` batches, UDP GSO
 //!   when one destination gets several datagrams, `SO_REUSEPORT` sockets, `epoll`, `eventfd`,
 //!   and a portable fallback.
@@ -22,7 +28,8 @@
 //!   batches; control commands arrive over `crossbeam-channel` and are applied between
 //!   batches.
 //! - [`handle`]: the control API ([`Relay`]): create a session with legs (latching, or an
-//!   explicit remote for trusted callers), connect legs, set SRTP keys, release, read stats.
+//!   explicit remote for trusted callers), connect legs (subscribe one to every stream of
+//!   another), set SRTP keys, release, read stats.
 //!
 //! ## Leg addressing
 //!
@@ -46,16 +53,18 @@
 //! traffic this saves a sleep and a wake-up (two context switches, and in a virtual machine
 //! an IPI and a vCPU halt/resume) per few packets, which at 200,000 packets/s was the
 //! difference between a 20 µs and a 3 ms median. RTCP reports are spread over time (each
-//! leg's interval is drawn from 0.5–1.5× the configured one, RFC 3550 §6.3.1, and the timer
-//! sweep runs every 20 ms), so a thousand legs created together never write a thousand
-//! reports in one go.
+//! leg's interval is drawn from 0.5–1.5× the configured one, RFC 3550 §6.3.1, each leg's
+//! timer its own entry in a heap), so a thousand legs created together never write a
+//! thousand reports in one go, and no timer work visits legs that are not due.
 //!
 //! ## Costs
 //!
-//! Nothing allocates per packet: one clock read per receive batch, a copy into the transmit
-//! batch (and into the destination's retransmission cache), an in-place rewrite. SRTP legs
-//! protect in place in the transmit batch; an SRTP datagram is copied once into the core's
-//! scratch buffer and unprotected there (the core gets datagrams as `&[u8]`).
+//! Nothing allocates per packet: one clock read per receive batch, a scan of the transport's
+//! few receive streams, a copy into the transmit batch per send stream (and into the
+//! receiver's retransmission cache), an in-place rewrite. SRTP is unprotected in place in
+//! one scratch buffer of the core (the datagram is copied there once) and protected in place
+//! in the transmit batch (`supernode_media::srtp`). New streams and subscriptions allocate,
+//! between packets of a new SSRC or in control calls.
 #![deny(unsafe_code)]
 
 pub mod core;

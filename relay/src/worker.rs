@@ -210,7 +210,7 @@ impl Worker {
                     }
                     let sock = spec.sock;
                     let own = !spec.shared;
-                    let r = self.core.add_leg(now, id, spec);
+                    let r = self.core.add_leg(now, id, spec).map_err(RelayError::from);
                     if r.is_err() && own {
                         self.close_socket(sock);
                     }
@@ -219,34 +219,42 @@ impl Worker {
                 let _ = reply.send(r);
             }
             Command::Connect { from, to, reply } => {
-                let _ = reply.send(self.core.connect(from, to));
+                let _ = reply.send(self.core.connect(from, to).map_err(Into::into));
             }
             Command::Disconnect { from, to, reply } => {
-                let _ = reply.send(self.core.disconnect(from, to));
+                let _ = reply.send(self.core.disconnect(from, to).map_err(Into::into));
             }
             Command::SetSrtp { leg, keys, reply } => {
-                let _ = reply.send(self.core.set_srtp(leg, keys));
+                let _ = reply.send(self.core.set_srtp(leg, keys).map_err(Into::into));
             }
             Command::RemoveLeg { leg, reply } => {
-                let r = self.core.remove_leg(leg).map(|(sock, own)| {
-                    if own {
-                        self.close_socket(sock);
-                    }
-                });
-                let _ = reply.send(r);
-            }
-            Command::RemoveSession { session, reply } => {
-                let r = self.core.remove_session(session).map(|socks| {
-                    for (sock, own) in socks {
+                let r = self
+                    .core
+                    .remove_leg(leg)
+                    .map_err(Into::into)
+                    .map(|(sock, own)| {
                         if own {
                             self.close_socket(sock);
                         }
-                    }
-                });
+                    });
+                let _ = reply.send(r);
+            }
+            Command::RemoveSession { session, reply } => {
+                let r = self
+                    .core
+                    .remove_session(session)
+                    .map_err(Into::into)
+                    .map(|socks| {
+                        for (sock, own) in socks {
+                            if own {
+                                self.close_socket(sock);
+                            }
+                        }
+                    });
                 let _ = reply.send(r);
             }
             Command::Stats { leg, reply } => {
-                let _ = reply.send(self.core.leg_stats(leg));
+                let _ = reply.send(self.core.leg_stats(leg).map_err(Into::into));
             }
             Command::WorkerStats { reply } => {
                 let mut s = self.stats.clone();

@@ -133,7 +133,6 @@ fn assert_intact_streams(h: &Harness, who: usize, peer: Peer, from: &[usize]) {
 }
 
 #[test]
-#[ignore = "fan-in: fixed by the streams refactor (issue 10)"]
 fn three_legs_two_talking_deliver_two_intact_streams() {
     let (h, legs, peers) = run(3, 2);
     // The listener hears both talkers; each talker hears the other.
@@ -150,7 +149,6 @@ fn three_legs_two_talking_deliver_two_intact_streams() {
 }
 
 #[test]
-#[ignore = "fan-in: fixed by the streams refactor (issue 10)"]
 fn sixteen_legs_four_talking_deliver_every_stream_intact() {
     let (h, legs, peers) = run(16, 4);
     for k in 0..16 {

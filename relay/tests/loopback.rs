@@ -11,7 +11,7 @@ use supernode_media::ids::Ssrc;
 use supernode_media::packet::rtcp::{
     Nack, NackPair, Pli, RtcpCompound, RtcpPacket, WireList, write_compound,
 };
-use supernode_relay::core::{CoreConfig, DropReason, RateCap};
+use supernode_relay::core::{CoreConfig, DropReason, RateCap, StreamSpec};
 use supernode_relay::{Addressing, LegRequest, RelayEvent};
 
 fn rtcp(packets: &[RtcpPacket<'_>]) -> Vec<u8> {
@@ -198,7 +198,16 @@ fn fan_out_one_to_ten() {
 #[test]
 fn latching_learns_first_and_refuses_strangers_and_wrong_ssrc() {
     let relay = relay(41_200, no_reports());
-    let (_s, legs) = latching_pair(&relay);
+    // A may send one stream (a transport learns up to `max_streams` SSRCs; any further one
+    // is a wrong SSRC: `streams_are_learned_up_to_the_bound` covers several).
+    let one_stream = LegRequest {
+        max_streams: 1,
+        ..LegRequest::latching()
+    };
+    let (_s, legs) = relay
+        .create_session(vec![one_stream, LegRequest::latching()])
+        .unwrap();
+    relay.connect_both(legs[0].id, legs[1].id).unwrap();
     let (a, b, stranger) = (Client::new(), Client::new(), Client::new());
     b.send(legs[1].local, &rtp(0xB, 1, 0, b"latch"));
     a.send(legs[0].local, &rtp(0xA, 1, 0, b"first"));
@@ -489,7 +498,10 @@ fn shared_port_legs_are_told_apart_by_ssrc_then_address() {
     let relay = relay(41_900, no_reports());
     let shared = |ssrc| LegRequest {
         addressing: Addressing::Shared,
-        expected_ssrc: Some(ssrc),
+        streams: vec![StreamSpec {
+            ssrc: Ssrc(ssrc),
+            clock_rate: 48_000,
+        }],
         ..LegRequest::latching()
     };
     let (_s, legs) = relay

@@ -251,15 +251,6 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
     ));
 
     let secs = args.seconds.max(2);
-    // Video goes to each endpoint's companion leg (audio port + 1, see `relay_host`); an
-    // edge without that option can only do audio through the relay.
-    let video = edge_help(edge).contains("--video-port-offset");
-    let media_args: &[&str] = if video {
-        &["--video-port-offset", "1"]
-    } else {
-        say("this edge has no --video-port-offset: the call is audio-only (VIDEO NOT TESTED)");
-        &["--no-video"]
-    };
     let spawn_edge = |role: &[&str], token: &str, seed: &str, peer_seed: &str| {
         Command::new(edge)
             .arg("--server")
@@ -271,7 +262,6 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
             .arg(format!("{secs}s"))
             .args(["--seed", seed, "--peer-seed", peer_seed])
             .args(["--media-bind", "127.0.0.1:0"])
-            .args(media_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -295,8 +285,8 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
         std::thread::sleep(Duration::from_millis(100));
     }
     say(&format!(
-        "Alice's edge calls Bob: {secs} s of Opus audio{} over SRTP through the relay",
-        if video { " + H.264 640x360 video" } else { "" }
+        "Alice's edge calls Bob: {secs} s of Opus audio + H.264 640x360 video over SRTP \
+         through the relay (one relay leg per endpoint carries both)"
     ));
     let mut caller =
         spawn_edge(&["call", bob.as_str()], &alice_tok, "1", "2").context("starting edge call")?;
@@ -368,7 +358,7 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
         ("Alice", caller_status, &caller_report),
         ("Bob", callee_status, &callee_report),
     ] {
-        check(who, st, rep, video, &mut problems);
+        check(who, st, rep, &mut problems);
     }
     if legs_after != Some(0.0) {
         problems.push(format!(
@@ -395,12 +385,7 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
         fig(&callee_report, "/rtt_ms"),
     );
     if problems.is_empty() {
-        let what = if video {
-            "audio+video"
-        } else {
-            "AUDIO-ONLY (video not tested: edge lacks --video-port-offset)"
-        };
-        println!("VERDICT: PASS — {secs} s {what} call through the relay; {summary}");
+        println!("VERDICT: PASS — {secs} s audio+video call through the relay; {summary}");
         Ok(())
     } else {
         println!("VERDICT: FAIL — {}; {summary}", problems.join("; "));
@@ -408,13 +393,7 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
     }
 }
 
-fn check(
-    who: &str,
-    st: Option<ExitStatus>,
-    rep: &Option<Value>,
-    video: bool,
-    problems: &mut Vec<String>,
-) {
+fn check(who: &str, st: Option<ExitStatus>, rep: &Option<Value>, problems: &mut Vec<String>) {
     match st {
         Some(s) if s.success() => {}
         Some(s) => problems.push(format!("{who}'s edge exited with {s}")),
@@ -442,7 +421,7 @@ fn check(
             f("/audio/loss_pct")
         ));
     }
-    if video && f("/video/frames_decoded").unwrap_or(0.0) <= 0.0 {
+    if f("/video/frames_decoded").unwrap_or(0.0) <= 0.0 {
         problems.push(format!("{who} decoded no video"));
     }
     match f("/audio/similarity") {
@@ -450,22 +429,12 @@ fn check(
         s => problems.push(format!("{who}: audio similarity {s:?} < {MIN_SIMILARITY}")),
     }
     match f("/video/psnr_db") {
-        _ if !video => {}
         Some(p) if p >= MIN_PSNR_DB => {}
         p => problems.push(format!("{who}: video PSNR {p:?} < {MIN_PSNR_DB} dB")),
     }
     if f("/mouth_to_ear_ms").is_none() {
         problems.push(format!("{who}: no mouth-to-ear figure"));
     }
-}
-
-/// `edge call --help`, to learn what this edge supports.
-fn edge_help(edge: &Path) -> String {
-    Command::new(edge)
-        .args(["call", "--help"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
 }
 
 /// The last line of `s` that parses as a JSON object.

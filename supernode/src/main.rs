@@ -27,6 +27,7 @@ mod demo;
 mod health;
 mod http_server;
 mod metrics;
+mod relay_books;
 mod relay_host;
 mod relay_rest;
 mod serve;

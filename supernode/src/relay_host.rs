@@ -9,14 +9,13 @@
 //! [`HostRelay::set_draining`] on SIGTERM makes every new allocation fail with
 //! [`RelayAccessError::Unavailable`] (a call answered then ends with `relay_failure`).
 //!
-//! Every call endpoint gets two own-port, latching SRTP legs (`AES_CM_128_HMAC_SHA1_80`, one
-//! fresh random master key and salt per endpoint, the same in both directions): the *audio*
-//! leg whose address signaling hands out, and a *video* companion leg at the same IP and the
-//! audio port + 1. The relay carries one RTP stream (one SSRC) per leg, so an endpoint that
-//! sends video to the companion (`edge --video-port-offset 1`) gets audio and video through;
-//! one that sends both to the audio address gets only the first stream it sent. Adjacent
-//! ports are retried a few times; when the range cannot give them, the call gets audio legs
-//! only (logged).
+//! Every call endpoint gets **one** own-port, latching SRTP leg (a relay transport;
+//! `AES_CM_128_HMAC_SHA1_80`, one fresh random master key and salt per endpoint, the same in
+//! both directions) whose address signaling hands out. It carries the endpoint's audio and
+//! video: the relay learns each SSRC the endpoint sends (clock rates by payload type: Opus
+//! 111 at 48 kHz, H.264 96 at 90 kHz, the edge's payload types) and gives the other
+//! endpoint each of them as a stream of its own. The two legs of a call are connected both
+//! ways.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,9 +23,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rand::RngCore;
 use supernode_proto::ids::{CallId, TransportId};
-use supernode_relay::core::{DropReason, LegSrtpKeys, LegStats, SrtpKey, SrtpProfile};
+use supernode_relay::core::{LegSrtpKeys, LegStats, Pt, SrtpKey, SrtpProfile};
 use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
 use supernode_signaling::{LegGrant, LegId, RelayAccess, RelayAccessError, SrtpParams};
+
+use crate::relay_books::Books;
+pub use crate::relay_books::Totals;
 
 /// The SRTP profile every call leg uses.
 pub const CALL_SRTP_PROFILE: supernode_proto::SrtpProfile =
@@ -41,100 +43,17 @@ pub enum Owner {
     Rest(String),
 }
 
-/// Traffic counters summed over legs (for `/metrics`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Accepted RTP and RTCP packets received from peers.
-    pub packets_in: u64,
-    /// Bytes of accepted datagrams.
-    pub bytes_in: u64,
-    /// Datagrams forwarded toward peers.
-    pub packets_out: u64,
-    /// Bytes forwarded toward peers.
-    pub bytes_out: u64,
-    /// Drops by reason (indexed like [`DropReason::ALL`]).
-    pub drops: [u64; DropReason::COUNT],
-}
-
-impl Totals {
-    /// One leg's counters.
-    pub fn of(s: &LegStats) -> Self {
-        let c = &s.counters;
-        let mut drops = [0; DropReason::COUNT];
-        for (t, d) in drops.iter_mut().zip(c.drops.iter()) {
-            *t = *d;
-        }
-        Self {
-            packets_in: c.rtp_in + c.rtcp_in,
-            bytes_in: c.bytes_in,
-            packets_out: c.packets_out,
-            bytes_out: c.bytes_out,
-            drops,
-        }
-    }
-
-    /// Adds other counters to these.
-    pub fn add(&mut self, o: &Totals) {
-        self.packets_in += o.packets_in;
-        self.bytes_in += o.bytes_in;
-        self.packets_out += o.packets_out;
-        self.bytes_out += o.bytes_out;
-        for (t, d) in self.drops.iter_mut().zip(o.drops.iter()) {
-            *t += d;
-        }
-    }
-}
-
-/// The books behind the `/metrics` counters, kept so that they never decrease.
-///
-/// Invariant: the totals reported are `retired + Σ seen`. A live leg's entry in `seen` only
-/// grows (it is replaced by fresher counters of the same leg, which the relay only
-/// increments); a leg that is released or freed by the idle timeout moves its entry from
-/// `seen` into `retired`, which leaves the sum unchanged. A released leg is read just
-/// before it is removed, and the relay reports an idle leg's final counters with its
-/// `LegIdle` event, so nothing it carried is lost, and nothing counted is ever taken back.
-#[derive(Debug, Default)]
-struct Books {
-    /// Legs released or freed, summed.
-    retired: Totals,
-    /// The last counters seen of each leg not yet retired.
-    seen: HashMap<supernode_relay::LegId, Totals>,
-}
-
-impl Books {
-    fn observe(&mut self, leg: supernode_relay::LegId, counters: Totals) {
-        self.seen.insert(leg, counters);
-    }
-
-    fn retire(&mut self, leg: supernode_relay::LegId) {
-        if let Some(t) = self.seen.remove(&leg) {
-            self.retired.add(&t);
-        }
-    }
-
-    fn totals(&self) -> Totals {
-        let mut t = self.retired.clone();
-        for s in self.seen.values() {
-            t.add(s);
-        }
-        t
-    }
-}
-
-/// The relay legs of one call: the session, and per endpoint its transport id, audio leg
-/// and video companion (if adjacent ports were found).
+/// The relay legs of one call: the session, and per endpoint its transport id and its one
+/// leg.
 #[derive(Debug, Clone)]
 struct CallLegs {
     session: SessionId,
-    legs: Vec<(
-        TransportId,
-        supernode_relay::LegId,
-        Option<supernode_relay::LegId>,
-    )>,
+    legs: Vec<(TransportId, supernode_relay::LegId)>,
 }
 
-/// Attempts at finding adjacent audio/video ports before giving a call audio legs only.
-const ADJACENT_TRIES: usize = 8;
+/// Payload types of call media and their clock rates (what the edge sends: Opus and H.264),
+/// so the relay keeps each learned stream's statistics and timestamps in the right clock.
+const CALL_CLOCK_RATES: [(Pt, u32); 2] = [(Pt(111), 48_000), (Pt(96), 90_000)];
 
 /// The relay as the host runs it.
 pub struct HostRelay {
@@ -334,68 +253,40 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl HostRelay {
-    /// Allocates `count` endpoints' legs with video companions at port + 1 when possible.
+    /// Allocates one leg per endpoint of a call.
     fn allocate_call(
         &self,
         call: &CallId,
         count: usize,
     ) -> Result<(CallLegs, Vec<LegGrant>), RelayAccessError> {
-        for attempt in 0..=ADJACENT_TRIES {
-            let paired = attempt < ADJACENT_TRIES;
-            let mut keys = Vec::with_capacity(count);
-            let mut reqs = Vec::with_capacity(count * 2);
-            for _ in 0..count {
-                let (raw, legkeys) = fresh_keys();
-                keys.push(raw);
-                let req = LegRequest {
-                    srtp: Some(legkeys),
-                    ..LegRequest::latching()
-                };
-                if paired {
-                    reqs.push(req.clone());
-                }
-                reqs.push(req);
-            }
-            let (session, infos) = self.create(Owner::Call(call.clone()), reqs)?;
-            let legs: Vec<_> = if paired {
-                let adjacent = infos.chunks(2).all(|p| {
-                    p[1].local.ip() == p[0].local.ip()
-                        && Some(p[1].local.port()) == p[0].local.port().checked_add(1)
-                });
-                if !adjacent {
-                    self.release_session(session);
-                    continue;
-                }
-                infos.chunks(2).map(|p| (p[0], Some(p[1].id))).collect()
-            } else {
-                tracing::warn!(
-                    call = %call,
-                    "no adjacent relay ports for video companions; audio legs only"
-                );
-                infos.iter().map(|l| (*l, None)).collect()
-            };
-            let ids: Vec<TransportId> = legs.iter().map(|_| TransportId::random()).collect();
-            let grants = legs
-                .iter()
-                .zip(keys)
-                .zip(&ids)
-                .map(|(((l, _), k), id)| LegGrant {
-                    leg: id.clone(),
-                    address: l.local,
-                    srtp: Some(SrtpParams {
-                        profile: CALL_SRTP_PROFILE,
-                        key_and_salt: k,
-                    }),
-                })
-                .collect();
-            let legs = legs
-                .into_iter()
-                .zip(ids)
-                .map(|((l, v), id)| (id, l.id, v))
-                .collect();
-            return Ok((CallLegs { session, legs }, grants));
+        let mut keys = Vec::with_capacity(count);
+        let mut reqs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (raw, legkeys) = fresh_keys();
+            keys.push(raw);
+            reqs.push(LegRequest {
+                srtp: Some(legkeys),
+                clock_rates: CALL_CLOCK_RATES.to_vec(),
+                ..LegRequest::latching()
+            });
         }
-        Err(RelayAccessError::Exhausted)
+        let (session, infos) = self.create(Owner::Call(call.clone()), reqs)?;
+        let ids: Vec<TransportId> = infos.iter().map(|_| TransportId::random()).collect();
+        let grants = infos
+            .iter()
+            .zip(keys)
+            .zip(&ids)
+            .map(|((l, k), id)| LegGrant {
+                leg: id.clone(),
+                address: l.local,
+                srtp: Some(SrtpParams {
+                    profile: CALL_SRTP_PROFILE,
+                    key_and_salt: k,
+                }),
+            })
+            .collect();
+        let legs = ids.into_iter().zip(infos.iter().map(|l| l.id)).collect();
+        Ok((CallLegs { session, legs }, grants))
     }
 }
 
@@ -413,20 +304,11 @@ impl RelayAccess for HostRelay {
             .get(call)
             .cloned()
             .ok_or(RelayAccessError::Unknown)?;
-        let find = |id: &LegId| {
-            legs.legs
-                .iter()
-                .find(|(t, _, _)| t == id)
-                .map(|(_, l, v)| (*l, *v))
-        };
-        let (Some((a, av)), Some((b, bv))) = (find(a), find(b)) else {
+        let find = |id: &LegId| legs.legs.iter().find(|(t, _)| t == id).map(|(_, l)| *l);
+        let (Some(a), Some(b)) = (find(a), find(b)) else {
             return Err(RelayAccessError::Unknown);
         };
-        self.relay.connect_both(a, b).map_err(relay_err)?;
-        if let (Some(av), Some(bv)) = (av, bv) {
-            self.relay.connect_both(av, bv).map_err(relay_err)?;
-        }
-        Ok(())
+        self.relay.connect_both(a, b).map_err(relay_err)
     }
 
     fn release(&self, call: &CallId) {
@@ -455,14 +337,50 @@ mod tests {
         .unwrap()
     }
 
+    /// An SRTP packet as an endpoint sends it with its granted key.
+    fn srtp_rtp(
+        ctx: &mut supernode_relay::core::srtp::LegSrtp,
+        pt: u8,
+        ssrc: u8,
+        seq: u16,
+    ) -> Vec<u8> {
+        let mut p = vec![0x80, pt];
+        p.extend(seq.to_be_bytes());
+        p.extend((u32::from(seq) * 960).to_be_bytes());
+        p.extend([0, 0, 0, ssrc]);
+        p.extend([7u8; 40]);
+        let len = p.len();
+        p.resize(len + 64, 0);
+        let n = ctx.protect_rtp(&mut p, len).unwrap();
+        p.truncate(n);
+        p
+    }
+
+    fn endpoint_ctx(g: &LegGrant) -> supernode_relay::core::srtp::LegSrtp {
+        let k = &g.srtp.as_ref().unwrap().key_and_salt;
+        let key = SrtpKey {
+            profile: SrtpProfile::Aes128CmHmacSha1_80,
+            master_key: k[..16].to_vec(),
+            master_salt: k[16..].to_vec(),
+        };
+        supernode_relay::core::srtp::LegSrtp::new(&LegSrtpKeys {
+            inbound: key.clone(),
+            outbound: key,
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn a_call_gets_audio_legs_with_video_companions_and_release_frees_all() {
+    fn a_call_gets_one_leg_per_endpoint_for_audio_and_video_and_release_frees_all() {
         let h = host(21_000 + (std::process::id() % 50) as u16 * 40);
         let (c7, c8) = (CallId::random(), CallId::random());
         let grants = h.allocate(&c7, 2).unwrap();
         assert_eq!(grants.len(), 2);
-        // Two legs per endpoint: audio (granted) and video at port + 1.
-        assert_eq!(h.relay().leg_count(), 4);
+        assert_eq!(
+            h.relay().leg_count(),
+            2,
+            "one leg per endpoint, no companion"
+        );
         for g in &grants {
             let s = g.srtp.as_ref().unwrap();
             assert_eq!(s.profile, CALL_SRTP_PROFILE);
@@ -472,59 +390,56 @@ mod tests {
             grants[0].srtp.as_ref().unwrap().key_and_salt,
             grants[1].srtp.as_ref().unwrap().key_and_salt
         );
-        let legs = lock(&h.calls).get(&c7).cloned().unwrap();
-        for (_, a, v) in &legs.legs {
-            let v = v.expect("a video companion");
-            let stats_a = h.relay().leg_stats(*a).unwrap();
-            let stats_v = h.relay().leg_stats(v).unwrap();
-            assert!(stats_a.peer.is_none() && stats_v.peer.is_none());
-        }
-        assert_eq!(
-            grants[0].address.port() + 2,
-            grants[1].address.port(),
-            "fresh range: audio, video, audio, video"
-        );
         h.connect(&c7, &grants[0].leg, &grants[1].leg).unwrap();
         assert_eq!(
             h.connect(&c8, &grants[0].leg, &grants[1].leg),
             Err(RelayAccessError::Unknown)
         );
+        // A sends audio (PT 111) and video (PT 96) to its one leg; B gets both streams.
+        let (mut ca, mut cb) = (endpoint_ctx(&grants[0]), endpoint_ctx(&grants[1]));
+        let socks: Vec<_> = (0..2)
+            .map(|_| {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+                    .unwrap();
+                s
+            })
+            .collect();
+        socks[1]
+            .send_to(&srtp_rtp(&mut cb, 111, 0xB, 1), grants[1].address)
+            .unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let legs = lock(&h.calls).get(&c7).cloned().unwrap();
+        while h.relay().leg_stats(legs.legs[1].1).unwrap().peer.is_none() {
+            assert!(std::time::Instant::now() < end, "B did not latch");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        for seq in 0..5u16 {
+            for (pt, ssrc) in [(111, 0xA1), (96, 0xA2)] {
+                socks[0]
+                    .send_to(&srtp_rtp(&mut ca, pt, ssrc, seq), grants[0].address)
+                    .unwrap();
+            }
+        }
+        let mut got = HashMap::<(u8, u8), usize>::new();
+        let mut buf = [0u8; 1500];
+        while let Ok((n, _)) = socks[1].recv_from(&mut buf) {
+            if (192..=223).contains(&buf[1]) {
+                continue;
+            }
+            let mut plain = [0u8; 1500];
+            cb.unprotect_rtp(&buf[..n], &mut plain)
+                .expect("B's key opens it");
+            *got.entry((plain[1] & 0x7f, plain[11])).or_default() += 1;
+        }
+        assert_eq!(got.get(&(111, 0xA1)), Some(&5), "audio: {got:?}");
+        assert_eq!(got.get(&(96, 0xA2)), Some(&5), "video: {got:?}");
         assert_eq!(h.session_count(), 1);
         h.release(&c7);
         assert_eq!(h.relay().leg_count(), 0);
         assert_eq!(h.session_count(), 0);
         // Releasing again is a no-op.
         h.release(&c7);
-    }
-
-    #[test]
-    fn books_move_counts_from_live_to_retired_without_losing_or_doubling() {
-        let t = |n: u64| Totals {
-            packets_in: n,
-            bytes_in: 100 * n,
-            packets_out: 2 * n,
-            bytes_out: 200 * n,
-            drops: [n; DropReason::COUNT],
-        };
-        let (l1, l2) = (supernode_relay::LegId(1), supernode_relay::LegId(2));
-        let mut b = Books::default();
-        b.observe(l1, t(5));
-        b.observe(l2, t(3));
-        assert_eq!(b.totals(), t(8));
-        b.observe(l1, t(7));
-        assert_eq!(b.totals(), t(10));
-        // Freed: its last counts stay, once.
-        b.retire(l1);
-        assert_eq!(b.totals(), t(10));
-        b.retire(l1);
-        assert_eq!(b.totals(), t(10));
-        b.retire(supernode_relay::LegId(99));
-        assert_eq!(b.totals(), t(10));
-        b.observe(l2, t(4));
-        b.retire(l2);
-        assert_eq!(b.totals(), t(11));
-        assert_eq!(b.retired, t(11));
-        assert!(b.seen.is_empty());
     }
 
     #[test]
@@ -615,29 +530,5 @@ mod tests {
         assert_eq!(h.relay().leg_count(), 0);
         h.set_draining(false);
         assert_eq!(h.allocate(&c1, 2).unwrap().len(), 2);
-    }
-
-    #[test]
-    fn a_range_without_adjacent_ports_gives_audio_legs_only() {
-        // Hold every other port of a small range: no two free ports are adjacent.
-        let base = 25_000 + (std::process::id() % 50) as u16 * 40;
-        let held: Vec<_> = (0..8)
-            .step_by(2)
-            .map(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).unwrap())
-            .collect();
-        let h = HostRelay::start(RelayConfig {
-            workers: 1,
-            port_range: (base, base + 7),
-            shared_port: None,
-            ..RelayConfig::default()
-        })
-        .unwrap();
-        let c3 = CallId::random();
-        let grants = h.allocate(&c3, 2).unwrap();
-        assert_eq!(grants.len(), 2);
-        assert_eq!(h.relay().leg_count(), 2, "no companions");
-        h.release(&c3);
-        assert_eq!(h.relay().leg_count(), 0);
-        drop(held);
     }
 }

@@ -5,26 +5,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Edge, Node, data_dir, edge_does_video, partner};
+use common::{Edge, Node, data_dir, partner};
 use serde_json::json;
 
-/// Media options: audio+video when the edge can reach the video companion leg.
+/// Media options: audio+video (one relay leg per endpoint carries both).
 fn media(secs: &str) -> Vec<String> {
-    let mut v = vec![
+    vec![
         "--duration".to_owned(),
         secs.to_owned(),
         "--width".into(),
         "320".into(),
         "--height".into(),
         "180".into(),
-    ];
-    if edge_does_video() {
-        v.extend(["--video-port-offset".to_owned(), "1".to_owned()]);
-    } else {
-        eprintln!("NOTE: this edge has no --video-port-offset: calls are audio-only");
-        v.push("--no-video".into());
-    }
-    v
+    ]
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
@@ -51,7 +44,6 @@ async fn call_media_is_checked_and_hangup_frees_every_leg() {
     assert!(node.metric("supernode_relay_legs").await >= 2.0);
     let (cc, crep) = caller.finish(Duration::from_secs(60));
     let (bc, brep) = callee.finish(Duration::from_secs(60));
-    let video = edge_does_video();
     for (code, r) in [(cc, &crep), (bc, &brep)] {
         assert_eq!(code, Some(0), "{r}");
         assert_eq!(r["ok"], true, "{r}");
@@ -61,10 +53,8 @@ async fn call_media_is_checked_and_hangup_frees_every_leg() {
         );
         assert_eq!(r["audio"]["loss_pct"].as_f64(), Some(0.0), "{r}");
         assert!(r["audio"]["similarity"].as_f64().unwrap() >= 0.7, "{r}");
-        if video {
-            assert!(r["video"]["frames_decoded"].as_u64().unwrap() > 60, "{r}");
-            assert!(r["video"]["psnr_db"].as_f64().unwrap() >= 32.0, "{r}");
-        }
+        assert!(r["video"]["frames_decoded"].as_u64().unwrap() > 60, "{r}");
+        assert!(r["video"]["psnr_db"].as_f64().unwrap() >= 32.0, "{r}");
     }
     // Hangup frees every leg.
     node.expect_metric("supernode_relay_legs", 0.0).await;

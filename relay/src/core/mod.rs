@@ -1,58 +1,83 @@
-//! The sans-IO forwarding core: sessions, legs, routes, latching, rewriting, statistics,
-//! RTCP, retransmission cache, rate caps and idle timeouts.
+//! The sans-IO forwarding core: sessions of transports carrying streams, subscriptions,
+//! latching, rewriting, statistics, RTCP, retransmission cache, rate caps and idle timeouts.
 //!
 //! Drive it with three calls, never reading a clock or touching a socket:
 //!
 //! - [`Core::handle_datagram`]`(now, sock, src, bytes, &mut tx)` for every received datagram;
 //!   what must be sent is appended to the [`TxBatch`].
 //! - [`Core::handle_timeout`]`(now, &mut tx)` when [`Core::poll_timeout`] says (reports,
-//!   idle legs).
-//! - [`Core::poll_event`] for what the control plane must learn (a leg latched, a leg freed
-//!   as idle).
+//!   idle transports).
+//! - [`Core::poll_event`] for what the control plane must learn (a transport latched, a
+//!   transport freed as idle).
 //!
-//! Early media: what a source sends toward a latching leg before that leg has a peer (the
-//! caller's first words and first keyframe, sent while the callee's client is still
-//! starting) is held in the leg's retransmission cache (the newest
-//! [`leg::EARLY_MEDIA_PACKETS`]) and sent, in order, the moment the leg latches, if it is
-//! no older than [`CoreConfig::early_media_max_age`] (200 ms by default).
+//! ## Nouns
+//!
+//! - A **transport** ([`transport::Transport`], a *leg* in the control API) is one 5-tuple
+//!   or shared-port peer: latching, ICE-lite, SRTP contexts, rate cap, counters.
+//! - It carries **streams** ([`stream`]): a receive stream per SSRC its peer sends (declared
+//!   in the [`LegSpec`], or learned from a latching client up to
+//!   [`LegSpec::max_streams`]; any other SSRC is `wrong_ssrc`) and a send stream per source
+//!   stream it receives, each with its own rewriter, cache entries and sender-report state.
+//! - **Subscriptions** route streams: [`Core::connect`]`(from, to)` subscribes `to` to every
+//!   stream of `from`, present and future. Two senders are two streams at every receiver.
+//!
+//! Data path of one RTP packet: transport lookup (own port: socket slot; shared port:
+//! address, else SSRC or STUN username) → latching and proof checks → SRTP unprotect →
+//! receive stream by SSRC (statistics) → for each send stream it feeds: rewrite → protect →
+//! batch → cache → count ([`egress`]). RTCP is per transport ([`rtcp`]). Timers live in a
+//! heap ([`timers`]).
+//!
+//! Early media: what a source sends toward a latching transport before that transport has a
+//! peer (the caller's first words and first keyframe, sent while the callee's client is
+//! still starting) is held in the transport's retransmission cache (the newest
+//! [`transport::EARLY_MEDIA_PACKETS`]) and sent, in order, the moment it latches, if no
+//! older than [`CoreConfig::early_media_max_age`] (200 ms by default).
 //!
 //! The control calls ([`Core::add_leg`], [`Core::connect`], [`Core::remove_leg`], …) run
-//! between batches. On the per-packet path nothing allocates on plain legs: lookups are an
-//! array index (own-port legs) or one hash probe (shared port), the transmit goes into the
-//! preallocated batch and the rewrite is done in place.
+//! between batches and may allocate (a new stream, a new subscription). On the per-packet
+//! path nothing allocates on plain transports: lookups are an array index (own port) or one
+//! hash probe (shared port) and a scan of the transport's few streams, the transmit goes into
+//! the preallocated batch and the rewrite is done in place.
 #![forbid(unsafe_code)]
 
 pub mod addr_map;
+mod egress;
+pub mod error;
 pub mod ids;
-pub mod leg;
 pub mod nack_cache;
 pub mod rate;
 pub mod rewrite;
 pub mod rtcp;
 pub mod srtp;
 pub mod stats;
+pub mod stream;
 pub mod stun;
+mod subscribe;
+pub mod timers;
 pub mod transmit;
+pub mod transport;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use supernode_media::ids::Ssrc;
+pub use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::demux::{PacketKind, classify};
-use supernode_media::packet::rtp::{self, RtpPacket};
-use supernode_media::rfc3550::ReceiveStats;
+use supernode_media::packet::rtp::RtpPacket;
 
-use crate::error::RelayError;
 use addr_map::FxHashMap;
+use egress::{Out, Sent, egress};
+pub use error::CoreError;
 pub use ids::{LegId, SessionId, SockSlot};
-pub use leg::{IceCredentials, Leg, LegSpec, PeerMode};
 use nack_cache::NackCache;
 pub use rate::RateCap;
 use rewrite::SourceKey;
 pub use srtp::{LegSrtpKeys, SrtpKey, SrtpProfile};
 pub use stats::{DropReason, LegCounters, LegStats};
+use stream::RecvStream;
+use timers::Timers;
 pub use transmit::{Transmit, TxBatch};
+pub use transport::{IceCredentials, LegSpec, PeerMode, StreamSpec, Transport};
 
 /// Tunables of the core.
 #[derive(Debug, Clone)]
@@ -64,14 +89,14 @@ pub struct CoreConfig {
     pub report_interval: Duration,
     /// Keyframe requests (PLI/FIR) toward one sender are coalesced to at most one per this.
     pub keyframe_min_interval: Duration,
-    /// Bytes of retransmission cache per leg (0 turns NACK answering off).
+    /// Bytes of retransmission cache per transport (0 turns NACK answering off).
     pub nack_cache_bytes: usize,
-    /// Index entries of the retransmission cache per leg.
+    /// Index entries of the retransmission cache per transport.
     pub nack_cache_slots: usize,
-    /// Most destinations one leg may have (fan-out bound).
+    /// Most subscribers one transport may have (fan-out bound).
     pub max_destinations: usize,
     /// Early media held for a leg that has not latched is replayed when it latches only if
-    /// it is no older than this (see [`leg::EARLY_MEDIA_MAX_AGE`], the default).
+    /// it is no older than this (see [`transport::EARLY_MEDIA_MAX_AGE`], the default).
     pub early_media_max_age: Duration,
     /// Wall-clock time at `epoch` (for NTP timestamps in reports), as an offset from the Unix
     /// epoch.
@@ -87,7 +112,7 @@ impl Default for CoreConfig {
             nack_cache_bytes: 32 * 1024,
             nack_cache_slots: 256,
             max_destinations: 64,
-            early_media_max_age: leg::EARLY_MEDIA_MAX_AGE,
+            early_media_max_age: transport::EARLY_MEDIA_MAX_AGE,
             wallclock_at_epoch: Duration::ZERO,
         }
     }
@@ -133,17 +158,18 @@ enum SockUse {
 pub struct Core {
     config: CoreConfig,
     epoch: Instant,
-    legs: Vec<Option<Leg>>,
-    free_legs: Vec<u32>,
+    transports: Vec<Option<Transport>>,
+    free_slots: Vec<u32>,
+    next_generation: u32,
     ids: HashMap<LegId, u32>,
     sessions: HashMap<SessionId, Vec<LegId>>,
     socks: Vec<SockUse>,
     by_addr: FxHashMap<(SockSlot, SocketAddr), u32>,
-    by_ssrc: FxHashMap<(SockSlot, u32), u32>,
+    by_ssrc: FxHashMap<(SockSlot, Ssrc), u32>,
     by_ufrag: HashMap<(SockSlot, String), u32>,
     global_drops: [u64; DropReason::COUNT],
     events: VecDeque<Event>,
-    next_sweep: Instant,
+    timers: Timers,
     /// State of the generator that spreads report times (RFC 3550 §6.3.1 randomization).
     jitter_state: u64,
     /// Where SRTP/SRTCP datagrams are copied and unprotected in place (the datagram comes
@@ -151,18 +177,15 @@ pub struct Core {
     srtp_scratch: Box<[u8]>,
 }
 
-/// How often the core scans its legs for due reports and idle legs. Short, so that reports
-/// (each due at its own randomized time) go out a few at a time rather than in bursts.
-pub const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
-
 impl Core {
-    /// A core with no legs. `now` is its epoch (RTP arrival clocks count from here).
+    /// A core with no transports. `now` is its epoch (RTP arrival clocks count from here).
     pub fn new(config: CoreConfig, now: Instant) -> Self {
         Self {
             config,
             epoch: now,
-            legs: Vec::new(),
-            free_legs: Vec::new(),
+            transports: Vec::new(),
+            free_slots: Vec::new(),
+            next_generation: 0,
             ids: HashMap::new(),
             sessions: HashMap::new(),
             socks: Vec::new(),
@@ -171,15 +194,15 @@ impl Core {
             by_ufrag: HashMap::new(),
             global_drops: [0; DropReason::COUNT],
             events: VecDeque::with_capacity(64),
-            next_sweep: now,
+            timers: Timers::default(),
             jitter_state: 0x9e37_79b9_7f4a_7c15,
             srtp_scratch: vec![0u8; transmit::MAX_DATAGRAM].into_boxed_slice(),
         }
     }
 
     /// `interval` scaled by a factor drawn uniformly from [0.5, 1.5), as RFC 3550 §6.3.1
-    /// asks of RTCP intervals: legs created together (a burst of calls, a restart) must not
-    /// send their reports in the same instant, or the relay stalls its media path every
+    /// asks of RTCP intervals: transports created together (a burst of calls, a restart) must
+    /// not send their reports in the same instant, or the relay stalls its media path every
     /// interval to write hundreds of reports.
     fn jittered(&mut self, interval: Duration) -> Duration {
         // xorshift64*: deterministic for a core, a few cycles, no clock or OS entropy needed.
@@ -206,36 +229,50 @@ impl Core {
         self.socks[i] = use_;
     }
 
-    /// Declares `sock` a shared socket: legs on it are told apart by source address, STUN
-    /// username or SSRC.
+    /// Declares `sock` a shared socket: transports on it are told apart by source address,
+    /// STUN username or SSRC.
     pub fn add_shared_socket(&mut self, sock: SockSlot) {
         self.set_sock(sock, SockUse::Shared);
     }
 
-    /// Adds a leg. Fails on bad SRTP keys, or a shared-port leg with no way to be found.
-    pub fn add_leg(&mut self, now: Instant, id: LegId, spec: LegSpec) -> Result<(), RelayError> {
+    /// Adds a transport (leg). Fails on bad SRTP keys, bad stream declarations, or a
+    /// shared-port transport with no way to be found.
+    pub fn add_leg(&mut self, now: Instant, id: LegId, spec: LegSpec) -> Result<(), CoreError> {
         if spec.shared
-            && spec.expected_ssrc.is_none()
+            && spec.streams.is_empty()
             && spec.ice.is_none()
             && matches!(spec.peer, PeerMode::Latching)
         {
-            return Err(RelayError::SharedLegUnidentifiable);
+            return Err(CoreError::SharedLegUnidentifiable);
+        }
+        if spec.streams.len() > transport::MAX_STREAMS {
+            return Err(CoreError::BadStreams("too many streams declared"));
+        }
+        for (i, a) in spec.streams.iter().enumerate() {
+            if spec.streams[..i].iter().any(|b| b.ssrc == a.ssrc) {
+                return Err(CoreError::BadStreams("an SSRC is declared twice"));
+            }
+        }
+        if self.ids.contains_key(&id) {
+            return Err(CoreError::DuplicateLeg(id.0));
         }
         let srtp = match &spec.srtp {
-            Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| RelayError::Srtp(e.to_string()))?),
+            Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| CoreError::Srtp(e.to_string()))?),
             None => None,
         };
         let cache = NackCache::new(self.config.nack_cache_bytes, self.config.nack_cache_slots);
         let first_report = now + self.jittered(self.config.report_interval);
-        let leg = Leg::new(id, &spec, srtp, cache, now, first_report);
-        let idx = match self.free_legs.pop() {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let t = Transport::new(id, generation, &spec, srtp, cache, now, first_report);
+        let idx = match self.free_slots.pop() {
             Some(i) => {
-                self.legs[i as usize] = Some(leg);
+                self.transports[i as usize] = Some(t);
                 i
             }
             None => {
-                self.legs.push(Some(leg));
-                (self.legs.len() - 1) as u32
+                self.transports.push(Some(t));
+                (self.transports.len() - 1) as u32
             }
         };
         self.ids.insert(id, idx);
@@ -247,8 +284,8 @@ impl Core {
             if let PeerMode::Fixed(a) = spec.peer {
                 self.by_addr.insert((spec.sock, a), idx);
             }
-            if let Some(s) = spec.expected_ssrc {
-                self.by_ssrc.insert((spec.sock, s), idx);
+            for s in &spec.streams {
+                self.by_ssrc.insert((spec.sock, s.ssrc), idx);
             }
             if let Some(ice) = &spec.ice {
                 self.by_ufrag
@@ -257,144 +294,135 @@ impl Core {
         } else {
             self.set_sock(spec.sock, SockUse::Leg(idx));
         }
+        let due = first_report.min(now + self.config.idle_timeout);
+        self.timers.schedule(due, idx, generation);
         Ok(())
     }
 
-    fn idx(&self, id: LegId) -> Result<u32, RelayError> {
+    fn idx(&self, id: LegId) -> Result<u32, CoreError> {
         self.ids
             .get(&id)
             .copied()
-            .ok_or(RelayError::UnknownLeg(id.0))
+            .ok_or(CoreError::UnknownLeg(id.0))
     }
 
-    /// Routes what `from` receives to `to` (one direction). Fan-out: connect one source to
-    /// many destinations.
-    pub fn connect(&mut self, from: LegId, to: LegId) -> Result<(), RelayError> {
-        let (f, t) = (self.idx(from)?, self.idx(to)?);
-        if f == t {
-            return Err(RelayError::SelfRoute);
-        }
-        let (fs, ts) = (self.leg(f).session, self.leg(t).session);
-        if fs != ts {
-            return Err(RelayError::CrossSession(from.0, to.0));
-        }
-        let max = self.config.max_destinations;
-        let fl = self.leg_mut(f);
-        if fl.dests.contains(&t) {
-            return Ok(());
-        }
-        if fl.dests.len() >= max {
-            return Err(RelayError::TooManyDestinations(from.0, max));
-        }
-        fl.dests.push(t);
-        self.leg_mut(t).sources.push(f);
-        Ok(())
-    }
-
-    /// Removes the route from `from` to `to`.
-    pub fn disconnect(&mut self, from: LegId, to: LegId) -> Result<(), RelayError> {
-        let (f, t) = (self.idx(from)?, self.idx(to)?);
-        self.leg_mut(f).dests.retain(|&d| d != t);
-        self.leg_mut(t).sources.retain(|&s| s != f);
-        Ok(())
-    }
-
-    /// Sets (or replaces) the SRTP keys of a leg.
-    pub fn set_srtp(&mut self, id: LegId, keys: Option<LegSrtpKeys>) -> Result<(), RelayError> {
+    /// Sets (or replaces) the SRTP keys of a transport.
+    pub fn set_srtp(&mut self, id: LegId, keys: Option<LegSrtpKeys>) -> Result<(), CoreError> {
         let i = self.idx(id)?;
         let srtp = match &keys {
-            Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| RelayError::Srtp(e.to_string()))?),
+            Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| CoreError::Srtp(e.to_string()))?),
             None => None,
         };
-        self.leg_mut(i).srtp = srtp;
+        self.t_mut(i).srtp = srtp;
         Ok(())
     }
 
-    /// Removes a leg and every route through it. Returns its socket and whether it was the
-    /// leg's own.
-    pub fn remove_leg(&mut self, id: LegId) -> Result<(SockSlot, bool), RelayError> {
+    /// Removes a transport, its streams and every subscription through it. Returns its
+    /// socket and whether it was its own. What it fed becomes orphaned send streams at the
+    /// receivers (see [`stream`]).
+    pub fn remove_leg(&mut self, id: LegId) -> Result<(SockSlot, bool), CoreError> {
         let i = self.idx(id)?;
-        let leg = self.legs[i as usize].take().expect("indexed leg is live");
+        self.unlink_transport(i);
+        let t = self.transports[i as usize]
+            .take()
+            .expect("indexed transport is live");
         self.ids.remove(&id);
-        for &d in &leg.dests {
-            if let Some(l) = self.legs[d as usize].as_mut() {
-                l.sources.retain(|&s| s != i);
-            }
-        }
-        for &s in &leg.sources {
-            if let Some(l) = self.legs[s as usize].as_mut() {
-                l.dests.retain(|&d| d != i);
-            }
-        }
-        if let Some(v) = self.sessions.get_mut(&leg.session) {
+        if let Some(v) = self.sessions.get_mut(&t.session) {
             v.retain(|&l| l != id);
             if v.is_empty() {
-                self.sessions.remove(&leg.session);
+                self.sessions.remove(&t.session);
             }
         }
-        if leg.shared {
+        if t.shared {
             self.by_addr.retain(|_, v| *v != i);
             self.by_ssrc.retain(|_, v| *v != i);
             self.by_ufrag.retain(|_, v| *v != i);
         } else {
-            self.set_sock(leg.sock, SockUse::Free);
+            self.set_sock(t.sock, SockUse::Free);
         }
-        self.free_legs.push(i);
-        Ok((leg.sock, !leg.shared))
+        self.free_slots.push(i);
+        Ok((t.sock, !t.shared))
     }
 
-    /// Removes every leg of a session; returns their sockets (and whether each was own).
+    /// Removes every transport of a session; returns their sockets (and whether each was
+    /// its own).
     pub fn remove_session(
         &mut self,
         session: SessionId,
-    ) -> Result<Vec<(SockSlot, bool)>, RelayError> {
+    ) -> Result<Vec<(SockSlot, bool)>, CoreError> {
         let legs = self
             .sessions
             .get(&session)
             .cloned()
-            .ok_or(RelayError::UnknownSession(session.0))?;
+            .ok_or(CoreError::UnknownSession(session.0))?;
         legs.into_iter().map(|l| self.remove_leg(l)).collect()
     }
 
-    /// The legs of a session.
+    /// The transports of a session.
     pub fn session_legs(&self, session: SessionId) -> Option<&[LegId]> {
         self.sessions.get(&session).map(|v| v.as_slice())
     }
 
-    /// Number of live legs.
+    /// Number of live transports.
     pub fn leg_count(&self) -> usize {
         self.ids.len()
     }
 
-    /// Whether a leg is live.
+    /// Whether a transport is live.
     pub fn has_leg(&self, id: LegId) -> bool {
         self.ids.contains_key(&id)
     }
 
-    /// Statistics of one leg.
-    pub fn leg_stats(&self, id: LegId) -> Result<LegStats, RelayError> {
-        let l = self.leg(self.idx(id)?);
-        let expected = l.rx.expected();
+    /// Statistics of one transport: its counters, and the receive statistics of its streams
+    /// summed (jitter: the largest of its streams').
+    pub fn leg_stats(&self, id: LegId) -> Result<LegStats, CoreError> {
+        let t = self.t(self.idx(id)?);
+        let (mut expected, mut received, mut lost) = (0u64, 0u64, 0i64);
+        let (mut reordered, mut duplicates, mut jitter_ms) = (0u64, 0u64, 0f64);
+        for r in &t.recv {
+            expected += r.stats.expected();
+            received += r.stats.received();
+            lost += r.stats.lost() as i64;
+            reordered += r.stats.reordered();
+            duplicates += r.stats.duplicates();
+            jitter_ms =
+                jitter_ms.max(f64::from(r.stats.jitter()) * 1000.0 / f64::from(r.clock_rate));
+        }
         Ok(LegStats {
-            counters: l.counters.clone(),
+            counters: t.counters.clone(),
             expected,
-            received: l.rx.received(),
-            lost: l.rx.lost() as i64,
+            received,
+            lost,
             loss_pct: if expected == 0 {
                 0.0
             } else {
-                100.0 * l.rx.lost() as f64 / expected as f64
+                100.0 * lost.max(0) as f64 / expected as f64
             },
-            jitter_ms: l.rx.jitter_ms(),
-            reordered: l.rx.reordered(),
-            duplicates: l.rx.duplicates(),
-            rtt: l.rtt,
-            peer: l.peer,
-            last_received: l.heard.then_some(l.last_rx),
+            jitter_ms,
+            reordered,
+            duplicates,
+            rtt: t.rtt,
+            peer: t.peer,
+            last_received: t.heard.then_some(t.last_rx),
         })
     }
 
-    /// Drops of datagrams on shared sockets that matched no leg, by reason.
+    /// The SSRCs a transport sends to the relay (declared or learned so far).
+    pub fn recv_ssrcs(&self, id: LegId) -> Vec<Ssrc> {
+        self.idx(id)
+            .map(|i| self.t(i).recv.iter().map(|r| r.ssrc).collect())
+            .unwrap_or_default()
+    }
+
+    /// The SSRCs a transport receives from the relay (one per source stream, orphans
+    /// included), in slot order.
+    pub fn send_ssrcs(&self, id: LegId) -> Vec<Ssrc> {
+        self.idx(id)
+            .map(|i| self.t(i).send.iter().flatten().map(|s| s.ssrc()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops of datagrams on shared sockets that matched no transport, by reason.
     pub fn global_drops(&self, reason: DropReason) -> u64 {
         self.global_drops[reason as usize]
     }
@@ -404,22 +432,29 @@ impl Core {
         self.events.pop_front()
     }
 
-    /// When [`Core::handle_timeout`] should next be called.
+    /// When [`Core::handle_timeout`] should next be called (far in the future when there is
+    /// no transport).
     pub fn poll_timeout(&self) -> Instant {
-        self.next_sweep
+        self.timers
+            .next()
+            .unwrap_or(self.epoch + Duration::from_secs(100 * 365 * 86_400))
     }
 
     #[inline]
-    fn leg(&self, i: u32) -> &Leg {
-        self.legs[i as usize].as_ref().expect("live leg index")
+    fn t(&self, i: u32) -> &Transport {
+        self.transports[i as usize]
+            .as_ref()
+            .expect("live transport index")
     }
 
     #[inline]
-    fn leg_mut(&mut self, i: u32) -> &mut Leg {
-        self.legs[i as usize].as_mut().expect("live leg index")
+    fn t_mut(&mut self, i: u32) -> &mut Transport {
+        self.transports[i as usize]
+            .as_mut()
+            .expect("live transport index")
     }
 
-    /// Finds the leg a datagram on a shared socket belongs to.
+    /// Finds the transport a datagram on a shared socket belongs to.
     #[inline]
     fn lookup_shared(
         &self,
@@ -436,7 +471,7 @@ impl Core {
                 let off = if kind == PacketKind::Rtp { 8 } else { 4 };
                 let ssrc =
                     u32::from_be_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]);
-                self.by_ssrc.get(&(sock, ssrc)).copied()
+                self.by_ssrc.get(&(sock, Ssrc(ssrc))).copied()
             }
             PacketKind::Stun => {
                 let ufrag = stun::username_local_part(data)?;
@@ -477,19 +512,21 @@ impl Core {
             PacketKind::Rtp => self.on_rtp(now, li, src, data, tx),
             PacketKind::Rtcp => self.on_rtcp(now, li, src, data, tx),
             PacketKind::Stun => self.on_stun(now, li, src, data, tx),
-            _ => self.leg_mut(li).counters.drop(DropReason::Unsupported),
+            _ => self.t_mut(li).counters.drop(DropReason::Unsupported),
         }
     }
 
     fn latch(&mut self, now: Instant, li: u32, src: SocketAddr, tx: &mut TxBatch) {
         let max_age = self.config.early_media_max_age;
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        let old = leg.peer.replace(src);
+        let t = self.transports[li as usize]
+            .as_mut()
+            .expect("live transport");
+        let old = t.peer.replace(src);
         if old.is_none() {
-            leg.replay_early(now, max_age, tx);
+            egress::replay_early(now, max_age, t, tx);
         }
-        leg.counters.latches += 1;
-        let (id, sock, shared) = (leg.id, leg.sock, leg.shared);
+        t.counters.latches += 1;
+        let (id, sock, shared) = (t.id, t.sock, t.shared);
         if shared {
             if let Some(o) = old {
                 self.by_addr.remove(&(sock, o));
@@ -501,48 +538,54 @@ impl Core {
 
     #[inline]
     fn on_rtp(&mut self, now: Instant, li: u32, src: SocketAddr, data: &[u8], tx: &mut TxBatch) {
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        let from_peer = leg.is_peer(src);
-        let first = leg.may_first_latch();
-        if !from_peer && !first && (leg.srtp.is_none() || matches!(leg.mode, PeerMode::Fixed(_))) {
-            leg.counters.drop(DropReason::Stranger);
+        let t = self.transports[li as usize]
+            .as_mut()
+            .expect("live transport");
+        let from_peer = t.is_peer(src);
+        let first = t.may_first_latch();
+        if !from_peer && !first && (t.srtp.is_none() || matches!(t.mode, PeerMode::Fixed(_))) {
+            t.counters.drop(DropReason::Stranger);
             return;
         }
         let Ok(pkt) = RtpPacket::parse(data) else {
-            leg.counters.drop(if from_peer {
+            t.counters.drop(if from_peer {
                 DropReason::Malformed
             } else {
                 DropReason::Stranger
             });
             return;
         };
-        let ssrc = pkt.ssrc().0;
+        let ssrc = pkt.ssrc();
         let (seq, ts) = (pkt.sequence_number(), pkt.timestamp());
-        if let Some(s) = leg.ssrc
-            && s != ssrc
-            && (from_peer || leg.srtp.is_none())
-        {
-            // From the peer: a stream this leg did not announce. From elsewhere: a stranger.
-            leg.counters.drop(if from_peer {
+        let known = t.recv_index(ssrc);
+        // A proven move (SRTP from a new address) may bring a new SSRC: the peer restarted
+        // (a new device); its learned streams are replaced below.
+        let proven_move = !from_peer && !first;
+        if known.is_none() && !(t.may_learn() || (proven_move && !t.declared)) {
+            // From the peer: a stream this transport did not announce (or one too many).
+            // From elsewhere: a stranger.
+            t.counters.drop(if from_peer {
                 DropReason::WrongSsrc
             } else {
                 DropReason::Stranger
             });
             return;
         }
-        if from_peer && !leg.rate.admit(now, data.len()) {
-            leg.counters.drop(DropReason::RateLimited);
+        if from_peer && !t.rate.admit(now, data.len()) {
+            t.counters.drop(DropReason::RateLimited);
             return;
         }
         // SRTP: unprotected in place in the core's scratch buffer (taken out of `self` for
         // the rest of this packet, and put back at the end).
         let mut scratch = std::mem::take(&mut self.srtp_scratch);
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        let decrypted = match leg.srtp.as_mut() {
+        let t = self.transports[li as usize]
+            .as_mut()
+            .expect("live transport");
+        let decrypted = match t.srtp.as_mut() {
             Some(s) => match s.unprotect_rtp(data, &mut scratch) {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    leg.counters.drop(if from_peer {
+                    t.counters.drop(if from_peer {
                         DropReason::SrtpAuth
                     } else {
                         DropReason::Stranger
@@ -554,144 +597,140 @@ impl Core {
             None => None,
         };
         if !from_peer {
-            // First packet of a latching leg, or an authenticated (SRTP) packet from a new
-            // address: learn it. An SRTP leg whose SSRC changes with a proven address change
-            // starts a new stream.
-            if leg.ssrc != Some(ssrc) {
-                leg.ssrc = None;
-                leg.rx = ReceiveStats::new(leg.clock_rate);
+            if proven_move && known.is_none() {
+                self.retire_learned(now, li);
             }
             self.latch(now, li, src, tx);
         }
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        if leg.ssrc.is_none() {
-            leg.ssrc = Some(ssrc);
-            if leg.shared {
-                let sock = leg.sock;
-                self.by_ssrc.insert((sock, ssrc), li);
+        let k = match known {
+            Some(k) => k,
+            None => {
+                let clock = self.t(li).clock_for(pkt.payload_type());
+                self.add_recv_stream(now, li, RecvStream::new(ssrc, clock, false))
             }
-        }
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        leg.rx.on_packet(now, seq, ts);
-        leg.counters.rtp_in += 1;
-        leg.counters.bytes_in += data.len() as u64;
-        leg.last_rx = now;
-        leg.heard = true;
+        };
+        let t = self.transports[li as usize]
+            .as_mut()
+            .expect("live transport");
+        t.recv[k].stats.on_packet(now, seq, ts);
+        t.counters.rtp_in += 1;
+        t.counters.bytes_in += data.len() as u64;
+        t.last_rx = now;
+        t.heard = true;
         let plain: &[u8] = match decrypted {
             Some(n) => &scratch[..n],
             None => data,
         };
         let payload_len = plain.len().saturating_sub(pkt.header_len()) as u32;
-        self.forward_rtp(now, li, plain, ssrc, seq, ts, payload_len, tx);
+        self.forward_rtp(now, li, k, plain, (seq, ts, payload_len), tx);
         self.srtp_scratch = scratch;
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Sends one RTP packet of receive stream `k` of transport `li` to every send stream it
+    /// feeds.
     #[inline]
     fn forward_rtp(
         &mut self,
         now: Instant,
         li: u32,
+        k: usize,
         plain: &[u8],
-        ssrc: u32,
-        seq: u16,
-        ts: u32,
-        payload_len: u32,
+        (seq, ts, payload_len): (u16, u32, u32),
         tx: &mut TxBatch,
     ) {
-        let n = self.leg(li).dests.len();
-        let clock = self.leg(li).clock_rate;
+        let src = self.t(li);
+        let key = SourceKey {
+            leg: src.id,
+            ssrc: src.recv[k].ssrc,
+        };
+        let n = src.recv[k].outs.len();
         let mut sent = 0usize;
         let mut tx_full = false;
-        for k in 0..n {
-            let di = self.leg(li).dests[k];
-            let dest = self.legs[di as usize].as_mut().expect("live destination");
-            let Some(peer) = dest.peer else {
-                if dest.hold_early(now, SourceKey { leg: li, ssrc }, (seq, ts, clock), plain) {
-                    sent += 1;
-                }
+        for j in 0..n {
+            let o = self.t(li).recv[k].outs[j];
+            let dest = self.transports[o.transport as usize]
+                .as_mut()
+                .expect("live destination");
+            let Some(Some(ss)) = dest.send.get_mut(o.slot as usize) else {
                 continue;
             };
-            let (m, switched) = dest.rewrite.map(now, SourceKey { leg: li, ssrc }, seq, ts);
+            let (map, switched) = ss.rewrite.map(now, key, seq, ts);
             if switched {
                 dest.counters.source_switches += 1;
             }
-            let Some(buf) = tx.push(dest.sock, peer, plain) else {
-                tx_full = true;
-                break;
+            let out = Out::Rtp {
+                plain,
+                map,
+                slot: o.slot,
+                payload_len,
+                now,
             };
-            if !m.identity {
-                // The buffer was just parsed as RTP: the fixed header is there.
-                let _ = rtp::set_ssrc(buf, m.ssrc);
-                let _ = rtp::set_sequence_number(buf, m.seq);
-                let _ = rtp::set_timestamp(buf, m.ts);
+            match egress(tx, dest, out) {
+                Sent::Batched | Sent::Held => sent += 1,
+                Sent::Full => {
+                    tx_full = true;
+                    break;
+                }
+                Sent::Nothing => {}
             }
-            if let Some(s) = dest.srtp.as_mut()
-                && tx.grow_last(|b, len| s.protect_rtp(b, len)).is_err()
-            {
-                continue;
-            }
-            if dest.cache.is_enabled()
-                && let Some(wire) = tx.last_mut()
-            {
-                dest.cache.insert(m.seq, wire);
-            }
-            let wire_len = tx.items().last().map(|t| t.len).unwrap_or(0);
-            dest.counters.packets_out += 1;
-            dest.counters.bytes_out += u64::from(wire_len);
-            dest.sent_packets = dest.sent_packets.wrapping_add(1);
-            dest.sent_octets = dest.sent_octets.wrapping_add(payload_len);
-            dest.last_sent_ts = Some((m.ts, now));
-            sent += 1;
         }
         if tx_full {
-            self.leg_mut(li).counters.drop(DropReason::TxFull);
+            self.t_mut(li).counters.drop(DropReason::TxFull);
         } else if sent == 0 {
-            self.leg_mut(li).counters.drop(DropReason::NoDestination);
+            self.t_mut(li).counters.drop(DropReason::NoDestination);
         }
     }
 
-    /// Handles timers: frees idle legs and sends the RTCP reports that are due.
+    /// Handles timers: frees idle transports and sends the RTCP reports that are due.
     pub fn handle_timeout(&mut self, now: Instant, tx: &mut TxBatch) {
-        if now < self.next_sweep {
-            return;
-        }
-        self.next_sweep = now + SWEEP_INTERVAL;
         let idle = self.config.idle_timeout;
-        let mut freed = Vec::new();
-        for i in 0..self.legs.len() {
-            let Some(leg) = self.legs[i].as_ref() else {
+        while let Some((due, i, generation)) = self.timers.pop_due(now) {
+            let Some(t) = self.transports.get(i as usize).and_then(Option::as_ref) else {
                 continue;
             };
-            if now.saturating_duration_since(leg.last_rx) >= idle {
-                freed.push(leg.id);
+            if t.generation != generation {
                 continue;
             }
-            if now >= leg.next_report && tx.room() > 0 {
-                self.send_report(now, i as u32, tx);
-            }
-        }
-        for id in freed {
-            let session = self.leg(self.ids[&id]).session;
-            let Ok(stats) = self.leg_stats(id) else {
+            if now.saturating_duration_since(t.last_rx) >= idle {
+                self.free_idle(i);
                 continue;
-            };
-            if let Ok((sock, own_socket)) = self.remove_leg(id) {
-                self.events.push_back(Event::LegFreed {
-                    leg: id,
-                    session,
-                    sock,
-                    own_socket,
-                    stats: Box::new(stats),
-                });
             }
+            if now >= t.next_report {
+                if tx.room() == 0 {
+                    // The shell flushes and calls again: poll_timeout is already due.
+                    self.timers.schedule(due, i, generation);
+                    return;
+                }
+                self.send_report(now, i, tx);
+            }
+            let t = self.t(i);
+            let next = t.next_report.min(t.last_rx + idle);
+            self.timers.schedule(next, i, generation);
         }
     }
 
-    /// The SSRC a destination leg currently receives from, as it sees it.
+    fn free_idle(&mut self, i: u32) {
+        let (id, session) = {
+            let t = self.t(i);
+            (t.id, t.session)
+        };
+        let Ok(stats) = self.leg_stats(id) else {
+            return;
+        };
+        if let Ok((sock, own_socket)) = self.remove_leg(id) {
+            self.events.push_back(Event::LegFreed {
+                leg: id,
+                session,
+                sock,
+                own_socket,
+                stats: Box::new(stats),
+            });
+        }
+    }
+
+    /// The SSRC a transport receives its first source stream as (see
+    /// [`Core::send_ssrcs`] for all of them).
     pub fn dest_ssrc(&self, id: LegId) -> Option<Ssrc> {
-        self.idx(id)
-            .ok()
-            .and_then(|i| self.leg(i).rewrite.out_ssrc())
+        self.send_ssrcs(id).first().copied()
     }
 }

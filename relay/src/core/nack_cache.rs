@@ -1,9 +1,12 @@
-//! Per-leg retransmission cache of bounded memory: the last packets sent toward a leg, as they
-//! went on the wire, indexed by their (outgoing) sequence number, so that a NACK from that
-//! leg is answered by the relay without bothering the sender.
+//! Per-transport retransmission cache of bounded memory: the last packets sent toward a
+//! transport, as they went on the wire, indexed by their outgoing (SSRC, sequence number) —
+//! the entries of each send stream share the transport's ring — so that a NACK from that
+//! transport is answered by the relay without bothering the sender.
 //!
 //! Memory is one byte ring of fixed size plus a fixed index; nothing is allocated after
 //! construction. A packet is found only while its bytes have not been overwritten.
+
+use supernode_media::ids::Ssrc;
 
 /// Bounded cache of sent packets.
 #[derive(Debug, Clone)]
@@ -17,6 +20,7 @@ pub struct NackCache {
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     valid: bool,
+    ssrc: Ssrc,
     seq: u16,
     len: u16,
     abs: u64,
@@ -39,9 +43,15 @@ impl NackCache {
         !self.ring.is_empty()
     }
 
-    /// Stores `pkt`, sent with sequence number `seq`.
     #[inline]
-    pub fn insert(&mut self, seq: u16, pkt: &[u8]) {
+    fn slot_of(&self, ssrc: Ssrc, seq: u16) -> usize {
+        (usize::from(seq) ^ (ssrc.0.wrapping_mul(0x9E37_79B9) >> 16) as usize)
+            & (self.index.len() - 1)
+    }
+
+    /// Stores `pkt`, sent on stream `ssrc` with sequence number `seq`.
+    #[inline]
+    pub fn insert(&mut self, ssrc: Ssrc, seq: u16, pkt: &[u8]) {
         let cap = self.ring.len() as u64;
         if pkt.len() as u64 > cap || pkt.len() > u16::MAX as usize {
             return;
@@ -53,9 +63,10 @@ impl NackCache {
             pos = 0;
         }
         self.ring[pos as usize..pos as usize + pkt.len()].copy_from_slice(pkt);
-        let slot = &mut self.index[seq as usize & (self.index.len() - 1)];
-        *slot = Slot {
+        let i = self.slot_of(ssrc, seq);
+        self.index[i] = Slot {
             valid: true,
+            ssrc,
             seq,
             len: pkt.len() as u16,
             abs: self.head,
@@ -66,10 +77,14 @@ impl NackCache {
     /// Stores `pkt` under `seq` and returns the stored copy, for the caller to patch in
     /// place (the relay rewrites headers of packets it holds for a leg not yet latched).
     #[inline]
-    pub fn insert_mut(&mut self, seq: u16, pkt: &[u8]) -> Option<&mut [u8]> {
-        self.insert(seq, pkt);
-        let slot = self.index[seq as usize & (self.index.len() - 1)];
-        if !slot.valid || slot.seq != seq || slot.abs + pkt.len() as u64 != self.head {
+    pub fn insert_mut(&mut self, ssrc: Ssrc, seq: u16, pkt: &[u8]) -> Option<&mut [u8]> {
+        self.insert(ssrc, seq, pkt);
+        let slot = self.index[self.slot_of(ssrc, seq)];
+        if !slot.valid
+            || slot.seq != seq
+            || slot.ssrc != ssrc
+            || slot.abs + pkt.len() as u64 != self.head
+        {
             return None;
         }
         let pos = (slot.abs % self.ring.len() as u64) as usize;
@@ -86,14 +101,14 @@ impl NackCache {
         self.ring.len()
     }
 
-    /// The packet sent with sequence number `seq`, if it is still held.
-    pub fn get(&self, seq: u16) -> Option<&[u8]> {
+    /// The packet sent on stream `ssrc` with sequence number `seq`, if it is still held.
+    pub fn get(&self, ssrc: Ssrc, seq: u16) -> Option<&[u8]> {
         let cap = self.ring.len() as u64;
         if cap == 0 {
             return None;
         }
-        let slot = self.index[seq as usize & (self.index.len() - 1)];
-        if !slot.valid || slot.seq != seq || slot.abs + cap < self.head {
+        let slot = self.index[self.slot_of(ssrc, seq)];
+        if !slot.valid || slot.seq != seq || slot.ssrc != ssrc || slot.abs + cap < self.head {
             return None;
         }
         let pos = (slot.abs % cap) as usize;
@@ -105,33 +120,36 @@ impl NackCache {
 mod tests {
     use super::*;
 
+    const S: Ssrc = Ssrc(1);
+
     #[test]
     fn finds_recent_and_forgets_overwritten() {
         let mut c = NackCache::new(1000, 64);
         for seq in 0..20u16 {
-            c.insert(seq, &[seq as u8; 100]);
+            c.insert(S, seq, &[seq as u8; 100]);
         }
         // 1000 bytes hold the last 10 packets.
-        assert_eq!(c.get(19), Some(&[19u8; 100][..]));
-        assert_eq!(c.get(10), Some(&[10u8; 100][..]));
-        assert_eq!(c.get(9), None);
-        assert_eq!(c.get(500), None);
+        assert_eq!(c.get(S, 19), Some(&[19u8; 100][..]));
+        assert_eq!(c.get(S, 10), Some(&[10u8; 100][..]));
+        assert_eq!(c.get(S, 9), None);
+        assert_eq!(c.get(S, 500), None);
+        assert_eq!(c.get(Ssrc(2), 19), None, "another stream's number");
     }
 
     #[test]
     fn index_collisions_do_not_return_wrong_packet() {
         let mut c = NackCache::new(100_000, 4);
-        c.insert(1, b"one");
-        c.insert(5, b"five"); // same slot as 1
-        assert_eq!(c.get(1), None);
-        assert_eq!(c.get(5), Some(&b"five"[..]));
+        c.insert(S, 1, b"one");
+        c.insert(S, 5, b"five"); // same slot as 1
+        assert_eq!(c.get(S, 1), None);
+        assert_eq!(c.get(S, 5), Some(&b"five"[..]));
     }
 
     #[test]
     fn disabled_cache_holds_nothing() {
         let mut c = NackCache::new(0, 4);
-        c.insert(1, b"x");
-        assert!(c.get(1).is_none());
+        c.insert(S, 1, b"x");
+        assert!(c.get(S, 1).is_none());
         assert!(!c.is_enabled());
     }
 }

@@ -1,29 +1,34 @@
-//! Rewriting toward one destination, so that it sees one continuous stream when its source
-//! changes (a caller switches device, a trunk fails over, the control plane reconnects).
+//! The rewriter of one send stream (one source stream toward one transport), so that the
+//! receiver sees one continuous stream even when the source behind it changes (a caller
+//! switches device, a trunk fails over, the control plane reconnects).
 //!
-//! The destination keeps the SSRC of the first source it heard. On a switch, sequence numbers
-//! continue from the last one sent plus one, and the timestamp continues from the last one
-//! sent plus the wall-clock time elapsed, in the leg's clock rate. Between switches the
-//! mapping is a fixed offset, applied in place with two adds.
+//! The send stream's SSRC is fixed when it is created (see [`super::stream`]: the source's
+//! own SSRC unless that would collide at the receiver). While one source feeds it, sequence
+//! numbers and timestamps pass unchanged (or with the fixed offsets of an earlier switch).
+//! On a switch, sequence numbers continue from the last one sent plus one, and the timestamp
+//! continues from the last one sent plus the wall-clock time elapsed, in the stream's clock
+//! rate. Between switches the mapping is a fixed offset, applied in place with two adds.
 
 use std::time::Instant;
 
 use supernode_media::ids::Ssrc;
 
-/// Identity of a source as the destination sees it: the sending leg's index and its SSRC.
+use super::ids::LegId;
+
+/// Identity of a source stream as a send stream sees it: the sending transport and its SSRC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceKey {
-    /// Index of the sending leg in the core.
-    pub leg: u32,
-    /// SSRC of the sending stream.
-    pub ssrc: u32,
+    /// The sending transport.
+    pub leg: LegId,
+    /// SSRC of the source stream.
+    pub ssrc: Ssrc,
 }
 
-/// One destination's output mapping.
+/// One send stream's output mapping.
 #[derive(Debug, Clone)]
 pub struct Rewriter {
     current: Option<SourceKey>,
-    out_ssrc: u32,
+    out_ssrc: Ssrc,
     seq_offset: u16,
     ts_offset: u32,
     last_out_seq: u16,
@@ -46,11 +51,11 @@ pub struct Mapped {
 }
 
 impl Rewriter {
-    /// A rewriter for a destination whose media clock runs at `clock_rate` Hz.
-    pub fn new(clock_rate: u32) -> Self {
+    /// A rewriter that sends as `out_ssrc`, for a media clock of `clock_rate` Hz.
+    pub fn new(out_ssrc: Ssrc, clock_rate: u32) -> Self {
         Self {
             current: None,
-            out_ssrc: 0,
+            out_ssrc,
             seq_offset: 0,
             ts_offset: 0,
             last_out_seq: 0,
@@ -69,7 +74,6 @@ impl Rewriter {
             Some(cur) if cur == src => {}
             None => {
                 self.current = Some(src);
-                self.out_ssrc = src.ssrc;
                 self.seq_offset = 0;
                 self.ts_offset = 0;
             }
@@ -102,7 +106,7 @@ impl Rewriter {
         let identity = self.out_ssrc == src.ssrc && self.seq_offset == 0 && self.ts_offset == 0;
         (
             Mapped {
-                ssrc: Ssrc(self.out_ssrc),
+                ssrc: self.out_ssrc,
                 seq: out_seq,
                 ts: out_ts,
                 identity,
@@ -111,12 +115,23 @@ impl Rewriter {
         )
     }
 
-    /// The SSRC the destination sees, once a packet has been mapped.
-    pub fn out_ssrc(&self) -> Option<Ssrc> {
-        self.current.map(|_| Ssrc(self.out_ssrc))
+    /// The SSRC the receiver sees.
+    pub fn out_ssrc(&self) -> Ssrc {
+        self.out_ssrc
     }
 
-    /// The source currently mapped (leg index and SSRC), for reverse mapping of feedback.
+    /// Whether a packet has been mapped.
+    pub fn started(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Maps a source RTP timestamp of the current source to the receiver's (for the sender
+    /// reports that carry the source's NTP↔RTP mapping through the rewrite).
+    pub fn map_ts(&self, ts: u32) -> u32 {
+        ts.wrapping_add(self.ts_offset)
+    }
+
+    /// The source currently mapped (transport and SSRC), for reverse mapping of feedback.
     pub fn current(&self) -> Option<SourceKey> {
         self.current
     }
@@ -135,10 +150,10 @@ mod tests {
     #[test]
     fn first_source_is_identity() {
         let t = Instant::now();
-        let mut r = Rewriter::new(48_000);
+        let mut r = Rewriter::new(Ssrc(0xAAAA), 48_000);
         let a = SourceKey {
-            leg: 1,
-            ssrc: 0xAAAA,
+            leg: LegId(1),
+            ssrc: Ssrc(0xAAAA),
         };
         for i in 0..10u16 {
             let (m, sw) = r.map(t, a, 100 + i, 1000 + u32::from(i) * 960);
@@ -151,14 +166,14 @@ mod tests {
     #[test]
     fn switch_continues_the_stream() {
         let t = Instant::now();
-        let mut r = Rewriter::new(48_000);
+        let mut r = Rewriter::new(Ssrc(0xAAAA), 48_000);
         let a = SourceKey {
-            leg: 1,
-            ssrc: 0xAAAA,
+            leg: LegId(1),
+            ssrc: Ssrc(0xAAAA),
         };
         let b = SourceKey {
-            leg: 2,
-            ssrc: 0xBBBB,
+            leg: LegId(2),
+            ssrc: Ssrc(0xBBBB),
         };
         let mut now = t;
         for i in 0..5u16 {
@@ -181,5 +196,19 @@ mod tests {
         assert!(!sw2);
         assert_eq!((m2.seq, m2.ts), (3, 4_840 + 1_920));
         assert_eq!(r.unmap_seq(3), 9_001);
+        assert_eq!(r.map_ts(777_777 + 960), 4_840 + 1_920);
+    }
+
+    #[test]
+    fn a_chosen_ssrc_is_written_without_offsets() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(Ssrc(0x1234), 90_000);
+        let a = SourceKey {
+            leg: LegId(1),
+            ssrc: Ssrc(0xAAAA),
+        };
+        let (m, sw) = r.map(t, a, 7, 700);
+        assert!(!sw && !m.identity);
+        assert_eq!((m.ssrc, m.seq, m.ts), (Ssrc(0x1234), 7, 700));
     }
 }

@@ -1,29 +1,58 @@
-//! RTCP per leg. The relay terminates RTCP on each leg (as an SFU does) rather than passing
-//! the peers' reports through, because what each leg sees (after rewriting, fan-out and the
-//! relay's own retransmissions) is not what the other side sent:
+//! RTCP per transport. The relay terminates RTCP on each transport (as an SFU does) rather
+//! than passing the peers' reports through, because what each transport sees (after
+//! rewriting, fan-in, fan-out and the relay's own retransmissions) is not what the other side
+//! sent:
 //!
-//! - toward each leg, every `report_interval` on average (each interval drawn from 0.5–1.5×
-//!   it, RFC 3550 §6.3.1, so legs created together do not report together), an SR (when
-//!   the relay sends media to that leg) or an RR, whose report block describes what the relay receives from the leg;
-//! - from each leg: SR (kept for the LSR/DLSR of the next report), RR blocks about the
-//!   relay's SR (round-trip time), generic NACK (answered from the leg's retransmission
-//!   cache), PLI and FIR (forwarded as a PLI to every leg feeding this one, coalesced to one
-//!   per `keyframe_min_interval` per sender). SDES, BYE, APP, REMB and transport-cc feedback
-//!   are consumed and not forwarded.
+//! - toward each transport, every `report_interval` on average (each interval drawn from
+//!   0.5–1.5× it, RFC 3550 §6.3.1, so transports created together do not report together),
+//!   one compound: an SR per send stream that has carried media (the first SR carries the
+//!   report blocks; without a send stream an RR does) and one report block per receive
+//!   stream. **An SR carries its source's NTP↔RTP mapping through the rewrite**: the NTP
+//!   time and RTP time of the source's last SR, both advanced by the time since it arrived,
+//!   the RTP time mapped through the send stream's timestamp offset — so the receiver lines
+//!   up audio and video of one sender as the sender did (lip sync survives the relay). Until
+//!   the source has sent an SR, the relay's own clock and the last timestamp sent are used.
+//! - from each transport: SR (kept per receive stream for the LSR/DLSR of the next report,
+//!   and passed on to the send streams it feeds), report blocks about the relay's SRs
+//!   (round-trip time, matched by the LSR the relay sent), generic NACK keyed by media SSRC
+//!   (answered from the transport's retransmission cache), PLI and FIR keyed by media SSRC
+//!   (mapped back through the rewrite to the source transport and stream, sent there as a
+//!   PLI, coalesced to one per `keyframe_min_interval` per source stream; an unknown media
+//!   SSRC asks every source of the transport). SDES, BYE, APP, REMB and transport-cc
+//!   feedback are consumed and not forwarded.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use supernode_media::ids::Ssrc;
 use supernode_media::packet::rtcp::{
     Pli, ReceiverReport, ReportBlock, RtcpCompound, RtcpPacket, SenderReport, WireList,
-    write_compound,
 };
 use supernode_media::rfc3550::{ntp, rtt};
 
+use super::egress::{Out, egress};
 use super::stats::DropReason;
+use super::stream::SrInfo;
 use super::transmit::TxBatch;
+use super::transport::MAX_STREAMS;
 use super::{Core, PeerMode};
+
+/// Most sender reports in one compound toward a transport (one per send stream; the rest
+/// wait for a later interval — the compound must fit one datagram).
+pub const MAX_SENDER_REPORTS: usize = 32;
+
+/// Most source streams one keyframe request is passed to.
+const MAX_KEYFRAME_TARGETS: usize = 16;
+
+/// A duration as a 64-bit NTP interval (32.32 fixed point).
+pub fn ntp_interval(d: Duration) -> u64 {
+    (d.as_secs() << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
+}
+
+/// `d` in ticks of a `clock_rate` Hz media clock (wrapping, as RTP timestamps do).
+fn ticks(d: Duration, clock_rate: u32) -> u32 {
+    (d.as_micros() as u64 * u64::from(clock_rate) / 1_000_000) as u32
+}
 
 impl Core {
     fn ntp_now(&self, now: Instant) -> u64 {
@@ -38,20 +67,20 @@ impl Core {
         data: &[u8],
         tx: &mut TxBatch,
     ) {
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        if !leg.is_peer(src) {
+        let t = self.t_mut(li);
+        if !t.is_peer(src) {
             // RTCP never latches: the media stream does.
-            leg.counters.drop(DropReason::Stranger);
+            t.counters.drop(DropReason::Stranger);
             return;
         }
         // SRTCP: unprotected in place in the core's scratch buffer, taken for this packet.
         let mut scratch = std::mem::take(&mut self.srtp_scratch);
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        let decrypted = match leg.srtp.as_mut() {
+        let t = self.t_mut(li);
+        let decrypted = match t.srtp.as_mut() {
             Some(s) => match s.unprotect_rtcp(data, &mut scratch) {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    leg.counters.drop(DropReason::SrtpAuth);
+                    t.counters.drop(DropReason::SrtpAuth);
                     self.srtp_scratch = scratch;
                     return;
                 }
@@ -63,161 +92,287 @@ impl Core {
             None => data,
         };
         if RtcpCompound::parse(plain).any(|p| p.is_err()) {
-            leg.counters.drop(DropReason::Malformed);
+            t.counters.drop(DropReason::Malformed);
             self.srtp_scratch = scratch;
             return;
         }
-        leg.counters.rtcp_in += 1;
-        leg.counters.bytes_in += data.len() as u64;
-        leg.last_rx = now;
-        leg.heard = true;
-        let now_mid = ntp::mid(self.ntp_now(now));
+        t.counters.rtcp_in += 1;
+        t.counters.bytes_in += data.len() as u64;
+        t.last_rx = now;
+        t.heard = true;
         for p in RtcpCompound::parse(plain).flatten() {
             match p {
                 RtcpPacket::SenderReport(sr) => {
-                    let leg = self.leg_mut(li);
-                    leg.rx.on_sender_report(now, sr.ntp_time);
-                    self.on_report_blocks(li, now_mid, sr.reports);
+                    let info = SrInfo {
+                        ntp: sr.ntp_time,
+                        rtp: sr.rtp_time,
+                        at: now,
+                    };
+                    self.on_sender_report(li, sr.ssrc, info);
+                    self.on_report_blocks(now, li, sr.reports);
                 }
-                RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(li, now_mid, rr.reports),
+                RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, li, rr.reports),
                 RtcpPacket::Nack(nack) => {
                     for seq in nack.lost() {
-                        self.retransmit(li, seq, tx);
+                        self.retransmit(li, nack.media_ssrc, seq, tx);
                     }
                 }
-                RtcpPacket::Pli(_) | RtcpPacket::Fir(_) => self.on_keyframe_request(now, li, tx),
+                RtcpPacket::Pli(p) => self.on_keyframe_request(now, li, &[p.media_ssrc], tx),
+                RtcpPacket::Fir(f) => {
+                    let mut media = [Ssrc(0); 8];
+                    let mut n = 0;
+                    for e in f.entries.iter().take(media.len()) {
+                        media[n] = e.ssrc;
+                        n += 1;
+                    }
+                    self.on_keyframe_request(now, li, &media[..n], tx);
+                }
                 _ => {}
             }
         }
         self.srtp_scratch = scratch;
     }
 
-    fn on_report_blocks(&mut self, li: u32, now_mid: u32, blocks: WireList<'_, ReportBlock>) {
-        let leg = self.leg_mut(li);
-        let Some(out) = leg.rewrite.out_ssrc() else {
+    /// A sender report for stream `ssrc` of transport `li`: kept for LSR/DLSR, and passed to
+    /// the send streams it feeds (their SRs carry it through the rewrite).
+    fn on_sender_report(&mut self, li: u32, ssrc: Ssrc, info: SrInfo) {
+        let t = self.t_mut(li);
+        let Some(k) = t.recv_index(ssrc) else {
             return;
         };
+        t.recv[k].last_sr = Some(info);
+        t.recv[k].stats.on_sender_report(info.at, info.ntp);
+        for j in 0..self.t(li).recv[k].outs.len() {
+            let o = self.t(li).recv[k].outs[j];
+            if let Some(s) = self
+                .transports
+                .get_mut(o.transport as usize)
+                .and_then(|d| d.as_mut())
+                .and_then(|d| d.send.get_mut(o.slot as usize))
+                .and_then(|s| s.as_mut())
+            {
+                s.source_sr = Some(info);
+            }
+        }
+    }
+
+    fn on_report_blocks(&mut self, now: Instant, li: u32, blocks: WireList<'_, ReportBlock>) {
+        let t = self.t_mut(li);
         for b in blocks.iter() {
-            if b.ssrc == out
-                && let Some(r) = rtt::from_report(now_mid, b.last_sr, b.delay_since_last_sr)
-            {
-                leg.rtt = Some(r);
-            }
-        }
-    }
-
-    fn retransmit(&mut self, li: u32, seq: u16, tx: &mut TxBatch) {
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        let Some(peer) = leg.peer else { return };
-        match leg.cache.get(seq) {
-            Some(pkt) => {
-                if tx.push(leg.sock, peer, pkt).is_some() {
-                    leg.counters.nack_retransmits += 1;
-                    leg.counters.packets_out += 1;
-                    leg.counters.bytes_out += pkt.len() as u64;
-                } else {
-                    leg.counters.drop(DropReason::TxFull);
-                }
-            }
-            None => leg.counters.nack_misses += 1,
-        }
-    }
-
-    fn on_keyframe_request(&mut self, now: Instant, li: u32, tx: &mut TxBatch) {
-        let min = self.config.keyframe_min_interval;
-        let leg = self.leg_mut(li);
-        leg.counters.keyframe_requests_in += 1;
-        // Ask every leg that feeds this one.
-        for k in 0..self.leg(li).sources.len() {
-            let si = self.leg(li).sources[k];
-            let src_leg = self.legs[si as usize].as_mut().expect("live source");
-            if let Some(t) = src_leg.last_keyframe_request
-                && now.saturating_duration_since(t) < min
-            {
-                src_leg.counters.keyframe_requests_coalesced += 1;
+            if b.last_sr == 0 {
                 continue;
             }
-            let (Some(peer), Some(media)) = (src_leg.peer, src_leg.ssrc) else {
+            let Some(slot) = t.send_by_ssrc(b.ssrc) else {
                 continue;
             };
-            let pli = RtcpPacket::Pli(Pli {
-                sender_ssrc: Ssrc(src_leg.report_ssrc),
-                media_ssrc: Ssrc(media),
-            });
-            if push_rtcp(tx, src_leg, peer, &[pli]) {
-                src_leg.last_keyframe_request = Some(now);
-                src_leg.counters.keyframe_requests_out += 1;
+            let Some(Some(s)) = t.send.get(slot) else {
+                continue;
+            };
+            let Some((mid, at)) = s.sent_sr else {
+                continue;
+            };
+            if mid != b.last_sr {
+                continue; // about an older SR than the last one sent
+            }
+            // The SR may carry its source's NTP timeline: the report's arrival in that
+            // timeline is the SR's time plus the relay's own time since sending it.
+            let arrival_mid = mid.wrapping_add(ntp::to_q16(now.saturating_duration_since(at)));
+            if let Some(r) = rtt::from_report(arrival_mid, b.last_sr, b.delay_since_last_sr) {
+                t.rtt = Some(r);
             }
         }
     }
 
-    /// Builds and queues the periodic report toward leg `li`.
+    /// Answers a NACK for (`media`, `seq`) from transport `li`'s retransmission cache.
+    fn retransmit(&mut self, li: u32, media: Ssrc, seq: u16, tx: &mut TxBatch) {
+        let t = self.t_mut(li);
+        let mut buf = [0u8; super::transmit::MAX_DATAGRAM];
+        let len = match t.cache.get(media, seq) {
+            Some(pkt) => {
+                buf[..pkt.len()].copy_from_slice(pkt);
+                pkt.len()
+            }
+            None => {
+                t.counters.nack_misses += 1;
+                return;
+            }
+        };
+        if egress(tx, t, Out::Wire(&buf[..len])) == super::egress::Sent::Batched {
+            t.counters.nack_retransmits += 1;
+        }
+    }
+
+    /// A PLI or FIR from transport `li` about its send streams `media` (receiver-side SSRCs):
+    /// each is mapped back through the rewrite to its source transport and stream, and a PLI
+    /// goes there, coalesced per source stream. A media SSRC that matches no send stream asks
+    /// every source of the transport.
+    fn on_keyframe_request(&mut self, now: Instant, li: u32, media: &[Ssrc], tx: &mut TxBatch) {
+        let min = self.config.keyframe_min_interval;
+        let t = self.t_mut(li);
+        t.counters.keyframe_requests_in += 1;
+        // The sources asked: those of the named send streams, else every source of `li`.
+        let mut targets = [None::<super::stream::Source>; MAX_KEYFRAME_TARGETS];
+        let mut n = 0;
+        for &m in media {
+            if let Some(src) = t
+                .send_by_ssrc(m)
+                .and_then(|i| t.send[i].as_ref())
+                .and_then(|s| s.source)
+                && n < targets.len()
+            {
+                targets[n] = Some(src);
+                n += 1;
+            }
+        }
+        if n == 0 {
+            for src in t.send.iter().flatten().filter_map(|s| s.source) {
+                if n == targets.len() {
+                    break;
+                }
+                targets[n] = Some(src);
+                n += 1;
+            }
+        }
+        for src in targets[..n].iter().flatten().copied() {
+            let Some(Some(st)) = self.transports.get_mut(src.transport as usize) else {
+                continue;
+            };
+            let Some(k) = st.recv_index(src.ssrc) else {
+                continue;
+            };
+            if let Some(at) = st.recv[k].last_keyframe_request
+                && now.saturating_duration_since(at) < min
+            {
+                st.counters.keyframe_requests_coalesced += 1;
+                continue;
+            }
+            let pli = Pli {
+                sender_ssrc: st.report_ssrc,
+                media_ssrc: src.ssrc,
+            };
+            let mut write = |buf: &mut [u8]| pli.write(buf).unwrap_or(0);
+            if egress(tx, st, Out::Rtcp(&mut write)) == super::egress::Sent::Batched {
+                st.recv[k].last_keyframe_request = Some(now);
+                st.counters.keyframe_requests_out += 1;
+            }
+        }
+    }
+
+    /// Builds and queues the periodic compound toward transport `li`: report blocks for its
+    /// receive streams, an SR per send stream (see the module docs).
     pub(super) fn send_report(&mut self, now: Instant, li: u32, tx: &mut TxBatch) {
-        let ntp = self.ntp_now(now);
+        let ntp_now = self.ntp_now(now);
         let interval = self.jittered(self.config.report_interval);
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        leg.next_report = now + interval;
-        let Some(peer) = leg.peer else { return };
-        if matches!(leg.mode, PeerMode::Latching) && !leg.heard {
+        let t = self.t_mut(li);
+        t.next_report = now + interval;
+        if t.peer.is_none() || (matches!(t.mode, PeerMode::Latching) && !t.heard) {
             return;
         }
-        let mut blocks = [ReportBlock::default(); 1];
-        let nblocks = match leg.ssrc {
-            Some(ssrc) if leg.rx.started() => {
-                blocks[0] = leg.rx.report_block(now, Ssrc(ssrc));
-                1
+        let mut blocks = [ReportBlock::default(); MAX_STREAMS];
+        let mut nb = 0;
+        for r in t
+            .recv
+            .iter_mut()
+            .filter(|r| r.stats.started())
+            .take(MAX_STREAMS)
+        {
+            blocks[nb] = r.stats.report_block(now, r.ssrc);
+            nb += 1;
+        }
+        // (SSRC, NTP, RTP, packets, octets) of each SR.
+        let mut srs = [(Ssrc(0), 0u64, 0u32, 0u32, 0u32); MAX_SENDER_REPORTS];
+        let mut ns = 0;
+        for s in t.send.iter_mut().flatten() {
+            if ns == MAX_SENDER_REPORTS {
+                break;
             }
-            _ => 0,
-        };
-        let reports = WireList::Items(&blocks[..nblocks]);
-        let pkt = match (leg.rewrite.out_ssrc(), leg.last_sent_ts) {
-            (Some(out), Some((ts, at))) => {
-                let elapsed = now.saturating_duration_since(at);
-                let ticks =
-                    (elapsed.as_micros() as u64 * u64::from(leg.clock_rate) / 1_000_000) as u32;
-                leg.sent_sr = Some((ntp::mid(ntp), now));
-                RtcpPacket::SenderReport(SenderReport {
-                    ssrc: out,
-                    ntp_time: ntp,
-                    rtp_time: ts.wrapping_add(ticks),
-                    packet_count: leg.sent_packets,
-                    octet_count: leg.sent_octets,
+            let Some((last_ts, last_at)) = s.last_sent else {
+                continue;
+            };
+            if s.source.is_none() {
+                continue; // orphaned: nothing flows on it now
+            }
+            let (ntp, rtp) = match s.source_sr {
+                Some(sr) => {
+                    let since = now.saturating_duration_since(sr.at);
+                    (
+                        sr.ntp.wrapping_add(ntp_interval(since)),
+                        s.rewrite
+                            .map_ts(sr.rtp)
+                            .wrapping_add(ticks(since, s.clock_rate)),
+                    )
+                }
+                None => (
+                    ntp_now,
+                    last_ts
+                        .wrapping_add(ticks(now.saturating_duration_since(last_at), s.clock_rate)),
+                ),
+            };
+            s.sent_sr = Some((ntp::mid(ntp), now));
+            srs[ns] = (s.ssrc(), ntp, rtp, s.packets, s.octets);
+            ns += 1;
+        }
+        let report_ssrc = t.report_ssrc;
+        let mut write = |buf: &mut [u8]| -> usize {
+            let reports = WireList::Items(&blocks[..nb]);
+            let first = match srs[..ns].first() {
+                Some(&(ssrc, ntp, rtp, packets, octets)) => {
+                    RtcpPacket::SenderReport(SenderReport {
+                        ssrc,
+                        ntp_time: ntp,
+                        rtp_time: rtp,
+                        packet_count: packets,
+                        octet_count: octets,
+                        reports,
+                        profile_extension: &[],
+                    })
+                }
+                None => RtcpPacket::ReceiverReport(ReceiverReport {
+                    ssrc: report_ssrc,
                     reports,
                     profile_extension: &[],
-                })
+                }),
+            };
+            let Ok(mut len) = first.write(buf) else {
+                return 0;
+            };
+            for &(ssrc, ntp, rtp, packets, octets) in srs[..ns].iter().skip(1) {
+                let sr = SenderReport {
+                    ssrc,
+                    ntp_time: ntp,
+                    rtp_time: rtp,
+                    packet_count: packets,
+                    octet_count: octets,
+                    reports: WireList::Items(&[]),
+                    profile_extension: &[],
+                };
+                // Leave room for the SRTCP trailer.
+                if len + sr.wire_len() > buf.len() - 64 {
+                    break;
+                }
+                match sr.write(&mut buf[len..]) {
+                    Ok(n) => len += n,
+                    Err(_) => break,
+                }
             }
-            _ => RtcpPacket::ReceiverReport(ReceiverReport {
-                ssrc: Ssrc(leg.report_ssrc),
-                reports,
-                profile_extension: &[],
-            }),
+            len
         };
-        if push_rtcp(tx, leg, peer, &[pkt]) {
-            leg.counters.reports_sent += 1;
+        if egress(tx, t, Out::Rtcp(&mut write)) == super::egress::Sent::Batched {
+            t.counters.reports_sent += 1;
         }
     }
 }
 
-/// Writes `packets` as one compound toward `leg`'s peer, SRTCP-protected if the leg is.
-fn push_rtcp(
-    tx: &mut TxBatch,
-    leg: &mut super::Leg,
-    peer: SocketAddr,
-    packets: &[RtcpPacket<'_>],
-) -> bool {
-    let sock = leg.sock;
-    if !tx.push_with(sock, peer, |buf| write_compound(packets, buf).unwrap_or(0)) {
-        leg.counters.drop(DropReason::TxFull);
-        return false;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ntp_interval_is_32_32_fixed_point() {
+        assert_eq!(
+            ntp_interval(Duration::from_millis(1_500)),
+            (1 << 32) | (1 << 31)
+        );
+        assert_eq!(ntp_interval(Duration::ZERO), 0);
     }
-    if let Some(s) = leg.srtp.as_mut()
-        && tx.grow_last(|b, len| s.protect_rtcp(b, len)).is_err()
-    {
-        return false;
-    }
-    if let Some(t) = tx.items().last() {
-        leg.counters.packets_out += 1;
-        leg.counters.bytes_out += u64::from(t.len);
-    }
-    true
 }

@@ -1,10 +1,10 @@
-//! STUN on a leg (RFC 8489), as an ICE-lite agent answers connectivity checks: a binding
-//! request whose USERNAME is `<leg's ufrag>:<peer's ufrag>` and whose MESSAGE-INTEGRITY
-//! verifies under the leg's password proves that the sender belongs to the leg. The relay
-//! answers with a binding success response (XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY,
-//! FINGERPRINT) and latches the leg onto the sender's address; this is how a leg's peer
-//! moves to a new address (a new network, a new device) without the relay trusting a bare
-//! packet from there. Anything else STUN is dropped and counted.
+//! STUN on a transport (RFC 8489), as an ICE-lite agent answers connectivity checks: a
+//! binding request whose USERNAME is `<transport's ufrag>:<peer's ufrag>` and whose
+//! MESSAGE-INTEGRITY verifies under the transport's password proves that the sender belongs
+//! to it. The relay answers with a binding success response (XOR-MAPPED-ADDRESS,
+//! MESSAGE-INTEGRITY, FINGERPRINT) and latches the transport onto the sender's address; this
+//! is how a peer moves to a new address (a new network, a new device) without the relay
+//! trusting a bare packet from there. Anything else STUN is dropped and counted.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -12,6 +12,7 @@ use std::time::Instant;
 use supernode_media::packet::stun::{Class, Method, StunAttr, StunMessage, StunWriter};
 
 use super::Core;
+use super::egress::{Out, egress};
 use super::stats::DropReason;
 use super::transmit::TxBatch;
 
@@ -36,7 +37,7 @@ impl Core {
         data: &[u8],
         tx: &mut TxBatch,
     ) {
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
+        let leg = self.t_mut(li);
         let Some(ice) = leg.ice.as_ref() else {
             leg.counters.drop(DropReason::StunRejected);
             return;
@@ -61,14 +62,12 @@ impl Core {
         }
         let pwd = ice.local_pwd.clone();
         let tid = msg.transaction_id();
-        let sock = leg.sock;
         leg.last_rx = now;
         leg.heard = true;
         if leg.peer != Some(src) && matches!(leg.mode, super::PeerMode::Latching) {
             self.latch(now, li, src, tx);
         }
-        let leg = self.legs[li as usize].as_mut().expect("live leg");
-        let ok = tx.push_with(sock, src, |buf| {
+        let mut write = |buf: &mut [u8]| {
             let Ok(mut w) = StunWriter::new(buf, Class::SuccessResponse, Method::BINDING, tid)
             else {
                 return 0;
@@ -80,11 +79,7 @@ impl Core {
                 return 0;
             }
             w.finish()
-        });
-        if ok {
-            leg.counters.packets_out += 1;
-        } else {
-            leg.counters.drop(DropReason::TxFull);
-        }
+        };
+        egress(tx, self.t_mut(li), Out::Raw(src, &mut write));
     }
 }

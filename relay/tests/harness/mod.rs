@@ -46,7 +46,7 @@ use supernode_media::packet::rtp::{RtpHeader, RtpPacket};
 use supernode_media::packet::stun::{Class, Method, StunAttr, StunWriter, TransactionId};
 use supernode_relay::core::srtp::LegSrtp;
 use supernode_relay::core::{
-    Core, Event, IceCredentials, LegSpec, LegStats, PeerMode, SockSlot, TxBatch,
+    Core, Event, IceCredentials, LegSpec, LegStats, PeerMode, SockSlot, StreamSpec, TxBatch,
 };
 
 pub use supernode_relay::core::{CoreConfig, DropReason, RateCap, SrtpProfile};
@@ -219,19 +219,19 @@ pub fn binding_request(ufrag: &str, pwd: &str, tid: u8) -> Vec<u8> {
 pub struct SrtpClient(LegSrtp);
 
 impl SrtpClient {
-    /// Protects a plain RTP packet (in place, in a copy with room for the tag).
+    /// Protects a plain RTP packet.
     pub fn protect_rtp(&mut self, plain: &[u8]) -> Vec<u8> {
         let mut buf = plain.to_vec();
-        buf.resize(plain.len() + 32, 0);
+        buf.resize(plain.len() + 64, 0);
         let n = self.0.protect_rtp(&mut buf, plain.len()).expect("protect");
         buf.truncate(n);
         buf
     }
 
-    /// Protects a plain RTCP compound (in place, in a copy with room for the tag).
+    /// Protects a plain RTCP compound.
     pub fn protect_rtcp(&mut self, plain: &[u8]) -> Vec<u8> {
         let mut buf = plain.to_vec();
-        buf.resize(plain.len() + 32, 0);
+        buf.resize(plain.len() + 64, 0);
         let n = self.0.protect_rtcp(&mut buf, plain.len()).expect("protect");
         buf.truncate(n);
         buf
@@ -588,9 +588,14 @@ impl Harness {
         if let Some(a) = opts.fixed {
             spec.peer = PeerMode::Fixed(a);
         }
-        spec.expected_ssrc = opts.expected_ssrc;
+        if let Some(ssrc) = opts.expected_ssrc {
+            spec.streams = vec![StreamSpec {
+                ssrc: Ssrc(ssrc),
+                clock_rate: opts.clock_rate,
+            }];
+        }
         if let Some(n) = opts.max_streams {
-            assert_eq!(n, 1, "a leg of the leg-based core carries one stream");
+            spec.max_streams = n;
         }
         spec.srtp = opts.srtp;
         spec.ice = opts.ice.map(|(u, p)| IceCredentials {

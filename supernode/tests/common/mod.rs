@@ -88,15 +88,6 @@ fn stale(edge: &Path) -> bool {
     newest(&src) > built
 }
 
-/// Whether this edge can send video to the companion leg.
-pub fn edge_does_video() -> bool {
-    Command::new(edge_bin())
-        .args(["call", "--help"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("--video-port-offset"))
-        .unwrap_or(false)
-}
-
 /// A fresh data directory.
 pub fn data_dir(tag: &str) -> PathBuf {
     let n = std::time::SystemTime::now()

@@ -1,0 +1,251 @@
+//! Subscriptions: which source streams reach which transports, kept as routing tables on
+//! the receive streams (each lists the send streams it feeds), so the packet path does one
+//! indexed step per receiver. Everything here runs between batches and may allocate.
+//!
+//! - [`Core::connect`]`(from, to)` subscribes `to` to every stream of `from`, present and
+//!   learned later (the control API's "a session's legs hear each other" is `connect` both
+//!   ways between every pair).
+//! - A new send stream keeps its source's SSRC unless that SSRC is already taken at the
+//!   receiver (another send stream, or one of the receiver's own streams: two test tools with
+//!   the same SSRC, a loop); then a derived SSRC is used. Or it adopts an orphaned send
+//!   stream of the same clock rate at that receiver and continues it (see [`super::stream`]).
+
+use std::time::Instant;
+
+use supernode_media::ids::Ssrc;
+
+use super::error::CoreError;
+use super::ids::LegId;
+use super::stream::{Out, RecvStream, SendStream, Source};
+use super::{Core, transport};
+
+/// Most orphaned send streams a transport keeps for adoption; older ones are dropped.
+const MAX_ORPHANS: usize = 8;
+
+impl Core {
+    /// Subscribes `to` to every stream of `from`, present and future (one direction).
+    /// Fan-out: subscribe many transports to one source; fan-in: one transport to many.
+    pub fn connect(&mut self, from: LegId, to: LegId) -> Result<(), CoreError> {
+        let (f, t) = (self.idx(from)?, self.idx(to)?);
+        if f == t {
+            return Err(CoreError::SelfRoute);
+        }
+        if self.t(f).session != self.t(t).session {
+            return Err(CoreError::CrossSession(from.0, to.0));
+        }
+        let max = self.config.max_destinations;
+        let src = self.t(f);
+        if src.subscribers.contains(&t) {
+            return Ok(());
+        }
+        if src.subscribers.len() >= max {
+            return Err(CoreError::TooManyDestinations(from.0, max));
+        }
+        self.t_mut(f).subscribers.push(t);
+        self.t_mut(t).publishers.push(f);
+        for k in 0..self.t(f).recv.len() {
+            self.add_send_stream(f, k, t);
+        }
+        Ok(())
+    }
+
+    /// Ends the subscription of `to` to `from`. Its send streams at `to` are orphaned.
+    pub fn disconnect(&mut self, from: LegId, to: LegId) -> Result<(), CoreError> {
+        let (f, t) = (self.idx(from)?, self.idx(to)?);
+        self.t_mut(f).subscribers.retain(|&d| d != t);
+        self.t_mut(t).publishers.retain(|&s| s != f);
+        let now = self.t(t).last_rx;
+        for k in 0..self.t(f).recv.len() {
+            let outs: Vec<Out> = self.t(f).recv[k]
+                .outs
+                .iter()
+                .copied()
+                .filter(|o| o.transport == t)
+                .collect();
+            self.t_mut(f).recv[k].outs.retain(|o| o.transport != t);
+            for o in outs {
+                self.orphan(o, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds receive stream `r` to transport `li` and gives every subscriber a send stream for
+    /// it. Returns its index.
+    pub(super) fn add_recv_stream(&mut self, _now: Instant, li: u32, r: RecvStream) -> usize {
+        let t = self.t_mut(li);
+        let ssrc = r.ssrc;
+        t.recv.push(r);
+        let k = t.recv.len() - 1;
+        let (sock, shared) = (t.sock, t.shared);
+        if shared {
+            self.by_ssrc.insert((sock, ssrc), li);
+        }
+        for j in 0..self.t(li).subscribers.len() {
+            let d = self.t(li).subscribers[j];
+            self.add_send_stream(li, k, d);
+        }
+        k
+    }
+
+    /// Retires every learned stream of `li` (its peer restarted with new SSRCs): what they
+    /// fed is orphaned, to be continued by the new streams.
+    pub(super) fn retire_learned(&mut self, now: Instant, li: u32) {
+        let t = self.t_mut(li);
+        let (sock, shared) = (t.sock, t.shared);
+        let mut gone = Vec::new();
+        t.recv.retain_mut(|r| {
+            if r.declared {
+                return true;
+            }
+            gone.push((r.ssrc, std::mem::take(&mut r.outs)));
+            false
+        });
+        for (ssrc, outs) in gone {
+            if shared {
+                self.by_ssrc.remove(&(sock, ssrc));
+            }
+            for o in outs {
+                self.orphan(o, now);
+            }
+        }
+    }
+
+    /// Before transport `i` is removed: orphans what it fed, forgets what fed it, and ends its
+    /// subscriptions both ways.
+    pub(super) fn unlink_transport(&mut self, i: u32) {
+        let now = self.t(i).last_rx;
+        let outs: Vec<Out> = self
+            .t_mut(i)
+            .recv
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.outs))
+            .collect();
+        for o in outs {
+            self.orphan(o, now);
+        }
+        let sources: Vec<(u32, Source)> = self
+            .t(i)
+            .send
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, s)| Some((slot as u32, s.as_ref()?.source?)))
+            .collect();
+        for (slot, src) in sources {
+            if let Some(Some(st)) = self.transports.get_mut(src.transport as usize) {
+                for r in &mut st.recv {
+                    r.outs.retain(|o| !(o.transport == i && o.slot == slot));
+                }
+            }
+        }
+        let (subs, pubs) = {
+            let t = self.t_mut(i);
+            (
+                std::mem::take(&mut t.subscribers),
+                std::mem::take(&mut t.publishers),
+            )
+        };
+        for d in subs {
+            if let Some(Some(t)) = self.transports.get_mut(d as usize) {
+                t.publishers.retain(|&s| s != i);
+            }
+        }
+        for s in pubs {
+            if let Some(Some(t)) = self.transports.get_mut(s as usize) {
+                t.subscribers.retain(|&d| d != i);
+            }
+        }
+    }
+
+    /// Orphans the send stream at `o` (its source went away).
+    fn orphan(&mut self, o: Out, now: Instant) {
+        let Some(Some(t)) = self.transports.get_mut(o.transport as usize) else {
+            return;
+        };
+        if let Some(Some(s)) = t.send.get_mut(o.slot as usize) {
+            s.source = None;
+            s.source_sr = None;
+            s.orphaned_at = Some(now);
+        }
+        let orphans = t
+            .send
+            .iter()
+            .flatten()
+            .filter(|s| s.source.is_none())
+            .count();
+        if orphans > MAX_ORPHANS {
+            let oldest = t
+                .send
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((s.as_ref()?.orphaned_at?, i)))
+                .min();
+            if let Some((_, i)) = oldest {
+                t.send[i] = None;
+            }
+        }
+    }
+
+    /// Gives transport `d` a send stream for receive stream `k` of transport `f`.
+    fn add_send_stream(&mut self, f: u32, k: usize, d: u32) {
+        let (ssrc, clock, src_id) = {
+            let r = &self.t(f).recv[k];
+            (r.ssrc, r.clock_rate, self.t(f).id)
+        };
+        let source = Source { transport: f, ssrc };
+        let dest = self.t_mut(d);
+        if dest.send.iter().flatten().any(|s| s.source == Some(source)) {
+            return;
+        }
+        // Adopt the oldest orphan of the same clock rate: the receiver's stream continues.
+        let adopt = dest
+            .send
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let s = s.as_ref()?;
+                (s.source.is_none() && s.clock_rate == clock).then_some((s.orphaned_at?, i))
+            })
+            .min()
+            .map(|(_, i)| i);
+        let slot = match adopt {
+            Some(i) => {
+                let s = dest.send[i].as_mut().expect("orphan slot");
+                s.source = Some(source);
+                s.orphaned_at = None;
+                s.source_sr = None;
+                i
+            }
+            None => {
+                let out = choose_ssrc(dest, ssrc, src_id);
+                let s = Some(SendStream::new(source, out, clock));
+                match dest.send.iter().position(Option::is_none) {
+                    Some(i) => {
+                        dest.send[i] = s;
+                        i
+                    }
+                    None => {
+                        dest.send.push(s);
+                        dest.send.len() - 1
+                    }
+                }
+            }
+        };
+        self.t_mut(f).recv[k].outs.push(Out {
+            transport: d,
+            slot: slot as u32,
+        });
+    }
+}
+
+/// The SSRC a receiver gets a source stream as: the source's own, unless that is taken at the
+/// receiver; then one derived from it and the source transport's id (deterministic).
+fn choose_ssrc(dest: &transport::Transport, ssrc: Ssrc, src: LegId) -> Ssrc {
+    let mut candidate = ssrc;
+    let mut salt = src.0 as u32;
+    while dest.ssrc_taken(candidate) {
+        salt = salt.wrapping_add(0x9E37_79B9);
+        candidate = Ssrc(ssrc.0.rotate_left(7) ^ salt.wrapping_mul(0x85EB_CA6B));
+    }
+    candidate
+}
