@@ -1,36 +1,42 @@
-//! The relay inside the host: [`HostRelay`] owns the relay's workers, implements the
-//! signaling service's [`RelayAccess`] with them, and keeps the books the rest of the host
-//! needs (which session belongs to which call or relay-REST owner, totals of released legs
-//! for `/metrics`, the draining flag).
+//! The relay inside the host: [`HostRelay`] owns the relay's workers, executes the relay
+//! operations of the conference core ([`supernode_proto::relay_ops`]) with them, and keeps
+//! the books the rest of the host needs (which session belongs to which call or relay-REST
+//! owner, totals of released legs for `/metrics`, the draining flag).
 //!
-//! Drive it: [`HostRelay::start`] with the relay configuration; hand it to
-//! [`supernode_signaling::Signaling::new`] as the relay; call [`HostRelay::pump_events`]
-//! now and then (the host does it once a second) so idle-freed legs are forgotten and logged;
-//! [`HostRelay::set_draining`] on SIGTERM makes every new allocation fail with
-//! [`RelayAccessError::Unavailable`] (a call answered then ends with `relay_failure`).
+//! Drive it: [`HostRelay::start`] with the relay configuration; hand
+//! [`RelayExecutor`]`(host)` to [`supernode_signaling::Signaling::new`] as the relay: the
+//! signaling hub submits batches of operations to it without blocking, each batch runs in
+//! order on a blocking thread ([`HostRelay::execute`]: socket binds, worker round trips) and
+//! the results go back over a oneshot. Call [`HostRelay::pump_events`] now and then (the host
+//! does it once a second) so idle-freed legs are forgotten and logged;
+//! [`HostRelay::set_draining`] on SIGTERM makes every new session fail with
+//! [`RelayOpError::Draining`] (a call answered then ends with `relay_failure`).
 //!
-//! Every call endpoint gets two own-port, latching SRTP legs (`AES_CM_128_HMAC_SHA1_80`, one
-//! fresh random master key and salt per endpoint, the same in both directions): the *audio*
-//! leg whose address signaling hands out, and a *video* companion leg at the same IP and the
-//! audio port + 1. The relay carries one RTP stream (one SSRC) per leg, so an endpoint that
-//! sends video to the companion (`edge --video-port-offset 1`) gets audio and video through;
-//! one that sends both to the audio address gets only the first stream it sent. Adjacent
-//! ports are retried a few times; when the range cannot give them, the call gets audio legs
-//! only (logged).
+//! Every client transport gets two own-port, latching SRTP legs (the profile the operation
+//! names, one fresh random master key and salt per transport, the same in both
+//! directions): the *audio* leg whose address signaling hands out, and a *video* companion
+//! leg at the same IP and the audio port + 1. The relay carries one RTP stream (one SSRC)
+//! per leg, so an endpoint that sends video to the companion (`edge --video-port-offset 1`)
+//! gets audio and video through; one that sends both to the audio address gets only the
+//! first stream it sent. Adjacent ports are retried a few times; when the range cannot give
+//! them, the transport gets an audio leg only (logged). A `Subscribe` connects the audio
+//! legs (and the companions) one way.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use base64::Engine;
 use rand::RngCore;
-use supernode_proto::ids::{CallId, TransportId};
+use supernode_proto::SrtpProfile as WireProfile;
+use supernode_proto::ids::{CallId, RelaySessionId, TransportId};
+use supernode_proto::protocol::SrtpKeying;
+use supernode_proto::relay_ops::{
+    AddTransport, RelayOp, RelayOpError, RelayOutcome, RelayResult, TransportGrant, TransportKind,
+};
 use supernode_relay::core::{DropReason, LegSrtpKeys, LegStats, SrtpKey, SrtpProfile};
 use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
-use supernode_signaling::{LegGrant, LegId, RelayAccess, RelayAccessError, SrtpParams};
-
-/// The SRTP profile every call leg uses.
-pub const CALL_SRTP_PROFILE: supernode_proto::SrtpProfile =
-    supernode_proto::SrtpProfile::Aes128CmHmacSha1_80;
+use supernode_signaling::relay_access::{RelayAccess, RelayReply};
 
 /// Who a relay session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,18 +127,6 @@ impl Books {
     }
 }
 
-/// The relay legs of one call: the session, and per endpoint its transport id, audio leg
-/// and video companion (if adjacent ports were found).
-#[derive(Debug, Clone)]
-struct CallLegs {
-    session: SessionId,
-    legs: Vec<(
-        TransportId,
-        supernode_relay::LegId,
-        Option<supernode_relay::LegId>,
-    )>,
-}
-
 /// Attempts at finding adjacent audio/video ports before giving a call audio legs only.
 const ADJACENT_TRIES: usize = 8;
 
@@ -140,37 +134,11 @@ const ADJACENT_TRIES: usize = 8;
 pub struct HostRelay {
     relay: Relay,
     sessions: Mutex<HashMap<SessionId, Owner>>,
-    calls: Mutex<HashMap<CallId, CallLegs>>,
+    calls: Mutex<HashMap<RelaySessionId, CallSession>>,
     books: Mutex<Books>,
     draining: AtomicBool,
     refused: AtomicU64,
     idle_freed: AtomicU64,
-}
-
-fn relay_err(e: RelayError) -> RelayAccessError {
-    match e {
-        RelayError::PortsExhausted => RelayAccessError::Exhausted,
-        RelayError::UnknownLeg(_) | RelayError::UnknownSession(_) => RelayAccessError::Unknown,
-        other => RelayAccessError::Unavailable(other.to_string()),
-    }
-}
-
-/// Fresh SRTP keys (key ‖ salt, 30 bytes) for one leg.
-fn fresh_keys() -> (Vec<u8>, LegSrtpKeys) {
-    let mut k = [0u8; 30];
-    rand::rng().fill_bytes(&mut k);
-    let key = SrtpKey {
-        profile: SrtpProfile::Aes128CmHmacSha1_80,
-        master_key: k[..16].to_vec(),
-        master_salt: k[16..].to_vec(),
-    };
-    (
-        k.to_vec(),
-        LegSrtpKeys {
-            inbound: key.clone(),
-            outbound: key,
-        },
-    )
 }
 
 impl HostRelay {
@@ -217,16 +185,14 @@ impl HostRelay {
         &self,
         owner: Owner,
         legs: Vec<LegRequest>,
-    ) -> Result<(SessionId, Vec<LegInfo>), RelayAccessError> {
+    ) -> Result<(SessionId, Vec<LegInfo>), RelayOpError> {
         if self.is_draining() {
             self.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(RelayAccessError::Unavailable(
-                "supernode is draining".into(),
-            ));
+            return Err(RelayOpError::Draining);
         }
         let (session, infos) = self.relay.create_session(legs).map_err(|e| {
             self.refused.fetch_add(1, Ordering::Relaxed);
-            relay_err(e)
+            op_err(e)
         })?;
         lock(&self.sessions).insert(session, owner);
         Ok((session, infos))
@@ -333,111 +299,217 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl HostRelay {
-    /// Allocates `count` endpoints' legs with video companions at port + 1 when possible.
-    fn allocate_call(
-        &self,
-        call: &CallId,
-        count: usize,
-    ) -> Result<(CallLegs, Vec<LegGrant>), RelayAccessError> {
-        for attempt in 0..=ADJACENT_TRIES {
-            let paired = attempt < ADJACENT_TRIES;
-            let mut keys = Vec::with_capacity(count);
-            let mut reqs = Vec::with_capacity(count * 2);
-            for _ in 0..count {
-                let (raw, legkeys) = fresh_keys();
-                keys.push(raw);
-                let req = LegRequest {
-                    srtp: Some(legkeys),
-                    ..LegRequest::latching()
-                };
-                if paired {
-                    reqs.push(req.clone());
-                }
-                reqs.push(req);
-            }
-            let (session, infos) = self.create(Owner::Call(call.clone()), reqs)?;
-            let legs: Vec<_> = if paired {
-                let adjacent = infos.chunks(2).all(|p| {
-                    p[1].local.ip() == p[0].local.ip()
-                        && Some(p[1].local.port()) == p[0].local.port().checked_add(1)
-                });
-                if !adjacent {
-                    self.release_session(session);
-                    continue;
-                }
-                infos.chunks(2).map(|p| (p[0], Some(p[1].id))).collect()
-            } else {
-                tracing::warn!(
-                    call = %call,
-                    "no adjacent relay ports for video companions; audio legs only"
-                );
-                infos.iter().map(|l| (*l, None)).collect()
-            };
-            let ids: Vec<TransportId> = legs.iter().map(|_| TransportId::random()).collect();
-            let grants = legs
-                .iter()
-                .zip(keys)
-                .zip(&ids)
-                .map(|(((l, _), k), id)| LegGrant {
-                    leg: id.clone(),
-                    address: l.local,
-                    srtp: Some(SrtpParams {
-                        profile: CALL_SRTP_PROFILE,
-                        key_and_salt: k,
-                    }),
-                })
-                .collect();
-            let legs = legs
-                .into_iter()
-                .zip(ids)
-                .map(|((l, v), id)| (id, l.id, v))
-                .collect();
-            return Ok((CallLegs { session, legs }, grants));
+/// The relay-side state of one session the conference core asked for.
+#[derive(Debug, Default)]
+struct CallSession {
+    /// The relay's session.
+    session: Option<SessionId>,
+    /// Each transport's audio leg and video companion.
+    transports: HashMap<TransportId, (supernode_relay::LegId, Option<supernode_relay::LegId>)>,
+}
+
+/// Fresh SRTP keys (key ‖ salt) for one transport, in the relay's and the wire's form.
+fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOpError> {
+    let relay_profile = match profile {
+        WireProfile::Aes128CmHmacSha1_80 => SrtpProfile::Aes128CmHmacSha1_80,
+        WireProfile::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(RelayOpError::Unavailable(format!(
+                "SRTP profile {other} is not supported by this relay"
+            )));
         }
-        Err(RelayAccessError::Exhausted)
+    };
+    let mut k = vec![0u8; profile.key_and_salt_len()];
+    rand::rng().fill_bytes(&mut k);
+    let key = SrtpKey {
+        profile: relay_profile,
+        master_key: k[..profile.key_len()].to_vec(),
+        master_salt: k[profile.key_len()..].to_vec(),
+    };
+    Ok((
+        SrtpKeying {
+            profile,
+            key_b64: base64::engine::general_purpose::STANDARD.encode(&k),
+        },
+        LegSrtpKeys {
+            inbound: key.clone(),
+            outbound: key,
+        },
+    ))
+}
+
+fn op_err(e: RelayError) -> RelayOpError {
+    match e {
+        RelayError::PortsExhausted => RelayOpError::Exhausted,
+        RelayError::UnknownSession(_) => RelayOpError::UnknownSession,
+        RelayError::UnknownLeg(_) => RelayOpError::UnknownTransport,
+        other => RelayOpError::Unavailable(other.to_string()),
     }
 }
 
-impl RelayAccess for HostRelay {
-    fn allocate(&self, call: &CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
-        let (legs, grants) = self.allocate_call(call, count)?;
-        if let Some(old) = lock(&self.calls).insert(call.clone(), legs) {
-            self.release_session(old.session);
-        }
-        Ok(grants)
+impl HostRelay {
+    /// Runs a batch of relay operations in order and answers each (blocking: socket binds
+    /// and worker round trips; [`RelayExecutor`] runs it on a blocking thread).
+    pub fn execute(&self, ops: Vec<RelayOp>) -> Vec<RelayResult> {
+        ops.into_iter()
+            .map(|op| {
+                let id = op.id().clone();
+                let outcome = self.execute_one(op);
+                if let Err(e) = &outcome {
+                    tracing::debug!(op = %id, error = %e, "relay operation failed");
+                }
+                RelayResult { op: id, outcome }
+            })
+            .collect()
     }
 
-    fn connect(&self, call: &CallId, a: &LegId, b: &LegId) -> Result<(), RelayAccessError> {
-        let legs = lock(&self.calls)
-            .get(call)
-            .cloned()
-            .ok_or(RelayAccessError::Unknown)?;
-        let find = |id: &LegId| {
-            legs.legs
-                .iter()
-                .find(|(t, _, _)| t == id)
-                .map(|(_, l, v)| (*l, *v))
-        };
-        let (Some((a, av)), Some((b, bv))) = (find(a), find(b)) else {
-            return Err(RelayAccessError::Unknown);
-        };
-        self.relay.connect_both(a, b).map_err(relay_err)?;
-        if let (Some(av), Some(bv)) = (av, bv) {
-            self.relay.connect_both(av, bv).map_err(relay_err)?;
+    fn execute_one(&self, op: RelayOp) -> Result<RelayOutcome, RelayOpError> {
+        match op {
+            RelayOp::CreateSession(c) => {
+                if lock(&self.calls).contains_key(&c.session) {
+                    return Ok(RelayOutcome::SessionCreated);
+                }
+                let (session, _) = self.create(Owner::Call(c.call), Vec::new())?;
+                lock(&self.calls).insert(
+                    c.session,
+                    CallSession {
+                        session: Some(session),
+                        transports: HashMap::new(),
+                    },
+                );
+                Ok(RelayOutcome::SessionCreated)
+            }
+            RelayOp::AddTransport(t) => self.add_transport(t).map(RelayOutcome::TransportAdded),
+            RelayOp::Subscribe(s) => {
+                let (source, sink) = {
+                    let calls = lock(&self.calls);
+                    let cs = calls.get(&s.session).ok_or(RelayOpError::UnknownSession)?;
+                    let find = |t: &TransportId| {
+                        cs.transports
+                            .get(t)
+                            .copied()
+                            .ok_or(RelayOpError::UnknownTransport)
+                    };
+                    (find(&s.source)?, find(&s.sink)?)
+                };
+                self.relay.connect(source.0, sink.0).map_err(op_err)?;
+                if let (Some(a), Some(b)) = (source.1, sink.1) {
+                    self.relay.connect(a, b).map_err(op_err)?;
+                }
+                Ok(RelayOutcome::Subscribed)
+            }
+            RelayOp::Release(r) => {
+                let cs = lock(&self.calls).remove(&r.session);
+                if let Some(session) = cs.and_then(|c| c.session) {
+                    self.release_session(session);
+                }
+                Ok(RelayOutcome::Released)
+            }
+            other => Err(RelayOpError::Unavailable(format!(
+                "operation {} is not supported by this relay",
+                other.id()
+            ))),
         }
-        Ok(())
     }
 
-    fn release(&self, call: &CallId) {
-        let legs = lock(&self.calls).remove(call);
-        if let Some(l) = legs {
-            self.release_session(l.session);
+    /// A client transport: an own-port latching SRTP leg and, when adjacent ports can be
+    /// found, its video companion at port + 1.
+    fn add_transport(&self, t: AddTransport) -> Result<TransportGrant, RelayOpError> {
+        if t.kind != TransportKind::Client {
+            return Err(RelayOpError::Unsupported(t.kind));
         }
+        let session = lock(&self.calls)
+            .get(&t.session)
+            .and_then(|c| c.session)
+            .ok_or(RelayOpError::UnknownSession)?;
+        let (keying, legkeys) = match t.srtp {
+            Some(p) => {
+                let (w, k) = fresh_keys(p)?;
+                (Some(w), Some(k))
+            }
+            None => (None, None),
+        };
+        let req = LegRequest {
+            srtp: legkeys,
+            ..LegRequest::latching()
+        };
+        let refused = |e: RelayError| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            op_err(e)
+        };
+        let mut legs = None;
+        for _ in 0..ADJACENT_TRIES {
+            let audio = self.relay.add_leg(session, req.clone()).map_err(refused)?;
+            let video = match self.relay.add_leg(session, req.clone()) {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = self.relay.release_leg(audio.id);
+                    return Err(refused(e));
+                }
+            };
+            if video.local.ip() == audio.local.ip()
+                && Some(video.local.port()) == audio.local.port().checked_add(1)
+            {
+                legs = Some((audio, Some(video.id)));
+                break;
+            }
+            let _ = self.relay.release_leg(audio.id);
+            let _ = self.relay.release_leg(video.id);
+        }
+        let (audio, video) = match legs {
+            Some(l) => l,
+            None => {
+                tracing::warn!(
+                    transport = %t.transport,
+                    "no adjacent relay ports for a video companion; audio leg only"
+                );
+                (self.relay.add_leg(session, req).map_err(refused)?, None)
+            }
+        };
+        let mut calls = lock(&self.calls);
+        let Some(cs) = calls.get_mut(&t.session) else {
+            // Released meanwhile (another batch): give the legs back.
+            drop(calls);
+            let _ = self.relay.release_leg(audio.id);
+            if let Some(v) = video {
+                let _ = self.relay.release_leg(v);
+            }
+            return Err(RelayOpError::UnknownSession);
+        };
+        cs.transports.insert(t.transport.clone(), (audio.id, video));
+        Ok(TransportGrant {
+            transport: t.transport,
+            address: audio.local.to_string(),
+            srtp: keying,
+        })
+    }
+}
+
+/// The executor the signaling hub submits relay operations to: each batch runs on a
+/// blocking thread of the tokio runtime (socket binds, worker round trips), never on the
+/// task that submitted it; the answer comes back over the oneshot.
+pub struct RelayExecutor(pub Arc<HostRelay>);
+
+impl RelayAccess for RelayExecutor {
+    fn submit(&self, ops: Vec<RelayOp>) -> RelayReply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let host = self.0.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(move || {
+                    let _ = tx.send(host.execute(ops));
+                });
+            }
+            Err(_) => {
+                let _ = tx.send(host.execute(ops));
+            }
+        }
+        rx
     }
 
     fn accepting_calls(&self) -> bool {
-        !self.is_draining()
+        !self.0.is_draining()
     }
 }
 
@@ -455,46 +527,146 @@ mod tests {
         .unwrap()
     }
 
+    use supernode_proto::ids::OperationId;
+
+    /// The profile the conference core asks for (its default).
+    const CALL_SRTP_PROFILE: WireProfile = WireProfile::Aes128CmHmacSha1_80;
+    use supernode_proto::relay_ops::{CreateSession, Release, Subscribe};
+
+    /// The operations of a 1:1 call, as the conference core emits them.
+    fn call_ops(session: &RelaySessionId, a: &TransportId, b: &TransportId) -> Vec<RelayOp> {
+        let add = |t: &TransportId| {
+            RelayOp::AddTransport(AddTransport {
+                op: OperationId::random(),
+                session: session.clone(),
+                transport: t.clone(),
+                kind: TransportKind::Client,
+                srtp: Some(CALL_SRTP_PROFILE),
+            })
+        };
+        let sub = |x: &TransportId, y: &TransportId| {
+            RelayOp::Subscribe(Subscribe {
+                op: OperationId::random(),
+                session: session.clone(),
+                source: x.clone(),
+                sink: y.clone(),
+            })
+        };
+        vec![
+            RelayOp::CreateSession(CreateSession {
+                op: OperationId::random(),
+                session: session.clone(),
+                call: CallId::random(),
+            }),
+            add(a),
+            add(b),
+            sub(a, b),
+            sub(b, a),
+        ]
+    }
+
+    fn release(session: &RelaySessionId) -> Vec<RelayOp> {
+        vec![RelayOp::Release(Release {
+            op: OperationId::random(),
+            session: session.clone(),
+        })]
+    }
+
+    fn grants(results: &[RelayResult]) -> Vec<TransportGrant> {
+        results
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                Ok(RelayOutcome::TransportAdded(g)) => Some(g.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_call_gets_audio_legs_with_video_companions_and_release_frees_all() {
         let h = host(21_000 + (std::process::id() % 50) as u16 * 40);
-        let (c7, c8) = (CallId::random(), CallId::random());
-        let grants = h.allocate(&c7, 2).unwrap();
+        let (s, a, b) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let ops = call_ops(&s, &a, &b);
+        let ids: Vec<_> = ops.iter().map(|o| o.id().clone()).collect();
+        let results = h.execute(ops);
+        assert_eq!(
+            results.iter().map(|r| r.op.clone()).collect::<Vec<_>>(),
+            ids
+        );
+        assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+        let grants = grants(&results);
         assert_eq!(grants.len(), 2);
+        assert_eq!((&grants[0].transport, &grants[1].transport), (&a, &b));
         // Two legs per endpoint: audio (granted) and video at port + 1.
         assert_eq!(h.relay().leg_count(), 4);
         for g in &grants {
-            let s = g.srtp.as_ref().unwrap();
-            assert_eq!(s.profile, CALL_SRTP_PROFILE);
-            assert_eq!(s.key_and_salt.len(), 30);
+            let k = g.srtp.as_ref().unwrap();
+            assert_eq!(k.profile, CALL_SRTP_PROFILE);
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(&k.key_b64)
+                .unwrap();
+            assert_eq!(raw.len(), 30);
         }
-        assert_ne!(
-            grants[0].srtp.as_ref().unwrap().key_and_salt,
-            grants[1].srtp.as_ref().unwrap().key_and_salt
-        );
-        let legs = lock(&h.calls).get(&c7).cloned().unwrap();
-        for (_, a, v) in &legs.legs {
+        assert_ne!(grants[0].srtp, grants[1].srtp);
+        let legs: Vec<_> = lock(&h.calls)[&s].transports.values().copied().collect();
+        for (a, v) in &legs {
             let v = v.expect("a video companion");
             let stats_a = h.relay().leg_stats(*a).unwrap();
             let stats_v = h.relay().leg_stats(v).unwrap();
             assert!(stats_a.peer.is_none() && stats_v.peer.is_none());
         }
+        let port = |g: &TransportGrant| g.address.parse::<std::net::SocketAddr>().unwrap().port();
         assert_eq!(
-            grants[0].address.port() + 2,
-            grants[1].address.port(),
+            port(&grants[0]) + 2,
+            port(&grants[1]),
             "fresh range: audio, video, audio, video"
         );
-        h.connect(&c7, &grants[0].leg, &grants[1].leg).unwrap();
-        assert_eq!(
-            h.connect(&c8, &grants[0].leg, &grants[1].leg),
-            Err(RelayAccessError::Unknown)
+        // Operations on an unknown session or transport fail with typed errors.
+        let other = RelaySessionId::random();
+        let bad = h.execute(call_ops(&other, &a, &b)[1..].to_vec());
+        assert!(
+            bad.iter()
+                .all(|r| r.outcome == Err(RelayOpError::UnknownSession)),
+            "{bad:?}"
         );
+        let mut sub = call_ops(&s, &a, &TransportId::random());
+        let bad = h.execute(vec![sub.remove(3)]);
+        assert_eq!(bad[0].outcome, Err(RelayOpError::UnknownTransport));
         assert_eq!(h.session_count(), 1);
-        h.release(&c7);
+        let r = h.execute(release(&s));
+        assert_eq!(r[0].outcome, Ok(RelayOutcome::Released));
         assert_eq!(h.relay().leg_count(), 0);
         assert_eq!(h.session_count(), 0);
-        // Releasing again is a no-op.
-        h.release(&c7);
+        // Releasing again (or an unknown session) is a no-op that succeeds.
+        assert_eq!(
+            h.execute(release(&s))[0].outcome,
+            Ok(RelayOutcome::Released)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_executor_answers_over_the_oneshot_without_blocking_the_caller() {
+        let h = Arc::new(host(29_000 + (std::process::id() % 50) as u16 * 40));
+        let exec = RelayExecutor(h.clone());
+        let (s, a, b) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let reply = exec.submit(call_ops(&s, &a, &b));
+        let results = reply.await.unwrap();
+        assert_eq!(results.len(), 5);
+        assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+        assert_eq!(h.relay().leg_count(), 4);
+        exec.submit(release(&s)).await.unwrap();
+        assert_eq!(h.relay().leg_count(), 0);
+        assert!(exec.accepting_calls());
+        h.set_draining(true);
+        assert!(!exec.accepting_calls());
     }
 
     #[test]
@@ -606,15 +778,19 @@ mod tests {
     fn draining_refuses_new_sessions() {
         let h = host(23_000 + (std::process::id() % 50) as u16 * 40);
         h.set_draining(true);
-        let c1 = CallId::random();
-        assert!(matches!(
-            h.allocate(&c1, 2),
-            Err(RelayAccessError::Unavailable(_))
-        ));
+        let (s, a, b) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let r = h.execute(call_ops(&s, &a, &b));
+        assert_eq!(r[0].outcome, Err(RelayOpError::Draining));
+        assert!(r[1..].iter().all(|r| r.outcome.is_err()));
         assert_eq!(h.refused(), 1);
         assert_eq!(h.relay().leg_count(), 0);
         h.set_draining(false);
-        assert_eq!(h.allocate(&c1, 2).unwrap().len(), 2);
+        let r = h.execute(call_ops(&s, &a, &b));
+        assert_eq!(grants(&r).len(), 2);
     }
 
     #[test]
@@ -632,11 +808,16 @@ mod tests {
             ..RelayConfig::default()
         })
         .unwrap();
-        let c3 = CallId::random();
-        let grants = h.allocate(&c3, 2).unwrap();
-        assert_eq!(grants.len(), 2);
+        let (s, a, b) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let r = h.execute(call_ops(&s, &a, &b));
+        assert_eq!(grants(&r).len(), 2, "{r:?}");
+        assert!(r.iter().all(|r| r.outcome.is_ok()), "{r:?}");
         assert_eq!(h.relay().leg_count(), 2, "no companions");
-        h.release(&c3);
+        h.execute(release(&s));
         assert_eq!(h.relay().leg_count(), 0);
         drop(held);
     }

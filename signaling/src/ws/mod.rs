@@ -7,7 +7,7 @@
 //! socket silent for two intervals. On close, the endpoint is detached from the hub, which
 //! ends the calls it took part in.
 
-pub mod hub;
+pub use crate::calls::hub;
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +17,8 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::http::AppState;
 use crate::protocol::{ClientMsg, ErrorCode, ServerMsg, decode_client, encode_server};
+use crate::state::AppState;
 use crate::token::TokenError;
 
 /// Upgrades to the signaling WebSocket.
