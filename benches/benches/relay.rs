@@ -1,6 +1,6 @@
 //! Criterion benches of the relay: the core's per-packet path (lookup, checks, stats,
 //! rewrite, transmit) on an own-port leg and on a shared port, with and without a source
-//! switch rewrite, a 1:10 fan-out, and SRTP protect/unprotect through `rtc-srtp`.
+//! switch rewrite, and a 1:10 fan-out. SRTP per packet is in `srtp.rs`.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -9,10 +9,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::rtp::RtpHeader;
-use supernode_relay::core::srtp::LegSrtp;
 use supernode_relay::core::{
-    Core, CoreConfig, LegId, LegSpec, LegSrtpKeys, PeerMode, SessionId, SockSlot, SrtpKey,
-    SrtpProfile, TxBatch,
+    Core, CoreConfig, LegId, LegSpec, PeerMode, SessionId, SockSlot, TxBatch,
 };
 
 fn rtp(ssrc: u32, seq: u16, len: usize) -> Vec<u8> {
@@ -147,53 +145,5 @@ fn per_packet(c: &mut Criterion) {
     g.finish();
 }
 
-fn srtp(c: &mut Criterion) {
-    let mut g = c.benchmark_group("srtp");
-    g.throughput(Throughput::Elements(1));
-    for (name, profile, salt) in [
-        ("aes_cm_hmac_sha1_80", SrtpProfile::Aes128CmHmacSha1_80, 14),
-        ("aead_aes_128_gcm", SrtpProfile::AeadAes128Gcm, 12),
-    ] {
-        let k = SrtpKey {
-            profile,
-            master_key: vec![7; 16],
-            master_salt: vec![9; salt],
-        };
-        let keys = LegSrtpKeys {
-            inbound: k.clone(),
-            outbound: k,
-        };
-        let mut tx = LegSrtp::new(&keys).unwrap();
-        let plain: Vec<Vec<u8>> = (0..4096u16).map(|s| rtp(0xA, s, 160)).collect();
-        let mut i = 0usize;
-        g.bench_function(format!("protect_{name}_172B"), |b| {
-            b.iter(|| {
-                let p = tx.protect_rtp(black_box(&plain[i & 4095])).unwrap();
-                i += 1;
-                p
-            })
-        });
-        // Unprotect needs fresh sequence numbers (replay protection): protect a long run first.
-        let mut enc = LegSrtp::new(&keys).unwrap();
-        let sealed: Vec<Vec<u8>> = (0..60_000u32)
-            .map(|s| enc.protect_rtp(&rtp(0xB, s as u16, 160)).unwrap().to_vec())
-            .collect();
-        let mut rx = LegSrtp::new(&keys).unwrap();
-        let mut j = 0usize;
-        g.bench_function(format!("unprotect_{name}_172B"), |b| {
-            b.iter(|| {
-                if j == sealed.len() {
-                    rx = LegSrtp::new(&keys).unwrap();
-                    j = 0;
-                }
-                let p = rx.unprotect_rtp(black_box(&sealed[j])).unwrap();
-                j += 1;
-                p
-            })
-        });
-    }
-    g.finish();
-}
-
-criterion_group!(benches, per_packet, srtp);
+criterion_group!(benches, per_packet);
 criterion_main!(benches);

@@ -10,16 +10,28 @@
 //! - [`payload`]: RTP payload formats: Opus (RFC 7587, TOC parsing) and H.264 (RFC 6184
 //!   packetization-mode 1 packetizer and depacketizer).
 //! - [`video`]: the video frame buffer (ordering, decodability, NACK, PLI).
+//! - [`quality`]: the ITU-T G.107 E-model (R factor, MOS) for call-quality estimates.
+//! - [`srtp`]: SRTP/SRTCP sessions (RFC 3711, RFC 7714), protecting and unprotecting in place.
+//! - [`rfc3550`]: receive statistics, NTP time and RTT of RTCP reports.
+//!
+//! Feature `codec` (default): [`codec`], [`jitter`] and [`mixer`] (libopus, openh264). Without it the
+//! crate builds no C codec (the relay uses it so).
 //!
 //! Later parts (codecs, jitter buffers, the mixer and the network emulator) land as their own
 //! modules; see `../shared/DESIGN.md` for the map.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "codec")]
 pub mod codec;
 pub mod ids;
+#[cfg(feature = "codec")]
 pub mod jitter;
+#[cfg(feature = "codec")]
 pub mod mixer;
 pub mod net;
 pub mod packet;
 pub mod payload;
+pub mod quality;
+pub mod rfc3550;
+pub mod srtp;
 pub mod video;

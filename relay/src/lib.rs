@@ -13,7 +13,7 @@
 //!   jitter, reordering, duplicates, drops by reason), RTCP per leg (SR/RR generated toward
 //!   each leg, PLI/FIR forwarded to the senders and coalesced, NACK answered from a bounded
 //!   retransmission cache, RTT from the reports), rate caps and idle timeouts, SRTP
-//!   (AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM through `rtc-srtp`). Driven with `now`
+//!   (AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM, `supernode_media::srtp`). Driven with `now`
 //!   and datagrams; returns transmits in a preallocated [`core::TxBatch`].
 //! - [`udp`]: the only `unsafe` code of the project: `recvmmsg`/`sendmmsg` batches, UDP GSO
 //!   when one destination gets several datagrams, `SO_REUSEPORT` sockets, `epoll`, `eventfd`,
@@ -52,10 +52,10 @@
 //!
 //! ## Costs
 //!
-//! On plain legs nothing allocates per packet: one clock read per receive batch, a copy into
-//! the transmit batch (and into the destination's retransmission cache), an in-place rewrite.
-//! `rtc-srtp` returns every protected or unprotected packet in a fresh buffer, so SRTP legs
-//! cost one allocation per packet per direction.
+//! Nothing allocates per packet: one clock read per receive batch, a copy into the transmit
+//! batch (and into the destination's retransmission cache), an in-place rewrite. SRTP legs
+//! protect in place in the transmit batch; an SRTP datagram is copied once into the core's
+//! scratch buffer and unprotected there (the core gets datagrams as `&[u8]`).
 #![deny(unsafe_code)]
 
 pub mod core;

@@ -25,8 +25,15 @@ pub struct SignalingConfig {
     pub login_timeout: Duration,
     /// Interval of server WebSocket pings; a socket silent for twice this is closed.
     pub keepalive_interval: Duration,
-    /// Largest WebSocket message, bytes.
+    /// Largest WebSocket message, bytes: a larger one gets `error message_too_big` and the
+    /// socket is closed with code 1009.
     pub ws_max_message_bytes: usize,
+    /// Sustained WebSocket messages per second one socket may send (every frame counts,
+    /// pings included).
+    pub ws_rate_limit_per_second: f64,
+    /// Burst of WebSocket messages per socket; past it the socket gets `error rate_limited`
+    /// and is closed with code 1008.
+    pub ws_rate_limit_burst: u32,
     /// How often the keyring is reloaded from storage (to pick up rotations).
     pub keyring_refresh: Duration,
 }
@@ -45,6 +52,8 @@ impl Default for SignalingConfig {
             login_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(20),
             ws_max_message_bytes: 64 * 1024,
+            ws_rate_limit_per_second: 50.0,
+            ws_rate_limit_burst: 200,
             keyring_refresh: Duration::from_secs(5),
         }
     }

@@ -31,6 +31,8 @@
 //! * [`directory`] — which endpoints of which account are attached to which supernode
 //!   ([`directory::InMemoryDirectory`] for one supernode; a shared one comes later).
 //! * [`ratelimit::RateLimiter`] — per-API-key token buckets.
+//! * [`sdp`] — the SDP answerer for browsers and WHIP/WHEP tools (sans-IO): parse an offer,
+//!   answer it for a relay transport, reject what cannot be served with port 0.
 //!
 //! What is not here yet: trunking a call to endpoints attached to *another* supernode (the
 //! directory records them, the call core rings only local endpoints).
@@ -45,6 +47,7 @@ pub mod error;
 pub mod http;
 pub mod ratelimit;
 pub mod relay_access;
+pub mod sdp;
 pub mod state;
 pub mod storage;
 pub mod timefmt;

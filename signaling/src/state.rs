@@ -23,6 +23,7 @@ pub(crate) struct Inner {
     pub(crate) keyring: RwLock<Keyring>,
     pub(crate) limiter: RateLimiter,
     pub(crate) hub: Arc<Hub>,
+    pub(crate) ws_counters: crate::ws::limits::WsCounters,
 }
 
 impl Inner {

@@ -17,6 +17,13 @@
 //! ring_timeout_seconds = 60
 //! login_timeout_seconds = 10
 //! keepalive_seconds = 20
+//! ws_max_message_bytes = 65536     # a larger WebSocket message: error message_too_big, close 1009
+//! ws_rate_limit_per_second = 50.0  # messages one WebSocket may send per second …
+//! ws_rate_limit_burst = 200        # … in bursts of this many; past it: rate_limited, close 1008
+//! max_connections = 10000          # open HTTP/WebSocket connections; past it: 503 server_full
+//! max_connections_per_ip = 256     # per client IP; past it: 429 too_many_connections
+//! header_read_timeout_seconds = 10 # request headers must arrive within this (else closed)
+//! body_timeout_seconds = 10        # a request body must arrive within this (else 408)
 //! relay_ip = "127.0.0.1"           # the relay's sockets bind here (and legs are reached here)
 //! relay_port_min = 30000           # own-port legs take ports from this inclusive range
 //! relay_port_max = 39999
@@ -70,6 +77,21 @@ pub struct Config {
     pub login_timeout_seconds: u64,
     /// WebSocket ping interval.
     pub keepalive_seconds: u64,
+    /// Largest WebSocket message (and frame), bytes.
+    pub ws_max_message_bytes: usize,
+    /// Messages per second one WebSocket may send, sustained.
+    pub ws_rate_limit_per_second: f64,
+    /// Messages one WebSocket may send in a burst.
+    pub ws_rate_limit_burst: u32,
+    /// Open HTTP connections (WebSockets included) at most; more are answered `503`.
+    pub max_connections: usize,
+    /// Open HTTP connections from one client IP at most; more are answered `429`.
+    pub max_connections_per_ip: usize,
+    /// A request's headers must arrive within this many seconds of its start (an idle
+    /// keep-alive connection: of the previous answer), else the connection is closed.
+    pub header_read_timeout_seconds: u64,
+    /// A request body must arrive within this many seconds, else `408`.
+    pub body_timeout_seconds: u64,
     /// Address the relay binds (and legs are reached at).
     pub relay_ip: IpAddr,
     /// First port of the own-port leg range.
@@ -108,6 +130,13 @@ const KEYS: &[&str] = &[
     "ring_timeout_seconds",
     "login_timeout_seconds",
     "keepalive_seconds",
+    "ws_max_message_bytes",
+    "ws_rate_limit_per_second",
+    "ws_rate_limit_burst",
+    "max_connections",
+    "max_connections_per_ip",
+    "header_read_timeout_seconds",
+    "body_timeout_seconds",
     "relay_ip",
     "relay_port_min",
     "relay_port_max",
@@ -137,6 +166,13 @@ impl Default for Config {
             ring_timeout_seconds: s.ring_timeout.as_secs(),
             login_timeout_seconds: s.login_timeout.as_secs(),
             keepalive_seconds: s.keepalive_interval.as_secs(),
+            ws_max_message_bytes: s.ws_max_message_bytes,
+            ws_rate_limit_per_second: s.ws_rate_limit_per_second,
+            ws_rate_limit_burst: s.ws_rate_limit_burst,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            header_read_timeout_seconds: 10,
+            body_timeout_seconds: 10,
             relay_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             relay_port_min: 30_000,
             relay_port_max: 39_999,
@@ -219,7 +255,45 @@ impl Config {
         if cfg.credential_ttl_seconds > cfg.max_credential_ttl_seconds {
             bail!("credential_ttl_seconds exceeds max_credential_ttl_seconds");
         }
+        cfg.check_limits()?;
         Ok(cfg)
+    }
+
+    /// The client-facing limits are in range (see `docs/host.md`, "Limits").
+    fn check_limits(&self) -> anyhow::Result<()> {
+        if !(1024..=16 << 20).contains(&self.ws_max_message_bytes) {
+            bail!("ws_max_message_bytes must be between 1024 and 16777216");
+        }
+        if !(self.ws_rate_limit_per_second.is_finite() && self.ws_rate_limit_per_second > 0.0) {
+            bail!("ws_rate_limit_per_second must be above 0");
+        }
+        if self.ws_rate_limit_burst == 0 {
+            bail!("ws_rate_limit_burst must be at least 1");
+        }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            bail!("max_connections and max_connections_per_ip must be at least 1");
+        }
+        for (name, v) in [
+            (
+                "header_read_timeout_seconds",
+                self.header_read_timeout_seconds,
+            ),
+            ("body_timeout_seconds", self.body_timeout_seconds),
+        ] {
+            if !(1..=3600).contains(&v) {
+                bail!("{name} must be between 1 and 3600");
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection limits of the HTTP server.
+    pub fn http_limits(&self) -> crate::http_server::HttpLimits {
+        crate::http_server::HttpLimits {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds),
+        }
     }
 
     /// Loads from the process environment and the common flags.
@@ -277,6 +351,9 @@ impl Config {
             ring_timeout: Duration::from_secs(self.ring_timeout_seconds.max(1)),
             login_timeout: Duration::from_secs(self.login_timeout_seconds.max(1)),
             keepalive_interval: Duration::from_secs(self.keepalive_seconds.max(1)),
+            ws_max_message_bytes: self.ws_max_message_bytes,
+            ws_rate_limit_per_second: self.ws_rate_limit_per_second,
+            ws_rate_limit_burst: self.ws_rate_limit_burst,
             ..SignalingConfig::default()
         }
     }
@@ -373,6 +450,53 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn client_limits_are_validated_and_reach_signaling() {
+        for (k, v) in [
+            ("SUPERNODE_WS_MAX_MESSAGE_BYTES", "10"),
+            ("SUPERNODE_WS_MAX_MESSAGE_BYTES", "999999999"),
+            ("SUPERNODE_WS_RATE_LIMIT_PER_SECOND", "0"),
+            ("SUPERNODE_WS_RATE_LIMIT_PER_SECOND", "-3"),
+            ("SUPERNODE_WS_RATE_LIMIT_BURST", "0"),
+            ("SUPERNODE_MAX_CONNECTIONS", "0"),
+            ("SUPERNODE_MAX_CONNECTIONS_PER_IP", "0"),
+            ("SUPERNODE_HEADER_READ_TIMEOUT_SECONDS", "0"),
+            ("SUPERNODE_BODY_TIMEOUT_SECONDS", "0"),
+            ("SUPERNODE_BODY_TIMEOUT_SECONDS", "100000"),
+        ] {
+            assert!(
+                Config::load_from(None, env(&[(k, v)]), None, None).is_err(),
+                "{k}={v} accepted"
+            );
+        }
+        let c = Config::load_from(
+            None,
+            env(&[
+                ("SUPERNODE_WS_MAX_MESSAGE_BYTES", "4096"),
+                ("SUPERNODE_WS_RATE_LIMIT_PER_SECOND", "5"),
+                ("SUPERNODE_WS_RATE_LIMIT_BURST", "7"),
+                ("SUPERNODE_MAX_CONNECTIONS", "300"),
+                ("SUPERNODE_MAX_CONNECTIONS_PER_IP", "30"),
+                ("SUPERNODE_HEADER_READ_TIMEOUT_SECONDS", "2"),
+            ]),
+            None,
+            None,
+        )
+        .unwrap();
+        let s = c.signaling("127.0.0.1:9".parse().unwrap());
+        assert_eq!(s.ws_max_message_bytes, 4096);
+        assert_eq!(s.ws_rate_limit_per_second, 5.0);
+        assert_eq!(s.ws_rate_limit_burst, 7);
+        let h = c.http_limits();
+        assert_eq!(h.max_connections, 300);
+        assert_eq!(h.max_connections_per_ip, 30);
+        assert_eq!(h.header_read_timeout, Duration::from_secs(2));
+        let d = Config::default();
+        assert_eq!(d.ws_max_message_bytes, 65_536);
+        assert_eq!(d.max_connections, 10_000);
+        assert_eq!(d.body_timeout_seconds, 10);
     }
 
     #[test]

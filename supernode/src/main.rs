@@ -20,10 +20,12 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod body_deadline;
 mod cli;
 mod config;
 mod demo;
 mod health;
+mod http_server;
 mod metrics;
 mod relay_host;
 mod relay_rest;

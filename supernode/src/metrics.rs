@@ -14,7 +14,12 @@
 //!   over live legs (RTT over legs that have one);
 //! * `supernode_relay_worker_legs{worker}`, `…_datagrams_received_total{worker}`,
 //!   `…_datagrams_sent_total{worker}`, `…_receive_batches_total{worker}` (worker load);
-//! * `supernode_relay_allocations_refused_total`, `supernode_relay_idle_legs_freed_total`.
+//! * `supernode_relay_allocations_refused_total`, `supernode_relay_idle_legs_freed_total`;
+//! * client limits (see `docs/host.md`, "Limits"): `supernode_http_connections` (open now),
+//!   `supernode_http_connections_accepted_total`,
+//!   `supernode_http_connections_refused_total{reason="global_cap"|"per_ip_cap"}`,
+//!   `supernode_http_header_timeouts_total`,
+//!   `supernode_ws_closed_by_limit_total{reason="rate_limited"|"too_big"|"login_timeout"}`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -44,6 +49,8 @@ pub struct MetricsState {
     pub signaling: Signaling,
     /// Legs, packets, workers.
     pub relay: Arc<HostRelay>,
+    /// HTTP connections (caps, refusals, timeouts).
+    pub connections: Arc<crate::http_server::ConnStats>,
 }
 
 /// The `/metrics` route.
@@ -241,5 +248,56 @@ pub fn render(st: &MetricsState) -> String {
         "Legs freed by the idle timeout.",
         st.relay.idle_freed(),
     );
+    client_limits(&mut out, st);
     out
+}
+
+/// The series of the client-facing limits: connections and WebSocket limit closes.
+fn client_limits(out: &mut String, st: &MetricsState) {
+    let c = st.connections.snapshot();
+    one(
+        out,
+        "supernode_http_connections",
+        "gauge",
+        "HTTP connections open (WebSockets included).",
+        c.open,
+    );
+    one(
+        out,
+        "supernode_http_connections_accepted_total",
+        "counter",
+        "HTTP connections accepted under the caps.",
+        c.accepted,
+    );
+    let name = "supernode_http_connections_refused_total";
+    head(
+        out,
+        name,
+        "counter",
+        "Connections refused past max_connections (503) or max_connections_per_ip (429).",
+    );
+    let _ = writeln!(out, "{name}{{reason=\"global_cap\"}} {}", c.refused_global);
+    let _ = writeln!(out, "{name}{{reason=\"per_ip_cap\"}} {}", c.refused_per_ip);
+    one(
+        out,
+        "supernode_http_header_timeouts_total",
+        "counter",
+        "Connections closed because request headers did not arrive within header_read_timeout_seconds.",
+        c.header_timeouts,
+    );
+    let w = st.signaling.ws_limit_counts();
+    let name = "supernode_ws_closed_by_limit_total";
+    head(
+        out,
+        name,
+        "counter",
+        "WebSockets closed for a message flood, an oversized message or no login in time.",
+    );
+    for (reason, v) in [
+        ("rate_limited", w.rate_limited),
+        ("too_big", w.too_big),
+        ("login_timeout", w.login_timeouts),
+    ] {
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {v}");
+    }
 }

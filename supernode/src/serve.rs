@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
-use axum::serve::ListenerExt;
 use supernode_signaling::directory::InMemoryDirectory;
 use supernode_signaling::ratelimit::RateLimiter;
 use supernode_signaling::{RelayAccess, Signaling, Store};
@@ -63,6 +62,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     .context("starting signaling")?
     // `/v1/openapi.json` describes relay REST too.
     .with_openapi(crate::relay_rest::RelayApiDoc::openapi());
+    let conn_stats = Arc::new(crate::http_server::ConnStats::default());
     let rest = crate::relay_rest::RelayRest {
         store: store.clone(),
         relay: relay.clone(),
@@ -77,8 +77,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(crate::metrics::router(crate::metrics::MetricsState {
             signaling: signaling.clone(),
             relay: relay.clone(),
+            connections: conn_stats.clone(),
         }))
-        .merge(crate::health::router(store.clone(), relay.clone()));
+        .merge(crate::health::router(store.clone(), relay.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            crate::body_deadline::BodyLimits {
+                timeout: Duration::from_secs(cfg.body_timeout_seconds),
+                max_bytes: cfg.body_limit_bytes,
+            },
+            crate::body_deadline::body_deadline,
+        ));
+    warn_if_descriptors_short(cfg.max_connections);
 
     let mut signals = Signals::register();
     let mut out = std::io::stdout().lock();
@@ -111,18 +120,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         })
     };
 
-    // Signaling messages are small and latency-bound: no Nagle delay on replies.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let server = tokio::spawn(crate::http_server::serve(
+        listener,
+        app,
+        cfg.http_limits(),
+        conn_stats,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
 
     signals.recv().await;
     relay.set_draining(true);
@@ -146,7 +153,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(());
     match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(Ok(r)) => r.context("serving")?,
+        Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
         Err(_) => tracing::warn!("open connections did not close in 5 s; leaving them"),
     }
@@ -155,6 +162,28 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     println!("supernode: stopped ({left} calls cut at the end of the drain)");
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Warns when the process may open fewer descriptors than `max_connections` needs (each
+/// connection is one; the relay and the database take some more).
+fn warn_if_descriptors_short(max_connections: usize) {
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(soft) = soft
+        && soft < max_connections + 256
+    {
+        tracing::warn!(
+            soft_limit = soft,
+            max_connections,
+            "the open-file limit is below max_connections + 256: past it, new connections wait in the kernel's backlog; raise `ulimit -n` or lower max_connections"
+        );
+    }
 }
 
 /// SIGINT and SIGTERM, registered before the server says it listens: a signal sent right

@@ -76,6 +76,8 @@ async fn run(args: Args) -> Result<()> {
         public_ws_url: format!("ws://{addr}/v1/ws"),
         rate_limit_per_second: 1e9,
         rate_limit_burst: u32::MAX,
+        ws_rate_limit_per_second: 1e9,
+        ws_rate_limit_burst: u32::MAX,
         ..SignalingConfig::default()
     };
     let signaling =

@@ -305,12 +305,10 @@ impl Load {
                     let buf = &mut self.arena[slot * SLOT..(slot + 1) * SLOT];
                     let mut len = Self::write_packet(buf, s, now, size, k + 1 == burst);
                     if let Some(ctx) = s.srtp.as_mut() {
-                        match ctx.protect_rtp(&buf[..len]) {
-                            Ok(p) if p.len() <= SLOT => {
-                                buf[..p.len()].copy_from_slice(&p);
-                                len = p.len();
-                            }
-                            _ => continue,
+                        // In place: the slot has room for the tag.
+                        match ctx.protect_rtp(buf, len) {
+                            Ok(n) => len = n,
+                            Err(_) => continue,
                         }
                     }
                     s.seq = s.seq.wrapping_add(1);

@@ -46,6 +46,12 @@ pub enum ErrorCode {
     /// The supernode is shutting down: it takes no new calls (calls already up go on).
     /// Reconnect to another supernode to call.
     Draining,
+    /// The socket sent more messages than its budget allows (`ws_rate_limit_per_second`,
+    /// `ws_rate_limit_burst`); the socket is closed (code 1008) after this error.
+    RateLimited,
+    /// A message above `ws_max_message_bytes`; the socket is closed (code 1009) after this
+    /// error.
+    MessageTooBig,
 }
 
 /// Why a text frame is not a valid client message.

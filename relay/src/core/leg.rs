@@ -9,9 +9,10 @@ use super::nack_cache::NackCache;
 use super::rate::{RateCap, RateLimiter};
 use super::rewrite::{Rewriter, SourceKey};
 use super::srtp::{LegSrtp, LegSrtpKeys};
-use super::stats::{LegCounters, ReceiveStats};
+use super::stats::LegCounters;
 use super::transmit::TxBatch;
 use supernode_media::packet::rtp;
+use supernode_media::rfc3550::ReceiveStats;
 
 /// How a leg learns where its peer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,8 +122,6 @@ pub struct Leg {
     pub heard: bool,
     /// When a keyframe request was last forwarded toward this leg (coalescing).
     pub last_keyframe_request: Option<Instant>,
-    /// Last SR from the peer: middle 32 bits of its NTP time, and when it arrived.
-    pub last_sr: Option<(u32, Instant)>,
     /// NTP middle-32 of the last SR the relay sent to this leg -> send time, for RTT.
     pub sent_sr: Option<(u32, Instant)>,
     /// Round-trip time from the peer's reports.
@@ -170,7 +169,7 @@ impl Leg {
             clock_rate: spec.clock_rate.max(1),
             dests: Vec::new(),
             sources: Vec::new(),
-            rx: ReceiveStats::default(),
+            rx: ReceiveStats::new(spec.clock_rate),
             counters: LegCounters::default(),
             rate: RateLimiter::new(spec.rate_cap, now),
             rewrite: Rewriter::new(spec.clock_rate),
@@ -178,7 +177,6 @@ impl Leg {
             last_rx: now,
             heard: false,
             last_keyframe_request: None,
-            last_sr: None,
             sent_sr: None,
             rtt: None,
             sent_packets: 0,
@@ -304,17 +302,10 @@ impl Leg {
             if tx.push(self.sock, peer, pkt).is_none() {
                 break;
             }
-            if let Some(s) = self.srtp.as_mut() {
-                let protected = tx.last_mut().map(|b| s.protect_rtp(b));
-                match protected {
-                    Some(Ok(p)) => {
-                        tx.replace_last(&p);
-                    }
-                    _ => {
-                        tx.pop();
-                        continue;
-                    }
-                }
+            if let Some(s) = self.srtp.as_mut()
+                && tx.grow_last(|b, len| s.protect_rtp(b, len)).is_err()
+            {
+                continue;
             }
             sent += 1;
         }

@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use supernode_media::ids::Ssrc;
 use supernode_media::packet::demux::{PacketKind, classify};
 use supernode_media::packet::rtp::{self, RtpPacket};
+use supernode_media::rfc3550::ReceiveStats;
 
 use crate::error::RelayError;
 use addr_map::FxHashMap;
@@ -145,6 +146,9 @@ pub struct Core {
     next_sweep: Instant,
     /// State of the generator that spreads report times (RFC 3550 §6.3.1 randomization).
     jitter_state: u64,
+    /// Where SRTP/SRTCP datagrams are copied and unprotected in place (the datagram comes
+    /// in as `&[u8]`): one buffer for the core, taken while a packet is handled.
+    srtp_scratch: Box<[u8]>,
 }
 
 /// How often the core scans its legs for due reports and idle legs. Short, so that reports
@@ -169,6 +173,7 @@ impl Core {
             events: VecDeque::with_capacity(64),
             next_sweep: now,
             jitter_state: 0x9e37_79b9_7f4a_7c15,
+            srtp_scratch: vec![0u8; transmit::MAX_DATAGRAM].into_boxed_slice(),
         }
     }
 
@@ -217,7 +222,7 @@ impl Core {
             return Err(RelayError::SharedLegUnidentifiable);
         }
         let srtp = match &spec.srtp {
-            Some(k) => Some(srtp::LegSrtp::new(k).map_err(RelayError::Srtp)?),
+            Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| RelayError::Srtp(e.to_string()))?),
             None => None,
         };
         let cache = NackCache::new(self.config.nack_cache_bytes, self.config.nack_cache_slots);
@@ -298,7 +303,7 @@ impl Core {
     pub fn set_srtp(&mut self, id: LegId, keys: Option<LegSrtpKeys>) -> Result<(), RelayError> {
         let i = self.idx(id)?;
         let srtp = match &keys {
-            Some(k) => Some(srtp::LegSrtp::new(k).map_err(RelayError::Srtp)?),
+            Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| RelayError::Srtp(e.to_string()))?),
             None => None,
         };
         self.leg_mut(i).srtp = srtp;
@@ -374,13 +379,13 @@ impl Core {
             counters: l.counters.clone(),
             expected,
             received: l.rx.received(),
-            lost: l.rx.lost(),
+            lost: l.rx.lost() as i64,
             loss_pct: if expected == 0 {
                 0.0
             } else {
-                100.0 * l.rx.lost().max(0) as f64 / expected as f64
+                100.0 * l.rx.lost() as f64 / expected as f64
             },
-            jitter_ms: f64::from(l.rx.jitter()) * 1000.0 / f64::from(l.clock_rate),
+            jitter_ms: l.rx.jitter_ms(),
             reordered: l.rx.reordered(),
             duplicates: l.rx.duplicates(),
             rtt: l.rtt,
@@ -495,15 +500,7 @@ impl Core {
     }
 
     #[inline]
-    fn arrival_ticks(&self, now: Instant, clock_rate: u32) -> i64 {
-        let us = now.saturating_duration_since(self.epoch).as_micros() as u64;
-        (us * u64::from(clock_rate) / 1_000_000) as i64
-    }
-
-    #[inline]
     fn on_rtp(&mut self, now: Instant, li: u32, src: SocketAddr, data: &[u8], tx: &mut TxBatch) {
-        let arrival_rate = self.leg(li).clock_rate;
-        let arrival = self.arrival_ticks(now, arrival_rate);
         let leg = self.legs[li as usize].as_mut().expect("live leg");
         let from_peer = leg.is_peer(src);
         let first = leg.may_first_latch();
@@ -537,15 +534,20 @@ impl Core {
             leg.counters.drop(DropReason::RateLimited);
             return;
         }
+        // SRTP: unprotected in place in the core's scratch buffer (taken out of `self` for
+        // the rest of this packet, and put back at the end).
+        let mut scratch = std::mem::take(&mut self.srtp_scratch);
+        let leg = self.legs[li as usize].as_mut().expect("live leg");
         let decrypted = match leg.srtp.as_mut() {
-            Some(s) => match s.unprotect_rtp(data) {
-                Ok(b) => Some(b),
+            Some(s) => match s.unprotect_rtp(data, &mut scratch) {
+                Ok(n) => Some(n),
                 Err(_) => {
                     leg.counters.drop(if from_peer {
                         DropReason::SrtpAuth
                     } else {
                         DropReason::Stranger
                     });
+                    self.srtp_scratch = scratch;
                     return;
                 }
             },
@@ -557,7 +559,7 @@ impl Core {
             // starts a new stream.
             if leg.ssrc != Some(ssrc) {
                 leg.ssrc = None;
-                leg.rx = stats::ReceiveStats::default();
+                leg.rx = ReceiveStats::new(leg.clock_rate);
             }
             self.latch(now, li, src, tx);
         }
@@ -570,17 +572,18 @@ impl Core {
             }
         }
         let leg = self.legs[li as usize].as_mut().expect("live leg");
-        leg.rx.on_packet(seq, ts, arrival);
+        leg.rx.on_packet(now, seq, ts);
         leg.counters.rtp_in += 1;
         leg.counters.bytes_in += data.len() as u64;
         leg.last_rx = now;
         leg.heard = true;
-        let plain: &[u8] = match &decrypted {
-            Some(b) => b,
+        let plain: &[u8] = match decrypted {
+            Some(n) => &scratch[..n],
             None => data,
         };
         let payload_len = plain.len().saturating_sub(pkt.header_len()) as u32;
         self.forward_rtp(now, li, plain, ssrc, seq, ts, payload_len, tx);
+        self.srtp_scratch = scratch;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -623,16 +626,10 @@ impl Core {
                 let _ = rtp::set_sequence_number(buf, m.seq);
                 let _ = rtp::set_timestamp(buf, m.ts);
             }
-            if let Some(s) = dest.srtp.as_mut() {
-                match s.protect_rtp(buf) {
-                    Ok(p) => {
-                        tx.replace_last(&p);
-                    }
-                    Err(_) => {
-                        tx.pop();
-                        continue;
-                    }
-                }
+            if let Some(s) = dest.srtp.as_mut()
+                && tx.grow_last(|b, len| s.protect_rtp(b, len)).is_err()
+            {
+                continue;
             }
             if dest.cache.is_enabled()
                 && let Some(wire) = tx.last_mut()

@@ -12,41 +12,22 @@
 //!   are consumed and not forwarded.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use supernode_media::ids::Ssrc;
 use supernode_media::packet::rtcp::{
     Pli, ReceiverReport, ReportBlock, RtcpCompound, RtcpPacket, SenderReport, WireList,
     write_compound,
 };
+use supernode_media::rfc3550::{ntp, rtt};
 
 use super::stats::DropReason;
 use super::transmit::TxBatch;
 use super::{Core, PeerMode};
 
-/// Seconds from 1900 (NTP era 0) to 1970 (Unix epoch).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
-
-/// 64-bit NTP timestamp for a wall-clock time given as a duration since the Unix epoch.
-pub fn ntp_from_unix(d: Duration) -> u64 {
-    let secs = d.as_secs() + NTP_UNIX_OFFSET;
-    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-    (secs << 32) | frac
-}
-
-/// The middle 32 bits of an NTP timestamp (RFC 3550 LSR format).
-pub fn ntp_mid(ntp: u64) -> u32 {
-    (ntp >> 16) as u32
-}
-
-/// A duration in 1/65536 s units (RFC 3550 DLSR format).
-pub fn to_q16(d: Duration) -> u32 {
-    ((d.as_micros() as u64 * 65_536) / 1_000_000) as u32
-}
-
 impl Core {
     fn ntp_now(&self, now: Instant) -> u64 {
-        ntp_from_unix(self.config.wallclock_at_epoch + now.saturating_duration_since(self.epoch))
+        ntp::from_unix(self.config.wallclock_at_epoch + now.saturating_duration_since(self.epoch))
     }
 
     pub(super) fn on_rtcp(
@@ -63,31 +44,39 @@ impl Core {
             leg.counters.drop(DropReason::Stranger);
             return;
         }
+        // SRTCP: unprotected in place in the core's scratch buffer, taken for this packet.
+        let mut scratch = std::mem::take(&mut self.srtp_scratch);
+        let leg = self.legs[li as usize].as_mut().expect("live leg");
         let decrypted = match leg.srtp.as_mut() {
-            Some(s) => match s.unprotect_rtcp(data) {
-                Ok(b) => Some(b),
+            Some(s) => match s.unprotect_rtcp(data, &mut scratch) {
+                Ok(n) => Some(n),
                 Err(_) => {
                     leg.counters.drop(DropReason::SrtpAuth);
+                    self.srtp_scratch = scratch;
                     return;
                 }
             },
             None => None,
         };
-        let plain: &[u8] = decrypted.as_deref().unwrap_or(data);
+        let plain: &[u8] = match decrypted {
+            Some(n) => &scratch[..n],
+            None => data,
+        };
         if RtcpCompound::parse(plain).any(|p| p.is_err()) {
             leg.counters.drop(DropReason::Malformed);
+            self.srtp_scratch = scratch;
             return;
         }
         leg.counters.rtcp_in += 1;
         leg.counters.bytes_in += data.len() as u64;
         leg.last_rx = now;
         leg.heard = true;
-        let now_mid = ntp_mid(self.ntp_now(now));
+        let now_mid = ntp::mid(self.ntp_now(now));
         for p in RtcpCompound::parse(plain).flatten() {
             match p {
                 RtcpPacket::SenderReport(sr) => {
                     let leg = self.leg_mut(li);
-                    leg.last_sr = Some((ntp_mid(sr.ntp_time), now));
+                    leg.rx.on_sender_report(now, sr.ntp_time);
                     self.on_report_blocks(li, now_mid, sr.reports);
                 }
                 RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(li, now_mid, rr.reports),
@@ -100,6 +89,7 @@ impl Core {
                 _ => {}
             }
         }
+        self.srtp_scratch = scratch;
     }
 
     fn on_report_blocks(&mut self, li: u32, now_mid: u32, blocks: WireList<'_, ReportBlock>) {
@@ -108,16 +98,10 @@ impl Core {
             return;
         };
         for b in blocks.iter() {
-            if b.ssrc == out && b.last_sr != 0 {
-                let rtt_q16 = now_mid
-                    .wrapping_sub(b.last_sr)
-                    .wrapping_sub(b.delay_since_last_sr);
-                // Ignore nonsense (a negative round trip wraps to a huge value).
-                if rtt_q16 < 65_536 * 10 {
-                    leg.rtt = Some(Duration::from_micros(
-                        u64::from(rtt_q16) * 1_000_000 / 65_536,
-                    ));
-                }
+            if b.ssrc == out
+                && let Some(r) = rtt::from_report(now_mid, b.last_sr, b.delay_since_last_sr)
+            {
+                leg.rtt = Some(r);
             }
         }
     }
@@ -180,23 +164,7 @@ impl Core {
         let mut blocks = [ReportBlock::default(); 1];
         let nblocks = match leg.ssrc {
             Some(ssrc) if leg.rx.started() => {
-                let (lsr, dlsr) = match leg.last_sr {
-                    Some((mid, at)) => (mid, to_q16(now.saturating_duration_since(at))),
-                    None => (0, 0),
-                };
-                blocks[0] = ReportBlock {
-                    ssrc: Ssrc(ssrc),
-                    fraction_lost: leg.rx.take_fraction_lost(),
-                    cumulative_lost: leg
-                        .rx
-                        .lost()
-                        .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
-                        as i32,
-                    extended_highest_seq: leg.rx.extended_max(),
-                    jitter: leg.rx.jitter(),
-                    last_sr: lsr,
-                    delay_since_last_sr: dlsr,
-                };
+                blocks[0] = leg.rx.report_block(now, Ssrc(ssrc));
                 1
             }
             _ => 0,
@@ -207,7 +175,7 @@ impl Core {
                 let elapsed = now.saturating_duration_since(at);
                 let ticks =
                     (elapsed.as_micros() as u64 * u64::from(leg.clock_rate) / 1_000_000) as u32;
-                leg.sent_sr = Some((ntp_mid(ntp), now));
+                leg.sent_sr = Some((ntp::mid(ntp), now));
                 RtcpPacket::SenderReport(SenderReport {
                     ssrc: out,
                     ntp_time: ntp,
@@ -242,35 +210,14 @@ fn push_rtcp(
         leg.counters.drop(DropReason::TxFull);
         return false;
     }
-    if let Some(s) = leg.srtp.as_mut() {
-        let plain = tx.last_mut().map(|b| b.to_vec()).unwrap_or_default();
-        match s.protect_rtcp(&plain) {
-            Ok(p) => {
-                tx.replace_last(&p);
-            }
-            Err(_) => {
-                tx.pop();
-                return false;
-            }
-        }
+    if let Some(s) = leg.srtp.as_mut()
+        && tx.grow_last(|b, len| s.protect_rtcp(b, len)).is_err()
+    {
+        return false;
     }
     if let Some(t) = tx.items().last() {
         leg.counters.packets_out += 1;
         leg.counters.bytes_out += u64::from(t.len);
     }
     true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ntp_conversions() {
-        let ntp = ntp_from_unix(Duration::from_millis(1_500));
-        assert_eq!(ntp >> 32, NTP_UNIX_OFFSET + 1);
-        assert_eq!((ntp & 0xffff_ffff) >> 31, 1, "half a second");
-        assert_eq!(to_q16(Duration::from_millis(500)), 32_768);
-        assert_eq!(ntp_mid(0x0001_0002_0003_0004), 0x0002_0003);
-    }
 }

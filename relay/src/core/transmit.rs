@@ -107,6 +107,37 @@ impl TxBatch {
         Some(&mut self.arena[t.off as usize..(t.off + t.len) as usize])
     }
 
+    /// Rewrites the last queued datagram in place with room to grow to [`MAX_DATAGRAM`]:
+    /// `f` gets that buffer and the datagram's length and returns its new length (SRTP
+    /// protection appends its tag so). On `Err` the datagram is dropped. Does nothing when
+    /// the batch is empty.
+    #[inline]
+    pub fn grow_last<E>(
+        &mut self,
+        f: impl FnOnce(&mut [u8], usize) -> Result<usize, E>,
+    ) -> Result<(), E> {
+        let Some(t) = self.items.last().copied() else {
+            return Ok(());
+        };
+        let off = t.off as usize;
+        // Every datagram is at most MAX_DATAGRAM, so the last one starts at most
+        // (cap - 1) * MAX_DATAGRAM into the arena: this slice is always in it.
+        match f(&mut self.arena[off..off + MAX_DATAGRAM], t.len as usize) {
+            Ok(len) => {
+                let len = len.min(MAX_DATAGRAM);
+                if let Some(last) = self.items.last_mut() {
+                    last.len = len as u32;
+                }
+                self.used = off + len;
+                Ok(())
+            }
+            Err(e) => {
+                self.pop();
+                Err(e)
+            }
+        }
+    }
+
     /// Drops the last queued datagram.
     pub fn pop(&mut self) {
         if let Some(t) = self.items.pop() {

@@ -59,6 +59,7 @@ impl Signaling {
             store,
             cfg,
             hub,
+            ws_counters: Default::default(),
         });
         inner.reload_keyring().await?;
         // Keyring refresh: picks up `supernode admin secret rotate` from other processes.
@@ -146,5 +147,10 @@ impl Signaling {
     /// Calls live on this supernode right now.
     pub fn call_count(&self) -> usize {
         self.state.0.hub.call_count()
+    }
+
+    /// WebSockets closed for going past a limit (flood, size, login timeout), since start.
+    pub fn ws_limit_counts(&self) -> crate::ws::limits::WsLimitCounts {
+        self.state.0.ws_counters.snapshot()
     }
 }

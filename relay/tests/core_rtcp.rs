@@ -1,0 +1,160 @@
+//! RTCP through the sans-IO core: NACKs answered from the retransmission cache, PLIs
+//! forwarded to the sender and coalesced, and the reports the relay generates toward each
+//! leg (an RR toward a sender, an SR toward a receiver). (Mirrors `loopback.rs`.)
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::*;
+use supernode_media::ids::Ssrc;
+use supernode_media::packet::rtcp::{RtcpCompound, RtcpPacket};
+
+fn no_reports() -> CoreConfig {
+    CoreConfig {
+        report_interval: Duration::from_secs(3600),
+        ..CoreConfig::default()
+    }
+}
+
+#[test]
+fn nack_is_answered_from_the_cache() {
+    let mut h = Harness::new(no_reports());
+    let [ls, lr] = h.latching_pair();
+    let (sender, receiver) = (h.peer(), h.peer());
+    h.send_rtp(receiver, lr, 0xBB, 1, 0, b"latch");
+    h.send_rtp(sender, ls, 0xAA, 1, 0, b"latch");
+    assert!(h.stats(lr).peer.is_some() && h.stats(ls).peer.is_some());
+    let _ = h.take(receiver);
+    let originals: Vec<Vec<u8>> = (10..20u16)
+        .map(|s| rtp(0xAA, s, u32::from(s) * 3000, &[s as u8; 1000]))
+        .collect();
+    for p in &originals {
+        h.send(sender, ls, p);
+        h.advance(Duration::from_millis(20));
+    }
+    assert_eq!(h.take_rtp(receiver).len(), 10);
+    let _ = h.take(sender);
+    // The receiver lost 12 and 14: pid 12, bitmask bit 1 (= 14).
+    h.send(receiver, lr, &nack(0xBB, 0xAA, &[(12, 0b10)]));
+    let re = h.take(receiver);
+    assert_eq!(re.len(), 2);
+    assert_eq!(
+        re[0].data, originals[2],
+        "byte-identical retransmission of 12"
+    );
+    assert_eq!(
+        re[1].data, originals[4],
+        "byte-identical retransmission of 14"
+    );
+    assert!(re.iter().all(|d| d.from == lr.local));
+    assert!(h.take(sender).is_empty(), "the sender is not bothered");
+    let s = h.stats(lr);
+    assert_eq!(s.nack_retransmits, 2);
+    assert_eq!(s.nack_misses, 0);
+    // A NACK for something never sent is a counted miss.
+    h.send(receiver, lr, &nack(0xBB, 0xAA, &[(500, 0)]));
+    assert!(h.take(receiver).is_empty());
+    assert_eq!(h.stats(lr).nack_misses, 1);
+    assert_eq!(h.stats(lr).nack_retransmits, 2);
+}
+
+#[test]
+fn pli_reaches_the_sender_coalesced() {
+    let mut h = Harness::new(CoreConfig {
+        keyframe_min_interval: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(3600),
+        ..no_reports()
+    });
+    let [ls, lr] = h.latching_pair();
+    let (sender, receiver) = (h.peer(), h.peer());
+    h.send_rtp(receiver, lr, 0xBB, 1, 0, b"latch");
+    h.send_rtp(sender, ls, 0xAA, 1, 0, b"video");
+    assert_eq!(h.take_rtp(receiver).len(), 1);
+    let _ = h.take(sender);
+    for _ in 0..3 {
+        h.send(receiver, lr, &pli(0xBB, 0xAA));
+    }
+    let got = h.take(sender);
+    assert_eq!(got.len(), 1, "three PLIs coalesced into one");
+    assert_eq!(got[0].from, ls.local);
+    let p = RtcpCompound::parse(&got[0].data).next().unwrap().unwrap();
+    match p {
+        RtcpPacket::Pli(p) => assert_eq!(p.media_ssrc, Ssrc(0xAA)),
+        other => panic!("expected PLI, got {other:?}"),
+    }
+    let s = h.stats(ls);
+    assert_eq!(s.keyframe_requests_out, 1);
+    assert_eq!(s.keyframe_requests_coalesced, 2);
+    assert_eq!(h.stats(lr).keyframe_requests_in, 3);
+    // Within the coalescing interval (60 s) later requests are still coalesced...
+    h.advance(Duration::from_secs(30));
+    h.send(receiver, lr, &pli(0xBB, 0xAA));
+    h.advance(Duration::from_millis(29_999));
+    h.send(receiver, lr, &pli(0xBB, 0xAA));
+    assert!(h.take(sender).is_empty());
+    assert_eq!(h.stats(ls).keyframe_requests_coalesced, 4);
+    // ...and once it has passed, the next one goes through again.
+    h.advance(Duration::from_millis(1));
+    h.send(receiver, lr, &pli(0xBB, 0xAA));
+    assert_eq!(h.take(sender).len(), 1);
+    assert_eq!(h.stats(ls).keyframe_requests_out, 2);
+}
+
+#[test]
+fn reports_are_generated_toward_each_leg() {
+    let mut h = Harness::new(CoreConfig {
+        report_interval: Duration::from_millis(200),
+        ..CoreConfig::default()
+    });
+    let [la, lb] = h.latching_pair();
+    let (a, b) = (h.peer(), h.peer());
+    h.send_rtp(b, lb, 0xB, 1, 0, b"latch");
+    for i in 0..10u16 {
+        h.send_rtp(a, la, 0xA, i, u32::from(i) * 960, b"media");
+    }
+    let _ = h.take(a);
+    let _ = h.take(b);
+    // Reports come every 0.5-1.5 intervals (plus one 20 ms sweep): within 320 ms each leg
+    // has had at least one.
+    h.advance(Duration::from_millis(320));
+    // A only sends: it gets an RR about its stream.
+    let to_a = h.take(a);
+    assert!(!to_a.is_empty(), "A got a report");
+    for d in &to_a {
+        assert_eq!(d.from, la.local);
+        match RtcpCompound::parse(&d.data).next() {
+            Some(Ok(RtcpPacket::ReceiverReport(rr))) => {
+                let block = rr.reports.iter().next().expect("a report block");
+                assert_eq!(block.ssrc, Ssrc(0xA));
+                assert_eq!(block.extended_highest_seq & 0xffff, 9);
+                assert_eq!(block.cumulative_lost, 0);
+            }
+            other => panic!("expected an RR toward A, got {other:?}"),
+        }
+    }
+    // B receives media: it gets an SR that speaks for the stream B receives.
+    let to_b = h.take(b);
+    assert!(!to_b.is_empty(), "B got a report");
+    for d in &to_b {
+        match RtcpCompound::parse(&d.data).next() {
+            Some(Ok(RtcpPacket::SenderReport(sr))) => {
+                assert_eq!(
+                    sr.ssrc,
+                    Ssrc(0xA),
+                    "the SR speaks for the stream B receives"
+                );
+                assert_eq!(sr.packet_count, 10);
+            }
+            other => panic!("expected an SR toward B, got {other:?}"),
+        }
+    }
+    // Over 10 s each leg gets a report every 100-300 ms (0.5-1.5 intervals, RFC 3550
+    // §6.3.1, plus at most one 20 ms sweep): between 31 and 100 of them.
+    h.advance(Duration::from_secs(10));
+    for (leg, peer) in [(la, a), (lb, b)] {
+        let n = h.take(peer).len() as u64;
+        assert!((31..=100).contains(&n), "{n} reports in 10 s");
+        assert!(h.stats(leg).reports_sent >= n);
+    }
+}
