@@ -532,7 +532,13 @@ impl CallCore {
                 client_ref,
             },
         );
-        self.notice_others(&caller, &[ep.clone()], &call_id, NoticeState::Outgoing, &to);
+        self.notice_others(
+            &caller,
+            std::slice::from_ref(ep),
+            &call_id,
+            NoticeState::Outgoing,
+            &to,
+        );
         self.busy.insert(caller.clone(), call_id.clone());
         self.busy.insert(to.clone(), call_id.clone());
         self.calls.insert(
@@ -716,7 +722,7 @@ impl CallCore {
         }
         self.notice_others(
             &caller,
-            &[caller_ep.clone()],
+            std::slice::from_ref(&caller_ep),
             call_id,
             NoticeState::Answered,
             &callee,
