@@ -1,6 +1,8 @@
 //! The directory: which endpoints of which account are attached to which supernode.
 //!
-//! The WebSocket hub records every endpoint on login and removes it on disconnect.
+//! The conference core records every endpoint of its node on login and removes it on
+//! disconnect, and reads through the directory which endpoints an account has (an input of
+//! the core: in memory on one node, a replicated store in a network).
 //! [`InMemoryDirectory`] serves one supernode. A network of supernodes shares the directory
 //! (a later issue implements [`Directory`] on Redis); the trait is synchronous because such an
 //! implementation answers from a local replica kept up to date in the background, so a

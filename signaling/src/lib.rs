@@ -3,7 +3,8 @@
 //! Partners' servers create anonymous accounts and short-lived login credentials through a
 //! REST API; clients (edge processes, browser tabs) log in over a WebSocket with such a
 //! credential and set calls up. This crate holds all of it except the relay, which it reaches
-//! only through the [`RelayAccess`] trait that the host binary implements.
+//! only through the [`RelayAccess`] trait that the host binary implements (a non-blocking
+//! `submit` of relay operations, answered over a oneshot).
 //!
 //! ## How to drive it
 //!
@@ -16,9 +17,12 @@
 //!
 //! The pieces underneath can be used alone:
 //!
-//! * [`calls::CallCore`] — the sans-IO call state machine (endpoints, ringing, first accept
-//!   wins, busy, disconnects). It takes `now: Instant` and inputs, and gives
-//!   [`calls::Outgoing`] messages out; it never reads the clock.
+//! * [`calls::CallCore`] — the sans-IO conference core (endpoints, ringing, first accept
+//!   wins, busy, disconnects). It takes `now: Instant`, inputs and relay results, and gives
+//!   [`calls::Outgoing`] messages and relay operations out; it never reads the clock or
+//!   calls the relay. [`calls::hub::Hub`] runs it for a supernode and executes its relay
+//!   operations through [`RelayAccess::submit`] outside its lock.
+//! * [`state::AppState`] — what the REST and WebSocket handlers share.
 //! * [`token`] — TURN-REST-like credentials (expiry, account id, key id, HMAC-SHA256) and the
 //!   rotating [`token::Keyring`].
 //! * [`protocol`] and [`ids`] — the typed, versioned WebSocket messages and the globally
@@ -44,6 +48,7 @@ pub mod http;
 pub mod ratelimit;
 pub mod relay_access;
 pub mod sdp;
+pub mod state;
 pub mod storage;
 pub mod timefmt;
 pub mod token;
@@ -57,5 +62,5 @@ pub use supernode_proto::protocol;
 pub use config::SignalingConfig;
 pub use error::{SignalingError, StorageError};
 pub use http::Signaling;
-pub use relay_access::{LegGrant, LegId, RelayAccess, RelayAccessError, SrtpParams};
+pub use relay_access::{RelayAccess, RelayReply};
 pub use storage::Store;

@@ -467,7 +467,8 @@ async fn first_accept_wins_across_tabs() {
         }
     );
     assert_eq!(s.relay.live_calls(), vec![call.clone()]);
-    assert_eq!(s.relay.state.lock().unwrap().connected.len(), 1);
+    // One subscription each way.
+    assert_eq!(s.relay.state.lock().unwrap().connected.len(), 2);
 
     // The second tab is too late.
     accept(&mut b2, call.clone()).await;
@@ -538,7 +539,7 @@ async fn first_accept_wins_across_tabs() {
             peer: acc(&alice.0)
         }
     );
-    assert!(s.relay.live_calls().is_empty());
+    assert!(s.relay.wait_live(vec![]).await.is_empty());
     {
         let log = s.relay.state.lock().unwrap();
         assert_eq!(log.allocations, 1);
@@ -581,7 +582,7 @@ async fn disconnect_ends_only_the_calls_it_takes_part_in() {
     // a's connection drops.
     drop(a);
     ended(&mut b, ab.clone(), EndReason::PeerDisconnected).await;
-    assert_eq!(s.relay.live_calls(), vec![cd.clone()]);
+    assert_eq!(s.relay.wait_live(vec![cd.clone()]).await, vec![cd.clone()]);
     // c–d is untouched.
     let offer = Negotiation::Answer { sdp: "v=0".into() };
     c.send(&ClientMsg::Negotiate {
@@ -598,7 +599,7 @@ async fn disconnect_ends_only_the_calls_it_takes_part_in() {
     );
     d.close().await;
     ended(&mut c, cd.clone(), EndReason::PeerDisconnected).await;
-    assert!(s.relay.live_calls().is_empty());
+    assert!(s.relay.wait_live(vec![]).await.is_empty());
 }
 
 #[tokio::test]
@@ -722,7 +723,7 @@ async fn relay_failure_ends_the_call_cleanly() {
     accept(&mut b, call.clone()).await;
     ended(&mut a, call.clone(), EndReason::RelayFailure).await;
     ended(&mut b, call.clone(), EndReason::RelayFailure).await;
-    assert!(s.relay.live_calls().is_empty());
+    assert!(s.relay.wait_live(vec![]).await.is_empty());
     assert_eq!(s.signaling.call_count(), 0);
 }
 
@@ -819,5 +820,5 @@ async fn a_draining_host_refuses_new_invites_and_keeps_running_calls() {
             _ => continue,
         }
     }
-    assert!(s.relay.live_calls().is_empty());
+    assert!(s.relay.wait_live(vec![]).await.is_empty());
 }

@@ -1,38 +1,40 @@
-//! The relay inside the host: [`HostRelay`] owns the relay's workers, implements the
-//! signaling service's [`RelayAccess`] with them, and keeps the books the rest of the host
-//! needs (which session belongs to which call or relay-REST owner, totals of released legs
-//! for `/metrics`, the draining flag).
+//! The relay inside the host: [`HostRelay`] owns the relay's workers, executes the relay
+//! operations of the conference core ([`supernode_proto::relay_ops`]) with them, and keeps
+//! the books the rest of the host needs (which session belongs to which call or relay-REST
+//! owner, totals of released legs for `/metrics`, the draining flag).
 //!
-//! Drive it: [`HostRelay::start`] with the relay configuration; hand it to
-//! [`supernode_signaling::Signaling::new`] as the relay; call [`HostRelay::pump_events`]
-//! now and then (the host does it once a second) so idle-freed legs are forgotten and logged;
-//! [`HostRelay::set_draining`] on SIGTERM makes every new allocation fail with
-//! [`RelayAccessError::Unavailable`] (a call answered then ends with `relay_failure`).
+//! Drive it: [`HostRelay::start`] with the relay configuration; hand
+//! [`RelayExecutor`]`(host)` to [`supernode_signaling::Signaling::new`] as the relay: the
+//! signaling hub submits batches of operations to it without blocking, each batch runs in
+//! order on a blocking thread ([`HostRelay::execute`]: socket binds, worker round trips) and
+//! the results go back over a oneshot. Call [`HostRelay::pump_events`] now and then (the host
+//! does it once a second) so idle-freed legs are forgotten and logged;
+//! [`HostRelay::set_draining`] on SIGTERM makes every new session fail with
+//! [`RelayOpError::Draining`] (a call answered then ends with `relay_failure`).
 //!
-//! Every call endpoint gets **one** own-port, latching SRTP leg (a relay transport;
-//! `AES_CM_128_HMAC_SHA1_80`, one fresh random master key and salt per endpoint, the same in
-//! both directions) whose address signaling hands out. It carries the endpoint's audio and
-//! video: the relay learns each SSRC the endpoint sends (clock rates by payload type: Opus
-//! 111 at 48 kHz, H.264 96 at 90 kHz, the edge's payload types) and gives the other
-//! endpoint each of them as a stream of its own. The two legs of a call are connected both
-//! ways.
+//! Every client transport gets **one** own-port, latching SRTP leg (the profile the
+//! operation names, one fresh random master key and salt per transport, the same in both
+//! directions) whose address signaling hands out. It carries the endpoint's audio and video:
+//! the relay learns each SSRC the endpoint sends (clock rates by payload type: Opus 111 at
+//! 48 kHz, H.264 96 at 90 kHz, the edge's payload types) and gives every subscribed
+//! transport each of them as a stream of its own. A `Subscribe` connects two transports one
+//! way.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use base64::Engine;
 use rand::RngCore;
-use supernode_proto::ids::{CallId, TransportId};
+use supernode_proto::SrtpProfile as WireProfile;
+use supernode_proto::ids::{CallId, RelaySessionId, TransportId};
+use supernode_proto::protocol::SrtpKeying;
+use supernode_proto::relay_ops::{
+    AddTransport, RelayOp, RelayOpError, RelayOutcome, RelayResult, TransportGrant, TransportKind,
+};
 use supernode_relay::core::{LegSrtpKeys, LegStats, Pt, SrtpKey, SrtpProfile};
 use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
-use supernode_signaling::{LegGrant, LegId, RelayAccess, RelayAccessError, SrtpParams};
-
-use crate::relay_books::Books;
-pub use crate::relay_books::Totals;
-
-/// The SRTP profile every call leg uses.
-pub const CALL_SRTP_PROFILE: supernode_proto::SrtpProfile =
-    supernode_proto::SrtpProfile::Aes128CmHmacSha1_80;
+use supernode_signaling::relay_access::{RelayAccess, RelayReply};
 
 /// Who a relay session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,13 +45,8 @@ pub enum Owner {
     Rest(String),
 }
 
-/// The relay legs of one call: the session, and per endpoint its transport id and its one
-/// leg.
-#[derive(Debug, Clone)]
-struct CallLegs {
-    session: SessionId,
-    legs: Vec<(TransportId, supernode_relay::LegId)>,
-}
+use crate::relay_books::Books;
+pub use crate::relay_books::Totals;
 
 /// Payload types of call media and their clock rates (what the edge sends: Opus and H.264),
 /// so the relay keeps each learned stream's statistics and timestamps in the right clock.
@@ -59,37 +56,11 @@ const CALL_CLOCK_RATES: [(Pt, u32); 2] = [(Pt(111), 48_000), (Pt(96), 90_000)];
 pub struct HostRelay {
     relay: Relay,
     sessions: Mutex<HashMap<SessionId, Owner>>,
-    calls: Mutex<HashMap<CallId, CallLegs>>,
+    calls: Mutex<HashMap<RelaySessionId, CallSession>>,
     books: Mutex<Books>,
     draining: AtomicBool,
     refused: AtomicU64,
     idle_freed: AtomicU64,
-}
-
-fn relay_err(e: RelayError) -> RelayAccessError {
-    match e {
-        RelayError::PortsExhausted => RelayAccessError::Exhausted,
-        RelayError::UnknownLeg(_) | RelayError::UnknownSession(_) => RelayAccessError::Unknown,
-        other => RelayAccessError::Unavailable(other.to_string()),
-    }
-}
-
-/// Fresh SRTP keys (key ‖ salt, 30 bytes) for one leg.
-fn fresh_keys() -> (Vec<u8>, LegSrtpKeys) {
-    let mut k = [0u8; 30];
-    rand::rng().fill_bytes(&mut k);
-    let key = SrtpKey {
-        profile: SrtpProfile::Aes128CmHmacSha1_80,
-        master_key: k[..16].to_vec(),
-        master_salt: k[16..].to_vec(),
-    };
-    (
-        k.to_vec(),
-        LegSrtpKeys {
-            inbound: key.clone(),
-            outbound: key,
-        },
-    )
 }
 
 impl HostRelay {
@@ -136,16 +107,14 @@ impl HostRelay {
         &self,
         owner: Owner,
         legs: Vec<LegRequest>,
-    ) -> Result<(SessionId, Vec<LegInfo>), RelayAccessError> {
+    ) -> Result<(SessionId, Vec<LegInfo>), RelayOpError> {
         if self.is_draining() {
             self.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(RelayAccessError::Unavailable(
-                "supernode is draining".into(),
-            ));
+            return Err(RelayOpError::Draining);
         }
         let (session, infos) = self.relay.create_session(legs).map_err(|e| {
             self.refused.fetch_add(1, Ordering::Relaxed);
-            relay_err(e)
+            op_err(e)
         })?;
         lock(&self.sessions).insert(session, owner);
         Ok((session, infos))
@@ -252,74 +221,183 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl HostRelay {
-    /// Allocates one leg per endpoint of a call.
-    fn allocate_call(
-        &self,
-        call: &CallId,
-        count: usize,
-    ) -> Result<(CallLegs, Vec<LegGrant>), RelayAccessError> {
-        let mut keys = Vec::with_capacity(count);
-        let mut reqs = Vec::with_capacity(count);
-        for _ in 0..count {
-            let (raw, legkeys) = fresh_keys();
-            keys.push(raw);
-            reqs.push(LegRequest {
-                srtp: Some(legkeys),
-                clock_rates: CALL_CLOCK_RATES.to_vec(),
-                ..LegRequest::latching()
-            });
+/// The relay-side state of one session the conference core asked for.
+#[derive(Debug, Default)]
+struct CallSession {
+    /// The relay's session.
+    session: Option<SessionId>,
+    /// Each transport's one leg (audio and video).
+    transports: HashMap<TransportId, supernode_relay::LegId>,
+}
+
+/// Fresh SRTP keys (key ‖ salt) for one transport, in the relay's and the wire's form.
+fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOpError> {
+    let relay_profile = match profile {
+        WireProfile::Aes128CmHmacSha1_80 => SrtpProfile::Aes128CmHmacSha1_80,
+        WireProfile::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(RelayOpError::Unavailable(format!(
+                "SRTP profile {other} is not supported by this relay"
+            )));
         }
-        let (session, infos) = self.create(Owner::Call(call.clone()), reqs)?;
-        let ids: Vec<TransportId> = infos.iter().map(|_| TransportId::random()).collect();
-        let grants = infos
-            .iter()
-            .zip(keys)
-            .zip(&ids)
-            .map(|((l, k), id)| LegGrant {
-                leg: id.clone(),
-                address: l.local,
-                srtp: Some(SrtpParams {
-                    profile: CALL_SRTP_PROFILE,
-                    key_and_salt: k,
-                }),
-            })
-            .collect();
-        let legs = ids.into_iter().zip(infos.iter().map(|l| l.id)).collect();
-        Ok((CallLegs { session, legs }, grants))
+    };
+    let mut k = vec![0u8; profile.key_and_salt_len()];
+    rand::rng().fill_bytes(&mut k);
+    let key = SrtpKey {
+        profile: relay_profile,
+        master_key: k[..profile.key_len()].to_vec(),
+        master_salt: k[profile.key_len()..].to_vec(),
+    };
+    Ok((
+        SrtpKeying {
+            profile,
+            key_b64: base64::engine::general_purpose::STANDARD.encode(&k),
+        },
+        LegSrtpKeys {
+            inbound: key.clone(),
+            outbound: key,
+        },
+    ))
+}
+
+fn op_err(e: RelayError) -> RelayOpError {
+    match e {
+        RelayError::PortsExhausted => RelayOpError::Exhausted,
+        RelayError::UnknownSession(_) => RelayOpError::UnknownSession,
+        RelayError::UnknownLeg(_) => RelayOpError::UnknownTransport,
+        other => RelayOpError::Unavailable(other.to_string()),
     }
 }
 
-impl RelayAccess for HostRelay {
-    fn allocate(&self, call: &CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
-        let (legs, grants) = self.allocate_call(call, count)?;
-        if let Some(old) = lock(&self.calls).insert(call.clone(), legs) {
-            self.release_session(old.session);
-        }
-        Ok(grants)
+impl HostRelay {
+    /// Runs a batch of relay operations in order and answers each (blocking: socket binds
+    /// and worker round trips; [`RelayExecutor`] runs it on a blocking thread).
+    pub fn execute(&self, ops: Vec<RelayOp>) -> Vec<RelayResult> {
+        ops.into_iter()
+            .map(|op| {
+                let id = op.id().clone();
+                let outcome = self.execute_one(op);
+                if let Err(e) = &outcome {
+                    tracing::debug!(op = %id, error = %e, "relay operation failed");
+                }
+                RelayResult { op: id, outcome }
+            })
+            .collect()
     }
 
-    fn connect(&self, call: &CallId, a: &LegId, b: &LegId) -> Result<(), RelayAccessError> {
-        let legs = lock(&self.calls)
-            .get(call)
-            .cloned()
-            .ok_or(RelayAccessError::Unknown)?;
-        let find = |id: &LegId| legs.legs.iter().find(|(t, _)| t == id).map(|(_, l)| *l);
-        let (Some(a), Some(b)) = (find(a), find(b)) else {
-            return Err(RelayAccessError::Unknown);
+    fn execute_one(&self, op: RelayOp) -> Result<RelayOutcome, RelayOpError> {
+        match op {
+            RelayOp::CreateSession(c) => {
+                if lock(&self.calls).contains_key(&c.session) {
+                    return Ok(RelayOutcome::SessionCreated);
+                }
+                let (session, _) = self.create(Owner::Call(c.call), Vec::new())?;
+                lock(&self.calls).insert(
+                    c.session,
+                    CallSession {
+                        session: Some(session),
+                        transports: HashMap::new(),
+                    },
+                );
+                Ok(RelayOutcome::SessionCreated)
+            }
+            RelayOp::AddTransport(t) => self.add_transport(t).map(RelayOutcome::TransportAdded),
+            RelayOp::Subscribe(s) => {
+                let (source, sink) = {
+                    let calls = lock(&self.calls);
+                    let cs = calls.get(&s.session).ok_or(RelayOpError::UnknownSession)?;
+                    let find = |t: &TransportId| {
+                        cs.transports
+                            .get(t)
+                            .copied()
+                            .ok_or(RelayOpError::UnknownTransport)
+                    };
+                    (find(&s.source)?, find(&s.sink)?)
+                };
+                self.relay.connect(source, sink).map_err(op_err)?;
+                Ok(RelayOutcome::Subscribed)
+            }
+            RelayOp::Release(r) => {
+                let cs = lock(&self.calls).remove(&r.session);
+                if let Some(session) = cs.and_then(|c| c.session) {
+                    self.release_session(session);
+                }
+                Ok(RelayOutcome::Released)
+            }
+            other => Err(RelayOpError::Unavailable(format!(
+                "operation {} is not supported by this relay",
+                other.id()
+            ))),
+        }
+    }
+
+    /// A client transport: one own-port latching SRTP leg for the endpoint's audio and
+    /// video.
+    fn add_transport(&self, t: AddTransport) -> Result<TransportGrant, RelayOpError> {
+        if t.kind != TransportKind::Client {
+            return Err(RelayOpError::Unsupported(t.kind));
+        }
+        let session = lock(&self.calls)
+            .get(&t.session)
+            .and_then(|c| c.session)
+            .ok_or(RelayOpError::UnknownSession)?;
+        let (keying, legkeys) = match t.srtp {
+            Some(p) => {
+                let (w, k) = fresh_keys(p)?;
+                (Some(w), Some(k))
+            }
+            None => (None, None),
         };
-        self.relay.connect_both(a, b).map_err(relay_err)
+        let req = LegRequest {
+            srtp: legkeys,
+            clock_rates: CALL_CLOCK_RATES.to_vec(),
+            ..LegRequest::latching()
+        };
+        let leg = self.relay.add_leg(session, req).map_err(|e| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            op_err(e)
+        })?;
+        let mut calls = lock(&self.calls);
+        let Some(cs) = calls.get_mut(&t.session) else {
+            // Released meanwhile (another batch): give the leg back.
+            drop(calls);
+            let _ = self.relay.release_leg(leg.id);
+            return Err(RelayOpError::UnknownSession);
+        };
+        cs.transports.insert(t.transport.clone(), leg.id);
+        Ok(TransportGrant {
+            transport: t.transport,
+            address: leg.local.to_string(),
+            srtp: keying,
+        })
     }
+}
 
-    fn release(&self, call: &CallId) {
-        let legs = lock(&self.calls).remove(call);
-        if let Some(l) = legs {
-            self.release_session(l.session);
+/// The executor the signaling hub submits relay operations to: each batch runs on a
+/// blocking thread of the tokio runtime (socket binds, worker round trips), never on the
+/// task that submitted it; the answer comes back over the oneshot.
+pub struct RelayExecutor(pub Arc<HostRelay>);
+
+impl RelayAccess for RelayExecutor {
+    fn submit(&self, ops: Vec<RelayOp>) -> RelayReply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let host = self.0.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(move || {
+                    let _ = tx.send(host.execute(ops));
+                });
+            }
+            Err(_) => {
+                let _ = tx.send(host.execute(ops));
+            }
         }
+        rx
     }
 
     fn accepting_calls(&self) -> bool {
-        !self.is_draining()
+        !self.0.is_draining()
     }
 }
 
@@ -337,7 +415,61 @@ mod tests {
         .unwrap()
     }
 
-    /// An SRTP packet as an endpoint sends it with its granted key.
+    use supernode_proto::ids::OperationId;
+
+    /// The profile the conference core asks for (its default).
+    const CALL_SRTP_PROFILE: WireProfile = WireProfile::Aes128CmHmacSha1_80;
+    use supernode_proto::relay_ops::{CreateSession, Release, Subscribe};
+
+    /// The operations of a 1:1 call, as the conference core emits them.
+    fn call_ops(session: &RelaySessionId, a: &TransportId, b: &TransportId) -> Vec<RelayOp> {
+        let add = |t: &TransportId| {
+            RelayOp::AddTransport(AddTransport {
+                op: OperationId::random(),
+                session: session.clone(),
+                transport: t.clone(),
+                kind: TransportKind::Client,
+                srtp: Some(CALL_SRTP_PROFILE),
+            })
+        };
+        let sub = |x: &TransportId, y: &TransportId| {
+            RelayOp::Subscribe(Subscribe {
+                op: OperationId::random(),
+                session: session.clone(),
+                source: x.clone(),
+                sink: y.clone(),
+            })
+        };
+        vec![
+            RelayOp::CreateSession(CreateSession {
+                op: OperationId::random(),
+                session: session.clone(),
+                call: CallId::random(),
+            }),
+            add(a),
+            add(b),
+            sub(a, b),
+            sub(b, a),
+        ]
+    }
+
+    fn release(session: &RelaySessionId) -> Vec<RelayOp> {
+        vec![RelayOp::Release(Release {
+            op: OperationId::random(),
+            session: session.clone(),
+        })]
+    }
+
+    fn grants(results: &[RelayResult]) -> Vec<TransportGrant> {
+        results
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                Ok(RelayOutcome::TransportAdded(g)) => Some(g.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn srtp_rtp(
         ctx: &mut supernode_relay::core::srtp::LegSrtp,
         pt: u8,
@@ -356,12 +488,14 @@ mod tests {
         p
     }
 
-    fn endpoint_ctx(g: &LegGrant) -> supernode_relay::core::srtp::LegSrtp {
-        let k = &g.srtp.as_ref().unwrap().key_and_salt;
+    fn endpoint_ctx(g: &TransportGrant) -> supernode_relay::core::srtp::LegSrtp {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&g.srtp.as_ref().unwrap().key_b64)
+            .unwrap();
         let key = SrtpKey {
             profile: SrtpProfile::Aes128CmHmacSha1_80,
-            master_key: k[..16].to_vec(),
-            master_salt: k[16..].to_vec(),
+            master_key: raw[..16].to_vec(),
+            master_salt: raw[16..].to_vec(),
         };
         supernode_relay::core::srtp::LegSrtp::new(&LegSrtpKeys {
             inbound: key.clone(),
@@ -373,30 +507,43 @@ mod tests {
     #[test]
     fn a_call_gets_one_leg_per_endpoint_for_audio_and_video_and_release_frees_all() {
         let h = host(21_000 + (std::process::id() % 50) as u16 * 40);
-        let (c7, c8) = (CallId::random(), CallId::random());
-        let grants = h.allocate(&c7, 2).unwrap();
+        let (s, a, b) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let ops = call_ops(&s, &a, &b);
+        let ids: Vec<_> = ops.iter().map(|o| o.id().clone()).collect();
+        let results = h.execute(ops);
+        assert_eq!(
+            results.iter().map(|r| r.op.clone()).collect::<Vec<_>>(),
+            ids
+        );
+        assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+        let grants = grants(&results);
         assert_eq!(grants.len(), 2);
+        assert_eq!((&grants[0].transport, &grants[1].transport), (&a, &b));
         assert_eq!(
             h.relay().leg_count(),
             2,
             "one leg per endpoint, no companion"
         );
         for g in &grants {
-            let s = g.srtp.as_ref().unwrap();
-            assert_eq!(s.profile, CALL_SRTP_PROFILE);
-            assert_eq!(s.key_and_salt.len(), 30);
+            let k = g.srtp.as_ref().unwrap();
+            assert_eq!(k.profile, CALL_SRTP_PROFILE);
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(&k.key_b64)
+                .unwrap();
+            assert_eq!(raw.len(), 30);
         }
-        assert_ne!(
-            grants[0].srtp.as_ref().unwrap().key_and_salt,
-            grants[1].srtp.as_ref().unwrap().key_and_salt
-        );
-        h.connect(&c7, &grants[0].leg, &grants[1].leg).unwrap();
-        assert_eq!(
-            h.connect(&c8, &grants[0].leg, &grants[1].leg),
-            Err(RelayAccessError::Unknown)
-        );
+        assert_ne!(grants[0].srtp, grants[1].srtp);
+        let (leg_a, leg_b) = {
+            let calls = lock(&h.calls);
+            (calls[&s].transports[&a], calls[&s].transports[&b])
+        };
         // A sends audio (PT 111) and video (PT 96) to its one leg; B gets both streams.
         let (mut ca, mut cb) = (endpoint_ctx(&grants[0]), endpoint_ctx(&grants[1]));
+        let addr = |g: &TransportGrant| g.address.parse::<std::net::SocketAddr>().unwrap();
         let socks: Vec<_> = (0..2)
             .map(|_| {
                 let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -406,18 +553,18 @@ mod tests {
             })
             .collect();
         socks[1]
-            .send_to(&srtp_rtp(&mut cb, 111, 0xB, 1), grants[1].address)
+            .send_to(&srtp_rtp(&mut cb, 111, 0xB, 1), addr(&grants[1]))
             .unwrap();
         let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let legs = lock(&h.calls).get(&c7).cloned().unwrap();
-        while h.relay().leg_stats(legs.legs[1].1).unwrap().peer.is_none() {
+        while h.relay().leg_stats(leg_b).unwrap().peer.is_none() {
             assert!(std::time::Instant::now() < end, "B did not latch");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        assert!(h.relay().leg_stats(leg_a).unwrap().peer.is_none());
         for seq in 0..5u16 {
             for (pt, ssrc) in [(111, 0xA1), (96, 0xA2)] {
                 socks[0]
-                    .send_to(&srtp_rtp(&mut ca, pt, ssrc, seq), grants[0].address)
+                    .send_to(&srtp_rtp(&mut ca, pt, ssrc, seq), addr(&grants[0]))
                     .unwrap();
             }
         }
@@ -434,12 +581,48 @@ mod tests {
         }
         assert_eq!(got.get(&(111, 0xA1)), Some(&5), "audio: {got:?}");
         assert_eq!(got.get(&(96, 0xA2)), Some(&5), "video: {got:?}");
+        // Operations on an unknown session or transport fail with typed errors.
+        let other = RelaySessionId::random();
+        let bad = h.execute(call_ops(&other, &a, &b)[1..].to_vec());
+        assert!(
+            bad.iter()
+                .all(|r| r.outcome == Err(RelayOpError::UnknownSession)),
+            "{bad:?}"
+        );
+        let mut sub = call_ops(&s, &a, &TransportId::random());
+        let bad = h.execute(vec![sub.remove(3)]);
+        assert_eq!(bad[0].outcome, Err(RelayOpError::UnknownTransport));
         assert_eq!(h.session_count(), 1);
-        h.release(&c7);
+        let r = h.execute(release(&s));
+        assert_eq!(r[0].outcome, Ok(RelayOutcome::Released));
         assert_eq!(h.relay().leg_count(), 0);
         assert_eq!(h.session_count(), 0);
-        // Releasing again is a no-op.
-        h.release(&c7);
+        // Releasing again (or an unknown session) is a no-op that succeeds.
+        assert_eq!(
+            h.execute(release(&s))[0].outcome,
+            Ok(RelayOutcome::Released)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_executor_answers_over_the_oneshot_without_blocking_the_caller() {
+        let h = Arc::new(host(29_000 + (std::process::id() % 50) as u16 * 40));
+        let exec = RelayExecutor(h.clone());
+        let (s, a, b) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let reply = exec.submit(call_ops(&s, &a, &b));
+        let results = reply.await.unwrap();
+        assert_eq!(results.len(), 5);
+        assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+        assert_eq!(h.relay().leg_count(), 2);
+        exec.submit(release(&s)).await.unwrap();
+        assert_eq!(h.relay().leg_count(), 0);
+        assert!(exec.accepting_calls());
+        h.set_draining(true);
+        assert!(!exec.accepting_calls());
     }
 
     #[test]
@@ -521,14 +704,18 @@ mod tests {
     fn draining_refuses_new_sessions() {
         let h = host(23_000 + (std::process::id() % 50) as u16 * 40);
         h.set_draining(true);
-        let c1 = CallId::random();
-        assert!(matches!(
-            h.allocate(&c1, 2),
-            Err(RelayAccessError::Unavailable(_))
-        ));
+        let (s, a, b) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let r = h.execute(call_ops(&s, &a, &b));
+        assert_eq!(r[0].outcome, Err(RelayOpError::Draining));
+        assert!(r[1..].iter().all(|r| r.outcome.is_err()));
         assert_eq!(h.refused(), 1);
         assert_eq!(h.relay().leg_count(), 0);
         h.set_draining(false);
-        assert_eq!(h.allocate(&c1, 2).unwrap().len(), 2);
+        let r = h.execute(call_ops(&s, &a, &b));
+        assert_eq!(grants(&r).len(), 2);
     }
 }

@@ -34,13 +34,14 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use supernode_proto::relay_ops::RelayOpError;
 use supernode_relay::core::{LegSrtpKeys, LegStats, SrtpKey, SrtpProfile};
 use supernode_relay::{LegRequest, SessionId};
+use supernode_signaling::Store;
 use supernode_signaling::http::error::{ApiError, ErrorBody};
 use supernode_signaling::http::extract::{self, ApiJson};
 use supernode_signaling::ratelimit::RateLimiter;
 use supernode_signaling::storage::Partner;
-use supernode_signaling::{RelayAccessError, Store};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::relay_host::{HostRelay, Owner};
@@ -314,9 +315,9 @@ fn leg_request(i: usize, spec: LegSpecBody) -> Result<LegRequest, ApiError> {
     Ok(req)
 }
 
-fn unavailable(e: RelayAccessError) -> ApiError {
+fn unavailable(e: RelayOpError) -> ApiError {
     match e {
-        RelayAccessError::Exhausted => ApiError::new(
+        RelayOpError::Exhausted => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "relay_exhausted",
             "the relay has no ports left",
@@ -369,12 +370,12 @@ async fn create_session(
         let ids: Vec<_> = legs.iter().map(|l| l.id).collect();
         if let Err(e) = relay.relay().connect_all(&ids) {
             relay.release_session(session);
-            return Err(RelayAccessError::Unavailable(e.to_string()));
+            return Err(RelayOpError::Unavailable(e.to_string()));
         }
         Ok((session, legs))
     })
     .await
-    .map_err(|_| unavailable(RelayAccessError::Unavailable("relay task failed".into())))?;
+    .map_err(|_| unavailable(RelayOpError::Unavailable("relay task failed".into())))?;
     let (session, legs) = r.map_err(unavailable)?;
     tracing::info!(session = session.0, partner = %partner.id.as_str(), legs = legs.len(), "relay session created");
     Ok((

@@ -12,10 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
 use supernode_signaling::directory::InMemoryDirectory;
 use supernode_signaling::ratelimit::RateLimiter;
 use supernode_signaling::{RelayAccess, Signaling, Store};
@@ -23,7 +20,7 @@ use utoipa::OpenApi as _;
 
 use crate::cli::{Common, RunArgs};
 use crate::config::Config;
-use crate::relay_host::HostRelay;
+use crate::relay_host::{HostRelay, RelayExecutor};
 
 /// Runs the server.
 pub fn run(common: &Common, args: RunArgs) -> anyhow::Result<()> {
@@ -45,26 +42,6 @@ fn init_logs(default: &str) {
         .try_init();
 }
 
-/// The OpenAPI document of everything served: signaling's REST plus relay REST.
-pub fn openapi_json() -> String {
-    let mut doc = Signaling::openapi();
-    doc.merge(crate::relay_rest::RelayApiDoc::openapi());
-    doc.to_pretty_json().unwrap_or_else(|_| "{}".into())
-}
-
-/// Answers `GET /v1/openapi.json` with the merged document (signaling's router serves its
-/// own part only).
-async fn openapi_override(State(doc): State<Arc<String>>, req: Request, next: Next) -> Response {
-    if req.method() == Method::GET && req.uri().path() == "/v1/openapi.json" {
-        return (
-            [(header::CONTENT_TYPE, "application/json")],
-            doc.as_str().to_owned(),
-        )
-            .into_response();
-    }
-    next.run(req).await
-}
-
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let url = cfg.database_url()?;
     let store = Store::connect(&url).await.context("opening the database")?;
@@ -74,7 +51,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let relay_cfg = cfg.relay();
     let relay = Arc::new(HostRelay::start(relay_cfg.clone()).context("starting the relay")?);
-    let access: Arc<dyn RelayAccess> = relay.clone();
+    let access: Arc<dyn RelayAccess> = Arc::new(RelayExecutor(relay.clone()));
     let signaling = Signaling::new(
         store.clone(),
         cfg.signaling(bound),
@@ -82,7 +59,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Arc::new(InMemoryDirectory::new()),
     )
     .await
-    .context("starting signaling")?;
+    .context("starting signaling")?
+    // `/v1/openapi.json` describes relay REST too.
+    .with_openapi(crate::relay_rest::RelayApiDoc::openapi());
     let conn_stats = Arc::new(crate::http_server::ConnStats::default());
     let rest = crate::relay_rest::RelayRest {
         store: store.clone(),
@@ -101,10 +80,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             connections: conn_stats.clone(),
         }))
         .merge(crate::health::router(store.clone(), relay.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(openapi_json()),
-            openapi_override,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             crate::body_deadline::BodyLimits {
                 timeout: Duration::from_secs(cfg.body_timeout_seconds),

@@ -82,7 +82,7 @@ async fn a_callee_logged_in_twice_gets_answered_elsewhere_on_the_second_endpoint
     );
     node.expect_metric("supernode_calls", 1.0).await;
     assert!(
-        node.wait_metric("supernode_relay_legs", 4.0, Duration::from_secs(10))
+        node.wait_metric("supernode_relay_legs", 2.0, Duration::from_secs(10))
             .await
             >= 2.0
     );

@@ -18,8 +18,8 @@ use supernode_edge::srtp::{SrtpKey, SrtpKeyB64};
 use supernode_proto::ids::AccountId;
 use supernode_proto::protocol::{LegInfo, MediaKind};
 
-/// Relay legs per answered call: two endpoints, each an audio leg and its video companion.
-const LEGS_PER_CALL: f64 = 4.0;
+/// Relay legs per answered call: two endpoints, one leg each (audio and video).
+const LEGS_PER_CALL: f64 = 2.0;
 
 struct Server {
     node: Node,

@@ -115,7 +115,7 @@ async fn refused_with(ws: &mut Ws, code: &str, close_code: u16) -> String {
 
 async fn login(node: &Node, src: Ipv4Addr, token: &str) -> Ws {
     let mut ws = ws_from(node, src).await;
-    send(&mut ws, json!({"v": 1, "type": "login", "token": token})).await;
+    send(&mut ws, json!({"v": 2, "type": "login", "token": token})).await;
     let v = msg(&mut ws).await;
     assert_eq!(v["type"], "login_ok", "{v}");
     ws
@@ -127,7 +127,7 @@ struct Pair {
     b: Ws,
     b_id: String,
     nonce: u64,
-    call: Option<u64>,
+    call: Option<String>,
 }
 
 impl Pair {
@@ -149,16 +149,16 @@ impl Pair {
     async fn call(&mut self) {
         send(
             &mut self.a,
-            json!({"v": 1, "type": "invite", "to": self.b_id, "media": "audio"}),
+            json!({"v": 2, "type": "invite", "to": self.b_id, "media": "audio"}),
         )
         .await;
         let ringing = msg_of(&mut self.a, "ringing").await;
-        let call = ringing["call_id"].as_u64().unwrap();
+        let call = ringing["call_id"].as_str().unwrap().to_owned();
         let inc = msg_of(&mut self.b, "incoming_call").await;
-        assert_eq!(inc["call_id"].as_u64(), Some(call));
+        assert_eq!(inc["call_id"].as_str(), Some(call.as_str()));
         send(
             &mut self.b,
-            json!({"v": 1, "type": "accept", "call_id": call}),
+            json!({"v": 2, "type": "accept", "call_id": call}),
         )
         .await;
         msg_of(&mut self.a, "accepted").await;
@@ -173,7 +173,7 @@ impl Pair {
         for ws in [&mut self.a, &mut self.b] {
             self.nonce += 1;
             let t = Instant::now();
-            send(ws, json!({"v": 1, "type": "ping", "nonce": self.nonce})).await;
+            send(ws, json!({"v": 2, "type": "ping", "nonce": self.nonce})).await;
             let v = msg_of(ws, "pong").await;
             assert_eq!(v["nonce"].as_u64(), Some(self.nonce), "{v}");
             assert!(
@@ -192,12 +192,12 @@ impl Pair {
         let call = self.call.expect("a call");
         send(
             &mut self.a,
-            json!({"v": 1, "type": "hangup", "call_id": call}),
+            json!({"v": 2, "type": "hangup", "call_id": call}),
         )
         .await;
         for ws in [&mut self.a, &mut self.b] {
             let v = msg_of(ws, "call_ended").await;
-            assert_eq!(v["call_id"].as_u64(), Some(call));
+            assert_eq!(v["call_id"].as_str(), Some(call.as_str()));
             assert_eq!(v["reason"], "hangup", "{v}");
         }
         node.expect_metric("supernode_calls", 0.0).await;
@@ -271,7 +271,7 @@ async fn a_message_flood_is_cut_off_with_rate_limited_and_counted() {
     let (_, t) = node.account(&key, "Flooder").await;
     let mut ws = login(&node, lo(2), &t).await;
     for i in 0..5_000u64 {
-        let m = json!({"v": 1, "type": "ping", "nonce": i}).to_string();
+        let m = json!({"v": 2, "type": "ping", "nonce": i}).to_string();
         if ws.feed(Message::text(m)).await.is_err() {
             break;
         }
@@ -301,7 +301,7 @@ async fn a_message_flood_is_cut_off_with_rate_limited_and_counted() {
     );
     // The flooder's account may log in again and talk at a sane pace.
     let mut again = login(&node, lo(2), &t).await;
-    send(&mut again, json!({"v": 1, "type": "ping", "nonce": 7})).await;
+    send(&mut again, json!({"v": 2, "type": "ping", "nonce": 7})).await;
     assert_eq!(msg_of(&mut again, "pong").await["nonce"], 7);
     pair.finish(&node).await;
 }
@@ -318,7 +318,7 @@ async fn oversized_messages_close_the_socket_with_1009() {
     let pad = "x".repeat(6_000);
     send(
         &mut ws,
-        json!({"v": 1, "type": "ping", "nonce": 1, "pad": pad}),
+        json!({"v": 2, "type": "ping", "nonce": 1, "pad": pad}),
     )
     .await;
     let reason = refused_with(&mut ws, "message_too_big", 1009).await;
@@ -328,7 +328,7 @@ async fn oversized_messages_close_the_socket_with_1009() {
     let mut ws = ws_from(&node, lo(3)).await;
     send(
         &mut ws,
-        json!({"v": 1, "type": "login", "token": "t".repeat(5_000)}),
+        json!({"v": 2, "type": "login", "token": "t".repeat(5_000)}),
     )
     .await;
     refused_with(&mut ws, "message_too_big", 1009).await;
@@ -337,11 +337,11 @@ async fn oversized_messages_close_the_socket_with_1009() {
     let mut ws = login(&node, lo(2), &t).await;
     send(
         &mut ws,
-        json!({"v": 1, "type": "ping", "nonce": 2, "pad": "y".repeat(3_000)}),
+        json!({"v": 2, "type": "ping", "nonce": 2, "pad": "y".repeat(3_000)}),
     )
     .await;
     assert_eq!(msg_of(&mut ws, "pong").await["nonce"], 2);
-    send(&mut ws, json!({"v": 1, "type": "ping", "nonce": 3})).await;
+    send(&mut ws, json!({"v": 2, "type": "ping", "nonce": 3})).await;
     assert_eq!(msg_of(&mut ws, "pong").await["nonce"], 3);
 
     // A 4 MiB frame: the server reads its header, not its body, and lets the socket go.
@@ -820,41 +820,41 @@ async fn bad_json_at_every_depth_gets_json_errors_and_hurts_nobody() {
         "]".repeat(3_000)
     );
     for (frame, code) in [
-        (r#"{"v":1,"type":"ping""#.to_owned(), "malformed_json"),
+        (r#"{"v":2,"type":"ping""#.to_owned(), "malformed_json"),
         ("".to_owned(), "malformed_json"),
         ("null".to_owned(), "malformed_json"),
         (deep, "malformed_json"),
         (nested_to, "malformed_json"),
         (r#"{"v":1e999,"type":"ping"}"#.to_owned(), "malformed_json"),
         (r#"{"v":"1","type":"ping"}"#.to_owned(), "unsupported_version"),
-        (r#"{"v":1,"type":["ping"]}"#.to_owned(), "invalid_message"),
+        (r#"{"v":2,"type":["ping"]}"#.to_owned(), "invalid_message"),
         (
-            r#"{"v":1,"type":"ping","nonce":18446744073709551616}"#.to_owned(),
+            r#"{"v":2,"type":"ping","nonce":18446744073709551616}"#.to_owned(),
             "invalid_message",
         ),
-        (r#"{"v":1,"type":"ping","nonce":-1}"#.to_owned(), "invalid_message"),
-        (r#"{"v":1,"type":"ping","nonce":"7"}"#.to_owned(), "invalid_message"),
-        (r#"{"v":1,"type":"invite","to":42}"#.to_owned(), "invalid_message"),
+        (r#"{"v":2,"type":"ping","nonce":-1}"#.to_owned(), "invalid_message"),
+        (r#"{"v":2,"type":"ping","nonce":"7"}"#.to_owned(), "invalid_message"),
+        (r#"{"v":2,"type":"invite","to":42}"#.to_owned(), "invalid_message"),
         (
-            r#"{"v":1,"type":"invite","to":{"id":"a"},"media":"audio"}"#.to_owned(),
+            r#"{"v":2,"type":"invite","to":{"id":"a"},"media":"audio"}"#.to_owned(),
             "invalid_message",
         ),
         (
-            r#"{"v":1,"type":"negotiate","call_id":1,"negotiation":{"kind":"offer","sdp":{"v":0}}}"#
+            r#"{"v":2,"type":"negotiate","call_id":1,"negotiation":{"kind":"offer","sdp":{"v":0}}}"#
                 .to_owned(),
             "invalid_message",
         ),
         (
-            r#"{"v":1,"type":"negotiate","call_id":1,"negotiation":{"kind":"teleport"}}"#
+            r#"{"v":2,"type":"negotiate","call_id":1,"negotiation":{"kind":"teleport"}}"#
                 .to_owned(),
             "invalid_message",
         ),
         (
-            r#"{"v":1,"type":"subscribe_presence","account_ids":[1,2,3]}"#.to_owned(),
+            r#"{"v":2,"type":"subscribe_presence","account_ids":[1,2,3]}"#.to_owned(),
             "invalid_message",
         ),
         (
-            r#"{"v":1,"type":"accept","call_id":1e300}"#.to_owned(),
+            r#"{"v":2,"type":"accept","call_id":1e300}"#.to_owned(),
             "invalid_message",
         ),
     ] {
@@ -864,7 +864,7 @@ async fn bad_json_at_every_depth_gets_json_errors_and_hurts_nobody() {
         assert!(v["message"].is_string(), "{v}");
         assert_eq!(v["code"], code, "{frame:.80}: {v}");
     }
-    send(&mut ws, json!({"v": 1, "type": "ping", "nonce": 99})).await;
+    send(&mut ws, json!({"v": 2, "type": "ping", "nonce": 99})).await;
     assert_eq!(msg_of(&mut ws, "pong").await["nonce"], 99);
     pair.finish(&node).await;
 }
@@ -895,7 +895,7 @@ async fn an_expired_credential_replayed_is_refused_with_token_expired() {
     // Replayed after its expiry: token_expired, the socket closed 1008; every time.
     for _ in 0..3 {
         let mut ws = ws_from(&node, lo(2)).await;
-        send(&mut ws, json!({"v": 1, "type": "login", "token": token})).await;
+        send(&mut ws, json!({"v": 2, "type": "login", "token": token})).await;
         refused_with(&mut ws, "token_expired", 1008).await;
     }
     // Tampering with the expiry to revive it is a forgery, not an expiry.
@@ -908,7 +908,7 @@ async fn an_expired_credential_replayed_is_refused_with_token_expired() {
     let mut ws = ws_from(&node, lo(2)).await;
     send(
         &mut ws,
-        json!({"v": 1, "type": "login", "token": parts.join(".")}),
+        json!({"v": 2, "type": "login", "token": parts.join(".")}),
     )
     .await;
     refused_with(&mut ws, "invalid_token", 1008).await;

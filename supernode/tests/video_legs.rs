@@ -1,7 +1,7 @@
 //! Audio and video of a signaled call through the host's relay legs, against the real
-//! `supernode` binary: each endpoint sends audio to the leg signaling gave it and video to
-//! the companion leg at port + 1 (see `relay_host`), with the edge library's media engine
-//! (the edge CLI sends both to one address unless it has `--video-port-offset`).
+//! `supernode` binary: each endpoint sends audio and video to the one leg signaling gave it
+//! (see `relay_host`), with the edge library's media engine; the relay forwards each SSRC
+//! as a stream of its own.
 
 mod common;
 
@@ -18,9 +18,8 @@ use supernode_proto::protocol::{LegInfo, MediaKind};
 
 fn engine(leg: &LegInfo, seed: u64, peer: u64) -> (UdpSocket, EngineConfig) {
     let audio: SocketAddr = leg.address.parse().unwrap();
-    let video = SocketAddr::new(audio.ip(), audio.port() + 1);
     let mut cfg = EngineConfig::new(Duration::ZERO, audio);
-    cfg.remote_video = video;
+    cfg.remote_video = audio;
     cfg.srtp = Some(SrtpKey::from_keying(leg.srtp.as_ref().unwrap()).unwrap());
     cfg.audio = AudioSource::Synth { seed };
     cfg.reference_seed = Some(peer);
@@ -33,7 +32,7 @@ fn engine(leg: &LegInfo, seed: u64, peer: u64) -> (UdpSocket, EngineConfig) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audio_and_video_flow_through_the_audio_leg_and_its_companion() {
+async fn audio_and_video_flow_through_one_leg_per_endpoint() {
     let dir = data_dir("video");
     let (_, key) = partner(&dir, "p", false);
     let node = Node::start(&dir, &[]);
@@ -57,8 +56,8 @@ async fn audio_and_video_flow_through_the_audio_leg_and_its_companion() {
         .unwrap();
     let (_b, call_b) = answer.await.unwrap();
     let call_b = call_b.unwrap();
-    // Audio legs from signaling plus a video companion each.
-    assert_eq!(node.metric("supernode_relay_legs").await, 4.0);
+    // One leg per endpoint, carrying audio and video (no companion).
+    assert_eq!(node.metric("supernode_relay_legs").await, 2.0);
 
     let d = Duration::from_secs(4);
     let (sa, ca) = engine(&call_a.leg, 1, 2);

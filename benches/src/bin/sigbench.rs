@@ -10,8 +10,12 @@
 //! 4. call set-ups/s: `invite` → `ringing`/`incoming_call` → `accept` → `accepted` →
 //!    `hangup` → `call_ended` on both sides, over `--concurrency` caller/callee pairs.
 //!
-//! No relay is wired (the relay is another issue's), so call set-up here excludes leg
-//! allocation. Prints a table, then one JSON object per line.
+//! No relay is wired in this in-process mode, so call set-up here excludes relay
+//! transports. Prints a table, then one JSON object per line.
+//!
+//! `sigbench relay --supernode OLD --supernode NEW` is the mode with real relay transports
+//! against real `supernode` processes: the WebSocket ping round trip while calls are set up
+//! at full rate, and call set-ups/s (see `benches/src/sigbench/relay.rs`).
 //!
 //! `cargo run --release -p supernode-benches --bin sigbench -- --help`
 
@@ -27,10 +31,16 @@ use supernode_signaling::directory::InMemoryDirectory;
 use supernode_signaling::{Signaling, SignalingConfig, Store};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "../sigbench/relay.rs"]
+mod relay;
+
 /// Signaling load generator.
 #[derive(Debug, Parser)]
 #[command(name = "sigbench")]
 struct Args {
+    /// Another mode (default: the in-process signaling load).
+    #[command(subcommand)]
+    mode: Option<Mode>,
     /// Accounts to create (and credentials to issue).
     #[arg(long, default_value_t = 2000)]
     accounts: usize,
@@ -48,6 +58,14 @@ struct Args {
     threads: usize,
 }
 
+/// Modes besides the default one.
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Ping round trip while calls with real relay transports are set up at full rate,
+    /// against `supernode` processes (old and new in one run).
+    Relay(relay::RelayArgs),
+}
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -57,7 +75,10 @@ fn main() -> Result<()> {
         .worker_threads(args.threads.max(1))
         .enable_all()
         .build()?;
-    rt.block_on(run(args))
+    match args.mode {
+        Some(Mode::Relay(r)) => rt.block_on(relay::run(r)),
+        None => rt.block_on(run(args)),
+    }
 }
 
 struct Row {

@@ -1,23 +1,40 @@
-//! The call state machine.
+//! The conference state machine.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-
-use crate::ids::{AccountId, CallId, EndpointId, PartnerId};
-use crate::protocol::{
-    EndReason, ErrorCode, LegInfo, MediaKind, Negotiation, NoticeState, ServerMsg, SrtpKeying,
+use supernode_proto::SrtpProfile;
+use supernode_proto::relay_ops::{
+    AddTransport, CreateSession, RelayOp, RelayOutcome, RelayResult, Release, Subscribe,
+    TransportGrant, TransportKind,
 };
-use crate::relay_access::{LegGrant, RelayAccess};
 
-/// Tunables of the call core.
+use crate::directory::{Directory, EndpointRecord};
+use crate::ids::{
+    AccountId, CallId, EndpointId, OperationId, PartnerId, RelaySessionId, TransportId,
+};
+use crate::protocol::{
+    EndReason, ErrorCode, LegInfo, MediaKind, Negotiation, NoticeState, ServerMsg,
+};
+
+/// Tunables of the conference core.
 #[derive(Clone, Debug)]
 pub struct CallConfig {
     /// How long an invite rings before it ends with `no_answer`.
     pub ring_timeout: Duration,
     /// Most accounts one endpoint may watch for presence.
     pub max_presence_subscriptions: usize,
+    /// Whether answered calls get relay transports (a core without a relay answers calls
+    /// at once, with no `media` messages).
+    pub relay: bool,
+    /// How long an answered call waits for its relay transports before it ends with
+    /// `relay_failure`.
+    pub relay_timeout: Duration,
+    /// The SRTP profile of client transports.
+    pub srtp: SrtpProfile,
+    /// This supernode's id in the directory.
+    pub node_id: String,
 }
 
 impl Default for CallConfig {
@@ -25,6 +42,10 @@ impl Default for CallConfig {
         Self {
             ring_timeout: Duration::from_secs(60),
             max_presence_subscriptions: 1000,
+            relay: true,
+            relay_timeout: Duration::from_secs(5),
+            srtp: SrtpProfile::Aes128CmHmacSha1_80,
+            node_id: "local".into(),
         }
     }
 }
@@ -61,6 +82,21 @@ fn not_yours() -> CallError {
     err(ErrorCode::UnknownCall, "no such call for this endpoint")
 }
 
+/// Counters of the relay side of the core (for tests and metrics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayBooks {
+    /// Sessions asked for (`CreateSession` emitted).
+    pub sessions_created: u64,
+    /// Sessions released (`Release` emitted).
+    pub sessions_released: u64,
+    /// Failed operation results received.
+    pub failed_results: u64,
+    /// Results of operations the core did not ask for (or already had), dropped.
+    pub unknown_results: u64,
+    /// Calls ended `relay_failure` because the relay answered too late.
+    pub timed_out: u64,
+}
+
 #[derive(Debug)]
 struct Endpoint {
     account: AccountId,
@@ -68,10 +104,33 @@ struct Endpoint {
     watching: BTreeSet<AccountId>,
 }
 
+/// The relay side of an answered call still being set up.
+#[derive(Debug)]
+struct Pending {
+    session: RelaySessionId,
+    caller_tr: TransportId,
+    callee_tr: TransportId,
+    grants: HashMap<TransportId, TransportGrant>,
+    deadline: Instant,
+    /// The answer's SDP, passed on in `accepted`.
+    sdp: Option<String>,
+}
+
 #[derive(Debug)]
 enum Phase {
-    Ringing { ringing: BTreeSet<EndpointId> },
-    Active { callee_ep: EndpointId, legs: bool },
+    Ringing {
+        ringing: BTreeSet<EndpointId>,
+    },
+    /// Accepted by `callee_ep`; waiting for the relay. The other endpoints still ring.
+    Connecting {
+        ringing: BTreeSet<EndpointId>,
+        callee_ep: EndpointId,
+        pending: Pending,
+    },
+    Active {
+        callee_ep: EndpointId,
+        session: Option<RelaySessionId>,
+    },
 }
 
 #[derive(Debug)]
@@ -85,33 +144,61 @@ struct Call {
     phase: Phase,
 }
 
-#[derive(Debug, Default)]
-struct Account {
-    endpoints: BTreeSet<EndpointId>,
+/// A relay session the core asked for, until it is released.
+#[derive(Debug)]
+struct SessionBook {
+    /// The call using it; `None` once the call ended (then it is released as soon as no
+    /// operation of it is outstanding).
     call: Option<CallId>,
+    /// Operations of it whose results have not come back.
+    outstanding: BTreeSet<OperationId>,
 }
 
-/// The sans-IO call state machine of one supernode.
-#[derive(Debug)]
+/// The sans-IO conference core of one supernode (a 1:1 call is a conference of two).
 pub struct CallCore {
     cfg: CallConfig,
+    directory: Arc<dyn Directory>,
     endpoints: BTreeMap<EndpointId, Endpoint>,
-    accounts: HashMap<AccountId, Account>,
+    /// The call each account takes part in.
+    busy: HashMap<AccountId, CallId>,
     watchers: HashMap<AccountId, BTreeSet<EndpointId>>,
     calls: BTreeMap<CallId, Call>,
+    sessions: HashMap<RelaySessionId, SessionBook>,
+    /// Which session each outstanding operation belongs to.
+    ops: HashMap<OperationId, RelaySessionId>,
+    /// Release operations whose results have not come back.
+    releases: BTreeSet<OperationId>,
     out: VecDeque<Outgoing>,
+    relay_out: VecDeque<Vec<RelayOp>>,
+    books: RelayBooks,
+}
+
+impl std::fmt::Debug for CallCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallCore")
+            .field("endpoints", &self.endpoints.len())
+            .field("calls", &self.calls.len())
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl CallCore {
-    /// An empty core.
-    pub fn new(cfg: CallConfig) -> Self {
+    /// An empty core that reads (and records) endpoints in `directory`.
+    pub fn new(cfg: CallConfig, directory: Arc<dyn Directory>) -> Self {
         Self {
             cfg,
+            directory,
             endpoints: BTreeMap::new(),
-            accounts: HashMap::new(),
+            busy: HashMap::new(),
             watchers: HashMap::new(),
             calls: BTreeMap::new(),
+            sessions: HashMap::new(),
+            ops: HashMap::new(),
+            releases: BTreeSet::new(),
             out: VecDeque::new(),
+            relay_out: VecDeque::new(),
+            books: RelayBooks::default(),
         }
     }
 
@@ -120,16 +207,26 @@ impl CallCore {
         self.out.pop_front()
     }
 
+    /// The next batch of relay operations to execute. Run a batch's operations in order;
+    /// batches may run concurrently. Feed every result back with
+    /// [`Self::handle_relay_result`].
+    pub fn poll_relay(&mut self) -> Option<Vec<RelayOp>> {
+        self.relay_out.pop_front()
+    }
+
     /// When [`Self::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.calls
             .values()
-            .filter(|c| matches!(c.phase, Phase::Ringing { .. }))
-            .map(|c| c.deadline)
+            .filter_map(|c| match &c.phase {
+                Phase::Ringing { .. } => Some(c.deadline),
+                Phase::Connecting { pending, .. } => Some(pending.deadline),
+                Phase::Active { .. } => None,
+            })
             .min()
     }
 
-    /// Number of live calls (ringing or answered).
+    /// Number of live calls (ringing, connecting or answered).
     pub fn call_count(&self) -> usize {
         self.calls.len()
     }
@@ -139,24 +236,46 @@ impl CallCore {
         self.endpoints.len()
     }
 
-    /// Ids of the live calls whose legs are allocated.
-    pub fn calls_with_legs(&self) -> Vec<CallId> {
+    /// The relay sessions of answered calls (one per call with transports).
+    pub fn active_sessions(&self) -> BTreeMap<CallId, RelaySessionId> {
         self.calls
             .iter()
-            .filter(|(_, c)| matches!(c.phase, Phase::Active { legs: true, .. }))
-            .map(|(id, _)| id.clone())
+            .filter_map(|(id, c)| match &c.phase {
+                Phase::Active {
+                    session: Some(s), ..
+                } => Some((id.clone(), s.clone())),
+                _ => None,
+            })
             .collect()
+    }
+
+    /// Relay sessions asked for and not yet released.
+    pub fn unreleased_sessions(&self) -> BTreeSet<RelaySessionId> {
+        self.sessions.keys().cloned().collect()
+    }
+
+    /// Operations whose results have not come back (releases included).
+    pub fn outstanding_ops(&self) -> usize {
+        self.ops.len() + self.releases.len()
+    }
+
+    /// Counters of the relay side.
+    pub fn relay_books(&self) -> &RelayBooks {
+        &self.books
     }
 
     /// The call an account takes part in, if any.
     pub fn call_of(&self, account: &AccountId) -> Option<CallId> {
-        self.accounts.get(account).and_then(|a| a.call.clone())
+        self.busy.get(account).cloned()
     }
 
-    /// The answering endpoint of a call, once answered.
+    /// The answering endpoint of a call, once answered (also while its transports are
+    /// being set up).
     pub fn answerer(&self, call: &CallId) -> Option<EndpointId> {
         match &self.calls.get(call)?.phase {
-            Phase::Active { callee_ep, .. } => Some(callee_ep.clone()),
+            Phase::Active { callee_ep, .. } | Phase::Connecting { callee_ep, .. } => {
+                Some(callee_ep.clone())
+            }
             Phase::Ringing { .. } => None,
         }
     }
@@ -165,15 +284,23 @@ impl CallCore {
         self.out.push_back(Outgoing { to, msg });
     }
 
-    fn online(&self, account: &AccountId) -> bool {
-        self.accounts
-            .get(account)
-            .is_some_and(|a| !a.endpoints.is_empty())
+    /// This node's attached endpoints of `account`, read from the directory.
+    fn local_endpoints(&self, account: &AccountId) -> BTreeSet<EndpointId> {
+        self.directory
+            .endpoints_of(account)
+            .into_iter()
+            .filter(|r| r.supernode == self.cfg.node_id && self.endpoints.contains_key(&r.endpoint))
+            .map(|r| r.endpoint)
+            .collect()
     }
 
-    fn partner_of_account(&self, account: &AccountId) -> Option<&PartnerId> {
-        let ep = self.accounts.get(account)?.endpoints.first()?;
-        self.endpoints.get(ep).map(|e| &e.partner)
+    fn online(&self, account: &AccountId) -> bool {
+        !self.local_endpoints(account).is_empty()
+    }
+
+    fn partner_of_account(&self, account: &AccountId) -> Option<PartnerId> {
+        let ep = self.local_endpoints(account).into_iter().next()?;
+        self.endpoints.get(&ep).map(|e| e.partner.clone())
     }
 
     fn announce_presence(&mut self, account: &AccountId, online: bool, partner: &PartnerId) {
@@ -200,8 +327,9 @@ impl CallCore {
         }
     }
 
-    /// An endpoint of `account` (of `partner`) logged in; returns its id. If the account is
-    /// being called, the new endpoint rings too; if it is in a call, it gets a notice.
+    /// An endpoint of `account` (of `partner`) logged in; returns its id (and records it in
+    /// the directory). If the account is being called, the new endpoint rings too; if it is
+    /// in a call, it gets a notice.
     pub fn attach(&mut self, account: AccountId, partner: PartnerId) -> EndpointId {
         let ep = EndpointId::random();
         let was_online = self.online(&account);
@@ -213,12 +341,15 @@ impl CallCore {
                 watching: BTreeSet::new(),
             },
         );
-        let entry = self.accounts.entry(account.clone()).or_default();
-        entry.endpoints.insert(ep.clone());
-        let call_id = entry.call.clone();
+        self.directory.attach(EndpointRecord {
+            account: account.clone(),
+            endpoint: ep.clone(),
+            supernode: self.cfg.node_id.clone(),
+        });
         if !was_online {
             self.announce_presence(&account, true, &partner);
         }
+        let call_id = self.busy.get(&account).cloned();
         if let Some(call_id) = call_id
             && let Some(call) = self.calls.get_mut(&call_id)
         {
@@ -227,44 +358,42 @@ impl CallCore {
             } else {
                 call.callee.clone()
             };
-            match &mut call.phase {
-                Phase::Ringing { ringing } if call.callee == account => {
+            let msg = match &mut call.phase {
+                Phase::Ringing { ringing } | Phase::Connecting { ringing, .. }
+                    if call.callee == account =>
+                {
                     ringing.insert(ep.clone());
-                    let msg = ServerMsg::IncomingCall {
+                    ServerMsg::IncomingCall {
                         call_id,
                         from: call.caller.clone(),
                         media: call.media,
                         sdp: call.sdp.clone(),
-                    };
-                    self.push(ep.clone(), msg);
+                    }
                 }
-                Phase::Ringing { .. } => self.push(
-                    ep.clone(),
-                    ServerMsg::CallNotice {
-                        call_id,
-                        state: NoticeState::Outgoing,
-                        peer,
-                    },
-                ),
-                Phase::Active { .. } => self.push(
-                    ep.clone(),
-                    ServerMsg::CallNotice {
-                        call_id,
-                        state: NoticeState::Answered,
-                        peer,
-                    },
-                ),
-            }
+                Phase::Ringing { .. } | Phase::Connecting { .. } => ServerMsg::CallNotice {
+                    call_id,
+                    state: NoticeState::Outgoing,
+                    peer,
+                },
+                Phase::Active { .. } => ServerMsg::CallNotice {
+                    call_id,
+                    state: NoticeState::Answered,
+                    peer,
+                },
+            };
+            self.push(ep.clone(), msg);
         }
         ep
     }
 
     /// An endpoint disconnected: ends the call it takes part in (if any), stops it ringing,
-    /// and drops its subscriptions.
-    pub fn detach(&mut self, ep: &EndpointId, relay: Option<&dyn RelayAccess>) {
+    /// drops its subscriptions and its directory record.
+    pub fn detach(&mut self, ep: &EndpointId) {
         let Some(endpoint) = self.endpoints.remove(ep) else {
             return;
         };
+        self.directory
+            .detach(&self.cfg.node_id, &endpoint.account, ep);
         for watched in &endpoint.watching {
             if let Some(w) = self.watchers.get_mut(watched) {
                 w.remove(ep);
@@ -274,44 +403,36 @@ impl CallCore {
             }
         }
         let account = endpoint.account;
-        let call_id = self.accounts.get(&account).and_then(|a| a.call.clone());
-        if let Some(acc) = self.accounts.get_mut(&account) {
-            acc.endpoints.remove(ep);
-        }
-        if let Some(call_id) = call_id {
+        if let Some(call_id) = self.busy.get(&account).cloned() {
             let action = match self.calls.get_mut(&call_id) {
                 Some(call) if call.caller_ep == *ep => Some(match call.phase {
                     Phase::Ringing { .. } => EndReason::Cancelled,
-                    Phase::Active { .. } => EndReason::PeerDisconnected,
+                    Phase::Connecting { .. } | Phase::Active { .. } => EndReason::PeerDisconnected,
                 }),
                 Some(call) => match &mut call.phase {
-                    Phase::Active { callee_ep, .. } if callee_ep == ep => {
+                    Phase::Active { callee_ep, .. } | Phase::Connecting { callee_ep, .. }
+                        if callee_ep == ep =>
+                    {
                         Some(EndReason::PeerDisconnected)
                     }
                     Phase::Ringing { ringing } => {
                         ringing.remove(ep);
                         ringing.is_empty().then_some(EndReason::Unavailable)
                     }
+                    Phase::Connecting { ringing, .. } => {
+                        ringing.remove(ep);
+                        None
+                    }
                     Phase::Active { .. } => None,
                 },
                 None => None,
             };
             if let Some(reason) = action {
-                self.end_call(&call_id, reason, relay);
+                self.end_call(&call_id, reason);
             }
         }
         if !self.online(&account) {
             self.announce_presence(&account, false, &endpoint.partner);
-            self.gc_account(&account);
-        }
-    }
-
-    fn gc_account(&mut self, account: &AccountId) {
-        if let Some(a) = self.accounts.get(account)
-            && a.endpoints.is_empty()
-            && a.call.is_none()
-        {
-            self.accounts.remove(account);
         }
     }
 
@@ -342,8 +463,7 @@ impl CallCore {
             if let Some(e) = self.endpoints.get_mut(ep) {
                 e.watching.insert(account.clone());
             }
-            let online =
-                self.online(&account) && self.partner_of_account(&account) == Some(&partner);
+            let online = self.partner_of_account(&account) == Some(partner.clone());
             self.push(
                 ep.clone(),
                 ServerMsg::Presence {
@@ -355,7 +475,8 @@ impl CallCore {
         Ok(())
     }
 
-    /// `invite`: rings every endpoint of `to`, or answers `busy` / `unavailable`.
+    /// `invite`: rings every endpoint of `to` (as the directory lists them on this node), or
+    /// answers `busy` / `unavailable`.
     pub fn invite(
         &mut self,
         now: Instant,
@@ -382,7 +503,7 @@ impl CallCore {
                 "this account is already in a call",
             ));
         }
-        if !self.online(&to) || self.partner_of_account(&to) != Some(&partner) {
+        if self.partner_of_account(&to) != Some(partner) {
             self.push(ep.clone(), ServerMsg::Unavailable { to, client_ref });
             return Ok(());
         }
@@ -391,11 +512,7 @@ impl CallCore {
             return Ok(());
         }
         let call_id = CallId::random();
-        let ringing: BTreeSet<EndpointId> = self
-            .accounts
-            .get(&to)
-            .map(|a| a.endpoints.clone())
-            .unwrap_or_default();
+        let ringing = self.local_endpoints(&to);
         for r in &ringing {
             self.push(
                 r.clone(),
@@ -415,9 +532,15 @@ impl CallCore {
                 client_ref,
             },
         );
-        self.notice_others(&caller, ep, &call_id, NoticeState::Outgoing, &to);
-        self.accounts.entry(caller.clone()).or_default().call = Some(call_id.clone());
-        self.accounts.entry(to.clone()).or_default().call = Some(call_id.clone());
+        self.notice_others(
+            &caller,
+            std::slice::from_ref(ep),
+            &call_id,
+            NoticeState::Outgoing,
+            &to,
+        );
+        self.busy.insert(caller.clone(), call_id.clone());
+        self.busy.insert(to.clone(), call_id.clone());
         self.calls.insert(
             call_id,
             Call {
@@ -436,22 +559,16 @@ impl CallCore {
     fn notice_others(
         &mut self,
         account: &AccountId,
-        except: &EndpointId,
+        except: &[EndpointId],
         call_id: &CallId,
         state: NoticeState,
         peer: &AccountId,
     ) {
         let others: Vec<EndpointId> = self
-            .accounts
-            .get(account)
-            .map(|a| {
-                a.endpoints
-                    .iter()
-                    .filter(|e| *e != except)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+            .local_endpoints(account)
+            .into_iter()
+            .filter(|e| !except.contains(e))
+            .collect();
         for o in others {
             self.push(
                 o,
@@ -464,19 +581,36 @@ impl CallCore {
         }
     }
 
-    /// `accept`: the first ringing endpoint to accept answers the call; legs are allocated
-    /// and connected, both endpoints get `media`, the others `answered_elsewhere`.
+    fn emit(&mut self, session: &RelaySessionId, batch: Vec<RelayOp>) {
+        let book = self.sessions.get_mut(session);
+        if let Some(book) = book {
+            for op in &batch {
+                book.outstanding.insert(op.id().clone());
+                self.ops.insert(op.id().clone(), session.clone());
+            }
+        }
+        self.relay_out.push_back(batch);
+    }
+
+    /// `accept`: the first ringing endpoint to accept answers the call. Without a relay the
+    /// call is answered at once; with one, the core emits the call's relay operations
+    /// (session, a client transport per endpoint, a subscription each way) and answers the
+    /// call — `accepted`, `answered_elsewhere`, `media` — when their results are all in
+    /// ([`Self::handle_relay_result`]). A failure or no answer within the relay timeout ends
+    /// the call with `relay_failure`.
     pub fn accept(
         &mut self,
+        now: Instant,
         ep: &EndpointId,
         call_id: &CallId,
         sdp: Option<String>,
-        relay: Option<&dyn RelayAccess>,
     ) -> Result<(), CallError> {
         let call = self.call(call_id)?;
         let ringing = match &call.phase {
             Phase::Ringing { ringing } if ringing.contains(ep) => ringing.clone(),
-            Phase::Active { .. } if self.is_callee_endpoint(call, ep) => {
+            Phase::Active { .. } | Phase::Connecting { .. }
+                if self.is_callee_endpoint(call, ep) =>
+            {
                 return Err(err(ErrorCode::InvalidState, "the call is already answered"));
             }
             _ if *ep == call.caller_ep => {
@@ -486,40 +620,90 @@ impl CallCore {
                 return Err(not_yours());
             }
         };
+        if !self.cfg.relay {
+            if let Some(call) = self.calls.get_mut(call_id) {
+                call.phase = Phase::Active {
+                    callee_ep: ep.clone(),
+                    session: None,
+                };
+            }
+            self.answered(call_id, ep, &ringing, sdp, None);
+            return Ok(());
+        }
+        let session = RelaySessionId::random();
+        let (caller_tr, callee_tr) = (TransportId::random(), TransportId::random());
+        let transport = |transport: &TransportId| {
+            RelayOp::AddTransport(AddTransport {
+                op: OperationId::random(),
+                session: session.clone(),
+                transport: transport.clone(),
+                kind: TransportKind::Client,
+                srtp: Some(self.cfg.srtp),
+            })
+        };
+        let subscribe = |source: &TransportId, sink: &TransportId| {
+            RelayOp::Subscribe(Subscribe {
+                op: OperationId::random(),
+                session: session.clone(),
+                source: source.clone(),
+                sink: sink.clone(),
+            })
+        };
+        let batch = vec![
+            RelayOp::CreateSession(CreateSession {
+                op: OperationId::random(),
+                session: session.clone(),
+                call: call_id.clone(),
+            }),
+            transport(&caller_tr),
+            transport(&callee_tr),
+            subscribe(&caller_tr, &callee_tr),
+            subscribe(&callee_tr, &caller_tr),
+        ];
+        self.sessions.insert(
+            session.clone(),
+            SessionBook {
+                call: Some(call_id.clone()),
+                outstanding: BTreeSet::new(),
+            },
+        );
+        self.books.sessions_created += 1;
+        self.emit(&session, batch);
+        let deadline = now + self.cfg.relay_timeout;
+        if let Some(call) = self.calls.get_mut(call_id) {
+            call.phase = Phase::Connecting {
+                ringing,
+                callee_ep: ep.clone(),
+                pending: Pending {
+                    session,
+                    caller_tr,
+                    callee_tr,
+                    grants: HashMap::new(),
+                    deadline,
+                    sdp,
+                },
+            };
+        }
+        Ok(())
+    }
+
+    /// The messages of an answered call: `accepted` to the caller, `answered_elsewhere` to
+    /// the other ringing endpoints, notices, and `media` to both endpoints when there are
+    /// transports.
+    fn answered(
+        &mut self,
+        call_id: &CallId,
+        ep: &EndpointId,
+        ringing: &BTreeSet<EndpointId>,
+        sdp: Option<String>,
+        legs: Option<(LegInfo, LegInfo)>,
+    ) {
+        let Some(call) = self.calls.get(call_id) else {
+            return;
+        };
         let caller_ep = call.caller_ep.clone();
         let caller = call.caller.clone();
         let callee = call.callee.clone();
-
-        let mut grants: Option<(LegGrant, LegGrant)> = None;
-        if let Some(relay) = relay {
-            let legs = match relay.allocate(call_id, 2) {
-                Ok(legs) if legs.len() == 2 => legs,
-                Ok(_) => {
-                    relay.release(call_id);
-                    self.end_call(call_id, EndReason::RelayFailure, None);
-                    return Ok(());
-                }
-                Err(_) => {
-                    self.end_call(call_id, EndReason::RelayFailure, None);
-                    return Ok(());
-                }
-            };
-            if relay.connect(call_id, &legs[0].leg, &legs[1].leg).is_err() {
-                relay.release(call_id);
-                self.end_call(call_id, EndReason::RelayFailure, None);
-                return Ok(());
-            }
-            let mut it = legs.into_iter();
-            if let (Some(a), Some(b)) = (it.next(), it.next()) {
-                grants = Some((a, b));
-            }
-        }
-        if let Some(call) = self.calls.get_mut(call_id) {
-            call.phase = Phase::Active {
-                callee_ep: ep.clone(),
-                legs: grants.is_some(),
-            };
-        }
         self.push(
             caller_ep.clone(),
             ServerMsg::Accepted {
@@ -536,45 +720,148 @@ impl CallCore {
                 },
             );
         }
-        self.notice_others(&caller, &caller_ep, call_id, NoticeState::Answered, &callee);
-        let callee_others: Vec<EndpointId> = self
-            .accounts
-            .get(&callee)
-            .map(|a| {
-                a.endpoints
-                    .iter()
-                    .filter(|e| *e != ep && !ringing.contains(*e))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        for o in callee_others {
-            self.push(
-                o,
-                ServerMsg::CallNotice {
-                    call_id: call_id.clone(),
-                    state: NoticeState::Answered,
-                    peer: caller.clone(),
-                },
-            );
-        }
-        if let Some((a, b)) = grants {
+        self.notice_others(
+            &caller,
+            std::slice::from_ref(&caller_ep),
+            call_id,
+            NoticeState::Answered,
+            &callee,
+        );
+        let mut except: Vec<EndpointId> = ringing.iter().cloned().collect();
+        except.push(ep.clone());
+        self.notice_others(&callee, &except, call_id, NoticeState::Answered, &caller);
+        if let Some((a, b)) = legs {
             self.push(
                 caller_ep,
                 ServerMsg::Media {
                     call_id: call_id.clone(),
-                    leg: leg_info(&a),
+                    leg: a,
                 },
             );
             self.push(
                 ep.clone(),
                 ServerMsg::Media {
                     call_id: call_id.clone(),
-                    leg: leg_info(&b),
+                    leg: b,
                 },
             );
         }
-        Ok(())
+    }
+
+    /// The result of a relay operation this core emitted (in any order, at any time: after
+    /// its call ended, after the relay timeout). A failed operation ends its call with
+    /// `relay_failure`; a call whose operations all succeeded is answered. A session whose
+    /// call is gone is released once no operation of it is outstanding, so whatever was
+    /// allocated — late, failed or half — is always released.
+    pub fn handle_relay_result(&mut self, result: RelayResult) {
+        if self.releases.remove(&result.op) {
+            if result.outcome.is_err() {
+                self.books.failed_results += 1;
+            }
+            return;
+        }
+        let Some(session) = self.ops.remove(&result.op) else {
+            self.books.unknown_results += 1;
+            return;
+        };
+        let call_id = match self.sessions.get_mut(&session) {
+            Some(book) => {
+                book.outstanding.remove(&result.op);
+                book.call.clone()
+            }
+            None => None,
+        };
+        match result.outcome {
+            Err(_) => {
+                self.books.failed_results += 1;
+                if let Some(call_id) = &call_id {
+                    self.end_call(call_id, EndReason::RelayFailure);
+                }
+            }
+            Ok(outcome) => {
+                if let Some(call_id) = &call_id {
+                    self.progress(call_id, &session, outcome);
+                }
+            }
+        }
+        self.release_if_done(&session);
+    }
+
+    /// A successful result for a connecting call: records a grant; answers the call when
+    /// every operation of its session is done.
+    fn progress(&mut self, call_id: &CallId, session: &RelaySessionId, outcome: RelayOutcome) {
+        let outstanding = self
+            .sessions
+            .get(session)
+            .map_or(0, |b| b.outstanding.len());
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let Phase::Connecting { pending, .. } = &mut call.phase else {
+            return;
+        };
+        if &pending.session != session {
+            return;
+        }
+        if let RelayOutcome::TransportAdded(grant) = outcome {
+            pending.grants.insert(grant.transport.clone(), grant);
+        }
+        if outstanding > 0 {
+            return;
+        }
+        let legs = match (
+            pending.grants.get(&pending.caller_tr),
+            pending.grants.get(&pending.callee_tr),
+        ) {
+            (Some(a), Some(b)) => Some((leg_info(a), leg_info(b))),
+            _ => None,
+        };
+        let Some(legs) = legs else {
+            // Every operation answered, yet a transport is missing: not a usable answer.
+            self.end_call(call_id, EndReason::RelayFailure);
+            return;
+        };
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let Phase::Connecting {
+            ringing,
+            callee_ep,
+            pending,
+        } = std::mem::replace(
+            &mut call.phase,
+            Phase::Ringing {
+                ringing: BTreeSet::new(),
+            },
+        )
+        else {
+            return;
+        };
+        call.phase = Phase::Active {
+            callee_ep: callee_ep.clone(),
+            session: Some(pending.session),
+        };
+        self.answered(call_id, &callee_ep, &ringing, pending.sdp, Some(legs));
+    }
+
+    /// Emits the release of a session whose call is gone, once none of its operations is
+    /// outstanding.
+    fn release_if_done(&mut self, session: &RelaySessionId) {
+        let done = self
+            .sessions
+            .get(session)
+            .is_some_and(|b| b.call.is_none() && b.outstanding.is_empty());
+        if !done {
+            return;
+        }
+        self.sessions.remove(session);
+        let op = OperationId::random();
+        self.releases.insert(op.clone());
+        self.books.sessions_released += 1;
+        self.relay_out.push_back(vec![RelayOp::Release(Release {
+            op,
+            session: session.clone(),
+        })]);
     }
 
     /// The call `call_id`, or the `unknown_call` error.
@@ -591,16 +878,11 @@ impl CallCore {
     }
 
     /// `reject`: a ringing endpoint declines; the call ends `rejected` for everyone.
-    pub fn reject(
-        &mut self,
-        ep: &EndpointId,
-        call_id: &CallId,
-        relay: Option<&dyn RelayAccess>,
-    ) -> Result<(), CallError> {
+    pub fn reject(&mut self, ep: &EndpointId, call_id: &CallId) -> Result<(), CallError> {
         let call = self.call(call_id)?;
         match &call.phase {
             Phase::Ringing { ringing } if ringing.contains(ep) => {
-                self.end_call(call_id, EndReason::Rejected, relay);
+                self.end_call(call_id, EndReason::Rejected);
                 Ok(())
             }
             _ if self.takes_part(call, ep) => Err(err(
@@ -611,47 +893,42 @@ impl CallCore {
         }
     }
 
-    /// `cancel`: the calling endpoint gives up before an answer.
-    pub fn cancel(
-        &mut self,
-        ep: &EndpointId,
-        call_id: &CallId,
-        relay: Option<&dyn RelayAccess>,
-    ) -> Result<(), CallError> {
+    /// `cancel`: the calling endpoint gives up before an answer (also while the answer's
+    /// transports are being set up: the caller has not heard `accepted` yet).
+    pub fn cancel(&mut self, ep: &EndpointId, call_id: &CallId) -> Result<(), CallError> {
         let call = self.call(call_id)?;
         if call.caller_ep != *ep {
             return Err(not_yours());
         }
-        if !matches!(call.phase, Phase::Ringing { .. }) {
+        if matches!(call.phase, Phase::Active { .. }) {
             return Err(err(
                 ErrorCode::InvalidState,
                 "the call is answered: hang up instead",
             ));
         }
-        self.end_call(call_id, EndReason::Cancelled, relay);
+        self.end_call(call_id, EndReason::Cancelled);
         Ok(())
     }
 
-    /// `hangup`: either endpoint of an answered call ends it (the caller's hangup while
-    /// ringing cancels; a ringing endpoint's hangup rejects).
-    pub fn hangup(
-        &mut self,
-        ep: &EndpointId,
-        call_id: &CallId,
-        relay: Option<&dyn RelayAccess>,
-    ) -> Result<(), CallError> {
+    /// `hangup`: either endpoint of an answered call ends it (the caller's hangup before
+    /// `accepted` cancels; a ringing endpoint's hangup rejects).
+    pub fn hangup(&mut self, ep: &EndpointId, call_id: &CallId) -> Result<(), CallError> {
         let call = self.call(call_id)?;
         let reason = match &call.phase {
-            Phase::Ringing { .. } if call.caller_ep == *ep => EndReason::Cancelled,
+            Phase::Ringing { .. } | Phase::Connecting { .. } if call.caller_ep == *ep => {
+                EndReason::Cancelled
+            }
             Phase::Ringing { ringing } if ringing.contains(ep) => EndReason::Rejected,
-            Phase::Active { callee_ep, .. } if call.caller_ep == *ep || callee_ep == ep => {
+            Phase::Connecting { callee_ep, .. } | Phase::Active { callee_ep, .. }
+                if callee_ep == ep || call.caller_ep == *ep =>
+            {
                 EndReason::Hangup
             }
             _ => {
                 return Err(not_yours());
             }
         };
-        self.end_call(call_id, reason, relay);
+        self.end_call(call_id, reason);
         Ok(())
     }
 
@@ -666,7 +943,7 @@ impl CallCore {
         let peer = match &call.phase {
             Phase::Active { callee_ep, .. } if call.caller_ep == *ep => callee_ep.clone(),
             Phase::Active { callee_ep, .. } if callee_ep == ep => call.caller_ep.clone(),
-            Phase::Ringing { .. } if self.takes_part(call, ep) => {
+            Phase::Ringing { .. } | Phase::Connecting { .. } if self.takes_part(call, ep) => {
                 return Err(err(
                     ErrorCode::InvalidState,
                     "negotiation starts once the call is answered",
@@ -690,38 +967,71 @@ impl CallCore {
         call.caller_ep == *ep
             || match &call.phase {
                 Phase::Ringing { ringing } => ringing.contains(ep),
+                Phase::Connecting {
+                    ringing, callee_ep, ..
+                } => ringing.contains(ep) || callee_ep == ep,
                 Phase::Active { callee_ep, .. } => callee_ep == ep,
             }
     }
 
-    /// Ends ringing calls whose ring timeout passed (`no_answer`).
-    pub fn handle_timeout(&mut self, now: Instant, relay: Option<&dyn RelayAccess>) {
-        let due: Vec<CallId> = self
+    /// Ends ringing calls whose ring timeout passed (`no_answer`) and answered calls whose
+    /// transports did not come within the relay timeout (`relay_failure`).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<(CallId, EndReason)> = self
             .calls
             .iter()
-            .filter(|(_, c)| matches!(c.phase, Phase::Ringing { .. }) && c.deadline <= now)
-            .map(|(id, _)| id.clone())
+            .filter_map(|(id, c)| match &c.phase {
+                Phase::Ringing { .. } if c.deadline <= now => {
+                    Some((id.clone(), EndReason::NoAnswer))
+                }
+                Phase::Connecting { pending, .. } if pending.deadline <= now => {
+                    Some((id.clone(), EndReason::RelayFailure))
+                }
+                _ => None,
+            })
             .collect();
-        for id in due {
-            self.end_call(&id, EndReason::NoAnswer, relay);
+        for (id, reason) in due {
+            if reason == EndReason::RelayFailure {
+                self.books.timed_out += 1;
+            }
+            self.end_call(&id, reason);
         }
     }
 
-    /// Removes the call, releases its legs, and tells every endpoint that took part (and
+    /// Removes the call, lets go of its relay session (released now, or once its
+    /// outstanding operations are answered), and tells every endpoint that took part (and
     /// notices the other endpoints of both accounts).
-    fn end_call(&mut self, call_id: &CallId, reason: EndReason, relay: Option<&dyn RelayAccess>) {
+    fn end_call(&mut self, call_id: &CallId, reason: EndReason) {
         let Some(call) = self.calls.remove(call_id) else {
             return;
         };
         let mut parties: Vec<EndpointId> = vec![call.caller_ep.clone()];
-        match &call.phase {
-            Phase::Ringing { ringing } => parties.extend(ringing.iter().cloned()),
-            Phase::Active { callee_ep, legs } => {
-                parties.push(callee_ep.clone());
-                if *legs && let Some(relay) = relay {
-                    relay.release(call_id);
-                }
+        let session = match &call.phase {
+            Phase::Ringing { ringing } => {
+                parties.extend(ringing.iter().cloned());
+                None
             }
+            Phase::Connecting {
+                ringing,
+                callee_ep,
+                pending,
+            } => {
+                parties.extend(ringing.iter().cloned());
+                if !parties.contains(callee_ep) {
+                    parties.push(callee_ep.clone());
+                }
+                Some(pending.session.clone())
+            }
+            Phase::Active { callee_ep, session } => {
+                parties.push(callee_ep.clone());
+                session.clone()
+            }
+        };
+        if let Some(session) = session {
+            if let Some(book) = self.sessions.get_mut(&session) {
+                book.call = None;
+            }
+            self.release_if_done(&session);
         }
         for p in &parties {
             if self.endpoints.contains_key(p) {
@@ -735,46 +1045,19 @@ impl CallCore {
             }
         }
         for (account, peer) in [(&call.caller, &call.callee), (&call.callee, &call.caller)] {
-            let others: Vec<EndpointId> = self
-                .accounts
-                .get(account)
-                .map(|a| {
-                    a.endpoints
-                        .iter()
-                        .filter(|e| !parties.contains(e))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            for o in others {
-                self.push(
-                    o,
-                    ServerMsg::CallNotice {
-                        call_id: call_id.clone(),
-                        state: NoticeState::Ended,
-                        peer: peer.clone(),
-                    },
-                );
-            }
-            if let Some(a) = self.accounts.get_mut(account)
-                && a.call.as_ref() == Some(call_id)
-            {
-                a.call = None;
+            self.notice_others(account, &parties, call_id, NoticeState::Ended, peer);
+            if self.busy.get(account) == Some(call_id) {
+                self.busy.remove(account);
             }
         }
-        self.gc_account(&call.caller);
-        self.gc_account(&call.callee);
     }
 }
 
-fn leg_info(g: &LegGrant) -> LegInfo {
+fn leg_info(g: &TransportGrant) -> LegInfo {
     LegInfo {
-        leg_id: g.leg.clone(),
-        address: g.address.to_string(),
-        srtp: g.srtp.as_ref().map(|s| SrtpKeying {
-            profile: s.profile,
-            key_b64: base64::engine::general_purpose::STANDARD.encode(&s.key_and_salt),
-        }),
+        leg_id: g.transport.clone(),
+        address: g.address.clone(),
+        srtp: g.srtp.clone(),
     }
 }
 
@@ -784,10 +1067,13 @@ mod tests {
 
     #[test]
     fn presence_subscriptions_are_bounded_and_partner_scoped() {
-        let mut core = CallCore::new(CallConfig {
-            max_presence_subscriptions: 2,
-            ..CallConfig::default()
-        });
+        let mut core = CallCore::new(
+            CallConfig {
+                max_presence_subscriptions: 2,
+                ..CallConfig::default()
+            },
+            Arc::new(crate::directory::InMemoryDirectory::new()),
+        );
         let p1 = PartnerId::random();
         let p2 = PartnerId::random();
         let (a, b, x) = (

@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, AuthPartner};
 use crate::ids::AccountId;
+use crate::state::AppState;
 use crate::timefmt::{rfc3339, unix_now};
 
 /// The largest TTL the API accepts at all (a server may be configured lower).

@@ -7,10 +7,10 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::error::ApiError;
 use crate::apikey;
 use crate::ratelimit::RateLimiter;
+use crate::state::AppState;
 use crate::storage::{Partner, Store};
 
 /// The partner behind `Authorization: Bearer <api key>`, after its rate-limit check.

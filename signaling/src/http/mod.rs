@@ -21,75 +21,24 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::calls::hub::Hub;
 use crate::config::SignalingConfig;
 use crate::directory::Directory;
 use crate::error::SignalingError;
-use crate::ids::AccountId;
 use crate::ratelimit::RateLimiter;
 use crate::relay_access::RelayAccess;
+pub use crate::state::AppState;
+use crate::state::Inner;
 use crate::storage::Store;
 use crate::timefmt::unix_now;
-use crate::token::{Claims, Keyring, TokenError};
-use crate::ws::hub::Hub;
-
-/// Shared state of all handlers.
-#[derive(Clone)]
-pub struct AppState(pub(crate) Arc<Inner>);
-
-pub(crate) struct Inner {
-    pub(crate) store: Store,
-    pub(crate) cfg: SignalingConfig,
-    pub(crate) keyring: RwLock<Keyring>,
-    pub(crate) limiter: RateLimiter,
-    pub(crate) hub: Arc<Hub>,
-    pub(crate) ws_counters: crate::ws::limits::WsCounters,
-}
-
-impl Inner {
-    pub(crate) fn keyring_sign(&self, account: &AccountId, expires_at: i64) -> Option<String> {
-        self.keyring
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .sign(account, expires_at)
-    }
-
-    fn max_ttl(&self) -> i64 {
-        self.cfg.max_credential_ttl.as_secs() as i64
-    }
-
-    pub(crate) async fn reload_keyring(&self) -> Result<(), SignalingError> {
-        let ring = crate::admin::load_keyring(&self.store, unix_now(), self.max_ttl()).await?;
-        *self.keyring.write().unwrap_or_else(|e| e.into_inner()) = ring;
-        Ok(())
-    }
-
-    /// Verifies a login token; an unknown key id triggers one reload (a rotation by another
-    /// process) before giving up.
-    pub(crate) async fn verify_token(&self, token: &str) -> Result<Claims, TokenError> {
-        let first = self
-            .keyring
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .verify(token, unix_now());
-        match first {
-            Err(TokenError::UnknownKey) => {
-                if self.reload_keyring().await.is_err() {
-                    return Err(TokenError::UnknownKey);
-                }
-                self.keyring
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .verify(token, unix_now())
-            }
-            other => other,
-        }
-    }
-}
+use crate::token::Keyring;
 
 /// The signaling service.
 #[derive(Clone)]
 pub struct Signaling {
     state: AppState,
+    /// Documents of the host's own routes, merged into `/v1/openapi.json`.
+    extra_docs: Vec<utoipa::openapi::OpenApi>,
 }
 
 impl Signaling {
@@ -129,12 +78,29 @@ impl Signaling {
         Hub::start_timer(&inner.hub);
         Ok(Self {
             state: AppState(inner),
+            extra_docs: Vec::new(),
         })
     }
 
     /// The OpenAPI document of the REST API.
     pub fn openapi() -> utoipa::openapi::OpenApi {
         Self::api_router().split_for_parts().1
+    }
+
+    /// Adds the document of routes the host serves beside signaling's (e.g. relay REST):
+    /// `/v1/openapi.json` then describes both.
+    pub fn with_openapi(mut self, doc: utoipa::openapi::OpenApi) -> Self {
+        self.extra_docs.push(doc);
+        self
+    }
+
+    /// The document `/v1/openapi.json` serves: the REST API and every added document.
+    pub fn openapi_document(&self) -> utoipa::openapi::OpenApi {
+        let mut doc = Self::openapi();
+        for extra in &self.extra_docs {
+            doc.merge(extra.clone());
+        }
+        doc
     }
 
     fn api_router() -> OpenApiRouter<AppState> {
@@ -146,7 +112,8 @@ impl Signaling {
 
     /// The router: REST, `/v1/openapi.json`, `/v1/ws`, JSON errors for everything else.
     pub fn router(&self) -> Router {
-        let (api, doc) = Self::api_router().split_for_parts();
+        let (api, _) = Self::api_router().split_for_parts();
+        let doc = self.openapi_document();
         let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".into()));
         api.route(
             "/v1/openapi.json",

@@ -12,7 +12,7 @@
 //! rate_limited` and is closed (code 1008). A message or frame above `ws_max_message_bytes`
 //! gets `error message_too_big` and the socket is closed (code 1009). Both are counted.
 
-pub mod hub;
+pub use crate::calls::hub;
 pub mod limits;
 
 use std::time::{Duration, Instant};
@@ -23,8 +23,8 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::http::AppState;
 use crate::protocol::{ClientMsg, ErrorCode, ServerMsg, decode_client, encode_server};
+use crate::state::AppState;
 use crate::token::TokenError;
 use limits::FrameBudget;
 

@@ -7,13 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use supernode_proto::SrtpProfile;
-use supernode_signaling::directory::InMemoryDirectory;
-use supernode_signaling::ids::{CallId, EndpointId, TransportId};
-use supernode_signaling::protocol::{ClientMsg, ServerMsg, decode_server, encode_client};
-use supernode_signaling::{
-    LegGrant, LegId, RelayAccess, RelayAccessError, Signaling, SignalingConfig, SrtpParams, Store,
+use supernode_proto::protocol::SrtpKeying;
+use supernode_proto::relay_ops::{
+    RelayOp, RelayOpError, RelayOutcome, RelayResult, TransportGrant,
 };
+use supernode_signaling::directory::InMemoryDirectory;
+use supernode_signaling::ids::{CallId, EndpointId, RelaySessionId, TransportId};
+use supernode_signaling::protocol::{ClientMsg, ServerMsg, decode_server, encode_client};
+use supernode_signaling::relay_access::RelayReply;
+use supernode_signaling::{RelayAccess, Signaling, SignalingConfig, Store};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -69,9 +71,9 @@ pub async fn postgres_schema_url(base: &str) -> String {
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
-/// A relay test double: the relay itself is built by another issue, so the tests use this
-/// real in-process implementation of the trait that hands out loopback addresses and records
-/// every allocation and release.
+/// A relay test double: a real in-process executor of the conference core's relay
+/// operations that hands out loopback addresses and records every session, transport,
+/// subscription and release. It answers at once (over the oneshot, like the host's).
 #[derive(Default)]
 pub struct RecordingRelay {
     pub state: Mutex<RelayLog>,
@@ -79,12 +81,17 @@ pub struct RecordingRelay {
 
 #[derive(Default, Debug)]
 pub struct RelayLog {
-    /// Legs handed out so far.
+    /// Transports handed out so far.
     pub allocated_legs: u64,
-    pub live: std::collections::BTreeMap<CallId, Vec<LegId>>,
+    /// The call of each live session.
+    pub sessions: std::collections::HashMap<RelaySessionId, CallId>,
+    /// Live calls and their transports.
+    pub live: std::collections::BTreeMap<CallId, Vec<TransportId>>,
     pub allocations: u64,
     pub releases: u64,
-    pub connected: Vec<(CallId, LegId, LegId)>,
+    /// Subscriptions (call, source, sink).
+    pub connected: Vec<(CallId, TransportId, TransportId)>,
+    /// The next session fails to be created.
     pub fail_next: bool,
     /// While set, the relay says it takes no new calls (a draining host).
     pub draining: bool,
@@ -94,6 +101,85 @@ impl RecordingRelay {
     pub fn live_calls(&self) -> Vec<CallId> {
         self.state.lock().unwrap().live.keys().cloned().collect()
     }
+
+    /// Waits (up to 5 s) until the live calls are `want` (releases run after the hub has
+    /// sent `call_ended`); returns the last seen.
+    pub async fn wait_live(&self, want: Vec<CallId>) -> Vec<CallId> {
+        for _ in 0..500 {
+            if self.live_calls() == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.live_calls()
+    }
+
+    fn run(&self, op: &RelayOp) -> Result<RelayOutcome, RelayOpError> {
+        let mut s = self.state.lock().unwrap();
+        match op {
+            RelayOp::CreateSession(c) => {
+                if std::mem::take(&mut s.fail_next) {
+                    return Err(RelayOpError::Exhausted);
+                }
+                assert!(
+                    !s.live.contains_key(&c.call),
+                    "double allocation for {}",
+                    c.call
+                );
+                s.sessions.insert(c.session.clone(), c.call.clone());
+                s.live.insert(c.call.clone(), Vec::new());
+                s.allocations += 1;
+                Ok(RelayOutcome::SessionCreated)
+            }
+            RelayOp::AddTransport(t) => {
+                let call = s
+                    .sessions
+                    .get(&t.session)
+                    .cloned()
+                    .ok_or(RelayOpError::UnknownSession)?;
+                s.allocated_legs += 1;
+                let n = s.allocated_legs;
+                s.live.entry(call).or_default().push(t.transport.clone());
+                let profile = t.srtp.unwrap_or_default();
+                Ok(RelayOutcome::TransportAdded(TransportGrant {
+                    transport: t.transport.clone(),
+                    address: SocketAddr::from(([127, 0, 0, 1], 40000 + (n % 20000) as u16))
+                        .to_string(),
+                    srtp: Some(SrtpKeying {
+                        profile,
+                        key_b64: base64_of(&vec![n as u8; profile.key_and_salt_len()]),
+                    }),
+                }))
+            }
+            RelayOp::Subscribe(sub) => {
+                let call = s
+                    .sessions
+                    .get(&sub.session)
+                    .cloned()
+                    .ok_or(RelayOpError::UnknownSession)?;
+                let legs = s.live.get(&call).cloned().unwrap_or_default();
+                if !legs.contains(&sub.source) || !legs.contains(&sub.sink) {
+                    return Err(RelayOpError::UnknownTransport);
+                }
+                s.connected
+                    .push((call, sub.source.clone(), sub.sink.clone()));
+                Ok(RelayOutcome::Subscribed)
+            }
+            RelayOp::Release(r) => {
+                if let Some(call) = s.sessions.remove(&r.session) {
+                    s.live.remove(&call);
+                    s.releases += 1;
+                }
+                Ok(RelayOutcome::Released)
+            }
+            _ => Err(RelayOpError::Unavailable("unknown operation".into())),
+        }
+    }
+}
+
+fn base64_of(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 impl RelayAccess for RecordingRelay {
@@ -101,47 +187,17 @@ impl RelayAccess for RecordingRelay {
         !self.state.lock().unwrap().draining
     }
 
-    fn allocate(&self, call: &CallId, count: usize) -> Result<Vec<LegGrant>, RelayAccessError> {
-        let mut s = self.state.lock().unwrap();
-        if s.fail_next {
-            s.fail_next = false;
-            return Err(RelayAccessError::Exhausted);
-        }
-        assert!(!s.live.contains_key(call), "double allocation for {call}");
-        let mut legs = Vec::new();
-        for _ in 0..count {
-            s.allocated_legs += 1;
-            let n = s.allocated_legs;
-            legs.push(LegGrant {
-                leg: TransportId::random(),
-                address: SocketAddr::from(([127, 0, 0, 1], 40000 + (n % 20000) as u16)),
-                srtp: Some(SrtpParams {
-                    profile: SrtpProfile::Aes128CmHmacSha1_80,
-                    key_and_salt: vec![n as u8; 30],
-                }),
-            });
-        }
-        s.live
-            .insert(call.clone(), legs.iter().map(|l| l.leg.clone()).collect());
-        s.allocations += 1;
-        Ok(legs)
-    }
-
-    fn connect(&self, call: &CallId, a: &LegId, b: &LegId) -> Result<(), RelayAccessError> {
-        let mut s = self.state.lock().unwrap();
-        let legs = s.live.get(call).ok_or(RelayAccessError::Unknown)?;
-        if !legs.contains(a) || !legs.contains(b) {
-            return Err(RelayAccessError::Unknown);
-        }
-        s.connected.push((call.clone(), a.clone(), b.clone()));
-        Ok(())
-    }
-
-    fn release(&self, call: &CallId) {
-        let mut s = self.state.lock().unwrap();
-        if s.live.remove(call).is_some() {
-            s.releases += 1;
-        }
+    fn submit(&self, ops: Vec<RelayOp>) -> RelayReply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let results = ops
+            .iter()
+            .map(|op| RelayResult {
+                op: op.id().clone(),
+                outcome: self.run(op),
+            })
+            .collect();
+        let _ = tx.send(results);
+        rx
     }
 }
 

@@ -1,0 +1,245 @@
+//! The hub: the shared [`CallCore`] of a supernode, the outbound queues of its sockets, and
+//! the execution of the core's relay operations.
+//!
+//! Connection tasks call into the hub; the hub runs the core under a short lock (no
+//! `.await` and no relay call inside), delivers the core's messages to the endpoints' bounded
+//! queues, and — after the lock is released — submits the core's relay operations to the
+//! relay ([`RelayAccess::submit`], which never blocks). One tokio task per batch awaits the
+//! relay's answer and feeds the results back into the core under the lock. A slow or failed
+//! relay therefore holds up only the call it serves. An endpoint whose queue is full is shed
+//! (its queue is closed; its task closes the socket).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use supernode_proto::relay_ops::{RelayOp, RelayOpError, RelayResult};
+use tokio::sync::mpsc;
+
+use crate::calls::{CallConfig, CallCore, CallError};
+use crate::config::SignalingConfig;
+use crate::directory::Directory;
+use crate::ids::{AccountId, EndpointId, PartnerId};
+use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
+use crate::relay_access::RelayAccess;
+
+/// Capacity of one endpoint's outbound queue.
+pub const QUEUE: usize = 256;
+
+struct Inner {
+    core: CallCore,
+    /// Outbound queues; an entry is removed when the endpoint is shed.
+    senders: HashMap<EndpointId, (AccountId, mpsc::Sender<ServerMsg>)>,
+}
+
+/// Shared call state of one supernode.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    relay: Option<Arc<dyn RelayAccess>>,
+}
+
+impl Hub {
+    /// A hub with an empty core that reads and records endpoints in `directory`.
+    pub fn new(
+        cfg: &SignalingConfig,
+        relay: Option<Arc<dyn RelayAccess>>,
+        directory: Arc<dyn Directory>,
+    ) -> Arc<Self> {
+        let core = CallCore::new(
+            CallConfig {
+                ring_timeout: cfg.ring_timeout,
+                relay: relay.is_some(),
+                node_id: cfg.node_id.clone(),
+                ..CallConfig::default()
+            },
+            directory,
+        );
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                core,
+                senders: HashMap::new(),
+            }),
+            relay,
+        })
+    }
+
+    /// Starts the timer task (ring and relay timeouts; stops when the hub is dropped).
+    pub fn start_timer(hub: &Arc<Self>) {
+        let weak = Arc::downgrade(hub);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                let Some(hub) = weak.upgrade() else { break };
+                let now = Instant::now();
+                hub.step(|core| {
+                    if core.poll_timeout().is_some_and(|t| t <= now) {
+                        core.handle_timeout(now);
+                    }
+                });
+            }
+        });
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the core under the lock, delivers its messages, then (lock released)
+    /// submits its relay operations.
+    fn step<R>(self: &Arc<Self>, f: impl FnOnce(&mut CallCore) -> R) -> R {
+        let mut batches = Vec::new();
+        let r = {
+            let mut inner = self.lock();
+            let r = f(&mut inner.core);
+            flush(&mut inner);
+            while let Some(b) = inner.core.poll_relay() {
+                batches.push(b);
+            }
+            r
+        };
+        for b in batches {
+            self.execute(b);
+        }
+        r
+    }
+
+    /// Submits one batch and spawns the task that feeds its results back.
+    fn execute(self: &Arc<Self>, batch: Vec<RelayOp>) {
+        let Some(relay) = self.relay.clone() else {
+            // A core without a relay emits nothing; answer defensively all the same.
+            let results = batch
+                .iter()
+                .map(|op| op.failed(RelayOpError::Unavailable("no relay".into())))
+                .collect();
+            self.results(results);
+            return;
+        };
+        let reply = relay.submit(batch.clone());
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let results = match reply.await {
+                Ok(r) => r,
+                // The executor went away without answering: every operation failed.
+                Err(_) => batch
+                    .iter()
+                    .map(|op| op.failed(RelayOpError::TimedOut))
+                    .collect(),
+            };
+            if let Some(hub) = hub.upgrade() {
+                hub.results(results);
+            }
+        });
+    }
+
+    fn results(self: &Arc<Self>, results: Vec<RelayResult>) {
+        for r in &results {
+            if let Err(e) = &r.outcome {
+                tracing::warn!(op = %r.op, error = %e, "relay operation failed");
+            }
+        }
+        self.step(|core| {
+            for r in results {
+                core.handle_relay_result(r);
+            }
+        });
+    }
+
+    /// Attaches a logged-in endpoint whose messages go to `tx`.
+    pub fn attach(
+        self: &Arc<Self>,
+        account: AccountId,
+        partner: PartnerId,
+        tx: mpsc::Sender<ServerMsg>,
+    ) -> EndpointId {
+        let mut inner = self.lock();
+        let ep = inner.core.attach(account.clone(), partner);
+        inner.senders.insert(ep.clone(), (account, tx));
+        flush(&mut inner);
+        ep
+    }
+
+    /// Detaches an endpoint (socket closed).
+    pub fn detach(self: &Arc<Self>, ep: &EndpointId) {
+        self.lock().senders.remove(ep);
+        self.step(|core| core.detach(ep));
+    }
+
+    /// Sheds every endpoint of a deleted account: each is told `account_unavailable`, then
+    /// its queue closes and its socket follows.
+    pub fn kick_account(&self, account: &AccountId) {
+        let mut inner = self.lock();
+        inner.senders.retain(|_, (a, tx)| {
+            if a != account {
+                return true;
+            }
+            let _ = tx.try_send(ServerMsg::Error {
+                code: ErrorCode::AccountUnavailable,
+                message: "the account was deleted".into(),
+                in_reply_to: None,
+            });
+            false
+        });
+    }
+
+    /// Handles one call message of a logged-in endpoint.
+    pub fn handle(
+        self: &Arc<Self>,
+        ep: &EndpointId,
+        msg: ClientMsg,
+        now: Instant,
+    ) -> Result<(), CallError> {
+        if matches!(msg, ClientMsg::Invite { .. })
+            && self.relay.as_ref().is_some_and(|r| !r.accepting_calls())
+        {
+            return Err(CallError {
+                code: ErrorCode::Draining,
+                message: "this supernode is shutting down and takes no new calls".into(),
+            });
+        }
+        self.step(|core| match msg {
+            ClientMsg::SubscribePresence { account_ids } => {
+                core.subscribe_presence(ep, account_ids)
+            }
+            ClientMsg::Invite {
+                to,
+                media,
+                client_ref,
+                sdp,
+            } => core.invite(now, ep, to, media, client_ref, sdp),
+            ClientMsg::Accept { call_id, sdp } => core.accept(now, ep, &call_id, sdp),
+            ClientMsg::Reject { call_id } => core.reject(ep, &call_id),
+            ClientMsg::Cancel { call_id } => core.cancel(ep, &call_id),
+            ClientMsg::Hangup { call_id } => core.hangup(ep, &call_id),
+            ClientMsg::Negotiate {
+                call_id,
+                negotiation,
+            } => core.negotiate(ep, &call_id, negotiation),
+            // Login and ping are the connection's business; newer types are not ours.
+            _ => Ok(()),
+        })
+    }
+
+    /// Attached endpoints.
+    pub fn endpoint_count(&self) -> usize {
+        self.lock().core.endpoint_count()
+    }
+
+    /// Live calls.
+    pub fn call_count(&self) -> usize {
+        self.lock().core.call_count()
+    }
+}
+
+fn flush(inner: &mut Inner) {
+    while let Some(out) = inner.core.poll_output() {
+        let full = match inner.senders.get(&out.to) {
+            Some((_, tx)) => tx.try_send(out.msg).is_err(),
+            None => false,
+        };
+        if full {
+            // Too slow (or gone): dropping the sender closes its queue.
+            inner.senders.remove(&out.to);
+        }
+    }
+}
