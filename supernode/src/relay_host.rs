@@ -18,7 +18,7 @@
 //! ports are retried a few times; when the range cannot give them, the call gets audio legs
 //! only (logged).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -27,6 +27,8 @@ use supernode_proto::ids::{CallId, TransportId};
 use supernode_relay::core::{DropReason, LegSrtpKeys, LegStats, SrtpKey, SrtpProfile};
 use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
 use supernode_signaling::{LegGrant, LegId, RelayAccess, RelayAccessError, SrtpParams};
+
+use crate::call_quality::MosHistogram;
 
 /// The SRTP profile every call leg uses.
 pub const CALL_SRTP_PROFILE: supernode_proto::SrtpProfile =
@@ -142,6 +144,10 @@ pub struct HostRelay {
     sessions: Mutex<HashMap<SessionId, Owner>>,
     calls: Mutex<HashMap<CallId, CallLegs>>,
     books: Mutex<Books>,
+    /// MOS estimates of ended legs (`supernode_call_mos`).
+    mos: Mutex<MosHistogram>,
+    /// Video companion legs of calls (not observed in `mos`).
+    companions: Mutex<HashSet<supernode_relay::LegId>>,
     draining: AtomicBool,
     refused: AtomicU64,
     idle_freed: AtomicU64,
@@ -181,6 +187,8 @@ impl HostRelay {
             sessions: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
             books: Mutex::new(Books::default()),
+            mos: Mutex::new(MosHistogram::default()),
+            companions: Mutex::new(HashSet::new()),
             draining: AtomicBool::new(false),
             refused: AtomicU64::new(0),
             idle_freed: AtomicU64::new(0),
@@ -205,6 +213,21 @@ impl HostRelay {
     /// Allocations refused so far (draining, exhausted, relay errors).
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
+    }
+
+    /// The MOS estimates of every audio leg that has ended (see [`crate::call_quality`]).
+    pub fn mos_histogram(&self) -> MosHistogram {
+        lock(&self.mos).clone()
+    }
+
+    /// Observes an ending leg's MOS estimate (once: the leg is forgotten as a companion).
+    fn observe_ended(&self, leg: supernode_relay::LegId, stats: &LegStats) {
+        if lock(&self.companions).remove(&leg) {
+            return;
+        }
+        if let Some(mos) = lock(&self.mos).observe_leg(stats) {
+            tracing::debug!(leg = leg.0, mos, "leg ended");
+        }
     }
 
     /// Legs freed by the idle timeout so far.
@@ -247,6 +270,7 @@ impl HostRelay {
         for &leg in &legs {
             if let Ok(s) = self.relay.leg_stats(leg) {
                 books.observe(leg, Totals::of(&s));
+                self.observe_ended(leg, &s);
             }
         }
         if let Err(e) = self.relay.release_session(session) {
@@ -312,6 +336,7 @@ impl HostRelay {
                     books.observe(leg, Totals::of(&stats));
                     books.retire(leg);
                     drop(books);
+                    self.observe_ended(leg, &stats);
                     self.idle_freed.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(leg = leg.0, session = session.0, "idle leg freed");
                     if self.relay.session_legs(session).is_err() {
@@ -366,6 +391,7 @@ impl HostRelay {
                     self.release_session(session);
                     continue;
                 }
+                lock(&self.companions).extend(infos.chunks(2).map(|p| p[1].id));
                 infos.chunks(2).map(|p| (p[0], Some(p[1].id))).collect()
             } else {
                 tracing::warn!(
