@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::JitterError;
 use super::decoder::AudioDecoder;
-use super::delay_manager::{DelayConfig, DelayManager};
+use super::delay_manager::{DelayConfig, DelayManager, STALL_MARGIN_MS};
 use super::packet_buffer::{PacketBuffer, SeqHistory, SeqSeen, Slot, Stored};
 use super::stats::{DelayHistogram, JitterStats};
 use super::time_scale::{self, MIN_LAG, TimeScaler};
@@ -43,6 +43,16 @@ const REORDER_WAIT_MS: f64 = 100.0;
 /// Longest wait for a missing packet while less than the target level of later audio is
 /// buffered (a stalled or ended stream), ms.
 const MAX_WAIT_MS: f64 = 1000.0;
+
+/// How long a missing packet is waited for once its successor is here while the stream
+/// keeps flowing, ms: a reordered packet trails its successor by its extra delay less the
+/// packet interval (tens of ms on Wi-Fi and cellular paths).
+const FLOW_REORDER_WAIT_MS: f64 = 40.0;
+
+/// While stalled, a decoded packet is stretched to this many times its length (pitch
+/// periods repeated), so the audio still buffered rides out more of the stall before
+/// concealment starts.
+const STALL_STRETCH: usize = 2;
 
 /// How the buffer chooses its delay.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -147,6 +157,8 @@ pub struct JitterBuffer<D: AudioDecoder> {
     /// the fastest recent packet would have waited.
     slack_ms: Option<f64>,
     origin: Option<Instant>,
+    /// Latest arrival of an accepted packet.
+    last_arrival: Option<Instant>,
     last_pull: Option<(Instant, f64)>,
     first_arrival_clock: Option<f64>,
     stats: JitterStats,
@@ -197,6 +209,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             level_ms: None,
             slack_ms: None,
             origin: None,
+            last_arrival: None,
             last_pull: None,
             first_arrival_clock: None,
             stats,
@@ -344,6 +357,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         };
         self.stats.accepted += 1;
         self.first_arrival_clock.get_or_insert(clock);
+        self.last_arrival = Some(self.last_arrival.map_or(now, |l| l.max(now)));
         Ok(outcome)
     }
 
@@ -361,6 +375,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         self.waited = 0;
         self.credited = 0;
         self.first_arrival_clock = None;
+        self.last_arrival = None;
         self.delay.reset_reference();
     }
 
@@ -463,6 +478,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         let waited_ms = self.waited as f64 / PER_MS;
         let target = self.delay.target_ms();
         let give_up = !adaptive
+            || (self.flowing(now, next_samples) && successor_age >= FLOW_REORDER_WAIT_MS)
             || (buffered_ms >= target
                 && (successor_age >= REORDER_WAIT_MS || waited_ms >= target.max(60.0)))
             || waited_ms >= MAX_WAIT_MS;
@@ -499,6 +515,51 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             return Operation::Expand;
         }
         self.conceal(gap.min(FRAME_SAMPLES), true)
+    }
+
+    /// Milliseconds since the latest arrival (infinite before any).
+    fn since_arrival_ms(&self, now: Instant) -> f64 {
+        self.last_arrival.map_or(f64::INFINITY, |l| {
+            now.saturating_duration_since(l).as_secs_f64() * 1000.0
+        })
+    }
+
+    /// Whether nothing has come for longer than a flowing stream ever leaves between two
+    /// packets of `samples`: a packet interval plus the jitter quantile plus a margin.
+    fn overdue(&self, now: Instant, samples: usize) -> bool {
+        self.since_arrival_ms(now)
+            > samples as f64 / PER_MS + self.delay.jitter_ms() + STALL_MARGIN_MS
+    }
+
+    /// Whether the stream is flowing past a missing packet: later packets keep coming (at
+    /// least two are buffered and the latest is not overdue). A lost packet then only needs
+    /// waiting for as long as a reordered one would trail its successor.
+    fn flowing(&self, now: Instant, samples: usize) -> bool {
+        self.packets.len() >= 2 && !self.overdue(now, samples)
+    }
+
+    /// Samples worth stretching the packet just decoded (`n` samples) by, when `queued` samples are
+    /// ahead of the next packet's place (the sync buffer plus this packet) and that packet
+    /// will have to be waited for: the stream stalled (nothing buffered and the next
+    /// arrival overdue; as much as possible) or the next packet is missing and its
+    /// successor came too recently to give it up when its turn comes (the rest of the
+    /// reordering wait).
+    fn wait_ahead(&self, now: Instant, n: usize, queued: usize) -> Option<usize> {
+        if self.overdue(now, n) {
+            // Stalled: nothing came for longer than a flowing stream allows. Stretch while
+            // less than the target level is left.
+            let level = (queued + self.packets.samples()) as f64 / PER_MS;
+            return (level < self.delay.target_ms()).then_some(usize::MAX);
+        }
+        let next = self.packets.first()?;
+        let play = self.play_ts?;
+        if next.ts <= play {
+            return None;
+        }
+        let age = now.saturating_duration_since(next.arrival).as_secs_f64() * 1000.0
+            + queued as f64 / PER_MS;
+        let left = FLOW_REORDER_WAIT_MS - age;
+        (left > 0.0).then_some((left * PER_MS) as usize)
     }
 
     /// A pitch-synchronous lag near `want` (within ±2.5 ms) and at most `max`, if the frame
@@ -611,6 +672,29 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             self.push_sync(true, n);
             self.stats.ops.merge += 1;
             return Operation::Merge;
+        }
+        // The next packet is not here and will be waited for (a stall, or a hole whose
+        // successor came only just now): stretch this packet (repeat pitch periods) so that
+        // real audio, not concealment, fills the wait.
+        if adaptive
+            && n >= 2 * MIN_LAG
+            && let Some(want) = self.wait_ahead(now, n, ahead + n)
+            && let Some(lag) = self.scaler.find_period(
+                &self.decoded,
+                ch,
+                n,
+                (MIN_LAG, time_scale::MAX_LAG),
+                time_scale::MAX_LAG,
+            )
+        {
+            let most = (STALL_STRETCH - 1) * n;
+            let times = want.min(most).div_ceil(lag).clamp(1, most / lag);
+            let m = time_scale::repeat_periods(&self.decoded, ch, n, lag, times, &mut self.scaled);
+            self.push_sync(false, m);
+            self.stats.ops.preemptive_expand += 1;
+            self.stats.samples_added += (m - n) as u64;
+            self.slack_ms = Some(slack + (m - n) as f64 / PER_MS);
+            return Operation::PreemptiveExpand;
         }
         if adaptive && n >= 2 * MIN_LAG {
             // Time-scale so that the audio queued ahead ends on the pull grid again: decoding

@@ -21,12 +21,25 @@
 //! the packet as late. It gives the packet up (FEC or concealment) only once the target
 //! level of later audio is buffered, and then when a later packet has been there for 100 ms
 //! (the reordering horizon, NetEQ's ten expands) or after concealing max(target, 60 ms) for
-//! it. With less than the target level buffered the path is stalled rather than losing (on
-//! a FIFO link one reordered packet can overtake a stall), so it keeps waiting, at most 1 s
-//! (a stream that ended). The concealment played while waiting then stands in for the
+//! it; or, while the stream keeps flowing past the hole (two later packets buffered, the
+//! latest not overdue), once its successor has been there for 40 ms (a reordered packet
+//! trails its successor by its extra delay). With less than the target level buffered and
+//! nothing coming the path is stalled rather than losing (on a FIFO link one reordered
+//! packet can overtake a stall), so it keeps waiting, at most 1 s (a stream that ended). The concealment played while waiting then stands in for the
 //! given-up audio (except a packet the next one carries FEC for), as NetEQ's expand does, so
 //! a loss costs its wait once rather than its wait plus its own length.
 //! [`Policy::Fixed`] is the classic static buffer for comparison.
+//!
+//! Stalls (a Wi-Fi retry burst, a cellular queue behind one slow packet) are too rare to move
+//! the quantile, yet each costs its length less the buffered audio in concealment. So the
+//! delay manager also remembers the stalls of the last 20 s (`peaks`: a gap in arrivals
+//! ended by a late packet) and holds the slack that rides them out within a concealment
+//! budget (0.5 % of the time by default, [`DelayConfig::stall_budget`]); the slack falls
+//! back to the quantile once stalls stop. Once a stall is seen (nothing has come for a
+//! packet interval plus the jitter quantile plus 5 ms), each packet decoded while less than
+//! the target is left is stretched to up to twice its length by repeating pitch periods,
+//! and a packet decoded just before a hole whose successor came only just now is stretched
+//! by the rest of the reordering wait: real audio rather than concealment fills the wait.
 //!
 //! Decoding happens on the 10 ms pull grid, so the quantity the adaptive buffer steers is the
 //! *slack*: how long the fastest recent packet waits at the pull that decodes it (each
@@ -71,6 +84,7 @@ mod delay_manager;
 mod error;
 mod histogram;
 mod packet_buffer;
+mod peaks;
 pub mod sim;
 mod stats;
 mod time_scale;

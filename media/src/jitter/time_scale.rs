@@ -132,18 +132,37 @@ pub(crate) fn remove_period(x: &[i16], ch: usize, n: usize, lag: usize, out: &mu
 }
 
 /// Preemptive expand: writes `x` lengthened by `lag` into `out`, returning `n + lag`.
-/// Needs `lag ≤ n`.
+/// Needs `2·lag ≤ n`.
 pub(crate) fn repeat_period(x: &[i16], ch: usize, n: usize, lag: usize, out: &mut [i16]) -> usize {
-    debug_assert!(lag <= n && out.len() >= (n + lag) * ch);
+    repeat_periods(x, ch, n, lag, 1, out)
+}
+
+/// Preemptive expand by `times` periods: writes `x` lengthened by `times · lag` into `out`,
+/// returning `n + times · lag`. The first period is followed by `times` cross-fades from the
+/// second period back into the first, each of which ends where the next may start. Needs
+/// `2·lag ≤ n`.
+pub(crate) fn repeat_periods(
+    x: &[i16],
+    ch: usize,
+    n: usize,
+    lag: usize,
+    times: usize,
+    out: &mut [i16],
+) -> usize {
+    debug_assert!(2 * lag <= n && out.len() >= (n + times * lag) * ch);
     out[..lag * ch].copy_from_slice(&x[..lag * ch]);
-    for i in 0..lag {
-        let w = (i as f32 + 0.5) / lag as f32;
-        for c in 0..ch {
-            out[(lag + i) * ch + c] = mix(x[(lag + i) * ch + c], x[i * ch + c], w);
+    for t in 0..times {
+        let at = lag * (1 + t);
+        for i in 0..lag {
+            let w = (i as f32 + 0.5) / lag as f32;
+            for c in 0..ch {
+                out[(at + i) * ch + c] = mix(x[(lag + i) * ch + c], x[i * ch + c], w);
+            }
         }
     }
-    out[2 * lag * ch..(n + lag) * ch].copy_from_slice(&x[lag * ch..n * ch]);
-    n + lag
+    let at = lag * (1 + times);
+    out[at * ch..(n + times * lag) * ch].copy_from_slice(&x[lag * ch..n * ch]);
+    n + times * lag
 }
 
 /// Merge: cross-fades the first `m` samples per channel of `x` in place from `tail` (the

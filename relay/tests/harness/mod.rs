@@ -219,24 +219,38 @@ pub fn binding_request(ufrag: &str, pwd: &str, tid: u8) -> Vec<u8> {
 pub struct SrtpClient(LegSrtp);
 
 impl SrtpClient {
-    /// Protects a plain RTP packet.
+    /// Protects a plain RTP packet (in place, in a copy with room for the tag).
     pub fn protect_rtp(&mut self, plain: &[u8]) -> Vec<u8> {
-        self.0.protect_rtp(plain).expect("protect").to_vec()
+        let mut buf = plain.to_vec();
+        buf.resize(plain.len() + 32, 0);
+        let n = self.0.protect_rtp(&mut buf, plain.len()).expect("protect");
+        buf.truncate(n);
+        buf
     }
 
-    /// Protects a plain RTCP compound.
+    /// Protects a plain RTCP compound (in place, in a copy with room for the tag).
     pub fn protect_rtcp(&mut self, plain: &[u8]) -> Vec<u8> {
-        self.0.protect_rtcp(plain).expect("protect").to_vec()
+        let mut buf = plain.to_vec();
+        buf.resize(plain.len() + 32, 0);
+        let n = self.0.protect_rtcp(&mut buf, plain.len()).expect("protect");
+        buf.truncate(n);
+        buf
     }
 
     /// Authenticates and decrypts an SRTP packet; `None` if it does not verify.
     pub fn unprotect_rtp(&mut self, wire: &[u8]) -> Option<Vec<u8>> {
-        self.0.unprotect_rtp(wire).ok().map(|b| b.to_vec())
+        let mut out = vec![0u8; wire.len()];
+        let n = self.0.unprotect_rtp(wire, &mut out).ok()?;
+        out.truncate(n);
+        Some(out)
     }
 
     /// Authenticates and decrypts an SRTCP packet; `None` if it does not verify.
     pub fn unprotect_rtcp(&mut self, wire: &[u8]) -> Option<Vec<u8>> {
-        self.0.unprotect_rtcp(wire).ok().map(|b| b.to_vec())
+        let mut out = vec![0u8; wire.len()];
+        let n = self.0.unprotect_rtcp(wire, &mut out).ok()?;
+        out.truncate(n);
+        Some(out)
     }
 }
 
