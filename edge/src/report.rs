@@ -5,8 +5,15 @@
 //! `audio.packets_received`, `audio.loss_pct`, `audio.jitter_ms`, `audio.similarity`,
 //! `video.frames_decoded`, `video.psnr_db`, `rtt_ms`, `mouth_to_ear_ms`. A figure that could
 //! not be measured (no reference signal, no marks found, no report block yet) is `null`.
+//!
+//! `audio.mos` is an ITU-T G.107 E-model estimate of the call as heard here
+//! ([`CallReport::estimate_quality`]): from the loss before playout (network loss plus the
+//! jitter buffer's late losses), the jitter buffer's delay, the RTCP round-trip time and the
+//! codec (Opus), via `supernode_media::quality::CallFigures`; `audio.r_factor` is its
+//! rating and `audio.estimated_delay_ms` the mouth-to-ear delay it assumed.
 
 use serde::Serialize;
+use supernode_media::quality::CallFigures;
 
 /// The audio part of a call report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -32,6 +39,12 @@ pub struct AudioReport {
     pub marks_detected: u64,
     /// Seconds of audio played out since the first packet.
     pub seconds_played: f64,
+    /// E-model MOS estimate (1–4.5) of the audio heard here; `null` without audio.
+    pub mos: Option<f64>,
+    /// The E-model rating `R` behind `mos`.
+    pub r_factor: Option<f64>,
+    /// Mouth-to-ear delay the estimate assumed (RTT/2 + jitter buffer + codec), ms.
+    pub estimated_delay_ms: Option<f64>,
 }
 
 /// The video part of a call report.
@@ -125,6 +138,25 @@ impl CallReport {
         self.failure = failure;
     }
 
+    /// Fills `audio.mos`, `audio.r_factor` and `audio.estimated_delay_ms` from the measured
+    /// loss (network plus late), jitter-buffer delay and RTT, for Opus; clears them when no
+    /// audio was received.
+    pub fn estimate_quality(&mut self) {
+        let a = &mut self.audio;
+        if a.packets_received == 0 {
+            (a.mos, a.r_factor, a.estimated_delay_ms) = (None, None, None);
+            return;
+        }
+        let f = CallFigures::opus(
+            a.loss_pct + a.late_loss_pct,
+            a.jitter_buffer_ms,
+            self.rtt_ms,
+        );
+        a.mos = Some(f.mos());
+        a.r_factor = Some(f.r());
+        a.estimated_delay_ms = Some(f.mouth_to_ear_ms());
+    }
+
     /// A report for a call that never got to media, failing for `why`.
     pub fn failed(why: &str, call_end: Option<String>) -> Self {
         Self {
@@ -183,6 +215,13 @@ impl CallReport {
         } else {
             s.push_str("  video: off\n");
         }
+        if let (Some(m), Some(r)) = (a.mos, a.r_factor) {
+            s.push_str(&format!(
+                "  quality: MOS {m:.2} (E-model R {r:.1}; loss {:.2}%, delay {} ms)\n",
+                a.loss_pct + a.late_loss_pct,
+                opt(a.estimated_delay_ms, "", 0),
+            ));
+        }
         s.push_str(&format!(
             "  rtt {}, mouth-to-ear {} ({} marks)\n",
             opt(self.rtt_ms, " ms", 1),
@@ -222,9 +261,38 @@ mod tests {
             "/video/psnr_db",
             "/rtt_ms",
             "/mouth_to_ear_ms",
+            "/audio/mos",
         ] {
             assert!(v.pointer(path).is_some(), "{path}");
         }
         assert!(r.to_human().contains("call OK"));
+    }
+
+    #[test]
+    fn mos_estimate_is_the_e_model_of_the_measured_figures() {
+        let mut r = CallReport::default();
+        r.estimate_quality();
+        assert_eq!(r.audio.mos, None, "no audio, no estimate");
+        assert!(!r.to_human().contains("quality:"));
+        // 0.5 % network loss + 0.5 % late = 1 %, 40 ms buffer, 60 ms RTT: the E-model by
+        // hand gives R 87.10, MOS 4.262 (see supernode_media::quality::estimate's tests:
+        // Ta = 30 + 40 + 26.5 = 96.5 ms, Idte 1.90, Idle 0.72, Ie,eff = 95/26.1 = 3.64).
+        r.audio.packets_received = 500;
+        r.audio.loss_pct = 0.5;
+        r.audio.late_loss_pct = 0.5;
+        r.audio.jitter_buffer_ms = 40.0;
+        r.rtt_ms = Some(60.0);
+        r.estimate_quality();
+        let mos = r.audio.mos.unwrap();
+        assert!((mos - 4.262).abs() < 0.002, "{mos}");
+        assert!((r.audio.r_factor.unwrap() - 87.10).abs() < 0.02);
+        assert_eq!(r.audio.estimated_delay_ms, Some(96.5));
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert!((v["audio"]["mos"].as_f64().unwrap() - mos).abs() < 1e-12);
+        assert!(
+            r.to_human().contains("quality: MOS 4.26 (E-model R 87.1"),
+            "{}",
+            r.to_human()
+        );
     }
 }

@@ -7,7 +7,8 @@
 //! 3. Starts two `edge` processes (found next to this executable, or at `--edge`): one
 //!    answers, the other calls; they exchange Opus speech-like audio and an H.264 test pattern
 //!    over SRTP legs of the relay for `--seconds` (10 by default), then hang up.
-//! 4. Prints progress lines, both call reports and a one-line verdict. It fails (non-zero
+//! 4. Prints progress lines, both call reports, each side's E-model MOS estimate
+//!    (`audio.mos` of its report) and a one-line verdict. It fails (non-zero
 //!    exit) when either side reports a failure, any loss, no mouth-to-ear figure, audio
 //!    similarity below the edge's pass threshold, video PSNR below 32 dB, or when the relay
 //!    still holds legs after the hangup.
@@ -371,8 +372,22 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
             .and_then(Value::as_f64)
             .map_or_else(|| "n/a".to_owned(), |x| format!("{x:.1}"))
     };
+    let mos = |r: &Option<Value>| {
+        r.as_ref()
+            .and_then(|v| v.pointer("/audio/mos"))
+            .and_then(Value::as_f64)
+            .map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}"))
+    };
+    println!(
+        "call quality (E-model MOS estimate from loss, jitter buffer, RTT, Opus): Alice hears {}, \
+         Bob hears {}",
+        mos(&caller_report),
+        mos(&callee_report)
+    );
     let summary = format!(
-        "loss {}%/{}%, similarity {}/{}, PSNR {}/{} dB, mouth-to-ear {}/{} ms, RTT {}/{} ms (Alice/Bob)",
+        "MOS {}/{}, loss {}%/{}%, similarity {}/{}, PSNR {}/{} dB, mouth-to-ear {}/{} ms, RTT {}/{} ms (Alice/Bob)",
+        mos(&caller_report),
+        mos(&callee_report),
         fig(&caller_report, "/audio/loss_pct"),
         fig(&callee_report, "/audio/loss_pct"),
         fig(&caller_report, "/audio/similarity"),

@@ -21,6 +21,7 @@
 
 mod admin;
 mod body_deadline;
+mod call_quality;
 mod cli;
 mod config;
 mod demo;

@@ -19,7 +19,9 @@
 //!   `supernode_http_connections_accepted_total`,
 //!   `supernode_http_connections_refused_total{reason="global_cap"|"per_ip_cap"}`,
 //!   `supernode_http_header_timeouts_total`,
-//!   `supernode_ws_closed_by_limit_total{reason="rate_limited"|"too_big"|"login_timeout"}`.
+//!   `supernode_ws_closed_by_limit_total{reason="rate_limited"|"too_big"|"login_timeout"}`;
+//! * `supernode_call_mos` (histogram): the E-model MOS estimated for each audio leg when it
+//!   ends, from the relay's loss, jitter and RTT of it (see [`crate::call_quality`]).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -249,6 +251,12 @@ pub fn render(st: &MetricsState) -> String {
         st.relay.idle_freed(),
     );
     client_limits(&mut out, st);
+    st.relay.mos_histogram().render(
+        &mut out,
+        "supernode_call_mos",
+        "E-model (ITU-T G.107) MOS estimate of each relay audio leg, observed when the leg ends \
+         (loss, jitter and RTT the relay measured of it; Opus).",
+    );
     out
 }
 

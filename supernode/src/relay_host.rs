@@ -36,6 +36,8 @@ use supernode_relay::core::{LegSrtpKeys, LegStats, Pt, SrtpKey, SrtpProfile};
 use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
 use supernode_signaling::relay_access::{RelayAccess, RelayReply};
 
+use crate::call_quality::MosHistogram;
+
 /// Who a relay session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
@@ -58,6 +60,8 @@ pub struct HostRelay {
     sessions: Mutex<HashMap<SessionId, Owner>>,
     calls: Mutex<HashMap<RelaySessionId, CallSession>>,
     books: Mutex<Books>,
+    /// MOS estimates of ended legs (`supernode_call_mos`).
+    mos: Mutex<MosHistogram>,
     draining: AtomicBool,
     refused: AtomicU64,
     idle_freed: AtomicU64,
@@ -71,6 +75,7 @@ impl HostRelay {
             sessions: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
             books: Mutex::new(Books::default()),
+            mos: Mutex::new(MosHistogram::default()),
             draining: AtomicBool::new(false),
             refused: AtomicU64::new(0),
             idle_freed: AtomicU64::new(0),
@@ -95,6 +100,18 @@ impl HostRelay {
     /// Allocations refused so far (draining, exhausted, relay errors).
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
+    }
+
+    /// The MOS estimates of every leg that has ended (see [`crate::call_quality`]).
+    pub fn mos_histogram(&self) -> MosHistogram {
+        lock(&self.mos).clone()
+    }
+
+    /// Observes an ending leg's MOS estimate.
+    fn observe_ended(&self, leg: supernode_relay::LegId, stats: &LegStats) {
+        if let Some(mos) = lock(&self.mos).observe_leg(stats) {
+            tracing::debug!(leg = leg.0, mos, "leg ended");
+        }
     }
 
     /// Legs freed by the idle timeout so far.
@@ -135,6 +152,7 @@ impl HostRelay {
         for &leg in &legs {
             if let Ok(s) = self.relay.leg_stats(leg) {
                 books.observe(leg, Totals::of(&s));
+                self.observe_ended(leg, &s);
             }
         }
         if let Err(e) = self.relay.release_session(session) {
@@ -200,6 +218,7 @@ impl HostRelay {
                     books.observe(leg, Totals::of(&stats));
                     books.retire(leg);
                     drop(books);
+                    self.observe_ended(leg, &stats);
                     self.idle_freed.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(leg = leg.0, session = session.0, "idle leg freed");
                     if self.relay.session_legs(session).is_err() {

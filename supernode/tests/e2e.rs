@@ -53,6 +53,8 @@ async fn call_media_is_checked_and_hangup_frees_every_leg() {
         );
         assert_eq!(r["audio"]["loss_pct"].as_f64(), Some(0.0), "{r}");
         assert!(r["audio"]["similarity"].as_f64().unwrap() >= 0.7, "{r}");
+        // No loss and a short path on loopback: the E-model estimate is high.
+        assert!(r["audio"]["mos"].as_f64().unwrap() > 4.0, "{r}");
         assert!(r["video"]["frames_decoded"].as_u64().unwrap() > 60, "{r}");
         assert!(r["video"]["psnr_db"].as_f64().unwrap() >= 32.0, "{r}");
     }
@@ -60,6 +62,11 @@ async fn call_media_is_checked_and_hangup_frees_every_leg() {
     node.expect_metric("supernode_relay_legs", 0.0).await;
     assert_eq!(node.metric("supernode_calls").await, 0.0);
     assert!(node.metric("supernode_relay_packets_forwarded_total").await > 200.0);
+    // Each audio leg's MOS estimate went into the histogram once, when the call released it
+    // (one leg per endpoint).
+    assert_eq!(node.metric("supernode_call_mos_count").await, 2.0);
+    let mean = node.metric("supernode_call_mos_sum").await / 2.0;
+    assert!(mean > 4.0 && mean <= 4.5, "mean MOS {mean}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

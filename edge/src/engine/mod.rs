@@ -550,6 +550,7 @@ impl MediaEngine {
             v.fill_report(&mut r.video);
         }
         r.rtt_ms = self.rtcp.rtt_ms();
+        r.estimate_quality();
         r.drops = self.drops.clone();
         r.drops.malformed +=
             self.audio_rx.bad_payloads + self.video_rx.as_ref().map_or(0, |v| v.bad_payloads);
