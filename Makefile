@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.tools/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS = $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 
-.PHONY: tools demo test bench lint fmt fuzz fuzz-build loadgen
+.PHONY: tools demo test bench lint fmt fuzz fuzz-build loadgen pesq-tools jitterbench
 
 tools:
 	@scripts/ensure-tools.sh
@@ -30,6 +30,16 @@ bench: tools
 ## Relay packet-rate benchmark: relay vs bare forwarder vs rtpengine (see loadgen --help).
 loadgen: tools
 	cargo run --release -p supernode-benches --bin loadgen -- --pin $(LOADGEN_ARGS)
+
+## Python packages jitterbench's PESQ scoring needs (numpy, pesq from PyPI) in .tools/venv.
+pesq-tools: tools
+	@test -x .tools/venv/bin/python3 || python3 -m venv .tools/venv
+	@.tools/venv/bin/python3 -c 'import numpy, pesq' 2>/dev/null || \
+	  .tools/venv/bin/pip install --quiet --disable-pip-version-check numpy pesq
+
+## Jitter buffers on every emulator profile, scored with PESQ and the E-model.
+jitterbench: pesq-tools
+	cargo run --release -p supernode-benches --bin jitterbench -- $(JITTERBENCH_ARGS)
 
 lint: tools
 	cargo fmt --all --check

@@ -116,3 +116,16 @@ for target, seeds in corpora.items():
         with open(os.path.join(d, f'seed-{i:02}'), 'wb') as f:
             f.write(s)
 print({t: len(s) for t, s in corpora.items()})
+
+# sdp_answer: the browser offers the signaling tests use, behind the target's policy byte
+# (0x04: transport-cc; 0x15: transport-cc, simulcast, a public IP).
+sdp_dir = os.path.join('..', 'signaling', 'tests', 'fixtures', 'sdp')
+d = os.path.join('corpus', 'sdp_answer')
+os.makedirs(d, exist_ok=True)
+for name in sorted(n for n in os.listdir(sdp_dir) if n.endswith('.sdp')):
+    with open(os.path.join(sdp_dir, name), 'rb') as f:
+        offer = f.read()
+    for flags in (0x04, 0x15):
+        with open(os.path.join(d, f'seed-{name[:-4]}-{flags:02x}'), 'wb') as f:
+            f.write(bytes([flags]) + offer)
+print({'sdp_answer': len(os.listdir(d))})

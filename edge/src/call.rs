@@ -43,7 +43,7 @@ use crate::engine::{CallOutcome, EngineConfig, VideoSink, VideoSource};
 use crate::report::CallReport;
 use crate::runner::{MediaOptions, run_media};
 use crate::signaling::{CallEnd, CallError, SignalingClient};
-use crate::srtp::SrtpKey;
+use crate::srtp::{SrtpKey, SrtpKeyB64};
 
 /// Decides whether to accept a call from this caller with this media.
 pub type Decide = Box<dyn FnMut(&AccountId, MediaKind) -> bool + Send>;

@@ -9,8 +9,7 @@
 //! - [`synth`]: the speech-like test signal with timing marks, a pure function of a seed and
 //!   the wall clock; [`marks`] finds the marks in played-out audio (mouth-to-ear delay);
 //!   [`similarity`] compares played-out audio with the regenerated signal.
-//! - [`stats`]: RTP receive statistics (loss, RFC 3550 jitter, report blocks).
-//! - [`srtp`]: SRTP keying and protection through `rtc-srtp`.
+//! - [`srtp`]: SRTP keying (the SRTP is `supernode_media::srtp`).
 //! - [`engine`]: [`engine::MediaEngine`], the sans-IO media engine of one call.
 //! - [`runner`]: the I/O shell that runs an engine on a UDP socket for a duration.
 //! - [`signaling`]: the WebSocket signaling client (login, invite/accept, media legs).
@@ -77,7 +76,6 @@ pub mod runner;
 pub mod signaling;
 pub mod similarity;
 pub mod srtp;
-pub mod stats;
 pub mod synth;
 pub mod wav;
 pub mod y4m;

@@ -20,7 +20,7 @@ use supernode_edge::engine::{
 };
 use supernode_edge::report::CallReport;
 use supernode_edge::runner::{MediaOptions, run_media};
-use supernode_edge::srtp::SrtpKey;
+use supernode_edge::srtp::{SrtpKey, SrtpKeyB64};
 use supernode_edge::y4m::Y4mWriter;
 use supernode_proto::ids::AccountId;
 use supernode_proto::protocol::MediaKind;

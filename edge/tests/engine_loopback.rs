@@ -7,7 +7,7 @@ use std::time::Duration;
 use supernode_edge::engine::{CallOutcome, EngineConfig, VideoSource};
 use supernode_edge::runner::{MediaOptions, run_media};
 use supernode_edge::similarity::PASS_THRESHOLD;
-use supernode_edge::srtp::SrtpKey;
+use supernode_edge::srtp::{SrtpKey, SrtpKeyB64};
 
 fn key(byte: u8) -> SrtpKey {
     let b64 = {

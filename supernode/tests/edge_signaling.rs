@@ -14,7 +14,7 @@ use supernode_edge::engine::{AudioSource, EngineConfig, VideoSource};
 use supernode_edge::runner::{MediaOptions, run_media};
 use supernode_edge::signaling::{CallEnd, CallError, SignalingClient};
 use supernode_edge::similarity::PASS_THRESHOLD;
-use supernode_edge::srtp::SrtpKey;
+use supernode_edge::srtp::{SrtpKey, SrtpKeyB64};
 use supernode_proto::ids::AccountId;
 use supernode_proto::protocol::{LegInfo, MediaKind};
 

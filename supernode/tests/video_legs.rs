@@ -12,7 +12,7 @@ use common::{Node, data_dir, partner};
 use supernode_edge::engine::{AudioSource, EngineConfig, VideoSource};
 use supernode_edge::runner::{MediaOptions, run_media};
 use supernode_edge::signaling::SignalingClient;
-use supernode_edge::srtp::SrtpKey;
+use supernode_edge::srtp::{SrtpKey, SrtpKeyB64};
 use supernode_proto::ids::AccountId;
 use supernode_proto::protocol::{LegInfo, MediaKind};
 

@@ -10,7 +10,7 @@ use supernode_media::jitter::{JitterBuffer, JitterConfig, JitterStats, Operation
 
 use crate::EdgeError;
 use crate::marks::MarkDetector;
-use crate::stats::ReceiveStats;
+use supernode_media::rfc3550::{ReceiveStats, SeqVerdict};
 
 use super::clock::MediaClock;
 
@@ -62,7 +62,7 @@ impl AudioReceiver {
 
     /// A received RTP packet.
     pub fn on_packet(&mut self, now: Instant, seq: u16, ts: u32, payload: &[u8]) {
-        if !self.stats.on_packet(now, seq, ts) {
+        if self.stats.on_packet(now, seq, ts) == SeqVerdict::Duplicate {
             return;
         }
         if payload.is_empty() {

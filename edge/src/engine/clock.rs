@@ -6,8 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-/// Seconds from 1900 (NTP era 0) to 1970 (the Unix epoch).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+use supernode_media::rfc3550::ntp;
 
 /// Maps engine instants to wall-clock time, absolute 48 kHz sample indices and NTP time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,15 +46,12 @@ impl MediaClock {
 
     /// 64-bit NTP timestamp at `now`.
     pub fn ntp(&self, now: Instant) -> u64 {
-        let d = self.wall(now);
-        let secs = d.as_secs() + NTP_UNIX_OFFSET;
-        let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-        (secs << 32) | frac
+        ntp::from_unix(self.wall(now))
     }
 
     /// The middle 32 bits of the NTP time at `now` (the LSR/DLSR unit: 1/65536 s).
     pub fn ntp_mid(&self, now: Instant) -> u32 {
-        (self.ntp(now) >> 16) as u32
+        ntp::mid(self.ntp(now))
     }
 }
 
@@ -76,7 +72,7 @@ mod tests {
             c.frame_index(t0 + Duration::from_millis(100), 30),
             1_700_000_000 * 30 + 3
         );
-        assert_eq!(c.ntp(t0) >> 32, 1_700_000_000 + NTP_UNIX_OFFSET);
+        assert_eq!(c.ntp(t0) >> 32, 1_700_000_000 + ntp::NTP_UNIX_OFFSET);
         let half = c
             .ntp_mid(t0 + Duration::from_millis(500))
             .wrapping_sub(c.ntp_mid(t0));

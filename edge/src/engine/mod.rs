@@ -58,7 +58,7 @@ pub use video_send::{VideoSender, VideoSource};
 
 use crate::EdgeError;
 use crate::report::{CallReport, DropReport};
-use crate::srtp::{SrtpKey, SrtpSession, UnprotectError};
+use crate::srtp::{SrtpError, SrtpKey, SrtpSession};
 use crate::synth::SpeechSynth;
 
 /// Default payload type of Opus.
@@ -171,7 +171,10 @@ fn mix(mut z: u64) -> u64 {
 pub struct MediaEngine {
     cfg: EngineConfig,
     clock: MediaClock,
-    srtp: Option<SrtpSession>,
+    /// SRTP: protects what is sent, and (a separate session) unprotects what is received.
+    srtp: Option<(SrtpSession, SrtpSession)>,
+    /// Where a received SRTP datagram is unprotected in place (reused, taken per packet).
+    srtp_rx_buf: Vec<u8>,
     audio_tx: AudioSender,
     audio_rx: AudioReceiver,
     video_tx: Option<VideoSender>,
@@ -209,7 +212,7 @@ impl MediaEngine {
         let clock = MediaClock::new(start, cfg.wall_at_start);
         let r = |lane: u64| mix(cfg.ssrc_seed ^ lane.wrapping_mul(0x2545_F491_4F6C_DD1D));
         let srtp = match &cfg.srtp {
-            Some(k) => Some(SrtpSession::new(k, k)?),
+            Some(k) => Some((crate::srtp::session(k)?, crate::srtp::session(k)?)),
             None => None,
         };
         let synth = SpeechSynth::new(0, cfg.mark_period_ms);
@@ -242,6 +245,7 @@ impl MediaEngine {
             cfg,
             clock,
             srtp,
+            srtp_rx_buf: Vec::with_capacity(2048),
             audio_tx,
             audio_rx,
             video_tx,
@@ -285,8 +289,20 @@ impl MediaEngine {
     fn push(&mut self, to: SocketAddr, plain: &[u8], is_rtcp: bool) {
         let data = match &mut self.srtp {
             None => Some(plain.to_vec()),
-            Some(s) if is_rtcp => s.protect_rtcp(plain),
-            Some(s) => s.protect_rtp(plain),
+            Some((tx, _)) => {
+                // In place in the datagram's own buffer, with room for the tag.
+                let mut v = plain.to_vec();
+                v.resize(plain.len() + tx.profile().rtcp_overhead(), 0);
+                let r = if is_rtcp {
+                    tx.protect_rtcp(&mut v, plain.len())
+                } else {
+                    tx.protect_rtp(&mut v, plain.len())
+                };
+                r.ok().map(|n| {
+                    v.truncate(n);
+                    v
+                })
+            }
         };
         if let Some(data) = data {
             self.out.push_back(Transmit { to, data });
@@ -369,32 +385,37 @@ impl MediaEngine {
                 return;
             }
         };
-        let plain = match &mut self.srtp {
-            Some(s) => {
+        let mut buf = std::mem::take(&mut self.srtp_rx_buf);
+        let plain: &[u8] = match &mut self.srtp {
+            Some((_, rx)) => {
+                buf.clear();
+                buf.extend_from_slice(data);
                 let r = if rtcp {
-                    s.unprotect_rtcp(data)
+                    rx.unprotect_rtcp(&mut buf)
                 } else {
-                    s.unprotect_rtp(data)
+                    rx.unprotect_rtp(&mut buf)
                 };
                 match r {
-                    Ok(p) => p,
-                    Err(UnprotectError::Replay) => {
-                        self.drops.srtp_replay += 1;
-                        return;
-                    }
-                    Err(_) => {
-                        self.drops.srtp_auth += 1;
+                    Ok(n) => &buf[..n],
+                    Err(e) => {
+                        if e == SrtpError::Replay {
+                            self.drops.srtp_replay += 1;
+                        } else {
+                            self.drops.srtp_auth += 1;
+                        }
+                        self.srtp_rx_buf = buf;
                         return;
                     }
                 }
             }
-            None => data.to_vec(),
+            None => data,
         };
         if rtcp {
-            self.on_rtcp(now, &plain);
+            self.on_rtcp(now, plain);
         } else {
-            self.on_rtp(now, from, &plain);
+            self.on_rtp(now, from, plain);
         }
+        self.srtp_rx_buf = buf;
     }
 
     fn medium_of(&self, from: SocketAddr, pt: u8) -> Option<Medium> {

@@ -11,7 +11,7 @@ use supernode_media::packet::rtcp::{
 
 use super::clock::MediaClock;
 use super::{AudioSender, VideoSender};
-use crate::stats::ReceiveStats;
+use supernode_media::rfc3550::{ReceiveStats, rtt};
 
 /// Interval between reports.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -157,13 +157,12 @@ impl RtcpState {
             if b.last_sr == 0 || !own.contains(&Some(b.ssrc)) {
                 continue;
             }
-            // RTT = arrival − LSR − DLSR, all in 1/65536 s (RFC 3550 §6.4.1).
-            let rtt = clock
-                .ntp_mid(now)
-                .wrapping_sub(b.last_sr)
-                .wrapping_sub(b.delay_since_last_sr);
-            if rtt < 1 << 31 && self.rtt_ms.len() < MAX_RTT_SAMPLES {
-                self.rtt_ms.push(f64::from(rtt) * 1000.0 / 65_536.0);
+            // RTT = arrival − LSR − DLSR (RFC 3550 §6.4.1), with media's one sanity limit.
+            if let Some(rtt) =
+                rtt::from_report(clock.ntp_mid(now), b.last_sr, b.delay_since_last_sr)
+                && self.rtt_ms.len() < MAX_RTT_SAMPLES
+            {
+                self.rtt_ms.push(rtt.as_secs_f64() * 1000.0);
             }
         }
     }

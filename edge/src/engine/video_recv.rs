@@ -24,7 +24,7 @@ use supernode_media::video::{Feedback, FrameBuffer, FrameBufferConfig, VideoPack
 
 use crate::EdgeError;
 use crate::report::VideoReport;
-use crate::stats::ReceiveStats;
+use supernode_media::rfc3550::{ReceiveStats, SeqVerdict};
 
 use super::video_send::frame_index_of;
 
@@ -117,9 +117,10 @@ impl VideoReceiver {
 
     /// One received RTP packet of the video stream.
     pub fn on_packet(&mut self, now: Instant, pkt: &RtpPacket<'_>) {
-        if !self
+        if self
             .stats
             .on_packet(now, pkt.sequence_number(), pkt.timestamp())
+            == SeqVerdict::Duplicate
         {
             return;
         }

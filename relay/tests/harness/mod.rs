@@ -219,19 +219,19 @@ pub fn binding_request(ufrag: &str, pwd: &str, tid: u8) -> Vec<u8> {
 pub struct SrtpClient(LegSrtp);
 
 impl SrtpClient {
-    /// Protects a plain RTP packet.
+    /// Protects a plain RTP packet (in place, in a copy with room for the tag).
     pub fn protect_rtp(&mut self, plain: &[u8]) -> Vec<u8> {
         let mut buf = plain.to_vec();
-        buf.resize(plain.len() + 64, 0);
+        buf.resize(plain.len() + 32, 0);
         let n = self.0.protect_rtp(&mut buf, plain.len()).expect("protect");
         buf.truncate(n);
         buf
     }
 
-    /// Protects a plain RTCP compound.
+    /// Protects a plain RTCP compound (in place, in a copy with room for the tag).
     pub fn protect_rtcp(&mut self, plain: &[u8]) -> Vec<u8> {
         let mut buf = plain.to_vec();
-        buf.resize(plain.len() + 64, 0);
+        buf.resize(plain.len() + 32, 0);
         let n = self.0.protect_rtcp(&mut buf, plain.len()).expect("protect");
         buf.truncate(n);
         buf

@@ -162,10 +162,10 @@ impl Hub {
                 call_id,
                 negotiation,
             } => core.negotiate(ep, &call_id, negotiation),
-            // A message type newer than this hub.
-            _ => Ok(()),
             // Login and ping are the connection's business.
             ClientMsg::Login { .. } | ClientMsg::Ping { .. } => Ok(()),
+            // A message type newer than this hub.
+            _ => Ok(()),
         };
         flush(&mut inner);
         r

@@ -7,8 +7,9 @@
 //! batch before protecting; received datagram into the scratch buffer before unprotecting),
 //! so both sides go from a borrowed packet to a processed one.
 //!
-//! `cargo bench -p supernode-benches --bench srtp`; `scripts/srtp_bench_table.py` prints
-//! the medians and ratios from `target/criterion`.
+//! `cargo bench -p supernode-media --no-default-features --bench srtp` (it lives in
+//! `media`, not `benches`, so that it builds without the codecs and the host's crates);
+//! `scripts/srtp_bench_table.py` prints the medians and ratios from `target/criterion`.
 
 use std::hint::black_box;
 use std::time::Duration;
