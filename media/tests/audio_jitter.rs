@@ -492,7 +492,7 @@ fn stalling_wifi() -> NetProfile {
 #[test]
 fn repeating_stalls_are_ridden_out_with_buffered_and_stretched_audio() {
     // The old buffer kept the 95 % quantile of per-packet delay (a few ms here: stalls are
-    // too rare to move it) and concealed nearly every stall in full (3.4 % of the output).
+    // too rare to move it) and concealed nearly every stall in full (2.8 % of the output).
     // Remembering the stalls raises the level enough to hold most of them, and once a stall
     // is seen the audio left is stretched, so far less is concealed, without late packets
     // and at a delay well below the longest stall.
@@ -532,7 +532,7 @@ fn a_steady_path_keeps_its_low_delay() {
 #[test]
 fn mobile_concealment_is_roughly_halved() {
     // Cellular path (heavy-tailed jitter behind a FIFO queue, 3 % bursty loss): the old
-    // buffer concealed 8 % of the output here (half of it while waiting for lost packets,
+    // buffer concealed 8.1 % of the output here (half of it while waiting for lost packets,
     // half in stalls); the fixed buffer with 400 ms of delay conceals about 2 % (the loss).
     let dg = speech(34, 60.0);
     let o = run_with(
