@@ -257,6 +257,23 @@ async fn refuse(stats: Arc<ConnStats>, mut tcp: TcpStream, r: Refusal) {
     stats.refusing.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// A response that refuses a body (`413` too large, `408` too slow) is sent before the body
+/// was read to its end, so the connection cannot carry another request: say so with
+/// `Connection: close`, or a client that pools connections sends its next request into a
+/// connection the server is about to close (and sees it fail with no answer).
+async fn close_after_refused_body(mut r: axum::response::Response) -> axum::response::Response {
+    if matches!(
+        r.status(),
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE | axum::http::StatusCode::REQUEST_TIMEOUT
+    ) {
+        r.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    r
+}
+
 /// Serves `app` on `listener` under `limits` until `shutdown` completes (see the module
 /// docs).
 pub async fn serve(
@@ -266,6 +283,7 @@ pub async fn serve(
     stats: Arc<ConnStats>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let app = app.layer(axum::middleware::map_response(close_after_refused_body));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
