@@ -20,7 +20,11 @@ demo: tools
 	./target/release/supernode demo
 
 ## All tests of the workspace.
+## (The hostile-client tests hold ~2,000 connections open: the open-file limit is raised to
+## the hard limit, at most 20000, for the test run.)
 test: tools
+	hard=$$(ulimit -Hn); if [ "$$hard" = unlimited ] || [ "$$hard" -gt 20000 ]; then hard=20000; fi; \
+	[ "$$(ulimit -n)" -ge "$$hard" ] || ulimit -n "$$hard" 2>/dev/null || true; \
 	cargo test --workspace
 
 ## Criterion benchmarks (figures in target/criterion).
