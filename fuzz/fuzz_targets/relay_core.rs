@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use libfuzzer_sys::fuzz_target;
 use supernode_relay::core::{
     Core, CoreConfig, IceCredentials, LegId, LegSpec, LegSrtpKeys, PeerMode, RateCap, SessionId,
-    SockSlot, SrtpKey, SrtpProfile, TxBatch,
+    SockSlot, SrtpKey, SrtpProfile, Ssrc, StreamSpec, TxBatch,
 };
 
 fn addr(i: u8) -> SocketAddr {
@@ -55,7 +55,10 @@ fuzz_target!(|data: &[u8]| {
         },
         LegSpec {
             shared: true,
-            expected_ssrc: Some(0x1234),
+            streams: vec![StreamSpec {
+                ssrc: Ssrc(0x1234),
+                clock_rate: 48_000,
+            }],
             ..LegSpec::latching(s, SockSlot(3))
         },
         LegSpec {

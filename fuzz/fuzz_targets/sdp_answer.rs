@@ -32,7 +32,9 @@ fuzz_target!(|data: &[u8]| {
             public_ip: (flags & 1 != 0).then(|| "::1".parse().unwrap()),
         },
         policy: MediaPolicy {
-            h264: (flags & 2 == 0).then_some(MediaPolicy::default().h264).flatten(),
+            h264: (flags & 2 == 0)
+                .then_some(MediaPolicy::default().h264)
+                .flatten(),
             transport_cc: flags & 4 != 0,
             remb: flags & 8 != 0,
             simulcast: flags & 16 != 0,
