@@ -11,8 +11,9 @@
 //! **When**: each leg is observed once, when it ends — released with its session (call
 //! hangup, relay REST delete) or freed by the idle timeout — with its final statistics, so
 //! a leg is never counted twice and a scrape needs no work. Legs that never received RTP
-//! are not observed, and neither are the video companion legs of calls (the MOS is of
-//! speech); every media leg of a relay REST session is.
+//! are not observed; every other leg is, a call's one leg per endpoint (audio and video:
+//! loss pooled over its streams, the larger jitter) and every media leg of a relay REST
+//! session.
 
 use std::fmt::Write as _;
 
