@@ -38,11 +38,13 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     fanout: usize,
     /// Targets to run, comma separated: direct (no forwarder: loadgen's own ceiling and
-    /// latency floor), relay, relay-srtp, bare, rtpengine, relay-fanout, bare-fanout.
+    /// latency floor), relay, relay-srtp (AES_CM_128_HMAC_SHA1_80), relay-srtp-gcm
+    /// (AEAD_AES_128_GCM, what browsers negotiate first), bare, rtpengine, relay-fanout,
+    /// bare-fanout.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "direct,relay,relay-srtp,bare,rtpengine,relay-fanout,bare-fanout"
+        default_value = "direct,relay,relay-srtp,relay-srtp-gcm,bare,rtpengine,relay-fanout,bare-fanout"
     )]
     targets: Vec<String>,
     /// `ramp`: find the highest rate with loss under --max-loss; `fixed`: run at --mult only.
@@ -133,12 +135,17 @@ struct Row {
     note: String,
 }
 
-fn srtp_pair(seed: u32) -> (LegSrtpKeys, LegSrtpKeys) {
+fn srtp_pair(seed: u32, profile: SrtpProfile) -> (LegSrtpKeys, LegSrtpKeys) {
     let b = seed.to_be_bytes();
+    let salt = if profile == SrtpProfile::AeadAes128Gcm {
+        12
+    } else {
+        14
+    };
     let k = |x: u8| SrtpKey {
-        profile: SrtpProfile::Aes128CmHmacSha1_80,
+        profile,
         master_key: [b[0], b[1], b[2], b[3], x, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].to_vec(),
-        master_salt: [x; 14].to_vec(),
+        master_salt: vec![x; salt],
     };
     let (up, down) = (k(1), k(2));
     (
@@ -158,7 +165,7 @@ fn setup_relay(
     load: &Load,
     fanout: usize,
     calls: usize,
-    srtp: bool,
+    srtp: Option<SrtpProfile>,
 ) -> Result<(Forwarder, Vec<Stream>)> {
     let relay = Relay::start(RelayConfig {
         port_range: (args.port_base, args.port_base + 9_999),
@@ -180,7 +187,9 @@ fn setup_relay(
     for c in 0..calls {
         for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
             let ssrc = 0x1000_0000 + (c * 2 + m) as u32;
-            let (relay_keys, client_keys) = srtp_pair(ssrc);
+            let (relay_keys, client_keys) =
+                srtp_pair(ssrc, srtp.unwrap_or(SrtpProfile::Aes128CmHmacSha1_80));
+            let srtp = srtp.is_some();
             let clock = if kind == Kind::Audio { 48_000 } else { 90_000 };
             let mut reqs = vec![LegRequest {
                 srtp: srtp.then(|| relay_keys.clone()),
@@ -324,9 +333,18 @@ fn setup_direct(load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
 
 fn setup(args: &Args, load: &Load, target: &str) -> Result<(Forwarder, Vec<Stream>)> {
     match target {
-        "relay" => setup_relay(args, load, 1, args.calls, false),
-        "relay-srtp" => setup_relay(args, load, 1, args.calls, true),
-        "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, false),
+        "relay" => setup_relay(args, load, 1, args.calls, None),
+        "relay-srtp" => setup_relay(
+            args,
+            load,
+            1,
+            args.calls,
+            Some(SrtpProfile::Aes128CmHmacSha1_80),
+        ),
+        "relay-srtp-gcm" => {
+            setup_relay(args, load, 1, args.calls, Some(SrtpProfile::AeadAes128Gcm))
+        }
+        "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, None),
         "bare" => setup_bare(args, load, 1, args.calls),
         "bare-fanout" => setup_bare(args, load, args.fanout, args.fanout_calls),
         "rtpengine" => setup_rtpengine(args, load, args.calls),
@@ -576,7 +594,7 @@ fn main() -> Result<()> {
         println!("loadgen: {s}");
     }
     println!(
-        "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  note",
+        "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}  note",
         "target",
         "max_pps",
         "loss%",
@@ -585,7 +603,8 @@ fn main() -> Result<()> {
         "p99_us",
         "p99.9_us",
         "vs_bare",
-        "vs_rtpe"
+        "vs_rtpe",
+        "vs_relay"
     );
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
@@ -604,7 +623,7 @@ fn main() -> Result<()> {
             bare
         };
         println!(
-            "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  {}",
+            "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}  {}",
             r.target,
             fmt_opt(max, 0),
             fmt_opt(r.max.as_ref().map(|m| m.loss_pct), 3),
@@ -624,6 +643,14 @@ fn main() -> Result<()> {
                 },
                 2
             ),
+            fmt_opt(
+                if r.target.starts_with("relay-srtp") {
+                    ratio(max, relay)
+                } else {
+                    None
+                },
+                2
+            ),
             r.note
         );
     }
@@ -631,7 +658,7 @@ fn main() -> Result<()> {
         for (frac, l) in &r.more_latency {
             let lat = l.latency_us;
             println!(
-                "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  latency at {:.0}% of max",
+                "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}  latency at {:.0}% of max",
                 format!("{}@{frac}", r.target),
                 format!("{:.0}", l.pps),
                 format!("{:.3}", l.loss_pct),
@@ -639,6 +666,7 @@ fn main() -> Result<()> {
                 fmt_opt(lat.map(|l| l.0), 1),
                 fmt_opt(lat.map(|l| l.1), 1),
                 fmt_opt(lat.map(|l| l.2), 1),
+                "-",
                 "-",
                 "-",
                 frac * 100.0
