@@ -126,6 +126,19 @@ enum Forwarder {
     None,
 }
 
+impl Forwarder {
+    /// CPU time its threads have used so far, ns (relay workers, the bare forwarder's
+    /// thread, every thread of the rtpengine process).
+    fn cpu_ns(&self) -> Option<u64> {
+        match self {
+            Forwarder::Relay(_) => traffic::cpu_ns(None, "relay-worker"),
+            Forwarder::Bare(..) => traffic::cpu_ns(None, "bare-forwarder"),
+            Forwarder::Rtpengine(r) => traffic::cpu_ns(Some(r.pid()), ""),
+            Forwarder::None => None,
+        }
+    }
+}
+
 struct Row {
     target: String,
     max: Option<StepResult>,
@@ -353,6 +366,18 @@ fn setup(args: &Args, load: &Load, target: &str) -> Result<(Forwarder, Vec<Strea
     }
 }
 
+fn cpu_delta(before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    Some(after?.saturating_sub(before?))
+}
+
+/// "63% 512 ns/pkt": the forwarder's CPU over a run, and per delivered packet.
+fn cpu_text(r: &StepResult) -> String {
+    match (r.cpu_pct(), r.cpu_ns_per_packet()) {
+        (Some(p), Some(n)) => format!("{p:.0}% {n:.0} ns/pkt"),
+        _ => "-".into(),
+    }
+}
+
 fn ok(r: &StepResult, args: &Args) -> bool {
     r.loss_pct < args.max_loss && r.received > 0
 }
@@ -396,7 +421,8 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
                 ..StepResult::default()
             };
         };
-        let r = load.run(
+        let cpu_before = fwd.cpu_ns();
+        let mut r = load.run(
             &mut streams,
             shape,
             m,
@@ -404,9 +430,10 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             Duration::from_millis(300),
             false,
         );
+        r.fwd_cpu_ns = cpu_delta(cpu_before, fwd.cpu_ns());
         drop(fwd);
         eprintln!(
-            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  reordered {}  stale {}{}",
+            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  reordered {}  stale {}  CPU {}{}",
             m,
             r.offered_pps,
             r.pps,
@@ -415,6 +442,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             r.loss_pct,
             r.reordered,
             r.stale,
+            cpu_text(&r),
             if r.sender_behind {
                 "  (sender behind)"
             } else {
@@ -514,7 +542,8 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             let Ok((fwd, mut streams)) = fresh(load) else {
                 return row;
             };
-            let r = load.run(
+            let cpu_before = fwd.cpu_ns();
+            let mut r = load.run(
                 &mut streams,
                 shape,
                 m,
@@ -522,13 +551,15 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
                 Duration::from_millis(300),
                 true,
             );
+            r.fwd_cpu_ns = cpu_delta(cpu_before, fwd.cpu_ns());
             drop(fwd);
             eprintln!(
-                "loadgen: {target:13} latency run at x{m:.2} ({:.0}% of max): {:.0} pps, loss {:.3}%, p50/p99/p99.9 {:?} us",
+                "loadgen: {target:13} latency run at x{m:.2} ({:.0}% of max): {:.0} pps, loss {:.3}%, p50/p99/p99.9 {:?} us, forwarder CPU {}",
                 frac * 100.0,
                 r.pps,
                 r.loss_pct,
-                r.latency_us
+                r.latency_us,
+                cpu_text(&r)
             );
             if i == 0 {
                 row.latency = Some(r);
@@ -594,7 +625,7 @@ fn main() -> Result<()> {
         println!("loadgen: {s}");
     }
     println!(
-        "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}  note",
+        "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7}  note",
         "target",
         "max_pps",
         "loss%",
@@ -604,7 +635,9 @@ fn main() -> Result<()> {
         "p99.9_us",
         "vs_bare",
         "vs_rtpe",
-        "vs_relay"
+        "vs_relay",
+        "cpu%",
+        "ns/pkt"
     );
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
@@ -623,7 +656,7 @@ fn main() -> Result<()> {
             bare
         };
         println!(
-            "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}  {}",
+            "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7}  {}",
             r.target,
             fmt_opt(max, 0),
             fmt_opt(r.max.as_ref().map(|m| m.loss_pct), 3),
@@ -651,6 +684,8 @@ fn main() -> Result<()> {
                 },
                 2
             ),
+            fmt_opt(r.max.as_ref().and_then(StepResult::cpu_pct), 0),
+            fmt_opt(r.max.as_ref().and_then(StepResult::cpu_ns_per_packet), 0),
             r.note
         );
     }
@@ -658,7 +693,7 @@ fn main() -> Result<()> {
         for (frac, l) in &r.more_latency {
             let lat = l.latency_us;
             println!(
-                "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}  latency at {:.0}% of max",
+                "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7}  latency at {:.0}% of max",
                 format!("{}@{frac}", r.target),
                 format!("{:.0}", l.pps),
                 format!("{:.3}", l.loss_pct),
@@ -669,6 +704,8 @@ fn main() -> Result<()> {
                 "-",
                 "-",
                 "-",
+                fmt_opt(l.cpu_pct(), 0),
+                fmt_opt(l.cpu_ns_per_packet(), 0),
                 frac * 100.0
             );
         }
@@ -680,7 +717,7 @@ fn main() -> Result<()> {
     for r in &rows {
         let lat = r.latency.as_ref().and_then(|l| l.latency_us);
         println!(
-            "{{\"target\": \"{}\", \"max_pps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"loss_pct\": {}}}",
+            "{{\"target\": \"{}\", \"max_pps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"loss_pct\": {}, \"cpu_pct_at_max\": {}, \"cpu_ns_per_pkt_at_half\": {}}}",
             r.target,
             r.max
                 .as_ref()
@@ -690,6 +727,8 @@ fn main() -> Result<()> {
             json_num(lat.map(|l| l.1)),
             json_num(lat.map(|l| l.2)),
             json_num(r.max.as_ref().map(|m| m.loss_pct)),
+            json_num(r.max.as_ref().and_then(StepResult::cpu_pct)),
+            json_num(r.latency.as_ref().and_then(StepResult::cpu_ns_per_packet)),
         );
     }
     println!(
