@@ -475,3 +475,49 @@ fn a_driver_that_falls_behind_skips_ticks_and_counts_them() {
         vec![first, first + 960 + 15 * 480, first + 2 * 960 + 15 * 480]
     );
 }
+
+/// First sample louder than a threshold.
+fn onset(x: &[i16]) -> usize {
+    x.iter()
+        .position(|&s| s.unsigned_abs() > 1500)
+        .expect("no onset")
+}
+
+#[test]
+fn the_mixer_path_adds_a_bounded_delay_over_a_direct_path() {
+    // Participant 1 is silent for 1 s, then speaks; 2 and 3 listen.
+    let mut a = vec![0i16; 48_000];
+    a.extend(tone(FREQS[0], 8000.0, 1.0));
+    let parties = vec![
+        Party::new(1, &a, 0),
+        Party::new(2, &vec![0i16; 96_000], 0),
+        Party::new(3, &vec![0i16; 96_000], 0),
+    ];
+    // Direct path (a 1:1 call through a forwarder): the listener decodes 1's packets as
+    // they arrive, 3 ms after they were sent. The onset is heard at arrival + its offset.
+    let mut direct = OpusDecoder::new(48_000, Channels::Mono).unwrap();
+    let mut direct_pcm = Vec::new();
+    for p in &parties[0].packets {
+        let mut pcm = [0i16; 960];
+        direct
+            .decode(RtpPacket::parse(p).unwrap().payload(), &mut pcm)
+            .unwrap();
+        direct_pcm.extend_from_slice(&pcm);
+    }
+    let direct_onset = onset(&direct_pcm);
+    let direct_ms = 3.0 + (direct_onset % 960) as f64 / 48.0 + 20.0 * (direct_onset / 960) as f64;
+    let mut call = Call::new(ConferenceConfig::default(), parties);
+    call.run(100);
+    // Through the mixer: packet k of the listener's stream left the mixer at the tick that
+    // completed it, 20 ms × (k + 1) after the start; the onset is heard at that time plus
+    // its offset in the packet.
+    let heard = &call.parties[1].heard;
+    let k = onset(heard);
+    let mixer_ms = 20.0 * (k / 960 + 1) as f64 + (k % 960) as f64 / 48.0;
+    let added = mixer_ms - direct_ms;
+    println!(
+        "onset heard at {direct_ms:.1} ms direct, {mixer_ms:.1} ms through the mixer: +{added:.1} ms \
+         (mixer jitter buffer, 20 ms frame assembly, second Opus encode)"
+    );
+    assert!(added > 0.0 && added < 80.0, "{added:.1} ms");
+}
