@@ -123,6 +123,10 @@ fn start(bin: &Path, tag: usize) -> Result<(Node, String)> {
         .env_remove("SUPERNODE_CONFIG")
         .env("SUPERNODE_RATE_LIMIT_PER_SECOND", "1000000")
         .env("SUPERNODE_RATE_LIMIT_BURST", "1000000")
+        // The pingers send a frame every few ms, above the per-WebSocket flood limit of
+        // builds that have one (older builds ignore the variables).
+        .env("SUPERNODE_WS_RATE_LIMIT_PER_SECOND", "1000000")
+        .env("SUPERNODE_WS_RATE_LIMIT_BURST", "1000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
