@@ -389,6 +389,7 @@ impl HostRelay {
             transport: t.transport,
             address: leg.local.to_string(),
             srtp: keying,
+            browser: None,
         })
     }
 }
@@ -449,6 +450,7 @@ mod tests {
                 transport: t.clone(),
                 kind: TransportKind::Client,
                 srtp: Some(CALL_SRTP_PROFILE),
+                browser: None,
             })
         };
         let sub = |x: &TransportId, y: &TransportId| {
