@@ -25,6 +25,7 @@ mod call_quality;
 mod cli;
 mod config;
 mod demo;
+mod demo_partner;
 mod health;
 mod http_server;
 mod metrics;
@@ -32,6 +33,7 @@ mod relay_books;
 mod relay_host;
 mod relay_rest;
 mod serve;
+mod web_client;
 
 use std::process::ExitCode;
 
