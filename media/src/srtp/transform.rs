@@ -1,5 +1,6 @@
-//! The two profiles' packet transforms over session keys: AES-CM + HMAC-SHA1-80
-//! (RFC 3711 §4.1.1, §4.2.1) and AES-GCM (RFC 7714 §8, §9), for SRTP and SRTCP. In place:
+//! The profiles' packet transforms over session keys: AES-CM + HMAC-SHA1-80
+//! (RFC 3711 §4.1.1, §4.2.1) and AES-GCM with 128- or 256-bit keys (RFC 7714 §8, §9), for
+//! SRTP and SRTCP. In place:
 //! each takes the caller's buffer and the packet's length in it.
 //!
 //! Index bookkeeping (rollover counters, SRTCP indices, replay) is the session's; here an
@@ -7,8 +8,8 @@
 
 use aes::Aes128Enc;
 use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
-use aes_gcm::Aes128Gcm;
-use aes_gcm::aead::AeadInPlace;
+use aes_gcm::aead::{AeadInPlace, Nonce, Tag};
+use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
@@ -32,7 +33,7 @@ const E_FLAG: u32 = 0x8000_0000;
 pub(crate) enum Transform {
     /// AES-128 counter mode with HMAC-SHA1-80.
     Cm(Box<Cm>),
-    /// AES-128-GCM.
+    /// AES-GCM (128- or 256-bit key).
     Gcm(Box<Gcm>),
 }
 
@@ -46,13 +47,51 @@ pub(crate) struct Cm {
 
 /// AES-GCM session key and salt.
 pub(crate) struct Gcm {
-    aead: Aes128Gcm,
+    aead: GcmCipher,
     salt: [u8; 12],
 }
 
+/// The AEAD of a GCM profile: AES-128 or AES-256. Inline (no second indirection on the
+/// packet path): the [`Gcm`] holding it is boxed already.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum GcmCipher {
+    Aes128(Aes128Gcm),
+    Aes256(Aes256Gcm),
+}
+
+impl GcmCipher {
+    #[inline]
+    fn encrypt_in_place_detached(
+        &self,
+        nonce: &Nonce<Aes128Gcm>,
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<Tag<Aes128Gcm>, aes_gcm::Error> {
+        match self {
+            Self::Aes128(a) => a.encrypt_in_place_detached(nonce, aad, buf),
+            Self::Aes256(a) => a.encrypt_in_place_detached(nonce, aad, buf),
+        }
+    }
+
+    #[inline]
+    fn decrypt_in_place_detached(
+        &self,
+        nonce: &Nonce<Aes128Gcm>,
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &Tag<Aes128Gcm>,
+    ) -> Result<(), aes_gcm::Error> {
+        match self {
+            Self::Aes128(a) => a.decrypt_in_place_detached(nonce, aad, buf, tag),
+            Self::Aes256(a) => a.decrypt_in_place_detached(nonce, aad, buf, tag),
+        }
+    }
+}
+
 impl Transform {
-    /// Derives the SRTP (`rtcp == false`) or SRTCP session keys of `gcm` or AES-CM.
-    pub(crate) fn derive(kdf: &Kdf, gcm: bool, rtcp: bool) -> Self {
+    /// Derives the SRTP (`rtcp == false`) or SRTCP session keys of `gcm` or AES-CM;
+    /// `key_len` is the session encryption key's length (32 for AEAD_AES_256_GCM, else 16).
+    pub(crate) fn derive(kdf: &Kdf, gcm: bool, key_len: usize, rtcp: bool) -> Self {
         let (enc, auth, salt) = if rtcp {
             (label::RTCP_ENCRYPTION, label::RTCP_AUTH, label::RTCP_SALT)
         } else {
@@ -63,6 +102,11 @@ impl Transform {
         if gcm {
             let mut s = [0u8; 12];
             kdf.derive(salt, &mut s);
+            if key_len == 32 {
+                let mut k = [0u8; 32];
+                kdf.derive(enc, &mut k);
+                return Self::Gcm(Box::new(Gcm::new_256(&k, &s)));
+            }
             Self::Gcm(Box::new(Gcm::new(&k, &s)))
         } else {
             let mut s = [0u8; 14];
@@ -317,7 +361,14 @@ impl Cm {
 impl Gcm {
     pub(crate) fn new(key: &[u8; 16], salt: &[u8; 12]) -> Self {
         Self {
-            aead: Aes128Gcm::new(key.into()),
+            aead: GcmCipher::Aes128(Aes128Gcm::new(key.into())),
+            salt: *salt,
+        }
+    }
+
+    pub(crate) fn new_256(key: &[u8; 32], salt: &[u8; 12]) -> Self {
+        Self {
+            aead: GcmCipher::Aes256(Aes256Gcm::new(key.into())),
             salt: *salt,
         }
     }
