@@ -129,3 +129,35 @@ fn three_tabs_of_one_account_the_first_to_answer_takes_the_call() {
             .exists()
     );
 }
+
+/// Must-show (1): two browsers in a call through the supernode's relay.
+#[test]
+#[ignore = "needs the host's executor of AddTransport{Browser} (relay browser transports, \
+            branch h-browser): until then the relay answers Unsupported and the call ends \
+            relay_failure"]
+fn browser_to_browser_call_media_flows_both_ways() {
+    if !driver_ready("browser_to_browser") {
+        return;
+    }
+    let node = node("web-b2b");
+    let (checks, _) = run(&node, "b2b", &["--seconds", "8"]);
+    for side in ["caller", "callee"] {
+        for what in [
+            "framesDecoded grows",
+            "audio totalSamplesReceived grows",
+            "video packetsLost < 1 %",
+            "audio packetsLost < 1 %",
+        ] {
+            let name = format!("{side}: {what}");
+            assert!(
+                checks
+                    .iter()
+                    .any(|c| c["check"] == name.as_str() && c["ok"] == true),
+                "{name}: {checks:?}"
+            );
+        }
+    }
+    for shot in ["b2b-caller.png", "b2b-callee.png"] {
+        assert!(artifacts("b2b").join(shot).exists(), "{shot}");
+    }
+}
