@@ -197,6 +197,7 @@ function wire(sig) {
     }
     try {
       await app.leg.answer(detail.leg.sdp);
+      $('remote').play().catch(() => {});
       setState('in_call', `in call with ${nameOf(app.peer)}`);
     } catch (e) {
       notice(`could not apply the answer: ${e.message}`);
@@ -220,8 +221,21 @@ async function startLeg() {
     iceTransportPolicy: new URL(location.href).searchParams.get('relay') === '1' ? 'relay' : 'all',
   });
   $('local').srcObject = app.leg.localStream;
+  // Picture and sound in their own elements: a video element stalls when the stream's
+  // audio cannot be played (a machine without an audio device).
   app.leg.onRemoteStream = (stream) => {
-    $('remote').srcObject = stream;
+    const v = $('remote');
+    const video = stream.getVideoTracks();
+    if (video.length && (!v.srcObject || v.srcObject.getVideoTracks()[0] !== video[0])) {
+      v.srcObject = new MediaStream(video);
+    }
+    v.play().catch(() => {});
+    const a = $('remote-audio');
+    const audio = stream.getAudioTracks();
+    if (audio.length && (!a.srcObject || a.srcObject.getAudioTracks()[0] !== audio[0])) {
+      a.srcObject = new MediaStream(audio);
+    }
+    a.play().catch(() => {});
   };
 }
 
@@ -252,6 +266,7 @@ async function accept() {
     endCall('no_media');
     return;
   }
+  app.acceptSentAt = Date.now();
   app.sig.send('accept', { call_id: callId, sdp: app.leg.offerSdp });
 }
 
@@ -260,6 +275,7 @@ function endCall(reason) {
   app.leg = null;
   $('local').srcObject = null;
   $('remote').srcObject = null;
+  $('remote-audio').srcObject = null;
   if (app.state !== 'logged_out') {
     const was = app.state;
     app.callId = null;

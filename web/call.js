@@ -15,7 +15,9 @@ export class CallLeg {
     leg.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: 'max-bundle' });
     leg.remoteStream = new MediaStream();
     leg.pc.ontrack = (ev) => {
-      leg.remoteStream.addTrack(ev.track);
+      // The answer announces one stream (a=msid) for the peer's audio and video.
+      if (ev.streams && ev.streams[0]) leg.remoteStream = ev.streams[0];
+      else leg.remoteStream.addTrack(ev.track);
       if (leg.onRemoteStream) leg.onRemoteStream(leg.remoteStream);
     };
     for (const track of leg.localStream.getTracks()) {

@@ -288,6 +288,10 @@ pub enum RelayOpError {
     /// This relay cannot make transports of this kind (yet).
     #[error("transport kind {0:?} is not supported by this relay")]
     Unsupported(TransportKind),
+    /// The operation is malformed (a browser transport without its offer's ICE ufrag and
+    /// DTLS fingerprint, or with a fingerprint the relay cannot check).
+    #[error("bad relay operation: {0}")]
+    BadRequest(String),
     /// The relay did not answer in time (or its executor went away).
     #[error("relay did not answer in time")]
     TimedOut,

@@ -144,7 +144,7 @@ async fn a_browser_calls_an_edge_client_and_gets_the_relays_answer() {
     assert_eq!(kinds, vec![MediaKindOfLine::Audio, MediaKindOfLine::Video]);
     for send in &offer.send {
         assert!(
-            answer.contains(&format!("a=ssrc:{} ", send.ssrc)),
+            answer.contains(&format!("a=rtpmap:{} ", send.pt)),
             "{answer}"
         );
     }

@@ -263,9 +263,21 @@ impl CheckedOffer {
             self.sdp.as_bytes(),
             &params(&grant.transport, transport, policy),
         )
-        .map(|a| a.sdp)
+        .map(|a| unsignal_ssrcs(&a.sdp))
         .map_err(|e| format!("answering the offer failed: {e}"))
     }
+}
+
+/// The answer without its `a=ssrc`/`a=ssrc-group` lines (the `a=msid` stays): the relay
+/// forwards each source stream under its own SSRC, so the browser must take the first SSRC
+/// that arrives on each m-line (by MID or payload type) as that m-line's track. An answer
+/// announcing SSRCs the packets do not carry leaves the browser decoding into a stream no
+/// track is bound to. (Once the relay rewrites toward a browser to the SSRCs of
+/// [`BrowserOffer::send`], announce them again.)
+fn unsignal_ssrcs(sdp: &str) -> String {
+    sdp.split_inclusive("\r\n")
+        .filter(|l| !l.starts_with("a=ssrc:") && !l.starts_with("a=ssrc-group:"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -367,12 +379,11 @@ mod tests {
         assert!(sdp.contains("a=fingerprint:sha-256 AB:AB:"), "{sdp}");
         // What the relay is told to send under is what the answer announces.
         for s in &op.send {
-            assert!(
-                sdp.contains(&format!("a=ssrc:{} cname:supernode", s.ssrc)),
-                "{sdp}"
-            );
             assert!(sdp.contains(&format!("a=rtpmap:{} ", s.pt)), "{sdp}");
         }
+        // The relay forwards under the sources' SSRCs: the answer announces none.
+        assert!(!sdp.contains("a=ssrc"), "{sdp}");
+        assert!(sdp.contains("a=msid:peer peer-video\r\n"), "{sdp}");
         assert_eq!(op.send[1].rtx.map(|r| r.0), Some(109));
         // The same transport gives the same answer; another one other SSRCs.
         assert_eq!(checked.answer(&grant(&tr), None, &policy).unwrap(), sdp);
