@@ -1,5 +1,9 @@
 //! The conference state machine.
 
+mod remote;
+
+pub use remote::NodeOut;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -42,6 +46,9 @@ pub struct CallConfig {
     pub browser_media: MediaPolicy,
     /// `relay_public_ip`: announced first in browsers' SDP answers.
     pub public_ip: Option<IpAddr>,
+    /// Whether this supernode is part of a network: it then rings endpoints of other nodes
+    /// (the directory lists them) through [`CallCore::poll_node`].
+    pub network: bool,
 }
 
 impl Default for CallConfig {
@@ -55,6 +62,7 @@ impl Default for CallConfig {
             node_id: "local".into(),
             browser_media: MediaPolicy::default(),
             public_ip: None,
+            network: false,
         }
     }
 }
@@ -159,6 +167,8 @@ struct Call {
     caller_offer: Option<CheckedOffer>,
     deadline: Instant,
     phase: Phase,
+    /// The call's cross-node state (empty for a call within this node).
+    net: remote::CallNet,
 }
 
 /// A relay session the core asked for, until it is released.
@@ -188,6 +198,12 @@ pub struct CallCore {
     out: VecDeque<Outgoing>,
     relay_out: VecDeque<Vec<RelayOp>>,
     books: RelayBooks,
+    /// Messages for other nodes and answer claims.
+    node_out: VecDeque<remote::NodeOut>,
+    /// Whether the network can be reached now (set by the hub).
+    network_up: bool,
+    /// The node whose `end` is being handled (not told back).
+    ending_from: Option<String>,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -216,6 +232,9 @@ impl CallCore {
             out: VecDeque::new(),
             relay_out: VecDeque::new(),
             books: RelayBooks::default(),
+            node_out: VecDeque::new(),
+            network_up: true,
+            ending_from: None,
         }
     }
 
@@ -533,7 +552,10 @@ impl CallCore {
                 "this account is already in a call",
             ));
         }
-        if self.partner_of_account(&to) != Some(partner) {
+        let remote = self.remote_nodes(&to);
+        let local_partner = self.partner_of_account(&to);
+        // With endpoints only on other nodes, those nodes check the partner.
+        if (local_partner.is_some() || remote.is_empty()) && local_partner != Some(partner) {
             self.push(ep.clone(), ServerMsg::Unavailable { to, client_ref });
             return Ok(());
         }
@@ -547,8 +569,21 @@ impl CallCore {
         } else {
             (sdp, None)
         };
-        let call_id = CallId::random();
         let ringing = self.local_endpoints(&to);
+        if ringing.is_empty() && !self.network_up {
+            return Err(err(
+                ErrorCode::NetworkUnavailable,
+                "the callee is on another supernode and the network is unavailable",
+            ));
+        }
+        let remote = if self.network_up {
+            remote
+        } else {
+            BTreeSet::new()
+        };
+        // Rung only elsewhere: the caller hears `ringing` when a node confirms it rings.
+        let announced = remote.is_empty() || !ringing.is_empty();
+        let call_id = CallId::random();
         for r in &ringing {
             self.push(
                 r.clone(),
@@ -560,14 +595,22 @@ impl CallCore {
                 },
             );
         }
-        self.push(
-            ep.clone(),
-            ServerMsg::Ringing {
-                call_id: call_id.clone(),
-                to: to.clone(),
-                client_ref,
-            },
-        );
+        if announced {
+            self.push(
+                ep.clone(),
+                ServerMsg::Ringing {
+                    call_id: call_id.clone(),
+                    to: to.clone(),
+                    client_ref: client_ref.clone(),
+                },
+            );
+        }
+        let net = self.ring_remote(&call_id, ep, &caller, &to, media, &sdp, remote);
+        let net = remote::CallNet {
+            announced,
+            client_ref,
+            ..net
+        };
         self.notice_others(
             &caller,
             std::slice::from_ref(ep),
@@ -588,6 +631,7 @@ impl CallCore {
                 caller_offer,
                 deadline: now + self.cfg.ring_timeout,
                 phase: Phase::Ringing { ringing },
+                net,
             },
         );
         Ok(())
@@ -674,13 +718,44 @@ impl CallCore {
                 return Err(not_yours());
             }
         };
+        // A browser accepts with its offer: refuse a bad one before anything happens.
+        if self.is_browser(ep) {
+            self.browser_offer(sdp.as_deref(), "accept")?;
+        }
+        if call.net.needs_claim() {
+            return self.claim(ep, call_id, sdp);
+        }
+        self.answer(now, ep, call_id, ringing, sdp);
+        Ok(())
+    }
+
+    /// Answers a ringing call by `ep` (a local endpoint, or a remote one whose node holds
+    /// the answer claim): at once without a relay, else once its transports are set up.
+    fn answer(
+        &mut self,
+        now: Instant,
+        ep: &EndpointId,
+        call_id: &CallId,
+        ringing: BTreeSet<EndpointId>,
+        sdp: Option<String>,
+    ) {
         // A browser's offer is for the supernode (answered in its `media`), not for the
         // caller; an edge callee's SDP is passed on in `accepted`.
         let (sdp, callee_offer) = if self.is_browser(ep) {
-            (
-                None,
-                Some(Box::new(self.browser_offer(sdp.as_deref(), "accept")?)),
-            )
+            match self.browser_offer(sdp.as_deref(), "accept") {
+                Ok(o) => (None, Some(Box::new(o))),
+                Err(e) => {
+                    self.push(
+                        ep.clone(),
+                        ServerMsg::Error {
+                            code: e.code,
+                            message: e.message,
+                            in_reply_to: Some("accept".into()),
+                        },
+                    );
+                    return;
+                }
+            }
         } else {
             (sdp, None)
         };
@@ -705,7 +780,7 @@ impl CallCore {
                 };
             }
             self.answered(call_id, ep, &ringing, &elsewhere, sdp, None);
-            return Ok(());
+            return;
         }
         let session = RelaySessionId::random();
         let (caller_tr, callee_tr) = (TransportId::random(), TransportId::random());
@@ -773,7 +848,6 @@ impl CallCore {
                 },
             };
         }
-        Ok(())
     }
 
     /// The messages of an answered call: `accepted` to the caller, `answered_elsewhere` to
@@ -828,13 +902,26 @@ impl CallCore {
                     leg: a,
                 },
             );
-            self.push(
-                ep.clone(),
-                ServerMsg::Media {
-                    call_id: call_id.clone(),
-                    leg: b,
-                },
-            );
+            match self
+                .calls
+                .get(call_id)
+                .and_then(|c| c.net.callee_node.clone())
+            {
+                Some(node) => self.send_node(
+                    node,
+                    supernode_proto::network::NodeMsg::MediaSetup {
+                        call: call_id.clone(),
+                        leg: b,
+                    },
+                ),
+                None => self.push(
+                    ep.clone(),
+                    ServerMsg::Media {
+                        call_id: call_id.clone(),
+                        leg: b,
+                    },
+                ),
+            }
         }
     }
 
@@ -1058,6 +1145,16 @@ impl CallCore {
                 return Err(not_yours());
             }
         };
+        if let Some(node) = call.net.node_of_peer(call, ep) {
+            self.send_node(
+                node,
+                supernode_proto::network::NodeMsg::Negotiate {
+                    call: call_id.clone(),
+                    negotiation,
+                },
+            );
+            return Ok(());
+        }
         self.push(
             peer,
             ServerMsg::Negotiate {
@@ -1110,6 +1207,7 @@ impl CallCore {
         let Some(call) = self.calls.remove(call_id) else {
             return;
         };
+        self.end_remote(call_id, &call.net, reason);
         let mut parties: Vec<EndpointId> = vec![call.caller_ep.clone()];
         let session = match &call.phase {
             Phase::Ringing { ringing } => {

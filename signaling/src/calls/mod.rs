@@ -31,4 +31,4 @@ pub mod browser;
 mod core;
 pub mod hub;
 
-pub use self::core::{CallConfig, CallCore, CallError, Outgoing, RelayBooks};
+pub use self::core::{CallConfig, CallCore, CallError, NodeOut, Outgoing, RelayBooks};
