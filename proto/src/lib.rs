@@ -3,6 +3,7 @@
 //!
 //! - [`ids`]: globally unique ids (128 random bits, prefixed strings on the wire).
 //! - [`protocol`]: the typed, versioned WebSocket messages of `GET /v1/ws` (version 2).
+//! - [`network`]: messages between the supernodes of a network (cross-node signaling).
 //! - [`relay_ops`]: the operations a control plane asks of a relay, and their results.
 //! - [`srtp`]: the one table of SRTP protection profiles (names on the wire, key and salt
 //!   lengths, tag lengths). The media crate's SRTP sessions and signaling's keying both
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ids;
+pub mod network;
 pub mod protocol;
 pub mod relay_ops;
 pub mod srtp;

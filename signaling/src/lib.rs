@@ -34,8 +34,12 @@
 //! * [`sdp`] — the SDP answerer for browsers and WHIP/WHEP tools (sans-IO): parse an offer,
 //!   answer it for a relay transport, reject what cannot be served with port 0.
 //!
-//! What is not here yet: trunking a call to endpoints attached to *another* supernode (the
-//! directory records them, the call core rings only local endpoints).
+//! * [`network_access`] — how the hub reaches other supernodes of a network (cross-node
+//!   messages and answer claims), implemented by `supernode-network` on NATS.
+//!
+//! Calls between endpoints on different supernodes are set up through [`NetworkAccess`]:
+//! the caller's node rings the callee's other nodes, the first answer wins by a
+//! network-wide claim. Their media is anchored on the caller's node (no trunk yet).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -45,6 +49,7 @@ pub mod config;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod network_access;
 pub mod ratelimit;
 pub mod relay_access;
 pub mod sdp;
@@ -62,5 +67,6 @@ pub use supernode_proto::protocol;
 pub use config::SignalingConfig;
 pub use error::{SignalingError, StorageError};
 pub use http::Signaling;
+pub use network_access::{NetFailure, NetworkAccess};
 pub use relay_access::{RelayAccess, RelayReply};
 pub use storage::Store;

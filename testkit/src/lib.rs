@@ -10,6 +10,8 @@
 //!   pipelines (killed on drop), the audio+video send/receive pipelines of the interop tests
 //!   and how much the receiving one decoded.
 //! * [`net`] — free loopback UDP ports and waiting until another process has bound one.
+//! * `nats` (feature `nats`) — a real 3-server NATS cluster with JetStream on loopback ports
+//!   (Debian's `nats-server`), killed and removed on drop, for the network tests.
 //! * `rest` (feature `rest`) — accounts and login tokens through the partner REST API.
 //!
 //! Drive it from a test:
@@ -30,6 +32,8 @@
 
 pub mod external;
 pub mod gstreamer;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod net;
 #[cfg(feature = "rest")]
 pub mod rest;

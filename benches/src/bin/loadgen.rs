@@ -38,11 +38,13 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     fanout: usize,
     /// Targets to run, comma separated: direct (no forwarder: loadgen's own ceiling and
-    /// latency floor), relay, relay-srtp, bare, rtpengine, relay-fanout, bare-fanout.
+    /// latency floor), relay, relay-srtp (AES_CM_128_HMAC_SHA1_80), relay-srtp-gcm
+    /// (AEAD_AES_128_GCM, what browsers negotiate first), bare, rtpengine, relay-fanout,
+    /// bare-fanout.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "direct,relay,relay-srtp,bare,rtpengine,relay-fanout,bare-fanout"
+        default_value = "direct,relay,relay-srtp,relay-srtp-gcm,bare,rtpengine,relay-fanout,bare-fanout"
     )]
     targets: Vec<String>,
     /// `ramp`: find the highest rate with loss under --max-loss; `fixed`: run at --mult only.
@@ -124,6 +126,19 @@ enum Forwarder {
     None,
 }
 
+impl Forwarder {
+    /// CPU time its threads have used so far, ns (relay workers, the bare forwarder's
+    /// thread, every thread of the rtpengine process).
+    fn cpu_ns(&self) -> Option<u64> {
+        match self {
+            Forwarder::Relay(_) => traffic::cpu_ns(None, "relay-worker"),
+            Forwarder::Bare(..) => traffic::cpu_ns(None, "bare-forwarder"),
+            Forwarder::Rtpengine(r) => traffic::cpu_ns(Some(r.pid()), ""),
+            Forwarder::None => None,
+        }
+    }
+}
+
 struct Row {
     target: String,
     max: Option<StepResult>,
@@ -133,12 +148,17 @@ struct Row {
     note: String,
 }
 
-fn srtp_pair(seed: u32) -> (LegSrtpKeys, LegSrtpKeys) {
+fn srtp_pair(seed: u32, profile: SrtpProfile) -> (LegSrtpKeys, LegSrtpKeys) {
     let b = seed.to_be_bytes();
+    let salt = if profile == SrtpProfile::AeadAes128Gcm {
+        12
+    } else {
+        14
+    };
     let k = |x: u8| SrtpKey {
-        profile: SrtpProfile::Aes128CmHmacSha1_80,
+        profile,
         master_key: [b[0], b[1], b[2], b[3], x, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].to_vec(),
-        master_salt: [x; 14].to_vec(),
+        master_salt: vec![x; salt],
     };
     let (up, down) = (k(1), k(2));
     (
@@ -158,7 +178,7 @@ fn setup_relay(
     load: &Load,
     fanout: usize,
     calls: usize,
-    srtp: bool,
+    srtp: Option<SrtpProfile>,
 ) -> Result<(Forwarder, Vec<Stream>)> {
     let relay = Relay::start(RelayConfig {
         port_range: (args.port_base, args.port_base + 9_999),
@@ -180,7 +200,9 @@ fn setup_relay(
     for c in 0..calls {
         for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
             let ssrc = 0x1000_0000 + (c * 2 + m) as u32;
-            let (relay_keys, client_keys) = srtp_pair(ssrc);
+            let (relay_keys, client_keys) =
+                srtp_pair(ssrc, srtp.unwrap_or(SrtpProfile::Aes128CmHmacSha1_80));
+            let srtp = srtp.is_some();
             let clock = if kind == Kind::Audio { 48_000 } else { 90_000 };
             let mut reqs = vec![LegRequest {
                 srtp: srtp.then(|| relay_keys.clone()),
@@ -324,14 +346,35 @@ fn setup_direct(load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
 
 fn setup(args: &Args, load: &Load, target: &str) -> Result<(Forwarder, Vec<Stream>)> {
     match target {
-        "relay" => setup_relay(args, load, 1, args.calls, false),
-        "relay-srtp" => setup_relay(args, load, 1, args.calls, true),
-        "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, false),
+        "relay" => setup_relay(args, load, 1, args.calls, None),
+        "relay-srtp" => setup_relay(
+            args,
+            load,
+            1,
+            args.calls,
+            Some(SrtpProfile::Aes128CmHmacSha1_80),
+        ),
+        "relay-srtp-gcm" => {
+            setup_relay(args, load, 1, args.calls, Some(SrtpProfile::AeadAes128Gcm))
+        }
+        "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, None),
         "bare" => setup_bare(args, load, 1, args.calls),
         "bare-fanout" => setup_bare(args, load, args.fanout, args.fanout_calls),
         "rtpengine" => setup_rtpengine(args, load, args.calls),
         "direct" => setup_direct(load, args.calls),
         other => Err(anyhow::anyhow!("unknown target {other}")),
+    }
+}
+
+fn cpu_delta(before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    Some(after?.saturating_sub(before?))
+}
+
+/// "63% 512 ns/pkt": the forwarder's CPU over a run, and per delivered packet.
+fn cpu_text(r: &StepResult) -> String {
+    match (r.cpu_pct(), r.cpu_ns_per_packet()) {
+        (Some(p), Some(n)) => format!("{p:.0}% {n:.0} ns/pkt"),
+        _ => "-".into(),
     }
 }
 
@@ -378,7 +421,8 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
                 ..StepResult::default()
             };
         };
-        let r = load.run(
+        let cpu_before = fwd.cpu_ns();
+        let mut r = load.run(
             &mut streams,
             shape,
             m,
@@ -386,9 +430,10 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             Duration::from_millis(300),
             false,
         );
+        r.fwd_cpu_ns = cpu_delta(cpu_before, fwd.cpu_ns());
         drop(fwd);
         eprintln!(
-            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  reordered {}  stale {}{}",
+            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  reordered {}  stale {}  CPU {}{}",
             m,
             r.offered_pps,
             r.pps,
@@ -397,6 +442,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             r.loss_pct,
             r.reordered,
             r.stale,
+            cpu_text(&r),
             if r.sender_behind {
                 "  (sender behind)"
             } else {
@@ -496,7 +542,8 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             let Ok((fwd, mut streams)) = fresh(load) else {
                 return row;
             };
-            let r = load.run(
+            let cpu_before = fwd.cpu_ns();
+            let mut r = load.run(
                 &mut streams,
                 shape,
                 m,
@@ -504,13 +551,15 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
                 Duration::from_millis(300),
                 true,
             );
+            r.fwd_cpu_ns = cpu_delta(cpu_before, fwd.cpu_ns());
             drop(fwd);
             eprintln!(
-                "loadgen: {target:13} latency run at x{m:.2} ({:.0}% of max): {:.0} pps, loss {:.3}%, p50/p99/p99.9 {:?} us",
+                "loadgen: {target:13} latency run at x{m:.2} ({:.0}% of max): {:.0} pps, loss {:.3}%, p50/p99/p99.9 {:?} us, forwarder CPU {}",
                 frac * 100.0,
                 r.pps,
                 r.loss_pct,
-                r.latency_us
+                r.latency_us,
+                cpu_text(&r)
             );
             if i == 0 {
                 row.latency = Some(r);
@@ -576,7 +625,7 @@ fn main() -> Result<()> {
         println!("loadgen: {s}");
     }
     println!(
-        "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  note",
+        "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7}  note",
         "target",
         "max_pps",
         "loss%",
@@ -585,7 +634,10 @@ fn main() -> Result<()> {
         "p99_us",
         "p99.9_us",
         "vs_bare",
-        "vs_rtpe"
+        "vs_rtpe",
+        "vs_relay",
+        "cpu%",
+        "ns/pkt"
     );
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
@@ -604,7 +656,7 @@ fn main() -> Result<()> {
             bare
         };
         println!(
-            "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  {}",
+            "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7}  {}",
             r.target,
             fmt_opt(max, 0),
             fmt_opt(r.max.as_ref().map(|m| m.loss_pct), 3),
@@ -624,6 +676,16 @@ fn main() -> Result<()> {
                 },
                 2
             ),
+            fmt_opt(
+                if r.target.starts_with("relay-srtp") {
+                    ratio(max, relay)
+                } else {
+                    None
+                },
+                2
+            ),
+            fmt_opt(r.max.as_ref().and_then(StepResult::cpu_pct), 0),
+            fmt_opt(r.max.as_ref().and_then(StepResult::cpu_ns_per_packet), 0),
             r.note
         );
     }
@@ -631,7 +693,7 @@ fn main() -> Result<()> {
         for (frac, l) in &r.more_latency {
             let lat = l.latency_us;
             println!(
-                "{:<13} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  latency at {:.0}% of max",
+                "{:<14} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7}  latency at {:.0}% of max",
                 format!("{}@{frac}", r.target),
                 format!("{:.0}", l.pps),
                 format!("{:.3}", l.loss_pct),
@@ -641,6 +703,9 @@ fn main() -> Result<()> {
                 fmt_opt(lat.map(|l| l.2), 1),
                 "-",
                 "-",
+                "-",
+                fmt_opt(l.cpu_pct(), 0),
+                fmt_opt(l.cpu_ns_per_packet(), 0),
                 frac * 100.0
             );
         }
@@ -652,7 +717,7 @@ fn main() -> Result<()> {
     for r in &rows {
         let lat = r.latency.as_ref().and_then(|l| l.latency_us);
         println!(
-            "{{\"target\": \"{}\", \"max_pps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"loss_pct\": {}}}",
+            "{{\"target\": \"{}\", \"max_pps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"loss_pct\": {}, \"cpu_pct_at_max\": {}, \"cpu_ns_per_pkt_at_half\": {}}}",
             r.target,
             r.max
                 .as_ref()
@@ -662,6 +727,8 @@ fn main() -> Result<()> {
             json_num(lat.map(|l| l.1)),
             json_num(lat.map(|l| l.2)),
             json_num(r.max.as_ref().map(|m| m.loss_pct)),
+            json_num(r.max.as_ref().and_then(StepResult::cpu_pct)),
+            json_num(r.latency.as_ref().and_then(StepResult::cpu_ns_per_packet)),
         );
     }
     println!(

@@ -138,6 +138,11 @@ pub struct CallPorts {
 }
 
 impl Rtpengine {
+    /// The rtpengine process id (for its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `binary` in the foreground, user space only, on 127.0.0.1, with ports
     /// `port_min..=port_max`, `threads` worker threads, optionally pinned to `cpu`.
     pub fn start(

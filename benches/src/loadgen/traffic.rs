@@ -102,6 +102,45 @@ pub struct StepResult {
     pub sender_behind: bool,
     /// Packets from an earlier run that came out during this one (ignored).
     pub stale: u64,
+    /// CPU time the forwarder's threads used during the run, ns (see [`cpu_ns`]).
+    pub fwd_cpu_ns: Option<u64>,
+    /// Wall time of the run (sending and draining), ns.
+    pub wall_ns: u64,
+}
+
+impl StepResult {
+    /// The forwarder's CPU use during the run, percent of one core.
+    pub fn cpu_pct(&self) -> Option<f64> {
+        let cpu = self.fwd_cpu_ns?;
+        (self.wall_ns > 0).then(|| 100.0 * cpu as f64 / self.wall_ns as f64)
+    }
+
+    /// The forwarder's CPU time per delivered packet, ns.
+    pub fn cpu_ns_per_packet(&self) -> Option<f64> {
+        let cpu = self.fwd_cpu_ns?;
+        (self.received > 0).then(|| cpu as f64 / self.received as f64)
+    }
+}
+
+/// CPU time (ns, from `/proc/PID/task/TID/schedstat`) of the threads of process `pid`
+/// (`None`: this process) whose name starts with `prefix` (`""`: every thread). `None` when
+/// the kernel has no schedstat (or no such thread).
+pub fn cpu_ns(pid: Option<u32>, prefix: &str) -> Option<u64> {
+    let dir = match pid {
+        Some(p) => format!("/proc/{p}/task"),
+        None => "/proc/self/task".to_owned(),
+    };
+    let mut total = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("schedstat")).ok()?;
+        let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+        *total.get_or_insert(0) += ns;
+    }
+    total
 }
 
 /// The load generator's sockets and buffers.
@@ -382,6 +421,8 @@ impl Load {
             latency_us,
             sender_behind: behind,
             stale: self.stale - stale_before,
+            fwd_cpu_ns: None,
+            wall_ns: self.now_ns() - t0,
         }
     }
 }

@@ -52,6 +52,9 @@ pub enum ErrorCode {
     /// A message above `ws_max_message_bytes`; the socket is closed (code 1009) after this
     /// error.
     MessageTooBig,
+    /// The network of supernodes cannot be reached (NATS down): a call to an endpoint on
+    /// another supernode cannot be set up now. Calls on this supernode still work.
+    NetworkUnavailable,
 }
 
 /// Why a text frame is not a valid client message.

@@ -1,5 +1,9 @@
 //! The conference state machine.
 
+mod remote;
+
+pub use remote::NodeOut;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +39,9 @@ pub struct CallConfig {
     pub srtp: SrtpProfile,
     /// This supernode's id in the directory.
     pub node_id: String,
+    /// Whether this supernode is part of a network: it then rings endpoints of other nodes
+    /// (the directory lists them) through [`CallCore::poll_node`].
+    pub network: bool,
 }
 
 impl Default for CallConfig {
@@ -46,6 +53,7 @@ impl Default for CallConfig {
             relay_timeout: Duration::from_secs(5),
             srtp: SrtpProfile::Aes128CmHmacSha1_80,
             node_id: "local".into(),
+            network: false,
         }
     }
 }
@@ -142,6 +150,8 @@ struct Call {
     sdp: Option<String>,
     deadline: Instant,
     phase: Phase,
+    /// The call's cross-node state (empty for a call within this node).
+    net: remote::CallNet,
 }
 
 /// A relay session the core asked for, until it is released.
@@ -171,6 +181,12 @@ pub struct CallCore {
     out: VecDeque<Outgoing>,
     relay_out: VecDeque<Vec<RelayOp>>,
     books: RelayBooks,
+    /// Messages for other nodes and answer claims.
+    node_out: VecDeque<remote::NodeOut>,
+    /// Whether the network can be reached now (set by the hub).
+    network_up: bool,
+    /// The node whose `end` is being handled (not told back).
+    ending_from: Option<String>,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -199,6 +215,9 @@ impl CallCore {
             out: VecDeque::new(),
             relay_out: VecDeque::new(),
             books: RelayBooks::default(),
+            node_out: VecDeque::new(),
+            network_up: true,
+            ending_from: None,
         }
     }
 
@@ -503,7 +522,10 @@ impl CallCore {
                 "this account is already in a call",
             ));
         }
-        if self.partner_of_account(&to) != Some(partner) {
+        let remote = self.remote_nodes(&to);
+        let local_partner = self.partner_of_account(&to);
+        // With endpoints only on other nodes, those nodes check the partner.
+        if (local_partner.is_some() || remote.is_empty()) && local_partner != Some(partner) {
             self.push(ep.clone(), ServerMsg::Unavailable { to, client_ref });
             return Ok(());
         }
@@ -511,8 +533,21 @@ impl CallCore {
             self.push(ep.clone(), ServerMsg::Busy { to, client_ref });
             return Ok(());
         }
-        let call_id = CallId::random();
         let ringing = self.local_endpoints(&to);
+        if ringing.is_empty() && !self.network_up {
+            return Err(err(
+                ErrorCode::NetworkUnavailable,
+                "the callee is on another supernode and the network is unavailable",
+            ));
+        }
+        let remote = if self.network_up {
+            remote
+        } else {
+            BTreeSet::new()
+        };
+        // Rung only elsewhere: the caller hears `ringing` when a node confirms it rings.
+        let announced = remote.is_empty() || !ringing.is_empty();
+        let call_id = CallId::random();
         for r in &ringing {
             self.push(
                 r.clone(),
@@ -524,14 +559,22 @@ impl CallCore {
                 },
             );
         }
-        self.push(
-            ep.clone(),
-            ServerMsg::Ringing {
-                call_id: call_id.clone(),
-                to: to.clone(),
-                client_ref,
-            },
-        );
+        if announced {
+            self.push(
+                ep.clone(),
+                ServerMsg::Ringing {
+                    call_id: call_id.clone(),
+                    to: to.clone(),
+                    client_ref: client_ref.clone(),
+                },
+            );
+        }
+        let net = self.ring_remote(&call_id, ep, &caller, &to, media, &sdp, remote);
+        let net = remote::CallNet {
+            announced,
+            client_ref,
+            ..net
+        };
         self.notice_others(
             &caller,
             std::slice::from_ref(ep),
@@ -551,6 +594,7 @@ impl CallCore {
                 sdp,
                 deadline: now + self.cfg.ring_timeout,
                 phase: Phase::Ringing { ringing },
+                net,
             },
         );
         Ok(())
@@ -620,6 +664,23 @@ impl CallCore {
                 return Err(not_yours());
             }
         };
+        if call.net.needs_claim() {
+            return self.claim(ep, call_id, sdp);
+        }
+        self.answer(now, ep, call_id, ringing, sdp);
+        Ok(())
+    }
+
+    /// Answers a ringing call by `ep` (a local endpoint, or a remote one whose node holds
+    /// the answer claim): at once without a relay, else once its transports are set up.
+    fn answer(
+        &mut self,
+        now: Instant,
+        ep: &EndpointId,
+        call_id: &CallId,
+        ringing: BTreeSet<EndpointId>,
+        sdp: Option<String>,
+    ) {
         if !self.cfg.relay {
             if let Some(call) = self.calls.get_mut(call_id) {
                 call.phase = Phase::Active {
@@ -628,7 +689,7 @@ impl CallCore {
                 };
             }
             self.answered(call_id, ep, &ringing, sdp, None);
-            return Ok(());
+            return;
         }
         let session = RelaySessionId::random();
         let (caller_tr, callee_tr) = (TransportId::random(), TransportId::random());
@@ -684,7 +745,6 @@ impl CallCore {
                 },
             };
         }
-        Ok(())
     }
 
     /// The messages of an answered call: `accepted` to the caller, `answered_elsewhere` to
@@ -738,13 +798,26 @@ impl CallCore {
                     leg: a,
                 },
             );
-            self.push(
-                ep.clone(),
-                ServerMsg::Media {
-                    call_id: call_id.clone(),
-                    leg: b,
-                },
-            );
+            match self
+                .calls
+                .get(call_id)
+                .and_then(|c| c.net.callee_node.clone())
+            {
+                Some(node) => self.send_node(
+                    node,
+                    supernode_proto::network::NodeMsg::MediaSetup {
+                        call: call_id.clone(),
+                        leg: b,
+                    },
+                ),
+                None => self.push(
+                    ep.clone(),
+                    ServerMsg::Media {
+                        call_id: call_id.clone(),
+                        leg: b,
+                    },
+                ),
+            }
         }
     }
 
@@ -953,6 +1026,16 @@ impl CallCore {
                 return Err(not_yours());
             }
         };
+        if let Some(node) = call.net.node_of_peer(call, ep) {
+            self.send_node(
+                node,
+                supernode_proto::network::NodeMsg::Negotiate {
+                    call: call_id.clone(),
+                    negotiation,
+                },
+            );
+            return Ok(());
+        }
         self.push(
             peer,
             ServerMsg::Negotiate {
@@ -1005,6 +1088,7 @@ impl CallCore {
         let Some(call) = self.calls.remove(call_id) else {
             return;
         };
+        self.end_remote(call_id, &call.net, reason);
         let mut parties: Vec<EndpointId> = vec![call.caller_ep.clone()];
         let session = match &call.phase {
             Phase::Ringing { ringing } => {

@@ -10,18 +10,20 @@
 //! (its queue is closed; its task closes the socket).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use supernode_proto::relay_ops::{RelayOp, RelayOpError, RelayResult};
 use tokio::sync::mpsc;
 
-use crate::calls::{CallConfig, CallCore, CallError};
+use crate::calls::{CallConfig, CallCore, CallError, NodeOut};
 use crate::config::SignalingConfig;
 use crate::directory::Directory;
 use crate::ids::{AccountId, EndpointId, PartnerId};
+use crate::network_access::{NetFailure, NetworkAccess};
 use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
 use crate::relay_access::RelayAccess;
+use supernode_proto::network::{NodeMsg, NodeReply};
 
 /// Capacity of one endpoint's outbound queue.
 pub const QUEUE: usize = 256;
@@ -36,6 +38,8 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     relay: Option<Arc<dyn RelayAccess>>,
+    /// The network of supernodes, when this node is part of one.
+    network: OnceLock<Arc<dyn NetworkAccess>>,
 }
 
 impl Hub {
@@ -60,7 +64,23 @@ impl Hub {
                 senders: HashMap::new(),
             }),
             relay,
+            network: OnceLock::new(),
         })
+    }
+
+    /// Makes this hub part of a network: calls ring endpoints on other nodes too (the
+    /// directory lists them), through `network`. Call once, before clients attach; later
+    /// calls are ignored.
+    pub fn attach_network(self: &Arc<Self>, network: Arc<dyn NetworkAccess>) {
+        if self.network.set(network).is_ok() {
+            self.lock().core.enable_network();
+        }
+    }
+
+    /// A message from another node of the network (each message once: the network layer
+    /// drops repeats); the answer goes back to it.
+    pub fn handle_node_msg(self: &Arc<Self>, from: &str, msg: NodeMsg) -> NodeReply {
+        self.step(|core| core.handle_node_msg(Instant::now(), from, msg))
     }
 
     /// Starts the timer task (ring and relay timeouts; stops when the hub is dropped).
@@ -89,19 +109,63 @@ impl Hub {
     /// submits its relay operations.
     fn step<R>(self: &Arc<Self>, f: impl FnOnce(&mut CallCore) -> R) -> R {
         let mut batches = Vec::new();
+        let mut node_outs = Vec::new();
+        let network = self.network.get();
         let r = {
             let mut inner = self.lock();
+            if let Some(net) = network {
+                inner.core.set_network_up(net.available());
+            }
             let r = f(&mut inner.core);
             flush(&mut inner);
             while let Some(b) = inner.core.poll_relay() {
                 batches.push(b);
+            }
+            while let Some(o) = inner.core.poll_node() {
+                node_outs.push(o);
             }
             r
         };
         for b in batches {
             self.execute(b);
         }
+        if let Some(net) = network {
+            for o in node_outs {
+                self.execute_node(net, o);
+            }
+        }
         r
+    }
+
+    /// Hands one cross-node output to the network and spawns the task that feeds its
+    /// answer back.
+    fn execute_node(self: &Arc<Self>, net: &Arc<dyn NetworkAccess>, out: NodeOut) {
+        let hub = Arc::downgrade(self);
+        match out {
+            NodeOut::Send { to, msg } => {
+                let reply = net.send(&to, msg.clone());
+                tokio::spawn(async move {
+                    let result = reply.await.unwrap_or(Err(NetFailure::Unreachable));
+                    if let Err(e) = &result {
+                        tracing::debug!(node = %to, error = %e, "cross-node message failed");
+                    }
+                    if let Some(hub) = hub.upgrade() {
+                        hub.step(|core| core.handle_node_reply(&to, &msg, result));
+                    }
+                });
+            }
+            NodeOut::Claim { call, endpoint } => {
+                let reply = net.claim(&call, &endpoint);
+                tokio::spawn(async move {
+                    let result = reply.await.unwrap_or(Err(NetFailure::Unreachable));
+                    if let Some(hub) = hub.upgrade() {
+                        hub.step(|core| {
+                            core.handle_claim(Instant::now(), &call, &endpoint, result)
+                        });
+                    }
+                });
+            }
+        }
     }
 
     /// Submits one batch and spawns the task that feeds its results back.

@@ -26,4 +26,4 @@
 mod core;
 pub mod hub;
 
-pub use self::core::{CallConfig, CallCore, CallError, Outgoing, RelayBooks};
+pub use self::core::{CallConfig, CallCore, CallError, NodeOut, Outgoing, RelayBooks};

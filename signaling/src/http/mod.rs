@@ -139,6 +139,12 @@ impl Signaling {
         &self.state.0.store
     }
 
+    /// The call hub (to make it part of a network: [`Hub::attach_network`],
+    /// [`Hub::handle_node_msg`]).
+    pub fn hub(&self) -> Arc<Hub> {
+        self.state.0.hub.clone()
+    }
+
     /// Endpoints attached to this supernode right now.
     pub fn endpoint_count(&self) -> usize {
         self.state.0.hub.endpoint_count()

@@ -1,0 +1,221 @@
+//! Membership: who is in the network, how loaded, and who is alive (sans-IO).
+//!
+//! Every node puts a [`Heartbeat`] into the registry bucket each second. [`Members`] is the
+//! table a node builds from what it hears: feed it each heartbeat with the local `now`
+//! when it arrives ([`Members::observe`]); a node not heard for `dead_after` (3 s) is dead
+//! for placement ([`Members::is_live`], [`Members::live`]) and its directory records are
+//! ignored. Liveness is judged by the *receiver's* clock, never by a timestamp inside the
+//! heartbeat, so clock skew between hosts does not matter. [`Members::place`] picks the
+//! least-loaded live node of a region that takes new endpoints.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Role;
+
+/// What a node reports of its load.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Load {
+    /// Logged-in endpoints (WebSockets).
+    pub endpoints: u64,
+    /// Relay transports (legs) open.
+    pub transports: u64,
+    /// Packets per second the relay forwarded over the last interval.
+    pub packets_per_second: u64,
+    /// CPU use of the process over the last interval, percent of one core.
+    pub cpu_percent: f32,
+}
+
+impl Load {
+    /// A single figure to compare nodes by: endpoints, transports weighted 2 (they carry
+    /// media), and CPU (1 % = 10 endpoints).
+    pub fn score(&self) -> f64 {
+        self.endpoints as f64 + 2.0 * self.transports as f64 + 10.0 * f64::from(self.cpu_percent)
+    }
+}
+
+/// One node's heartbeat (the registry bucket's value under the node id).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The node.
+    pub node: String,
+    /// Its region.
+    pub region: String,
+    /// Standard or mega.
+    pub role: Role,
+    /// The WebSocket URL its clients use.
+    pub ws_url: String,
+    /// Its load.
+    pub load: Load,
+    /// Whether it drains (out of placement; running calls go on).
+    pub draining: bool,
+    /// Whether it takes no new endpoints (at capacity).
+    pub full: bool,
+    /// Counts up with every heartbeat of one process.
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Seen {
+    beat: Heartbeat,
+    at: Instant,
+}
+
+/// The membership table of one node (sans-IO).
+#[derive(Clone, Debug)]
+pub struct Members {
+    dead_after: Duration,
+    nodes: HashMap<String, Seen>,
+}
+
+impl Members {
+    /// An empty table; nodes silent for `dead_after` are dead.
+    pub fn new(dead_after: Duration) -> Self {
+        Self {
+            dead_after,
+            nodes: HashMap::new(),
+        }
+    }
+
+    /// A heartbeat arrived at `now`.
+    pub fn observe(&mut self, beat: Heartbeat, now: Instant) {
+        self.nodes.insert(beat.node.clone(), Seen { beat, at: now });
+    }
+
+    /// A node left on purpose (its registry entry was deleted).
+    pub fn remove(&mut self, node: &str) {
+        self.nodes.remove(node);
+    }
+
+    /// Whether `node` was heard within `dead_after` of `now`.
+    pub fn is_live(&self, node: &str, now: Instant) -> bool {
+        self.nodes
+            .get(node)
+            .is_some_and(|s| now.saturating_duration_since(s.at) < self.dead_after)
+    }
+
+    /// The last heartbeat of `node`, live or not.
+    pub fn get(&self, node: &str) -> Option<&Heartbeat> {
+        self.nodes.get(node).map(|s| &s.beat)
+    }
+
+    /// Live nodes, by node id.
+    pub fn live(&self, now: Instant) -> Vec<&Heartbeat> {
+        let mut v: Vec<&Heartbeat> = self
+            .nodes
+            .values()
+            .filter(|s| now.saturating_duration_since(s.at) < self.dead_after)
+            .map(|s| &s.beat)
+            .collect();
+        v.sort_by(|a, b| a.node.cmp(&b.node));
+        v
+    }
+
+    /// When the next live node turns dead (for a caller that wants to act on deaths).
+    pub fn next_death(&self, now: Instant) -> Option<Instant> {
+        self.nodes
+            .values()
+            .map(|s| s.at + self.dead_after)
+            .filter(|t| *t > now)
+            .min()
+    }
+
+    /// The least-loaded live node of `region` that takes endpoints (not draining, not
+    /// full); with `prefer_mega` (a failover) live mega nodes come first. Ties go to the
+    /// smaller node id, so every node picks alike.
+    pub fn place(&self, region: &str, prefer_mega: bool, now: Instant) -> Option<&Heartbeat> {
+        self.live(now)
+            .into_iter()
+            .filter(|b| b.region == region && !b.draining && !b.full)
+            .min_by(|a, b| {
+                let rank = |h: &Heartbeat| u8::from(!(prefer_mega && h.role == Role::Mega));
+                rank(a)
+                    .cmp(&rank(b))
+                    .then(a.load.score().total_cmp(&b.load.score()))
+                    .then(a.node.cmp(&b.node))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat(node: &str, region: &str, endpoints: u64) -> Heartbeat {
+        Heartbeat {
+            node: node.into(),
+            region: region.into(),
+            role: Role::Standard,
+            ws_url: format!("ws://{node}/v1/ws"),
+            load: Load {
+                endpoints,
+                ..Load::default()
+            },
+            draining: false,
+            full: false,
+            seq: 1,
+        }
+    }
+
+    #[test]
+    fn a_node_is_dead_three_seconds_after_its_last_heartbeat() {
+        let t0 = Instant::now();
+        let mut m = Members::new(Duration::from_secs(3));
+        m.observe(beat("a", "eu", 0), t0);
+        m.observe(beat("b", "eu", 0), t0 + Duration::from_secs(1));
+        assert!(m.is_live("a", t0 + Duration::from_millis(2999)));
+        assert!(!m.is_live("a", t0 + Duration::from_secs(3)));
+        assert!(m.is_live("b", t0 + Duration::from_secs(3)));
+        assert_eq!(m.next_death(t0), Some(t0 + Duration::from_secs(3)));
+        // A heartbeat revives it.
+        m.observe(beat("a", "eu", 0), t0 + Duration::from_secs(5));
+        assert!(m.is_live("a", t0 + Duration::from_secs(5)));
+        assert_eq!(
+            m.live(t0 + Duration::from_secs(5))
+                .iter()
+                .map(|b| b.node.as_str())
+                .collect::<Vec<_>>(),
+            vec!["a"]
+        );
+        m.remove("a");
+        assert!(m.get("a").is_none());
+        assert!(!m.is_live("unknown", t0));
+    }
+
+    #[test]
+    fn placement_takes_the_least_loaded_live_node_of_the_region() {
+        let t0 = Instant::now();
+        let mut m = Members::new(Duration::from_secs(3));
+        m.observe(beat("a", "eu", 50), t0);
+        m.observe(beat("b", "eu", 10), t0);
+        m.observe(beat("c", "us", 0), t0);
+        let mut d = beat("d", "eu", 0);
+        d.draining = true;
+        m.observe(d, t0);
+        let mut f = beat("f", "eu", 1);
+        f.full = true;
+        m.observe(f, t0);
+        assert_eq!(m.place("eu", false, t0).unwrap().node, "b");
+        assert_eq!(m.place("us", false, t0).unwrap().node, "c");
+        assert!(m.place("asia", false, t0).is_none());
+        // b goes silent: a is the only live one left in eu.
+        m.observe(beat("a", "eu", 50), t0 + Duration::from_secs(2));
+        assert_eq!(
+            m.place("eu", false, t0 + Duration::from_secs(4))
+                .unwrap()
+                .node,
+            "a"
+        );
+        // A failover prefers a mega node even when it is busier.
+        let mut g = beat("g", "eu", 500);
+        g.role = Role::Mega;
+        m.observe(g, t0);
+        assert_eq!(m.place("eu", true, t0).unwrap().node, "g");
+        assert_eq!(m.place("eu", false, t0).unwrap().node, "b");
+        // Ties go to the smaller id.
+        m.observe(beat("0", "eu", 10), t0);
+        assert_eq!(m.place("eu", false, t0).unwrap().node, "0");
+    }
+}
