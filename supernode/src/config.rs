@@ -33,6 +33,7 @@
 //! relay_spin_us = 200              # workers poll this long after traffic before sleeping
 //! relay_early_media_ms = 200       # media held for a leg not yet latched is kept this long
 //! drain_seconds = 30               # on SIGTERM, how long running calls may go on
+//! demo_partner = false             # POST /demo/login makes accounts for the web client (dev only)
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -112,6 +113,10 @@ pub struct Config {
     pub relay_early_media_ms: u64,
     /// On SIGTERM, how long running calls may continue before the process exits.
     pub drain_seconds: u64,
+    /// Serve the demo partner (`POST /demo/login`, `GET /demo/contacts`): anyone who
+    /// reaches the port can create accounts. Off by default; `supernode demo` and the dev
+    /// configuration (`config/dev.toml`) turn it on.
+    pub demo_partner: bool,
 }
 
 /// Keys that `SUPERNODE_<KEY>` may override.
@@ -146,6 +151,7 @@ const KEYS: &[&str] = &[
     "relay_spin_us",
     "relay_early_media_ms",
     "drain_seconds",
+    "demo_partner",
 ];
 
 impl Default for Config {
@@ -182,6 +188,7 @@ impl Default for Config {
             relay_spin_us: 200,
             relay_early_media_ms: 200,
             drain_seconds: 30,
+            demo_partner: false,
         }
     }
 }

@@ -25,13 +25,18 @@ mod call_quality;
 mod cli;
 mod config;
 mod demo;
+mod demo_partner;
 mod health;
 mod http_server;
+// The conference MCUs' threads; the relay has no processor transport to feed them yet.
+#[cfg_attr(not(test), allow(dead_code))]
+mod media_threads;
 mod metrics;
 mod relay_books;
 mod relay_host;
 mod relay_rest;
 mod serve;
+mod web_client;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
 //! The profiles' packet transforms over session keys: AES-CM + HMAC-SHA1-80
-//! (RFC 3711 §4.1.1, §4.2.1) and AES-GCM with a 128- or 256-bit key (RFC 7714 §8, §9), for
+//! (RFC 3711 §4.1.1, §4.2.1) and AES-GCM with 128- or 256-bit keys (RFC 7714 §8, §9), for
 //! SRTP and SRTCP. In place:
 //! each takes the caller's buffer and the packet's length in it.
 //!
@@ -61,16 +61,18 @@ impl Transform {
         } else {
             (label::RTP_ENCRYPTION, label::RTP_AUTH, label::RTP_SALT)
         };
+        let mut k = [0u8; 16];
+        kdf.derive(enc, &mut k);
         if gcm {
-            let mut k = [0u8; 32];
-            let k = &mut k[..key_len.min(32)];
-            kdf.derive(enc, k);
             let mut s = [0u8; 12];
             kdf.derive(salt, &mut s);
-            Self::Gcm(Box::new(Gcm::new(k, &s)))
+            if key_len == 32 {
+                let mut k = [0u8; 32];
+                kdf.derive(enc, &mut k);
+                return Self::Gcm(Box::new(Gcm::new_256(&k, &s)));
+            }
+            Self::Gcm(Box::new(Gcm::new(&k, &s)))
         } else {
-            let mut k = [0u8; 16];
-            kdf.derive(enc, &mut k);
             let mut s = [0u8; 14];
             kdf.derive(salt, &mut s);
             let mut a = [0u8; 20];
@@ -331,16 +333,19 @@ impl Cm {
 }
 
 impl Gcm {
-    /// `key` is 16 bytes (AES-128-GCM) or 32 (AES-256-GCM).
-    pub(crate) fn new(key: &[u8], salt: &[u8; 12]) -> Self {
-        let alg = if key.len() == 32 {
-            &AES_256_GCM
-        } else {
-            &AES_128_GCM
-        };
+    pub(crate) fn new(key: &[u8; 16], salt: &[u8; 12]) -> Self {
         Self {
             aead: LessSafeKey::new(
-                UnboundKey::new(alg, key).expect("AES-GCM takes a 16- or 32-byte key"),
+                UnboundKey::new(&AES_128_GCM, key).expect("AES-128-GCM takes a 16-byte key"),
+            ),
+            salt: *salt,
+        }
+    }
+
+    pub(crate) fn new_256(key: &[u8; 32], salt: &[u8; 12]) -> Self {
+        Self {
+            aead: LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, key).expect("AES-256-GCM takes a 32-byte key"),
             ),
             salt: *salt,
         }
