@@ -71,6 +71,8 @@ fn start_node(cluster: &NatsCluster, i: usize, db_url: &str) -> Node {
             ("SUPERNODE_NODE_ID", &id),
             ("SUPERNODE_NATS_KV_REPLICAS", "3"),
             ("SUPERNODE_REGION", "eu"),
+            // The doubling phase of netbench opens thousands of WebSockets from 127.0.0.1.
+            ("SUPERNODE_MAX_CONNECTIONS_PER_IP", "10000"),
         ],
     )
 }
@@ -589,5 +591,139 @@ async fn netbench() {
     println!("| cross-node requests per call (set-up + hang-up) | {per_call_requests:.1} |");
     println!("| NATS messages per cross-node call (heartbeats removed) | {per_call_msgs:.1} |");
     println!("| KV writes per cross-node call | {per_call_kv:.1} |");
-    let _ = &mut c;
+    drop((a, b, c));
+
+    // Doubling: N endpoints logged in over the three nodes, then N more within 60 s
+    // (concurrent logins, 100 accounts), every login timed; errors counted.
+    let n: usize = std::env::var("NETBENCH_ENDPOINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let mut accounts = Vec::new();
+    for _ in 0..100 {
+        accounts.push(net.account().await.1);
+    }
+    let bases: Vec<String> = net.nodes.iter().map(|n| n.base()).collect();
+    let login_wave = |from: usize, count: usize| {
+        let mut tasks = tokio::task::JoinSet::new();
+        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
+        for i in from..from + count {
+            let base = bases[i % 3].clone();
+            let token = accounts[i % accounts.len()].clone();
+            let sem = sem.clone();
+            tasks.spawn(async move {
+                let _permit = sem.acquire_owned().await.unwrap();
+                let t = Instant::now();
+                let r = SignalingClient::connect(&base, &token).await;
+                (t.elapsed().as_secs_f64() * 1000.0, r)
+            });
+        }
+        tasks
+    };
+    let mut held = Vec::new();
+    let mut errors = 0usize;
+    let mut wave = login_wave(0, n);
+    while let Some(r) = wave.join_next().await {
+        match r.unwrap() {
+            (_, Ok(c)) => held.push(c),
+            (_, Err(_)) => errors += 1,
+        }
+    }
+    let t = Instant::now();
+    let mut lat = Vec::new();
+    let mut wave = login_wave(n, n);
+    while let Some(r) = wave.join_next().await {
+        match r.unwrap() {
+            (ms, Ok(c)) => {
+                lat.push(ms);
+                held.push(c);
+            }
+            (_, Err(_)) => errors += 1,
+        }
+    }
+    let took = t.elapsed();
+    let mut total = 0;
+    for node in &net.nodes {
+        total += node.metric("supernode_endpoints").await as usize;
+    }
+    println!(
+        "| doubling {n} → {} endpoints over 3 nodes: time, login p50 / p99 / max ms, errors | {:.1} s, {:.1} / {:.1} / {:.1}, {errors} |",
+        2 * n,
+        took.as_secs_f64(),
+        percentile(&mut lat, 0.5),
+        percentile(&mut lat, 0.99),
+        percentile(&mut lat, 1.0),
+    );
+    println!("| endpoints the nodes count after the doubling | {total} |");
+    assert_eq!(errors, 0, "logins failed during the doubling");
+    assert!(took < Duration::from_secs(60), "the doubling took {took:?}");
+    assert_eq!(total, 2 * n);
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_cross_node_call_keeps_its_media_when_nats_goes_away() {
+    use supernode_edge::call::{Role, SignaledCall, run_signaled_call};
+    use supernode_edge::similarity::PASS_THRESHOLD;
+    let Some(mut net) = Network::start().await else {
+        return;
+    };
+    let (_alice, alice_token) = net.account().await;
+    let (bob, bob_token) = net.account().await;
+    let audio_only = |c: &mut SignaledCall| {
+        c.media_bind = "127.0.0.1:0".parse().unwrap();
+        c.engine.mark_period_ms = 1_000;
+    };
+    let mut callee = SignaledCall::new(
+        &net.nodes[1].base(),
+        &bob_token,
+        Role::Answer {
+            wait: Duration::from_secs(20),
+            decide: None,
+        },
+        Duration::from_secs(6),
+    );
+    audio_only(&mut callee);
+    let callee = tokio::spawn(run_signaled_call(callee));
+    net.wait(&net.nodes[0], "bob visible on node-0", |v| {
+        v["directory_records"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    let mut caller = SignaledCall::new(
+        &net.nodes[0].base(),
+        &alice_token,
+        Role::Call {
+            to: bob,
+            media: MediaKind::Audio,
+            ring_timeout: Duration::from_secs(10),
+        },
+        Duration::from_secs(6),
+    );
+    audio_only(&mut caller);
+    let caller = tokio::spawn(run_signaled_call(caller));
+    // The call is up (the anchor counts it); then every NATS server goes away.
+    let end = Instant::now() + Duration::from_secs(10);
+    while net.nodes[0].metric("supernode_calls").await < 1.0 {
+        assert!(Instant::now() < end, "the call never came up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    net.cluster.stop_all();
+    let a = caller.await.unwrap().unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(15), callee)
+        .await
+        .expect("the callee ends")
+        .unwrap()
+        .unwrap();
+    for r in [&a.report, &b.report] {
+        eprint!("{}", r.to_human());
+        assert!(r.ok, "{:?}", r.failure);
+        // 6 s of audio at 50 packets/s, most of it after NATS went away.
+        assert!(
+            r.audio.packets_received > 200,
+            "{}",
+            r.audio.packets_received
+        );
+        assert!(r.audio.similarity.unwrap() > PASS_THRESHOLD);
+    }
 }
