@@ -27,7 +27,7 @@ pub struct NetworkAccessor(pub Arc<Network>);
 
 impl NetworkAccess for NetworkAccessor {
     fn available(&self) -> bool {
-        self.0.connected()
+        self.0.reachable()
     }
 
     fn send(&self, node: &str, msg: NodeMsg) -> NodeReplyRx {

@@ -316,7 +316,8 @@ async fn nats_failures_one_server_then_all_then_back() {
         matches!(e, CallError::Server(ErrorCode::NetworkUnavailable, _)),
         "{e:?}"
     );
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // Within the reconnect grace (2 s) plus a request's time.
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     // A same-node call still works (Dave logs in on node-0 while NATS is down).
     let mut d = net.login(0, &dave_token).await;
     let answer = tokio::spawn(async move {

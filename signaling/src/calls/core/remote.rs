@@ -236,7 +236,7 @@ impl CallCore {
                 ServerMsg::Error {
                     code: ErrorCode::NetworkUnavailable,
                     message: "the answer could not be claimed: the network is unavailable".into(),
-                    in_reply_to: None,
+                    in_reply_to: Some("accept".into()),
                 },
             ),
             Ok(false) => {
@@ -379,7 +379,7 @@ impl CallCore {
             ServerMsg::Error {
                 code: ErrorCode::NetworkUnavailable,
                 message: "the callee's supernode could not be reached".into(),
-                in_reply_to: None,
+                in_reply_to: Some("invite".into()),
             }
         } else {
             ServerMsg::Unavailable { to, client_ref }
