@@ -30,11 +30,34 @@ fn media(local: u16, remote: u16, extra: &[&str]) -> Command {
     c
 }
 
+/// A directory of one test's files, removed when the test ends (passed or failed).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("{tag}_{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn two_media_processes_exchange_audio_and_video() {
     let (pa, pb) = (free_port(), free_port());
-    let dir = std::env::temp_dir().join(format!("edge_cli_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("edge_cli");
     let spawn = |local: u16, remote: u16, tag: &str| {
         media(local, remote, &["--video-bitrate", "300000", "--audio-out"])
             .arg(dir.join(format!("{tag}.wav")))
@@ -120,8 +143,7 @@ fn exit_statuses() {
 
 #[test]
 fn wav_and_y4m_inputs_are_sent_with_timing_marks() {
-    let dir = std::env::temp_dir().join(format!("edge_cli_files_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("edge_cli_files");
     // A 1 s 440 Hz tone and ten pictures of the test pattern.
     let tone: Vec<i16> = (0..48_000)
         .map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / 48_000.0).sin() * 8_000.0) as i16)

@@ -10,6 +10,8 @@
 //! - [`payload`]: RTP payload formats: Opus (RFC 7587, TOC parsing) and H.264 (RFC 6184
 //!   packetization-mode 1 packetizer and depacketizer).
 //! - [`video`]: the video frame buffer (ordering, decodability, NACK, PLI).
+//! - [`conference`]: the audio MCU of a group call (jitter buffers, N−1 mix, shared and
+//!   per-speaker Opus encodes, levels and active speaker).
 //! - [`quality`]: the ITU-T G.107 E-model (R factor, MOS) for call-quality estimates.
 //! - [`srtp`]: SRTP/SRTCP sessions (RFC 3711, RFC 7714), protecting and unprotecting in place.
 //! - [`rfc3550`]: receive statistics, NTP time and RTT of RTCP reports.
@@ -23,6 +25,8 @@
 
 #[cfg(feature = "codec")]
 pub mod codec;
+#[cfg(feature = "codec")]
+pub mod conference;
 pub mod ids;
 #[cfg(feature = "codec")]
 pub mod jitter;

@@ -1,6 +1,6 @@
 //! Interop of `supernode_media::srtp` with an independent implementation, the webrtc-rs
 //! stack's `rtc-srtp` (a dev-dependency only): packets protected by one are unprotected by
-//! the other, both profiles, SRTP across a sequence wrap and SRTCP, with CSRCs and header
+//! the other, every profile, SRTP across a sequence wrap and SRTCP, with CSRCs and header
 //! extensions; SRTP output is byte-identical (the transform is deterministic).
 
 use rtc_srtp::context::Context;
@@ -12,6 +12,7 @@ use supernode_media::srtp::{SrtpKey, SrtpProfile, SrtpSession};
 fn theirs(key: &SrtpKey) -> Context {
     let profile = match key.profile {
         SrtpProfile::AeadAes128Gcm => ProtectionProfile::AeadAes128Gcm,
+        SrtpProfile::AeadAes256Gcm => ProtectionProfile::AeadAes256Gcm,
         _ => ProtectionProfile::Aes128CmHmacSha1_80,
     };
     Context::new(
@@ -26,7 +27,7 @@ fn theirs(key: &SrtpKey) -> Context {
 }
 
 fn key(profile: SrtpProfile, seed: u8) -> SrtpKey {
-    let k: Vec<u8> = (0..16)
+    let k: Vec<u8> = (0..profile.key_len() as u8)
         .map(|i| seed.wrapping_mul(31).wrapping_add(i))
         .collect();
     let s: Vec<u8> = (0..profile.salt_len() as u8)

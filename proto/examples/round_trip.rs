@@ -47,6 +47,7 @@ fn main() {
             transport: transport.clone(),
             kind: TransportKind::Client,
             srtp: Some(SrtpProfile::Aes128CmHmacSha1_80),
+            browser: None,
         }),
     ];
     for op in &ops {
@@ -62,6 +63,7 @@ fn main() {
             transport: transport.clone(),
             address: "203.0.113.7:40002".into(),
             srtp: Some(keying.clone()),
+            browser: None,
         })),
     };
     println!(

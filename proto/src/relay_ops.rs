@@ -54,8 +54,46 @@ pub struct AddTransport {
     pub transport: TransportId,
     /// What is at the other end.
     pub kind: TransportKind,
-    /// The SRTP profile to key it with (`None`: plain RTP).
+    /// The SRTP profile to key it with (`None`: plain RTP). For a browser transport the
+    /// profile is negotiated in the DTLS handshake instead and this is ignored.
     pub srtp: Option<SrtpProfile>,
+    /// What the browser's offer says, for [`TransportKind::Browser`] (required then, ignored
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<BrowserOffer>,
+}
+
+/// A DTLS certificate fingerprint as SDP carries it (`a=fingerprint:sha-256 AB:CD:…`,
+/// RFC 8122).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DtlsFingerprint {
+    /// The hash function, lower case as in SDP: `sha-256` (the only one the relay makes and
+    /// checks).
+    pub algorithm: String,
+    /// The digest as upper-case hex bytes separated by colons (`AB:CD:…`); compared
+    /// case-insensitively.
+    pub value: String,
+}
+
+/// The browser side of a WebRTC transport, from its SDP offer. Everything on one BUNDLE
+/// transport with rtcp-mux (audio, video and RTX SSRCs on one 5-tuple).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserOffer {
+    /// The offer's `a=ice-ufrag` (the browser's username fragment: a binding request's
+    /// USERNAME is `<relay ufrag>:<this>`).
+    pub ice_ufrag: String,
+    /// The offer's `a=fingerprint` (the browser's DTLS certificate): a handshake whose
+    /// client certificate does not hash to it closes the transport.
+    pub fingerprint: DtlsFingerprint,
+    /// The `a=extmap` id of
+    /// `http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01`, if the
+    /// offer has it: the relay then sends transport-wide congestion control feedback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twcc_extension_id: Option<u8>,
+    /// Media clock rate by RTP payload type of what the browser sends (from the offer's
+    /// `a=rtpmap`s: Opus 48000, H.264 90000, RTX 90000).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clock_rates: Vec<(u8, u32)>,
 }
 
 /// Routes every stream `source` receives to `sink` (one direction).
@@ -132,8 +170,54 @@ pub struct TransportGrant {
     pub transport: TransportId,
     /// `IP:PORT` the endpoint sends media to.
     pub address: String,
-    /// Its SRTP keying (made by the relay), when keyed.
+    /// Its SRTP keying (made by the relay), when keyed. `None` for a browser transport
+    /// (keyed by DTLS-SRTP).
     pub srtp: Option<SrtpKeying>,
+    /// What the SDP answer needs, for a browser transport.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<BrowserGrant>,
+}
+
+/// What a browser transport gives the SDP answer: the relay is an ICE-lite agent
+/// (`a=ice-lite`) and the DTLS server (`a=setup:passive`), on one BUNDLE transport with
+/// rtcp-mux.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserGrant {
+    /// `a=ice-ufrag` of the answer.
+    pub ice_ufrag: String,
+    /// `a=ice-pwd` of the answer.
+    pub ice_pwd: String,
+    /// `a=fingerprint` of the answer (the relay's self-signed ECDSA P-256 certificate).
+    pub fingerprint: DtlsFingerprint,
+    /// The host candidates (`a=candidate:… typ host`), one per address the transport is
+    /// reached at (the grant's `address` first).
+    pub candidates: Vec<IceCandidate>,
+}
+
+/// One ICE candidate of a browser transport (UDP, host type).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceCandidate {
+    /// The candidate's foundation.
+    pub foundation: String,
+    /// Its priority (RFC 8445 §5.1.2).
+    pub priority: u32,
+    /// `IP:PORT`.
+    pub address: String,
+}
+
+impl IceCandidate {
+    /// The candidate as an SDP attribute value (after `a=`):
+    /// `candidate:<foundation> 1 udp <priority> <ip> <port> typ host`.
+    pub fn to_sdp(&self) -> String {
+        let (ip, port) = match self.address.rsplit_once(':') {
+            Some((ip, port)) => (ip.trim_start_matches('[').trim_end_matches(']'), port),
+            None => (self.address.as_str(), "0"),
+        };
+        format!(
+            "candidate:{} 1 udp {} {} {} typ host",
+            self.foundation, self.priority, ip, port
+        )
+    }
 }
 
 /// What a successful operation did.
@@ -171,6 +255,10 @@ pub enum RelayOpError {
     /// This relay cannot make transports of this kind (yet).
     #[error("transport kind {0:?} is not supported by this relay")]
     Unsupported(TransportKind),
+    /// The operation is malformed (a browser transport without its offer's ICE ufrag and
+    /// DTLS fingerprint, or with a fingerprint the relay cannot check).
+    #[error("bad relay operation: {0}")]
+    BadRequest(String),
     /// The relay did not answer in time (or its executor went away).
     #[error("relay did not answer in time")]
     TimedOut,
@@ -207,6 +295,7 @@ mod tests {
                 transport: TransportId::from_bytes([5; 16]),
                 kind: TransportKind::Client,
                 srtp: Some(SrtpProfile::Aes128CmHmacSha1_80),
+                browser: None,
             }),
             RelayOp::Release(Release {
                 op: OperationId::from_bytes([6; 16]),
@@ -223,5 +312,66 @@ mod tests {
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains("\"exhausted\""), "{json}");
         assert_eq!(serde_json::from_str::<RelayResult>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn browser_transport_op_and_grant_round_trip() {
+        let op = RelayOp::AddTransport(AddTransport {
+            op: OperationId::from_bytes([7; 16]),
+            session: RelaySessionId::from_bytes([1; 16]),
+            transport: TransportId::from_bytes([8; 16]),
+            kind: TransportKind::Browser,
+            srtp: None,
+            browser: Some(BrowserOffer {
+                ice_ufrag: "abcd".into(),
+                fingerprint: DtlsFingerprint {
+                    algorithm: "sha-256".into(),
+                    value: "AB:CD".into(),
+                },
+                twcc_extension_id: Some(3),
+                clock_rates: vec![(111, 48_000), (96, 90_000)],
+            }),
+        });
+        let json = serde_json::to_string(&op).unwrap();
+        assert_eq!(serde_json::from_str::<RelayOp>(&json).unwrap(), op);
+        let grant = TransportGrant {
+            transport: TransportId::from_bytes([8; 16]),
+            address: "192.0.2.7:3478".into(),
+            srtp: None,
+            browser: Some(BrowserGrant {
+                ice_ufrag: "relayufrag".into(),
+                ice_pwd: "relaypassword0123456789".into(),
+                fingerprint: DtlsFingerprint {
+                    algorithm: "sha-256".into(),
+                    value: "01:02".into(),
+                },
+                candidates: vec![IceCandidate {
+                    foundation: "1".into(),
+                    priority: 2_130_706_431,
+                    address: "192.0.2.7:3478".into(),
+                }],
+            }),
+        };
+        let json = serde_json::to_string(&grant).unwrap();
+        assert_eq!(
+            serde_json::from_str::<TransportGrant>(&json).unwrap(),
+            grant
+        );
+        assert_eq!(
+            grant.browser.as_ref().unwrap().candidates[0].to_sdp(),
+            "candidate:1 1 udp 2130706431 192.0.2.7 3478 typ host"
+        );
+        // A client transport's JSON has no browser field (what older peers send), and
+        // parses back.
+        let client = TransportGrant {
+            browser: None,
+            ..grant.clone()
+        };
+        let json = serde_json::to_string(&client).unwrap();
+        assert!(!json.contains("browser"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<TransportGrant>(&json).unwrap(),
+            client
+        );
     }
 }

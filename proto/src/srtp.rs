@@ -18,6 +18,10 @@ pub enum SrtpProfile {
     /// AES-128 GCM (RFC 7714); 16-byte key, 12-byte salt, 16-byte tag.
     #[serde(rename = "AEAD_AES_128_GCM")]
     AeadAes128Gcm,
+    /// AES-256 GCM (RFC 7714); 32-byte key, 12-byte salt, 16-byte tag. What browsers
+    /// negotiate first in DTLS-SRTP.
+    #[serde(rename = "AEAD_AES_256_GCM")]
+    AeadAes256Gcm,
 }
 
 /// A profile name that is not in the table.
@@ -27,7 +31,11 @@ pub struct UnknownSrtpProfile(pub String);
 
 impl SrtpProfile {
     /// Every profile, preferred first.
-    pub const ALL: [SrtpProfile; 2] = [Self::Aes128CmHmacSha1_80, Self::AeadAes128Gcm];
+    pub const ALL: [SrtpProfile; 3] = [
+        Self::Aes128CmHmacSha1_80,
+        Self::AeadAes128Gcm,
+        Self::AeadAes256Gcm,
+    ];
 
     /// Parses a profile name (RFC spelling, `SRTP_`-prefixed or libsrtp spelling).
     pub fn from_name(name: &str) -> Result<Self, UnknownSrtpProfile> {
@@ -36,6 +44,7 @@ impl SrtpProfile {
                 Ok(Self::Aes128CmHmacSha1_80)
             }
             "AEAD_AES_128_GCM" => Ok(Self::AeadAes128Gcm),
+            "AEAD_AES_256_GCM" => Ok(Self::AeadAes256Gcm),
             _ => Err(UnknownSrtpProfile(name.to_owned())),
         }
     }
@@ -45,19 +54,23 @@ impl SrtpProfile {
         match self {
             Self::Aes128CmHmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
             Self::AeadAes128Gcm => "AEAD_AES_128_GCM",
+            Self::AeadAes256Gcm => "AEAD_AES_256_GCM",
         }
     }
 
     /// Master key length in bytes.
     pub fn key_len(self) -> usize {
-        16
+        match self {
+            Self::AeadAes256Gcm => 32,
+            _ => 16,
+        }
     }
 
     /// Master salt length in bytes.
     pub fn salt_len(self) -> usize {
         match self {
             Self::Aes128CmHmacSha1_80 => 14,
-            Self::AeadAes128Gcm => 12,
+            Self::AeadAes128Gcm | Self::AeadAes256Gcm => 12,
         }
     }
 
@@ -70,7 +83,7 @@ impl SrtpProfile {
     pub fn rtp_overhead(self) -> usize {
         match self {
             Self::Aes128CmHmacSha1_80 => 10,
-            Self::AeadAes128Gcm => 16,
+            Self::AeadAes128Gcm | Self::AeadAes256Gcm => 16,
         }
     }
 
@@ -123,5 +136,7 @@ mod tests {
         let g = SrtpProfile::AeadAes128Gcm;
         assert_eq!((g.key_len(), g.salt_len(), g.rtp_overhead()), (16, 12, 16));
         assert_eq!(g.rtcp_overhead(), 20);
+        let g = SrtpProfile::AeadAes256Gcm;
+        assert_eq!((g.key_len(), g.salt_len(), g.rtp_overhead()), (32, 12, 16));
     }
 }

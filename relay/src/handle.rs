@@ -27,8 +27,8 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
 use crate::core::transport::DEFAULT_MAX_STREAMS;
 use crate::core::{
-    CoreConfig, Event, IceCredentials, LegId, LegSpec, LegSrtpKeys, LegStats, PeerMode, RateCap,
-    SessionId, SockSlot, StreamSpec,
+    BrowserSpec, CoreConfig, Event, IceCredentials, LegId, LegSpec, LegSrtpKeys, LegStats,
+    PeerMode, RateCap, SessionId, SockSlot, StreamSpec,
 };
 use crate::error::RelayError;
 use crate::udp::{self, Waker};
@@ -123,6 +123,8 @@ pub struct LegRequest {
     pub clock_rates: Vec<(Pt, u32)>,
     /// Rate cap.
     pub rate_cap: RateCap,
+    /// A browser transport (ICE-lite, DTLS-SRTP): see [`LegRequest::browser`].
+    pub browser: Option<BrowserSpec>,
 }
 
 impl LegRequest {
@@ -138,6 +140,23 @@ impl LegRequest {
             clock_rate: 48_000,
             clock_rates: Vec::new(),
             rate_cap: RateCap::default(),
+            browser: None,
+        }
+    }
+
+    /// A browser transport on the shared port: ICE-lite with the relay's `ice` credentials
+    /// (the answer's `a=ice-ufrag`/`a=ice-pwd`), DTLS server with the relay's identity in
+    /// `browser`, streams learned (audio, video, RTX: up to 8) with `clock_rates` by payload
+    /// type. The leg's `local` address is the candidate of the answer.
+    pub fn browser(ice: IceCredentials, browser: BrowserSpec, clock_rates: Vec<(Pt, u32)>) -> Self {
+        Self {
+            addressing: Addressing::Shared,
+            max_streams: 8,
+            ice: Some(ice),
+            clock_rates,
+            clock_rate: 90_000,
+            browser: Some(browser),
+            ..Self::latching()
         }
     }
 
@@ -441,11 +460,12 @@ impl Relay {
             clock_rate: req.clock_rate,
             clock_rates: req.clock_rates,
             rate_cap: req.rate_cap,
+            browser: req.browser,
         };
         let r = self
             .call(worker, |reply| Command::AddLeg {
                 id,
-                spec,
+                spec: Box::new(spec),
                 socket,
                 reply,
             })

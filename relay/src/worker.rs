@@ -70,7 +70,7 @@ pub struct WorkerStats {
 pub(crate) enum Command {
     AddLeg {
         id: LegId,
-        spec: LegSpec,
+        spec: Box<LegSpec>,
         socket: Option<UdpSocket>,
         reply: Sender<Result<(), RelayError>>,
     },
@@ -210,7 +210,7 @@ impl Worker {
                     }
                     let sock = spec.sock;
                     let own = !spec.shared;
-                    let r = self.core.add_leg(now, id, spec).map_err(RelayError::from);
+                    let r = self.core.add_leg(now, id, *spec).map_err(RelayError::from);
                     if r.is_err() && own {
                         self.close_socket(sock);
                     }

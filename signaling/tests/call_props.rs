@@ -129,6 +129,7 @@ impl ModelRelay {
                     transport: t.transport.clone(),
                     address: "127.0.0.1:40000".into(),
                     srtp: None,
+                    browser: None,
                 }))
             }
             RelayOp::Subscribe(sub) => {

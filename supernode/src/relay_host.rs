@@ -19,6 +19,14 @@
 //! 48 kHz, H.264 96 at 90 kHz, the edge's payload types) and gives every subscribed
 //! transport each of them as a stream of its own. A `Subscribe` connects two transports one
 //! way.
+//!
+//! A **browser** transport (`AddTransport{kind: Browser, browser: Some(offer)}`) is a leg on
+//! the relay's shared port: ICE-lite with a fresh ufrag/pwd, DTLS server with the relay's
+//! one self-signed certificate (made at start), checked against the offer's fingerprint,
+//! DTLS-SRTP keys, transport-wide congestion control feedback when the offer has the
+//! extension. Its [`TransportGrant::browser`] carries what the SDP answer needs:
+//! `a=ice-ufrag`, `a=ice-pwd`, `a=fingerprint:sha-256`, one host candidate (the grant's
+//! `address`), `a=ice-lite` and `a=setup:passive` implied.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,9 +38,13 @@ use supernode_proto::SrtpProfile as WireProfile;
 use supernode_proto::ids::{CallId, RelaySessionId, TransportId};
 use supernode_proto::protocol::SrtpKeying;
 use supernode_proto::relay_ops::{
-    AddTransport, RelayOp, RelayOpError, RelayOutcome, RelayResult, TransportGrant, TransportKind,
+    AddTransport, BrowserGrant, DtlsFingerprint, IceCandidate, RelayOp, RelayOpError, RelayOutcome,
+    RelayResult, TransportGrant, TransportKind,
 };
-use supernode_relay::core::{LegSrtpKeys, LegStats, Pt, SrtpKey, SrtpProfile};
+use supernode_relay::core::{
+    BrowserSpec, DtlsIdentity, Fingerprint, IceCredentials, LegSrtpKeys, LegStats, Pt, SrtpKey,
+    SrtpProfile,
+};
 use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
 use supernode_signaling::relay_access::{RelayAccess, RelayReply};
 
@@ -65,6 +77,8 @@ pub struct HostRelay {
     draining: AtomicBool,
     refused: AtomicU64,
     idle_freed: AtomicU64,
+    /// The relay's DTLS certificate (browser transports), made at start.
+    dtls: Arc<DtlsIdentity>,
 }
 
 impl HostRelay {
@@ -79,7 +93,17 @@ impl HostRelay {
             draining: AtomicBool::new(false),
             refused: AtomicU64::new(0),
             idle_freed: AtomicU64::new(0),
+            dtls: Arc::new(
+                DtlsIdentity::generate()
+                    .map_err(|e| RelayError::Io(std::io::Error::other(e.to_string())))?,
+            ),
         })
+    }
+
+    /// The SHA-256 fingerprint of the relay's DTLS certificate (what every browser
+    /// transport's answer announces).
+    pub fn dtls_fingerprint(&self) -> Fingerprint {
+        self.dtls.fingerprint()
     }
 
     /// The relay's control handle.
@@ -254,6 +278,7 @@ fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOp
     let relay_profile = match profile {
         WireProfile::Aes128CmHmacSha1_80 => SrtpProfile::Aes128CmHmacSha1_80,
         WireProfile::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
+        WireProfile::AeadAes256Gcm => SrtpProfile::AeadAes256Gcm,
         #[allow(unreachable_patterns)]
         other => {
             return Err(RelayOpError::Unavailable(format!(
@@ -278,6 +303,21 @@ fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOp
             outbound: key,
         },
     ))
+}
+
+/// Priority of the relay's host candidate (RFC 8445 §5.1.2.1: type preference 126, local
+/// preference 65535, component 1).
+const HOST_CANDIDATE_PRIORITY: u32 = (126 << 24) | (65_535 << 8) | 255;
+
+/// `n` random ICE characters (letters and digits, a subset of RFC 8839's ice-char).
+fn ice_chars(n: usize) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| CHARS[*b as usize % CHARS.len()] as char)
+        .collect()
 }
 
 fn op_err(e: RelayError) -> RelayOpError {
@@ -354,24 +394,32 @@ impl HostRelay {
     /// A client transport: one own-port latching SRTP leg for the endpoint's audio and
     /// video.
     fn add_transport(&self, t: AddTransport) -> Result<TransportGrant, RelayOpError> {
-        if t.kind != TransportKind::Client {
+        if !matches!(t.kind, TransportKind::Client | TransportKind::Browser) {
             return Err(RelayOpError::Unsupported(t.kind));
         }
         let session = lock(&self.calls)
             .get(&t.session)
             .and_then(|c| c.session)
             .ok_or(RelayOpError::UnknownSession)?;
-        let (keying, legkeys) = match t.srtp {
-            Some(p) => {
-                let (w, k) = fresh_keys(p)?;
-                (Some(w), Some(k))
+        let (mut keying, mut browser) = (None, None);
+        let req = if t.kind == TransportKind::Browser {
+            let (req, grant) = self.browser_request(&t)?;
+            browser = Some(grant);
+            req
+        } else {
+            let legkeys = match t.srtp {
+                Some(p) => {
+                    let (w, k) = fresh_keys(p)?;
+                    keying = Some(w);
+                    Some(k)
+                }
+                None => None,
+            };
+            LegRequest {
+                srtp: legkeys,
+                clock_rates: CALL_CLOCK_RATES.to_vec(),
+                ..LegRequest::latching()
             }
-            None => (None, None),
-        };
-        let req = LegRequest {
-            srtp: legkeys,
-            clock_rates: CALL_CLOCK_RATES.to_vec(),
-            ..LegRequest::latching()
         };
         let leg = self.relay.add_leg(session, req).map_err(|e| {
             self.refused.fetch_add(1, Ordering::Relaxed);
@@ -385,11 +433,68 @@ impl HostRelay {
             return Err(RelayOpError::UnknownSession);
         };
         cs.transports.insert(t.transport.clone(), leg.id);
+        if let Some(b) = browser.as_mut() {
+            b.candidates = vec![IceCandidate {
+                foundation: "1".into(),
+                priority: HOST_CANDIDATE_PRIORITY,
+                address: leg.local.to_string(),
+            }];
+        }
         Ok(TransportGrant {
             transport: t.transport,
             address: leg.local.to_string(),
             srtp: keying,
+            browser,
         })
+    }
+
+    /// The leg request of a browser transport and its grant (candidates filled in once the
+    /// leg has an address): fresh ICE credentials, the offer's fingerprint, TWCC id and
+    /// clock rates.
+    fn browser_request(
+        &self,
+        t: &AddTransport,
+    ) -> Result<(LegRequest, BrowserGrant), RelayOpError> {
+        let offer = t.browser.as_ref().ok_or_else(|| {
+            RelayOpError::BadRequest(
+                "a browser transport needs the offer's ICE ufrag and DTLS fingerprint".into(),
+            )
+        })?;
+        let fingerprint =
+            Fingerprint::parse(&offer.fingerprint.algorithm, &offer.fingerprint.value)
+                .map_err(|e| RelayOpError::BadRequest(e.to_string()))?;
+        if offer.ice_ufrag.is_empty() || offer.ice_ufrag.len() > 256 {
+            return Err(RelayOpError::BadRequest("bad ICE ufrag".into()));
+        }
+        let ice = IceCredentials {
+            local_ufrag: ice_chars(8),
+            local_pwd: ice_chars(24),
+        };
+        let clock_rates = if offer.clock_rates.is_empty() {
+            CALL_CLOCK_RATES.to_vec()
+        } else {
+            offer
+                .clock_rates
+                .iter()
+                .map(|&(pt, hz)| (Pt(pt), hz))
+                .collect()
+        };
+        let grant = BrowserGrant {
+            ice_ufrag: ice.local_ufrag.clone(),
+            ice_pwd: ice.local_pwd.clone(),
+            fingerprint: DtlsFingerprint {
+                algorithm: "sha-256".into(),
+                value: self.dtls.fingerprint().to_sdp(),
+            },
+            candidates: Vec::new(),
+        };
+        let spec = BrowserSpec {
+            identity: self.dtls.clone(),
+            remote_fingerprint: fingerprint,
+            remote_ufrag: Some(offer.ice_ufrag.clone()),
+            twcc_extension_id: offer.twcc_extension_id,
+        };
+        Ok((LegRequest::browser(ice, spec, clock_rates), grant))
     }
 }
 
@@ -449,6 +554,7 @@ mod tests {
                 transport: t.clone(),
                 kind: TransportKind::Client,
                 srtp: Some(CALL_SRTP_PROFILE),
+                browser: None,
             })
         };
         let sub = |x: &TransportId, y: &TransportId| {
@@ -505,6 +611,146 @@ mod tests {
         let n = ctx.protect_rtp(&mut p, len).unwrap();
         p.truncate(n);
         p
+    }
+
+    /// A browser and an edge client in one call: the browser's grant carries fresh ICE
+    /// credentials, the relay's fingerprint and a host candidate on the shared port; an ICE
+    /// check with those credentials and a DTLS handshake over loopback work, and media from
+    /// the browser reaches the client's leg. Malformed browser operations get `BadRequest`.
+    #[test]
+    fn a_browser_transport_is_granted_ice_dtls_and_a_candidate_that_work() {
+        use supernode_media::packet::demux::{PacketKind, classify};
+        use supernode_media::packet::stun::{
+            Class, Method, StunAttr, StunMessage, StunWriter, TransactionId,
+        };
+        use supernode_proto::relay_ops::BrowserOffer;
+        use supernode_relay::core::dtls::DtlsClient;
+
+        let host = HostRelay::start(RelayConfig {
+            workers: 1,
+            port_range: (47_300, 47_339),
+            shared_port: Some(0),
+            ..RelayConfig::default()
+        })
+        .unwrap();
+        let browser_id = DtlsIdentity::generate().unwrap();
+        let (session, tb, tc) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let offer = |fp: String| BrowserOffer {
+            ice_ufrag: "brws".into(),
+            fingerprint: DtlsFingerprint {
+                algorithm: "sha-256".into(),
+                value: fp,
+            },
+            twcc_extension_id: Some(3),
+            clock_rates: vec![(111, 48_000), (96, 90_000)],
+        };
+        let mut ops = call_ops(&session, &tb, &tc);
+        if let RelayOp::AddTransport(a) = &mut ops[1] {
+            a.kind = TransportKind::Browser;
+            a.srtp = None;
+            a.browser = Some(offer(browser_id.fingerprint().to_sdp()));
+        }
+        let results = host.execute(ops);
+        assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+        let g = grants(&results);
+        let (gb, gc) = (&g[0], &g[1]);
+        let b = gb.browser.as_ref().expect("browser grant");
+        assert!(gb.srtp.is_none(), "keyed by DTLS, not by signaling");
+        assert_eq!(b.ice_ufrag.len(), 8);
+        assert_eq!(b.ice_pwd.len(), 24);
+        assert_eq!(b.fingerprint.value, host.dtls_fingerprint().to_sdp());
+        assert_eq!(b.candidates.len(), 1);
+        assert_eq!(b.candidates[0].address, gb.address);
+        let relay_addr: std::net::SocketAddr = gb.address.parse().unwrap();
+
+        // ICE over loopback with the granted credentials.
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = vec![0u8; 256];
+        let mut w = StunWriter::new(
+            &mut buf,
+            Class::Request,
+            Method::BINDING,
+            TransactionId([1; 12]),
+        )
+        .unwrap();
+        let user = format!("{}:brws", b.ice_ufrag);
+        w.add(&StunAttr::Username(user.as_bytes())).unwrap();
+        w.add(&StunAttr::UseCandidate).unwrap();
+        w.add_message_integrity(b.ice_pwd.as_bytes()).unwrap();
+        w.add_fingerprint().unwrap();
+        let n = w.finish();
+        sock.send_to(&buf[..n], relay_addr).unwrap();
+        let mut rx = [0u8; 2048];
+        let (n, _) = sock.recv_from(&mut rx).expect("ICE answer");
+        let m = StunMessage::parse(&rx[..n]).unwrap();
+        m.verify_integrity(b.ice_pwd.as_bytes()).unwrap();
+        assert_eq!(m.xor_mapped_address(), Some(sock.local_addr().unwrap()));
+
+        // DTLS over loopback: the relay's certificate is the granted fingerprint.
+        let mut dtls = DtlsClient::new(&browser_id, std::time::Instant::now());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !dtls.is_connected() && std::time::Instant::now() < deadline {
+            dtls.handle_timeout(std::time::Instant::now());
+            for d in dtls.drain() {
+                sock.send_to(&d, relay_addr).unwrap();
+            }
+            while let Ok((n, _)) = sock.recv_from(&mut rx) {
+                if classify(&rx[..n]) == PacketKind::Dtls {
+                    dtls.handle_datagram(std::time::Instant::now(), &rx[..n]);
+                }
+            }
+        }
+        assert!(dtls.is_connected());
+        for d in dtls.drain() {
+            sock.send_to(&d, relay_addr).unwrap();
+        }
+        assert_eq!(
+            dtls.peer_fingerprint().map(|f| f.to_sdp()),
+            Some(b.fingerprint.value.clone())
+        );
+        let mut ctx = supernode_relay::core::srtp::LegSrtp::new(dtls.keys().unwrap()).unwrap();
+        let leg_b = lock(&host.calls).get(&session).unwrap().transports[&tb];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut seq = 0;
+        while host.relay().leg_stats(leg_b).unwrap().counters.rtp_in == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "browser media accepted"
+            );
+            seq += 1;
+            sock.send_to(&srtp_rtp(&mut ctx, 111, 0xB, seq), relay_addr)
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            gc.browser.is_none() && gc.srtp.is_some(),
+            "the client's grant is as before"
+        );
+
+        // Malformed browser operations.
+        let bad = |offer: Option<BrowserOffer>| {
+            let session = RelaySessionId::random();
+            let mut ops = call_ops(&session, &TransportId::random(), &TransportId::random());
+            if let RelayOp::AddTransport(a) = &mut ops[1] {
+                a.kind = TransportKind::Browser;
+                a.browser = offer;
+            }
+            let r = host.execute(ops);
+            host.execute(release(&session));
+            r[1].outcome.clone()
+        };
+        assert!(matches!(bad(None), Err(RelayOpError::BadRequest(_))));
+        assert!(matches!(
+            bad(Some(offer("AB:CD".into()))),
+            Err(RelayOpError::BadRequest(_))
+        ));
+        host.execute(release(&session));
     }
 
     fn endpoint_ctx(g: &TransportGrant) -> supernode_relay::core::srtp::LegSrtp {

@@ -131,6 +131,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     tracing::info!(%bound, backend = ?store.backend(), workers = relay.relay().worker_count(), "serving");
+    tracing::info!(
+        fingerprint = %relay.dtls_fingerprint().to_sdp(),
+        "relay DTLS certificate (sha-256) for browser transports"
+    );
 
     // Forget idle-freed legs and log them, once a second.
     let pump = {

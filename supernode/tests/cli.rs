@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_supernode");
 
-fn data_dir(tag: &str) -> PathBuf {
+/// A fresh data directory, removed when the test ends.
+fn data_dir(tag: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!(
         "supernode_cli_{tag}_{}_{}",
         std::process::id(),
@@ -19,7 +20,22 @@ fn data_dir(tag: &str) -> PathBuf {
             .subsec_nanos()
     ));
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
+}
+
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn admin(dir: &Path, args: &[&str]) -> (bool, Value, String) {

@@ -17,6 +17,10 @@
 //! against real `supernode` processes: the WebSocket ping round trip while calls are set up
 //! at full rate, and call set-ups/s (see `benches/src/sigbench/relay.rs`).
 //!
+//! `sigbench churn --supernode BIN` creates and releases 10,000 calls with relay transports
+//! (WebSocket and relay REST) and checks that the node's sessions, transports, ports and
+//! file descriptors come back to their baseline (see `benches/src/sigbench/churn.rs`).
+//!
 //! `cargo run --release -p supernode-benches --bin sigbench -- --help`
 
 use std::sync::Arc;
@@ -31,6 +35,8 @@ use supernode_signaling::directory::InMemoryDirectory;
 use supernode_signaling::{Signaling, SignalingConfig, Store};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "../sigbench/churn.rs"]
+mod churn;
 #[path = "../sigbench/relay.rs"]
 mod relay;
 
@@ -64,6 +70,10 @@ enum Mode {
     /// Ping round trip while calls with real relay transports are set up at full rate,
     /// against `supernode` processes (old and new in one run).
     Relay(relay::RelayArgs),
+    /// Creates and releases many calls with relay transports (WebSocket and relay REST)
+    /// against a `supernode` process and checks that sessions, transports, ports and file
+    /// descriptors come back to their baseline.
+    Churn(churn::ChurnArgs),
 }
 
 type Ws =
@@ -77,6 +87,13 @@ fn main() -> Result<()> {
         .build()?;
     match args.mode {
         Some(Mode::Relay(r)) => rt.block_on(relay::run(r)),
+        Some(Mode::Churn(c)) => {
+            if rt.block_on(churn::run(c))? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
         None => rt.block_on(run(args)),
     }
 }

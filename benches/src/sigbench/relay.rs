@@ -86,9 +86,9 @@ fn percentiles(mut v: Vec<f64>) -> Percentiles {
     }
 }
 
-struct Node {
-    child: Child,
-    base: String,
+pub(crate) struct Node {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     dir: PathBuf,
 }
 
@@ -101,6 +101,12 @@ impl Drop for Node {
 }
 
 fn start(bin: &Path, tag: usize) -> Result<(Node, String)> {
+    start_with(bin, tag, &[])
+}
+
+/// Starts `supernode run` like [`start`], the partner made with `partner_flags` (e.g.
+/// `--relay` for a key that may use the relay REST API).
+pub(crate) fn start_with(bin: &Path, tag: usize, partner_flags: &[&str]) -> Result<(Node, String)> {
     let dir = std::env::temp_dir().join(format!("sigbench_relay_{}_{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -109,6 +115,7 @@ fn start(bin: &Path, tag: usize) -> Result<(Node, String)> {
         .args(["admin", "--data-dir"])
         .arg(&dir)
         .args(["partner", "create", "sigbench"])
+        .args(partner_flags)
         .env_remove("SUPERNODE_CONFIG")
         .output()
         .context("running supernode admin")?;
@@ -144,7 +151,11 @@ fn start(bin: &Path, tag: usize) -> Result<(Node, String)> {
     Ok((Node { child, base, dir }, key))
 }
 
-async fn account(http: &reqwest::Client, base: &str, key: &str) -> Result<(String, String)> {
+pub(crate) async fn account(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+) -> Result<(String, String)> {
     let r = http
         .post(format!("{base}/v1/accounts"))
         .bearer_auth(key)
@@ -163,13 +174,13 @@ async fn account(http: &reqwest::Client, base: &str, key: &str) -> Result<(Strin
     Ok((id, v["token"].as_str().context("token")?.to_owned()))
 }
 
-struct Client {
+pub(crate) struct Client {
     ws: Ws,
     v: u64,
 }
 
 impl Client {
-    async fn login(url: &str, token: &str) -> Result<Self> {
+    pub(crate) async fn login(url: &str, token: &str) -> Result<Self> {
         for v in [2u64, 1] {
             let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
             let mut c = Client { ws, v };
@@ -218,7 +229,7 @@ impl Client {
 
 /// One call set up (with relay transports) and torn down; `Ok(false)` when the server
 /// refused or failed it (the loop goes on).
-async fn one_call(caller: &mut Client, callee: &mut Client, to: &str) -> Result<bool> {
+pub(crate) async fn one_call(caller: &mut Client, callee: &mut Client, to: &str) -> Result<bool> {
     caller.send(json!({"type": "invite", "to": to})).await?;
     let call_id = caller.expect("ringing").await?["call_id"].clone();
     callee.expect("incoming_call").await?;

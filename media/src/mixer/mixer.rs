@@ -51,6 +51,8 @@ pub struct Mixer<D: AudioDecoder> {
     parts: Vec<Participant<D>>,
     sum: Box<[i32]>,
     wide: Box<[i32]>,
+    full: Box<[i16]>,
+    full_limiter: SoftLimiter,
     speaker: SpeakerDetector,
 }
 
@@ -74,6 +76,8 @@ impl<D: AudioDecoder> Mixer<D> {
             parts: Vec::new(),
             sum: vec![0; FRAME_SAMPLES].into_boxed_slice(),
             wide: vec![0; FRAME_SAMPLES].into_boxed_slice(),
+            full: vec![0; FRAME_SAMPLES].into_boxed_slice(),
+            full_limiter: SoftLimiter::default(),
             speaker: SpeakerDetector::new(config.speaker),
         }
     }
@@ -153,6 +157,7 @@ impl<D: AudioDecoder> Mixer<D> {
         }
         self.speaker
             .update(self.parts.iter().map(|p| p.level.dbov()));
+        self.full_limiter.process(&self.sum, &mut self.full);
         for p in self.parts.iter_mut() {
             for ((w, &s), &own) in self
                 .wide
@@ -170,6 +175,12 @@ impl<D: AudioDecoder> Mixer<D> {
     /// Participant `id`'s last mixed 10 ms (everyone but them), 480 mono samples.
     pub fn output(&self, id: Ssrc) -> Option<&[i16]> {
         self.index(id).ok().map(|i| &self.parts[i].output[..])
+    }
+
+    /// The last mixed 10 ms of everyone (the full mix, limited on its own): what a
+    /// participant who is not speaking hears, since their own input adds (nearly) nothing.
+    pub fn full_output(&self) -> &[i16] {
+        &self.full
     }
 
     /// Participant `id`'s last input level (RFC 6464), what their client sent us.

@@ -1,8 +1,9 @@
 //! Session key derivation (RFC 3711 §4.3, key derivation rate 0): the AES-CM PRF keyed with
-//! the master key, over (master salt XOR label) as the counter block.
+//! the master key, over (master salt XOR label) as the counter block. A 32-byte master key
+//! (AEAD_AES_256_GCM) keys AES-256 (RFC 7714 §11, RFC 6188 §3).
 
-use aes::Aes128Enc;
 use aes::cipher::{BlockEncrypt, KeyInit};
+use aes::{Aes128Enc, Aes256Enc};
 
 /// Labels of RFC 3711 §4.3.2 (and RFC 7714 §11 for GCM, which uses the same ones).
 pub(crate) mod label {
@@ -22,21 +23,30 @@ pub(crate) mod label {
 
 /// A key derivation function keyed with one master key and salt.
 pub(crate) struct Kdf {
-    aes: Aes128Enc,
+    aes: KdfCipher,
     /// The master salt, left-aligned in 14 bytes (a 12-byte GCM salt is padded with zeros,
     /// as RFC 7714 §11 and libsrtp do).
     salt: [u8; 14],
 }
 
+// Lives only while a session derives its keys: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+enum KdfCipher {
+    Aes128(Aes128Enc),
+    Aes256(Aes256Enc),
+}
+
 impl Kdf {
-    /// `master_key` is 16 bytes and `master_salt` at most 14 (checked by the caller).
+    /// `master_key` is 16 or 32 bytes and `master_salt` at most 14 (checked by the caller).
     pub(crate) fn new(master_key: &[u8], master_salt: &[u8]) -> Self {
         let mut salt = [0u8; 14];
         salt[..master_salt.len()].copy_from_slice(master_salt);
-        Self {
-            aes: Aes128Enc::new(master_key.into()),
-            salt,
-        }
+        let aes = if master_key.len() == 32 {
+            KdfCipher::Aes256(Aes256Enc::new(master_key.into()))
+        } else {
+            KdfCipher::Aes128(Aes128Enc::new(master_key.into()))
+        };
+        Self { aes, salt }
     }
 
     /// Fills `out` with the session key for `label`: AES(master key, x·2^16 + i) for
@@ -49,7 +59,10 @@ impl Kdf {
             block[7] ^= label;
             block[14..].copy_from_slice(&(i as u16).to_be_bytes());
             let mut b = block.into();
-            self.aes.encrypt_block(&mut b);
+            match &self.aes {
+                KdfCipher::Aes128(a) => a.encrypt_block(&mut b),
+                KdfCipher::Aes256(a) => a.encrypt_block(&mut b),
+            }
             chunk.copy_from_slice(&b[..chunk.len()]);
         }
     }

@@ -1,9 +1,10 @@
 //! SRTP and SRTCP (RFC 3711), protecting and unprotecting **in place** on the caller's
 //! buffer, with no allocation per packet.
 //!
-//! Two profiles ([`SrtpProfile`], the one table in `supernode-proto`):
-//! `AES_CM_128_HMAC_SHA1_80` (RFC 3711: AES-128 counter mode, 80-bit HMAC-SHA1 tag) and
-//! `AEAD_AES_128_GCM` (RFC 7714). The primitives come from maintained crates: RustCrypto's
+//! Three profiles ([`SrtpProfile`], the one table in `supernode-proto`):
+//! `AES_CM_128_HMAC_SHA1_80` (RFC 3711: AES-128 counter mode, 80-bit HMAC-SHA1 tag),
+//! `AEAD_AES_128_GCM` and `AEAD_AES_256_GCM` (RFC 7714; the 256-bit one is what browsers
+//! negotiate first in DTLS-SRTP). The primitives come from maintained crates: RustCrypto's
 //! `aes`, `ctr`, `hmac` + `sha1` for AES-CM/HMAC-SHA1 (its SHA-1 uses the SHA extensions,
 //! faster than `ring`'s), `ring` for AES-GCM (5x faster than RustCrypto's `aes-gcm`); this
 //! module only forms IVs, derives session keys (RFC 3711 §4.3, key derivation rate 0),

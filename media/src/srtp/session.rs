@@ -62,11 +62,15 @@ impl SrtpSession {
     pub fn new(key: &SrtpKey) -> Result<Self, SrtpKeyError> {
         key.check()?;
         let kdf = Kdf::new(&key.master_key, &key.master_salt);
-        let gcm = matches!(key.profile, SrtpProfile::AeadAes128Gcm);
+        let gcm = matches!(
+            key.profile,
+            SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm
+        );
+        let key_len = key.profile.key_len();
         Ok(Self {
             profile: key.profile,
-            rtp: Transform::derive(&kdf, gcm, false),
-            rtcp: Transform::derive(&kdf, gcm, true),
+            rtp: Transform::derive(&kdf, gcm, key_len, false),
+            rtcp: Transform::derive(&kdf, gcm, key_len, true),
             streams: Vec::with_capacity(INITIAL_STREAMS),
             clock: 0,
         })
@@ -333,7 +337,12 @@ mod tests {
     #[test]
     fn rollover_is_tracked_across_the_wrap_and_late_packets() {
         for profile in SrtpProfile::ALL {
-            let key = SrtpKey::new(profile, &[3; 16], &vec![4; profile.salt_len()]).unwrap();
+            let key = SrtpKey::new(
+                profile,
+                &vec![3; profile.key_len()],
+                &vec![4; profile.salt_len()],
+            )
+            .unwrap();
             let mut tx = SrtpSession::new(&key).unwrap();
             let mut rx = SrtpSession::new(&key).unwrap();
             let mut sent = Vec::new();

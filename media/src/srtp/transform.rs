@@ -1,5 +1,6 @@
-//! The two profiles' packet transforms over session keys: AES-CM + HMAC-SHA1-80
-//! (RFC 3711 §4.1.1, §4.2.1) and AES-GCM (RFC 7714 §8, §9), for SRTP and SRTCP. In place:
+//! The profiles' packet transforms over session keys: AES-CM + HMAC-SHA1-80
+//! (RFC 3711 §4.1.1, §4.2.1) and AES-GCM with 128- or 256-bit keys (RFC 7714 §8, §9), for
+//! SRTP and SRTCP. In place:
 //! each takes the caller's buffer and the packet's length in it.
 //!
 //! Index bookkeeping (rollover counters, SRTCP indices, replay) is the session's; here an
@@ -8,7 +9,7 @@
 use aes::Aes128Enc;
 use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
 use hmac::{Hmac, Mac};
-use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
+use ring::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha1::Sha1;
 
 use super::SrtpError;
@@ -31,7 +32,7 @@ const E_FLAG: u32 = 0x8000_0000;
 pub(crate) enum Transform {
     /// AES-128 counter mode with HMAC-SHA1-80.
     Cm(Box<Cm>),
-    /// AES-128-GCM.
+    /// AES-GCM (128- or 256-bit key).
     Gcm(Box<Gcm>),
 }
 
@@ -52,8 +53,9 @@ pub(crate) struct Gcm {
 }
 
 impl Transform {
-    /// Derives the SRTP (`rtcp == false`) or SRTCP session keys of `gcm` or AES-CM.
-    pub(crate) fn derive(kdf: &Kdf, gcm: bool, rtcp: bool) -> Self {
+    /// Derives the SRTP (`rtcp == false`) or SRTCP session keys of `gcm` or AES-CM;
+    /// `key_len` is the session encryption key's length (32 for AEAD_AES_256_GCM, else 16).
+    pub(crate) fn derive(kdf: &Kdf, gcm: bool, key_len: usize, rtcp: bool) -> Self {
         let (enc, auth, salt) = if rtcp {
             (label::RTCP_ENCRYPTION, label::RTCP_AUTH, label::RTCP_SALT)
         } else {
@@ -64,6 +66,11 @@ impl Transform {
         if gcm {
             let mut s = [0u8; 12];
             kdf.derive(salt, &mut s);
+            if key_len == 32 {
+                let mut k = [0u8; 32];
+                kdf.derive(enc, &mut k);
+                return Self::Gcm(Box::new(Gcm::new_256(&k, &s)));
+            }
             Self::Gcm(Box::new(Gcm::new(&k, &s)))
         } else {
             let mut s = [0u8; 14];
@@ -330,6 +337,15 @@ impl Gcm {
         Self {
             aead: LessSafeKey::new(
                 UnboundKey::new(&AES_128_GCM, key).expect("AES-128-GCM takes a 16-byte key"),
+            ),
+            salt: *salt,
+        }
+    }
+
+    pub(crate) fn new_256(key: &[u8; 32], salt: &[u8; 12]) -> Self {
+        Self {
+            aead: LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, key).expect("AES-256-GCM takes a 32-byte key"),
             ),
             salt: *salt,
         }

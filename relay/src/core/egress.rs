@@ -58,7 +58,9 @@ pub(super) enum Sent {
 /// Sends `out` toward transport `t`. See the module docs.
 #[inline]
 pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent {
-    let peer = match (&out, t.peer) {
+    // A browser transport gets no media before DTLS-SRTP keys it (RTP is held as early
+    // media meanwhile, exactly as for a transport with no peer yet).
+    let peer = match (&out, t.peer.filter(|_| t.media_ready())) {
         (Out::Raw(to, _), _) => *to,
         (_, Some(p)) => p,
         (Out::Rtp { .. }, None) => return hold(t, out),

@@ -30,6 +30,9 @@ pub enum CoreError {
     /// Two declared streams of one transport share an SSRC, or too many are declared.
     #[error("bad stream declaration: {0}")]
     BadStreams(&'static str),
+    /// A browser transport needs ICE credentials and no SRTP keys (DTLS makes them).
+    #[error("a browser leg needs ICE credentials and no SRTP keys")]
+    BadBrowser,
     /// The SRTP keys were refused (wrong length for the profile, or unsupported profile).
     #[error("SRTP keys refused: {0}")]
     Srtp(String),

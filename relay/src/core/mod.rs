@@ -41,6 +41,8 @@
 #![forbid(unsafe_code)]
 
 pub mod addr_map;
+pub mod browser;
+pub mod dtls;
 mod egress;
 pub mod error;
 pub mod ids;
@@ -56,6 +58,7 @@ mod subscribe;
 pub mod timers;
 pub mod transmit;
 pub mod transport;
+pub mod twcc;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -66,6 +69,8 @@ use supernode_media::packet::demux::{PacketKind, classify};
 use supernode_media::packet::rtp::RtpPacket;
 
 use addr_map::FxHashMap;
+pub use browser::{BrowserCounters, BrowserSpec};
+pub use dtls::{DtlsIdentity, Fingerprint};
 use egress::{Out, Sent, egress};
 pub use error::CoreError;
 pub use ids::{LegId, SessionId, SockSlot};
@@ -101,6 +106,11 @@ pub struct CoreConfig {
     /// Wall-clock time at `epoch` (for NTP timestamps in reports), as an offset from the Unix
     /// epoch.
     pub wallclock_at_epoch: Duration,
+    /// A browser transport with no valid connectivity check for this long has lost consent
+    /// (RFC 7675: 30 s) and is freed.
+    pub consent_timeout: Duration,
+    /// Interval of transport-wide congestion control feedback toward browser senders.
+    pub twcc_interval: Duration,
 }
 
 impl Default for CoreConfig {
@@ -114,6 +124,8 @@ impl Default for CoreConfig {
             max_destinations: 64,
             early_media_max_age: transport::EARLY_MEDIA_MAX_AGE,
             wallclock_at_epoch: Duration::ZERO,
+            consent_timeout: Duration::from_secs(30),
+            twcc_interval: Duration::from_millis(100),
         }
     }
 }
@@ -175,6 +187,7 @@ pub struct Core {
     /// Where SRTP/SRTCP datagrams are copied and unprotected in place (the datagram comes
     /// in as `&[u8]`): one buffer for the core, taken while a packet is handled.
     srtp_scratch: Box<[u8]>,
+    browser_counters: BrowserCounters,
 }
 
 impl Core {
@@ -197,6 +210,7 @@ impl Core {
             timers: Timers::default(),
             jitter_state: 0x9e37_79b9_7f4a_7c15,
             srtp_scratch: vec![0u8; transmit::MAX_DATAGRAM].into_boxed_slice(),
+            browser_counters: BrowserCounters::default(),
         }
     }
 
@@ -256,6 +270,9 @@ impl Core {
         if self.ids.contains_key(&id) {
             return Err(CoreError::DuplicateLeg(id.0));
         }
+        if spec.browser.is_some() && (spec.ice.is_none() || spec.srtp.is_some()) {
+            return Err(CoreError::BadBrowser);
+        }
         let srtp = match &spec.srtp {
             Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| CoreError::Srtp(e.to_string()))?),
             None => None,
@@ -294,7 +311,10 @@ impl Core {
         } else {
             self.set_sock(spec.sock, SockUse::Leg(idx));
         }
-        let due = first_report.min(now + self.config.idle_timeout);
+        let (idle, consent) = (self.config.idle_timeout, self.config.consent_timeout);
+        let t = self.t_mut(idx);
+        let due = t.next_due(idle, consent);
+        t.timer_due = due;
         self.timers.schedule(due, idx, generation);
         Ok(())
     }
@@ -512,6 +532,7 @@ impl Core {
             PacketKind::Rtp => self.on_rtp(now, li, src, data, tx),
             PacketKind::Rtcp => self.on_rtcp(now, li, src, data, tx),
             PacketKind::Stun => self.on_stun(now, li, src, data, tx),
+            PacketKind::Dtls => self.on_dtls(now, li, src, data, tx),
             _ => self.t_mut(li).counters.drop(DropReason::Unsupported),
         }
     }
@@ -522,7 +543,7 @@ impl Core {
             .as_mut()
             .expect("live transport");
         let old = t.peer.replace(src);
-        if old.is_none() {
+        if old.is_none() && t.media_ready() {
             egress::replay_early(now, max_age, t, tx);
         }
         t.counters.latches += 1;
@@ -543,6 +564,15 @@ impl Core {
             .expect("live transport");
         let from_peer = t.is_peer(src);
         let first = t.may_first_latch();
+        if t.browser.is_some() && !(from_peer && t.srtp.is_some()) {
+            // A browser's path is chosen by ICE, and its media keyed by DTLS first.
+            t.counters.drop(if from_peer {
+                DropReason::NotKeyed
+            } else {
+                DropReason::Stranger
+            });
+            return;
+        }
         if !from_peer && !first && (t.srtp.is_none() || matches!(t.mode, PeerMode::Fixed(_))) {
             t.counters.drop(DropReason::Stranger);
             return;
@@ -613,6 +643,20 @@ impl Core {
             .as_mut()
             .expect("live transport");
         t.recv[k].stats.on_packet(now, seq, ts);
+        if let Some(rec) = t.browser.as_mut().and_then(|b| b.twcc.as_mut())
+            && let Some(tw) = rec.seq_of(&pkt)
+        {
+            let since = now.saturating_duration_since(self.epoch);
+            rec.on_packet(now, since, ssrc, tw, self.config.twcc_interval);
+            let (due, gen_) = (rec.due, t.generation);
+            if let Some(due) = due.filter(|&d| d < t.timer_due) {
+                t.timer_due = due;
+                self.timers.schedule(due, li, gen_);
+            }
+        }
+        let t = self.transports[li as usize]
+            .as_mut()
+            .expect("live transport");
         t.counters.rtp_in += 1;
         t.counters.bytes_in += data.len() as u64;
         t.last_rx = now;
@@ -688,14 +732,17 @@ impl Core {
             let Some(t) = self.transports.get(i as usize).and_then(Option::as_ref) else {
                 continue;
             };
-            if t.generation != generation {
-                continue;
+            if t.generation != generation || t.timer_due != due {
+                continue; // a freed slot's, or superseded by an earlier entry
             }
             if now.saturating_duration_since(t.last_rx) >= idle {
                 self.free_idle(i);
                 continue;
             }
-            if now >= t.next_report {
+            if t.browser.is_some() && !self.browser_timeout(now, i, tx) {
+                continue; // freed (consent expired, or DTLS failed)
+            }
+            if now >= self.t(i).next_report {
                 if tx.room() == 0 {
                     // The shell flushes and calls again: poll_timeout is already due.
                     self.timers.schedule(due, i, generation);
@@ -703,8 +750,10 @@ impl Core {
                 }
                 self.send_report(now, i, tx);
             }
-            let t = self.t(i);
-            let next = t.next_report.min(t.last_rx + idle);
+            let consent = self.config.consent_timeout;
+            let t = self.t_mut(i);
+            let next = t.next_due(idle, consent);
+            t.timer_due = next;
             self.timers.schedule(next, i, generation);
         }
     }

@@ -73,6 +73,10 @@ impl Core {
             t.counters.drop(DropReason::Stranger);
             return;
         }
+        if !t.media_ready() {
+            t.counters.drop(DropReason::NotKeyed);
+            return;
+        }
         // SRTCP: unprotected in place in the core's scratch buffer, taken for this packet.
         let mut scratch = std::mem::take(&mut self.srtp_scratch);
         let t = self.t_mut(li);

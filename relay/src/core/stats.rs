@@ -24,15 +24,18 @@ pub enum DropReason {
     NoDestination,
     /// The transmit batch was full.
     TxFull,
-    /// A kind the relay does not forward (DTLS, ZRTP, TURN, unknown first byte).
+    /// A kind the relay does not take (DTLS on a transport that is not a browser's, ZRTP,
+    /// TURN, unknown first byte).
     Unsupported,
     /// A STUN message that is not a valid binding request for this leg.
     StunRejected,
+    /// Media on a browser transport before DTLS-SRTP keyed it.
+    NotKeyed,
 }
 
 impl DropReason {
     /// Number of reasons (size of the per-leg counter array).
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
         Self::Stranger,
@@ -44,6 +47,7 @@ impl DropReason {
         Self::TxFull,
         Self::Unsupported,
         Self::StunRejected,
+        Self::NotKeyed,
     ];
 
     /// A short snake_case name, for metrics labels.
@@ -58,6 +62,7 @@ impl DropReason {
             Self::TxFull => "tx_full",
             Self::Unsupported => "unsupported",
             Self::StunRejected => "stun_rejected",
+            Self::NotKeyed => "not_keyed",
         }
     }
 }

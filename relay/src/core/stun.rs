@@ -5,6 +5,13 @@
 //! MESSAGE-INTEGRITY, FINGERPRINT) and latches the transport onto the sender's address; this
 //! is how a peer moves to a new address (a new network, a new device) without the relay
 //! trusting a bare packet from there. Anything else STUN is dropped and counted.
+//!
+//! On a browser transport (see [`super::browser`]) this is ICE-lite proper: the USERNAME's
+//! second part must be the browser's ufrag (when the offer gave it), a check refreshes
+//! consent (RFC 7675), the first valid check selects the path and, once the browser has
+//! nominated a path with USE-CANDIDATE, only another USE-CANDIDATE moves it. A check with a
+//! wrong password or username gets no answer (no reflection toward a forged source) and does
+//! not latch: it is counted as `stun_rejected`.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -46,10 +53,12 @@ impl Core {
             leg.counters.drop(DropReason::Malformed);
             return;
         };
+        let remote_ufrag = leg.browser.as_ref().and_then(|b| b.remote_ufrag.as_deref());
         let user_ok = msg.username().is_some_and(|u| {
             u.len() > ice.local_ufrag.len()
                 && u.starts_with(ice.local_ufrag.as_bytes())
                 && u[ice.local_ufrag.len()] == b':'
+                && remote_ufrag.is_none_or(|r| &u[ice.local_ufrag.len() + 1..] == r.as_bytes())
         });
         if msg.class() != Class::Request
             || msg.method() != Method::BINDING
@@ -64,7 +73,16 @@ impl Core {
         let tid = msg.transaction_id();
         leg.last_rx = now;
         leg.heard = true;
-        if leg.peer != Some(src) && matches!(leg.mode, super::PeerMode::Latching) {
+        let mut move_path = leg.peer != Some(src) && matches!(leg.mode, super::PeerMode::Latching);
+        if let Some(b) = leg.browser.as_mut() {
+            b.last_check = now;
+            let nominate = msg.use_candidate();
+            // ICE-lite: the first valid check selects a path; a nomination selects it for
+            // good; a check on another path after a nomination is answered, not followed.
+            move_path &= nominate || !b.nominated;
+            b.nominated |= nominate && (move_path || leg.peer == Some(src));
+        }
+        if move_path {
             self.latch(now, li, src, tx);
         }
         let mut write = |buf: &mut [u8]| {

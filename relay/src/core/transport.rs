@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use supernode_media::ids::{Pt, Ssrc};
 
+use super::browser::{BrowserSpec, BrowserState};
 use super::ids::{LegId, SessionId, SockSlot};
 use super::nack_cache::NackCache;
 use super::rate::{RateCap, RateLimiter};
@@ -83,6 +84,9 @@ pub struct LegSpec {
     pub clock_rates: Vec<(Pt, u32)>,
     /// Rate cap on what the peer sends.
     pub rate_cap: RateCap,
+    /// A browser transport (WebRTC: ICE-lite, DTLS-SRTP, TWCC; see [`super::browser`]):
+    /// needs `ice`, and `srtp` must be `None` (DTLS makes the keys).
+    pub browser: Option<BrowserSpec>,
 }
 
 impl LegSpec {
@@ -101,6 +105,7 @@ impl LegSpec {
             clock_rate: 48_000,
             clock_rates: Vec::new(),
             rate_cap: RateCap::default(),
+            browser: None,
         }
     }
 }
@@ -223,6 +228,10 @@ pub struct Transport {
     pub next_report: Instant,
     /// The SSRC the relay uses for the receiver reports and feedback it sends here.
     pub report_ssrc: Ssrc,
+    /// The browser part (ICE-lite state, DTLS, TWCC), for a browser transport.
+    pub browser: Option<Box<BrowserState>>,
+    /// When its live entry in the core's timer heap is due (other entries are stale).
+    pub timer_due: Instant,
 }
 
 impl Transport {
@@ -271,7 +280,29 @@ impl Transport {
             rtt: None,
             next_report,
             report_ssrc: Ssrc(0x5EED_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9)),
+            browser: spec
+                .browser
+                .as_ref()
+                .map(|b| Box::new(BrowserState::new(b, now))),
+            timer_due: next_report,
         }
+    }
+
+    /// Whether media may flow toward and from the peer: always for plain and SDES-keyed
+    /// transports; for a browser transport once DTLS-SRTP has keyed it.
+    #[inline]
+    pub fn media_ready(&self) -> bool {
+        self.browser.is_none() || self.srtp.is_some()
+    }
+
+    /// When the transport's timer is next due: its next report, its idle deadline, and its
+    /// browser part's deadlines.
+    pub fn next_due(&self, idle: Duration, consent: Duration) -> Instant {
+        let mut due = self.next_report.min(self.last_rx + idle);
+        if let Some(b) = &self.browser {
+            due = due.min(b.next_due(consent));
+        }
+        due
     }
 
     /// Whether packets from `src` are from this transport's known peer.

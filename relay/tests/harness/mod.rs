@@ -35,6 +35,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -44,10 +45,13 @@ use supernode_media::packet::demux::{PacketKind, classify};
 use supernode_media::packet::rtcp::{Nack, NackPair, Pli, RtcpPacket, WireList, write_compound};
 use supernode_media::packet::rtp::{RtpHeader, RtpPacket};
 use supernode_media::packet::stun::{Class, Method, StunAttr, StunWriter, TransactionId};
+use supernode_relay::core::dtls::DtlsClient;
 use supernode_relay::core::srtp::LegSrtp;
 use supernode_relay::core::{
     Core, Event, IceCredentials, LegSpec, LegStats, PeerMode, SockSlot, StreamSpec, TxBatch,
 };
+
+pub use supernode_relay::core::{BrowserCounters, BrowserSpec, DtlsIdentity, Fingerprint};
 
 pub use supernode_relay::core::{CoreConfig, DropReason, RateCap, SrtpProfile};
 pub use supernode_relay::{LegId, SessionId};
@@ -107,6 +111,11 @@ impl Datagram {
     pub fn is_stun(&self) -> bool {
         classify(&self.data) == PacketKind::Stun
     }
+
+    /// Whether it is DTLS.
+    pub fn is_dtls(&self) -> bool {
+        classify(&self.data) == PacketKind::Dtls
+    }
 }
 
 /// The fields of a received (plain) RTP packet.
@@ -165,6 +174,30 @@ pub fn rtp(ssrc: u32, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
     buf
 }
 
+/// An RTP packet (payload type 96) carrying a transport-wide sequence number in the one-byte
+/// header extension `ext_id` (what a browser sends when TWCC is negotiated).
+pub fn rtp_twcc(
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    ext_id: u8,
+    twcc_seq: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let h = RtpHeader {
+        payload_type: Pt(96),
+        sequence_number: seq,
+        timestamp: ts,
+        ssrc: Ssrc(ssrc),
+        extensions: vec![(ext_id, twcc_seq.to_be_bytes().to_vec())],
+        ..RtpHeader::default()
+    };
+    let mut buf = vec![0u8; 1500];
+    let n = h.write(payload, &mut buf).expect("RTP fits");
+    buf.truncate(n);
+    buf
+}
+
 /// An RTCP compound of `packets`.
 pub fn rtcp(packets: &[RtcpPacket<'_>]) -> Vec<u8> {
     let mut buf = vec![0u8; 1500];
@@ -213,6 +246,96 @@ pub fn binding_request(ufrag: &str, pwd: &str, tid: u8) -> Vec<u8> {
     let n = w.finish();
     buf.truncate(n);
     buf
+}
+
+/// An ICE connectivity check as a browser sends it: USERNAME `<relay ufrag>:<browser
+/// ufrag>`, PRIORITY, ICE-CONTROLLING, USE-CANDIDATE if `nominate`, MESSAGE-INTEGRITY under
+/// `pwd` and FINGERPRINT; transaction id `[tid; 12]`.
+pub fn ice_check(
+    relay_ufrag: &str,
+    browser_ufrag: &str,
+    pwd: &str,
+    tid: u8,
+    nominate: bool,
+) -> Vec<u8> {
+    let mut buf = vec![0u8; 256];
+    let mut w = StunWriter::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId([tid; 12]),
+    )
+    .expect("STUN header fits");
+    let user = format!("{relay_ufrag}:{browser_ufrag}");
+    w.add(&StunAttr::Username(user.as_bytes())).unwrap();
+    w.add(&StunAttr::Priority(0x6e00_1eff)).unwrap();
+    w.add(&StunAttr::IceControlling(0x1234_5678_9abc_def0))
+        .unwrap();
+    if nominate {
+        w.add(&StunAttr::UseCandidate).unwrap();
+    }
+    w.add_message_integrity(pwd.as_bytes()).unwrap();
+    w.add_fingerprint().unwrap();
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// A fake browser: a peer address, its own DTLS identity (the fingerprint of its "offer")
+/// and a DTLS client of the same crate as the relay's server.
+pub struct BrowserPeer {
+    /// Its address.
+    pub peer: Peer,
+    /// Its DTLS identity.
+    pub identity: Arc<DtlsIdentity>,
+    /// Its DTLS client, once started.
+    pub dtls: Option<DtlsClient>,
+    /// Its ICE ufrag (what the offer says).
+    pub ufrag: String,
+}
+
+impl BrowserPeer {
+    /// Its certificate's fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.identity.fingerprint()
+    }
+
+    /// Runs the DTLS handshake with the relay through `leg` (after ICE selected this peer's
+    /// path): sends the client's flights, feeds it the relay's, on the virtual clock, until
+    /// it completes or `rounds` exchanges pass. Returns the client's SRTP context (protects
+    /// what the browser sends, opens what the relay sends) when connected.
+    pub fn handshake(&mut self, h: &mut Harness, leg: Leg, rounds: usize) -> Option<SrtpClient> {
+        let now = h.now;
+        let client = self
+            .dtls
+            .get_or_insert_with(|| DtlsClient::new(&self.identity, now));
+        for _ in 0..rounds {
+            client.handle_timeout(h.now);
+            for d in client.drain() {
+                h.send(self.peer, leg, &d);
+            }
+            let got: Vec<Datagram> = h.take(self.peer);
+            let mut any = false;
+            for d in got.iter().filter(|d| d.is_dtls()) {
+                client.handle_datagram(h.now, &d.data);
+                any = true;
+            }
+            // Keep what is not DTLS (media, STUN answers) in the inbox.
+            h.peers[self.peer.idx].extend(got.into_iter().filter(|d| !d.is_dtls()));
+            if client.is_connected() {
+                // The client's last flight (its Finished) may still be queued.
+                for d in client.drain() {
+                    h.send(self.peer, leg, &d);
+                }
+                let keys = client.keys()?.clone();
+                return Some(SrtpClient(LegSrtp::new(&keys).expect("valid keys")));
+            }
+            if !any {
+                h.advance(Duration::from_millis(100));
+            }
+        }
+        None
+    }
 }
 
 /// The client side of an SRTP leg: protects what the peer sends, unprotects what it gets.
@@ -290,6 +413,7 @@ pub struct LegOpts {
     ice: Option<(String, String)>,
     clock_rate: u32,
     rate_cap: RateCap,
+    browser: Option<BrowserSpec>,
 }
 
 impl LegOpts {
@@ -304,6 +428,19 @@ impl LegOpts {
             ice: None,
             clock_rate: 48_000,
             rate_cap: RateCap::default(),
+            browser: None,
+        }
+    }
+
+    /// A browser transport on the shared port: ICE-lite with `ufrag`/`pwd`, DTLS server
+    /// with `spec`, up to 8 learned streams.
+    pub fn browser(ufrag: &str, pwd: &str, spec: BrowserSpec) -> Self {
+        Self {
+            shared: true,
+            ice: Some((ufrag.into(), pwd.into())),
+            max_streams: Some(8),
+            browser: Some(spec),
+            ..Self::latching()
         }
     }
 
@@ -604,6 +741,7 @@ impl Harness {
         });
         spec.clock_rate = opts.clock_rate;
         spec.rate_cap = opts.rate_cap;
+        spec.browser = opts.browser;
         let id = LegId(self.next_leg);
         self.next_leg += 1;
         if let Err(e) = self.core.add_leg(self.now, id, spec) {
@@ -696,6 +834,26 @@ impl Harness {
     /// Datagrams on the shared port that matched no leg.
     pub fn shared_strangers(&self) -> u64 {
         self.core.global_drops(DropReason::Stranger)
+    }
+
+    /// Datagrams on the shared port that matched no leg, for `reason`.
+    pub fn shared_drops(&self, reason: DropReason) -> u64 {
+        self.core.global_drops(reason)
+    }
+
+    /// Relay-wide counters of browser transports.
+    pub fn browser_counters(&self) -> BrowserCounters {
+        self.core.browser_counters()
+    }
+
+    /// A fake browser with its own DTLS identity and ICE ufrag.
+    pub fn browser_peer(&mut self, ufrag: &str) -> BrowserPeer {
+        BrowserPeer {
+            peer: self.peer(),
+            identity: Arc::new(DtlsIdentity::generate().expect("certificate")),
+            dtls: None,
+            ufrag: ufrag.into(),
+        }
     }
 
     /// Events collected so far (drained).

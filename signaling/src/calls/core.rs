@@ -707,6 +707,7 @@ impl CallCore {
                 transport: transport.clone(),
                 kind: TransportKind::Client,
                 srtp: Some(self.cfg.srtp),
+                browser: None,
             })
         };
         let subscribe = |source: &TransportId, sink: &TransportId| {

@@ -149,6 +149,7 @@ impl RecordingRelay {
                         profile,
                         key_b64: base64_of(&vec![n as u8; profile.key_and_salt_len()]),
                     }),
+                    browser: None,
                 }))
             }
             RelayOp::Subscribe(sub) => {

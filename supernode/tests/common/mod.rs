@@ -8,12 +8,13 @@
 //! `cargo test -p supernode` works alone too.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -88,15 +89,54 @@ fn stale(edge: &Path) -> bool {
     newest(&src) > built
 }
 
-/// A fresh data directory.
-pub fn data_dir(tag: &str) -> PathBuf {
+/// A fresh data directory, removed when the last of its holders is dropped: the test's
+/// [`DataDir`] and every [`Node`] started on it (a helper may return a node and drop the
+/// directory's handle; the node keeps the directory until it stops).
+pub fn data_dir(tag: &str) -> DataDir {
     let n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
     let d = std::env::temp_dir().join(format!("sn_e2e_{tag}_{}_{n}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
-    d
+    let inner = Arc::new(DirGuard(d.clone()));
+    dirs().lock().unwrap().insert(d, Arc::downgrade(&inner));
+    DataDir(inner)
+}
+
+/// A test data directory (see [`data_dir`]); derefs to its path.
+#[derive(Clone)]
+pub struct DataDir(Arc<DirGuard>);
+
+struct DirGuard(PathBuf);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        if let Ok(mut m) = dirs().lock() {
+            m.remove(&self.0);
+        }
+    }
+}
+
+impl std::ops::Deref for DataDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0.0
+    }
+}
+
+impl AsRef<Path> for DataDir {
+    fn as_ref(&self) -> &Path {
+        &self.0.0
+    }
+}
+
+/// The live data directories of this test process, so that [`Node::start`] can hold the
+/// one it runs on.
+fn dirs() -> &'static Mutex<HashMap<PathBuf, Weak<DirGuard>>> {
+    static DIRS: OnceLock<Mutex<HashMap<PathBuf, Weak<DirGuard>>>> = OnceLock::new();
+    DIRS.get_or_init(Default::default)
 }
 
 /// Runs `supernode admin … partner create NAME [--relay]`; returns (id, api key).
@@ -131,6 +171,8 @@ pub struct Node {
     pub dir: PathBuf,
     /// Lines it printed on stdout after the address.
     pub stdout: mpsc::Receiver<String>,
+    /// Keeps the data directory (when made by [`data_dir`]) while the node runs.
+    _dir_guard: Option<DataDir>,
 }
 
 impl Node {
@@ -178,6 +220,12 @@ impl Node {
             addr,
             dir: dir.to_owned(),
             stdout: rx,
+            _dir_guard: dirs()
+                .lock()
+                .unwrap()
+                .get(dir)
+                .and_then(Weak::upgrade)
+                .map(DataDir),
         }
     }
 

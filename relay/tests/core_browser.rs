@@ -1,0 +1,372 @@
+//! Browser transports through the sans-IO core, on a virtual clock: ICE-lite checks (right
+//! and wrong password, the browser's ufrag, USE-CANDIDATE), the DTLS handshake with a fake
+//! browser using the same DTLS crate as client, SRTP both ways to an SDES-keyed client leg,
+//! early media held until the keys exist, a fingerprint mismatch refused and counted,
+//! consent expiry freeing the transport, strangers' STUN/DTLS/SRTP on the shared port
+//! dropped and counted, and transport-wide congestion control feedback checked against what
+//! the browser sent.
+
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::*;
+use supernode_media::packet::rtcp::{RtcpCompound, RtcpPacket, TwccStatus};
+use supernode_media::packet::stun::{Class, StunMessage};
+
+const UFRAG: &str = "rlyU";
+const PWD: &str = "relay-password-0123456789";
+
+fn no_reports() -> CoreConfig {
+    CoreConfig {
+        report_interval: Duration::from_secs(3600),
+        ..CoreConfig::default()
+    }
+}
+
+fn identity() -> Arc<DtlsIdentity> {
+    Arc::new(DtlsIdentity::generate().expect("relay certificate"))
+}
+
+fn spec(relay: &Arc<DtlsIdentity>, browser: &BrowserPeer, twcc: Option<u8>) -> BrowserSpec {
+    BrowserSpec {
+        identity: relay.clone(),
+        remote_fingerprint: browser.fingerprint(),
+        remote_ufrag: Some(browser.ufrag.clone()),
+        twcc_extension_id: twcc,
+    }
+}
+
+/// A session of a browser leg and an SRTP client leg, connected both ways.
+fn browser_and_client(
+    h: &mut Harness,
+    relay: &Arc<DtlsIdentity>,
+    browser: &BrowserPeer,
+    twcc: Option<u8>,
+) -> (Leg, Leg, SrtpClient) {
+    let (keys, client) = srtp_pair(SrtpProfile::Aes128CmHmacSha1_80, 7);
+    let legs = h.session_with([
+        LegOpts::browser(UFRAG, PWD, spec(relay, browser, twcc)),
+        LegOpts::latching().srtp(keys),
+    ]);
+    h.connect_both(legs[0], legs[1]);
+    (legs[0], legs[1], client)
+}
+
+fn stun_answers(h: &mut Harness, p: Peer) -> Vec<Datagram> {
+    let all = h.take(p);
+    all.into_iter().filter(|d| d.is_stun()).collect()
+}
+
+#[test]
+fn ice_lite_checks_password_ufrag_and_nomination() {
+    let mut h = Harness::new(no_reports());
+    let relay = identity();
+    let b = h.browser_peer("brwU");
+    let (lb, _, _) = browser_and_client(&mut h, &relay, &b, None);
+
+    // Wrong password, wrong browser ufrag: no answer, no latch, counted.
+    h.send(
+        b.peer,
+        lb,
+        &ice_check(UFRAG, "brwU", "not-the-password", 1, true),
+    );
+    h.send(b.peer, lb, &ice_check(UFRAG, "evil", PWD, 2, true));
+    assert!(h.take(b.peer).is_empty(), "no answer to a bad check");
+    let s = h.stats(lb);
+    assert_eq!(s.peer, None);
+    assert_eq!(s.drops(DropReason::StunRejected), 2);
+
+    // A valid check: a success response with the browser's address, integrity under the
+    // relay's password and a fingerprint; the path is selected.
+    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 3, false));
+    let answers = stun_answers(&mut h, b.peer);
+    assert_eq!(answers.len(), 1);
+    let m = StunMessage::parse(&answers[0].data).unwrap();
+    assert_eq!(m.class(), Class::SuccessResponse);
+    assert_eq!(m.transaction_id().0, [3; 12]);
+    assert_eq!(m.xor_mapped_address(), Some(b.peer.addr));
+    m.verify_integrity(PWD.as_bytes()).expect("integrity");
+    m.verify_fingerprint().expect("fingerprint");
+    assert_eq!(h.stats(lb).peer, Some(b.peer.addr));
+
+    // Before nomination a check from another candidate moves the path; USE-CANDIDATE from
+    // the first selects it for good; later plain checks elsewhere are answered, not followed.
+    let other = h.peer();
+    h.send(other, lb, &ice_check(UFRAG, "brwU", PWD, 4, false));
+    assert_eq!(h.stats(lb).peer, Some(other.addr));
+    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 5, true));
+    assert_eq!(h.stats(lb).peer, Some(b.peer.addr));
+    let _ = h.take(other);
+    h.send(other, lb, &ice_check(UFRAG, "brwU", PWD, 6, false));
+    assert_eq!(stun_answers(&mut h, other).len(), 1, "answered");
+    assert_eq!(h.stats(lb).peer, Some(b.peer.addr), "but not followed");
+    // A new nomination moves it (the browser switched candidate pairs).
+    h.send(other, lb, &ice_check(UFRAG, "brwU", PWD, 7, true));
+    assert_eq!(h.stats(lb).peer, Some(other.addr));
+    assert_eq!(h.stats(lb).drops(DropReason::StunRejected), 2);
+}
+
+#[test]
+fn dtls_keys_srtp_both_ways_and_early_media_waits_for_the_keys() {
+    let mut h = Harness::new(no_reports());
+    let relay = identity();
+    let mut b = h.browser_peer("brwU");
+    let (lb, lc, mut client) = browser_and_client(&mut h, &relay, &b, None);
+    let c = h.peer();
+    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
+    let _ = h.take(b.peer);
+
+    // Before the handshake: the client's media is held (never sent in plain), the browser's
+    // plain RTP is refused.
+    for i in 0..3u16 {
+        h.send(
+            c,
+            lc,
+            &client.protect_rtp(&rtp(0xC, i, u32::from(i) * 960, b"early")),
+        );
+    }
+    assert!(
+        h.take(b.peer).iter().all(|d| !d.is_rtp()),
+        "nothing before the keys"
+    );
+    h.send_rtp(b.peer, lb, 0xB, 1, 0, b"plain");
+    assert_eq!(h.stats(lb).drops(DropReason::NotKeyed), 1);
+    assert!(h.take(c).iter().all(|d| !d.is_rtp()));
+
+    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake completes");
+    assert_eq!(h.browser_counters().handshakes, 1);
+    assert_eq!(
+        b.dtls.as_ref().unwrap().peer_fingerprint(),
+        Some(relay.fingerprint()),
+        "the relay's certificate is the one its answer announces"
+    );
+    // The held media went out when the keys came, protected with the browser's key.
+    let early: Vec<_> = h.take(b.peer).into_iter().filter(|d| d.is_rtp()).collect();
+    assert_eq!(early.len(), 3, "early media replayed after the handshake");
+    for (i, d) in early.iter().enumerate() {
+        let plain = srtp.unprotect_rtp(&d.data).expect("browser key opens it");
+        assert_eq!(fields(&plain).1, i as u16);
+        assert_eq!(fields(&plain).3, b"early");
+    }
+
+    // Browser -> client, and client -> browser, through the core.
+    for i in 0..10u16 {
+        h.send(
+            b.peer,
+            lb,
+            &srtp.protect_rtp(&rtp(0xB, 100 + i, 0, &[i as u8; 200])),
+        );
+        h.send(
+            c,
+            lc,
+            &client.protect_rtp(&rtp(0xC, 10 + i, 0, &[i as u8; 100])),
+        );
+        h.advance(Duration::from_millis(20));
+    }
+    let at_c: Vec<_> = h.take(c).into_iter().filter(|d| d.is_rtp()).collect();
+    assert_eq!(at_c.len(), 10);
+    for (i, d) in at_c.iter().enumerate() {
+        let p = client.unprotect_rtp(&d.data).expect("client key");
+        assert_eq!(fields(&p).3, vec![i as u8; 200]);
+    }
+    let at_b: Vec<_> = h.take(b.peer).into_iter().filter(|d| d.is_rtp()).collect();
+    assert_eq!(at_b.len(), 10);
+    for (i, d) in at_b.iter().enumerate() {
+        let p = srtp.unprotect_rtp(&d.data).expect("browser key");
+        assert_eq!(fields(&p).3, vec![i as u8; 100]);
+    }
+    // A packet under no key, or from elsewhere, is refused.
+    h.send_rtp(b.peer, lb, 0xB, 200, 0, b"plain after keys");
+    assert_eq!(h.stats(lb).drops(DropReason::SrtpAuth), 1);
+    let elsewhere = h.peer();
+    h.send(
+        elsewhere,
+        lb,
+        &srtp.protect_rtp(&rtp(0xB, 201, 0, b"moved?")),
+    );
+    assert_eq!(
+        h.stats(lb).peer,
+        Some(b.peer.addr),
+        "SRTP alone does not move a browser"
+    );
+    assert!(h.take(c).iter().all(|d| !d.is_rtp()));
+}
+
+#[test]
+fn a_certificate_that_is_not_the_offers_closes_the_transport() {
+    let mut h = Harness::new(no_reports());
+    let relay = identity();
+    let honest = h.browser_peer("brwU");
+    let mut impostor = h.browser_peer("brwU");
+    // The transport expects the honest browser's fingerprint; the impostor answers ICE
+    // (it knows the credentials) but has another certificate.
+    let (lb, _, _) = browser_and_client(&mut h, &relay, &honest, None);
+    h.send(impostor.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
+    assert!(impostor.handshake(&mut h, lb, 20).is_none());
+    assert!(!h.is_live(lb), "freed");
+    let c = h.browser_counters();
+    assert_eq!((c.fingerprint_mismatches, c.handshakes), (1, 0));
+    assert!(
+        h.events()
+            .iter()
+            .any(|e| matches!(e, HarnessEvent::Freed { leg, .. } if *leg == lb.id))
+    );
+}
+
+#[test]
+fn consent_expires_without_checks_even_while_media_flows() {
+    let mut h = Harness::new(CoreConfig {
+        consent_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(60),
+        ..no_reports()
+    });
+    let relay = identity();
+    let mut b = h.browser_peer("brwU");
+    let (lb, _, _) = browser_and_client(&mut h, &relay, &b, None);
+    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
+    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake");
+    // Checks every 5 s and media every 100 ms: alive after 60 s.
+    let mut seq = 0u16;
+    for k in 0..600u32 {
+        if k % 50 == 0 {
+            h.send(
+                b.peer,
+                lb,
+                &ice_check(UFRAG, "brwU", PWD, (k / 50) as u8, false),
+            );
+        }
+        seq += 1;
+        h.send(b.peer, lb, &srtp.protect_rtp(&rtp(0xB, seq, 0, b"m")));
+        h.advance(Duration::from_millis(100));
+    }
+    assert!(h.is_live(lb));
+    // Media keeps flowing, checks stop: freed 30 s after the last check, and counted.
+    for _ in 0..400u32 {
+        seq += 1;
+        if h.is_live(lb) {
+            h.send(b.peer, lb, &srtp.protect_rtp(&rtp(0xB, seq, 0, b"m")));
+        }
+        h.advance(Duration::from_millis(100));
+    }
+    assert!(!h.is_live(lb), "consent expired");
+    assert_eq!(h.browser_counters().consent_expired, 1);
+}
+
+#[test]
+fn strangers_stun_dtls_and_srtp_on_the_shared_port_are_dropped_and_counted() {
+    let mut h = Harness::new(no_reports());
+    let relay = identity();
+    let mut b = h.browser_peer("brwU");
+    let (lb, _, _) = browser_and_client(&mut h, &relay, &b, None);
+    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
+    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake");
+    let before = h.shared_strangers();
+
+    let mut stranger = h.browser_peer("strg");
+    // DTLS from an address no transport selected: a ClientHello gets nothing back.
+    let mut dtls = supernode_relay::core::dtls::DtlsClient::new(&stranger.identity, {
+        // The harness's clock is what the core sees; the client only needs a start.
+        std::time::Instant::now()
+    });
+    dtls.handle_timeout(std::time::Instant::now());
+    for d in dtls.drain() {
+        h.send(stranger.peer, lb, &d);
+    }
+    // STUN for an unknown ufrag, and SRTP/RTP from the stranger's address.
+    h.send(
+        stranger.peer,
+        lb,
+        &ice_check("nobody", "strg", PWD, 9, true),
+    );
+    h.send(
+        stranger.peer,
+        lb,
+        &srtp.protect_rtp(&rtp(0xB, 500, 0, b"replayed")),
+    );
+    h.send_rtp(stranger.peer, lb, 0xB, 501, 0, b"plain");
+    assert_eq!(h.shared_strangers(), before + 4);
+    // STUN with the transport's ufrag but a guessed password: counted on the transport.
+    h.send(
+        stranger.peer,
+        lb,
+        &ice_check(UFRAG, "brwU", "guess", 10, true),
+    );
+    assert_eq!(h.stats(lb).drops(DropReason::StunRejected), 1);
+    assert!(
+        h.take(stranger.peer).is_empty(),
+        "nothing answers a stranger"
+    );
+    assert_eq!(h.stats(lb).peer, Some(b.peer.addr));
+    // The stranger's own handshake attempt through the harness fails the same way.
+    assert!(stranger.handshake(&mut h, lb, 3).is_none());
+    assert!(h.is_live(lb), "the transport is untouched");
+}
+
+#[test]
+fn twcc_feedback_reports_the_browsers_packets_and_arrival_times() {
+    let mut h = Harness::new(no_reports());
+    let relay = identity();
+    let mut b = h.browser_peer("brwU");
+    let (lb, _, _) = browser_and_client(&mut h, &relay, &b, Some(5));
+    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
+    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake");
+    let _ = h.take(b.peer);
+    // 20 packets 10 ms apart carrying transport-wide seq 65530.. (wrapping), one lost.
+    let lost = 65535u16;
+    let mut sent = Vec::new();
+    for i in 0..20u16 {
+        let tw = 65530u16.wrapping_add(i);
+        if tw != lost {
+            let p = rtp_twcc(0xB, i, u32::from(i) * 3000, 5, tw, &[0u8; 300]);
+            h.send(b.peer, lb, &srtp.protect_rtp(&p));
+            sent.push((tw, h.elapsed()));
+        }
+        h.advance(Duration::from_millis(10));
+    }
+    h.advance(Duration::from_millis(200));
+    // Feedback arrives as SRTCP on the transport; together the packets cover every seq.
+    let mut statuses = Vec::new();
+    let mut feedbacks = 0;
+    for d in h.take(b.peer).iter().filter(|d| d.is_rtcp()) {
+        let plain = srtp
+            .unprotect_rtcp(&d.data)
+            .expect("SRTCP under the browser's key");
+        for p in RtcpCompound::parse(&plain) {
+            if let Ok(RtcpPacket::TransportFeedback(f)) = p {
+                feedbacks += 1;
+                let mut at = i64::from(f.reference_time) * 64_000;
+                for (seq, s) in f.statuses() {
+                    match s {
+                        TwccStatus::Received(d) => {
+                            at += i64::from(d) * 250;
+                            statuses.push((seq, Some(at)));
+                        }
+                        TwccStatus::NotReceived => statuses.push((seq, None)),
+                    }
+                }
+            }
+        }
+    }
+    assert!(feedbacks >= 2, "feedback every 100 ms: {feedbacks}");
+    let received: Vec<_> = statuses.iter().filter(|(_, a)| a.is_some()).collect();
+    assert_eq!(received.len(), sent.len());
+    // Arrival times as the relay saw them (its epoch is the harness start), to the tick.
+    for ((seq, at), (tw, t)) in received.iter().zip(&sent) {
+        assert_eq!(seq, tw);
+        let want = t.as_micros() as i64;
+        assert!(
+            (at.unwrap() - want).abs() < 250,
+            "seq {seq}: {at:?} vs {want}"
+        );
+    }
+    assert!(
+        statuses.contains(&(lost, None)),
+        "the lost packet is reported lost"
+    );
+    assert!(
+        statuses.iter().all(|(s, a)| a.is_some() || *s == lost),
+        "nothing else reported lost"
+    );
+}
