@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ struct Network {
     nodes: Vec<Node>,
     key: String,
     db_url: String,
-    _db_dir: PathBuf,
+    _db_dir: common::DataDir,
 }
 
 fn shared_db(dir: &Path) -> String {
