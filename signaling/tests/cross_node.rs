@@ -88,6 +88,7 @@ impl Net {
                                     transport: t.transport.clone(),
                                     address: format!("127.0.0.{}:4000", i + 1),
                                     srtp: None,
+                                    browser: None,
                                 })
                             }
                             RelayOp::Subscribe(_) => RelayOutcome::Subscribed,
