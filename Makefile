@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.tools/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS = $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 
-.PHONY: tools demo test bench lint fmt fuzz fuzz-build loadgen pesq-tools jitterbench
+.PHONY: tools web-test-deps demo test bench lint fmt fuzz fuzz-build loadgen pesq-tools jitterbench
 
 tools:
 	@scripts/ensure-tools.sh
@@ -19,10 +19,18 @@ demo: tools
 	cargo build --release -p supernode -p supernode-edge
 	./target/release/supernode demo
 
-## All tests of the workspace.
+## The browser tests' npm packages (playwright-core, pinned by web/tests/package-lock.json);
+## the tests skip without them (and without /usr/bin/chromium) unless
+## SUPERNODE_REQUIRE_EXTERNAL=1.
+web-test-deps:
+	@if command -v npm >/dev/null; then \
+	  [ -d web/tests/node_modules/playwright-core ] || (cd web/tests && npm ci --no-audit --no-fund); \
+	else echo "make: no npm: the browser tests will skip (apt-get install nodejs npm chromium)"; fi
+
+## All tests of the workspace (the browser tests in supernode/tests/web_browser.rs included).
 ## (The hostile-client tests hold ~2,000 connections open: the open-file limit is raised to
 ## the hard limit, at most 20000, for the test run.)
-test: tools
+test: tools web-test-deps
 	hard=$$(ulimit -Hn); if [ "$$hard" = unlimited ] || [ "$$hard" -gt 20000 ]; then hard=20000; fi; \
 	[ "$$(ulimit -n)" -ge "$$hard" ] || ulimit -n "$$hard" 2>/dev/null || true; \
 	cargo test --workspace

@@ -29,7 +29,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use supernode_proto::ids::{AccountId, CallId, EndpointId};
 use supernode_proto::protocol::{
-    ClientMsg, EndReason, ErrorCode, LegInfo, MediaKind, ServerMsg, decode_server, encode_client,
+    ClientKind, ClientMsg, EndReason, ErrorCode, LegInfo, MediaKind, ServerMsg, decode_server,
+    encode_client,
 };
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -152,6 +153,7 @@ impl SignalingClient {
         .map_err(|e| CallError::Transport(format!("{url}: {e}")))?;
         let login = encode_client(&ClientMsg::Login {
             token: token.to_owned(),
+            client: ClientKind::Edge,
         });
         ws.send(Message::text(login))
             .await

@@ -77,6 +77,7 @@ fn main() {
             leg_id: transport,
             address: "203.0.113.7:40002".into(),
             srtp: Some(keying),
+            sdp: None,
         },
     };
     let frame = encode_server(&media);

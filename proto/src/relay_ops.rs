@@ -94,6 +94,39 @@ pub struct BrowserOffer {
     /// `a=rtpmap`s: Opus 48000, H.264 90000, RTX 90000).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clock_rates: Vec<(u8, u32)>,
+    /// What the relay sends toward this browser, one entry per accepted m-line that
+    /// receives: the SDP answer announces these SSRCs (`a=ssrc`, `a=ssrc-group:FID`) and
+    /// payload types, so forwarded packets must carry them (rewritten from the source
+    /// stream's). Empty: the browser only sends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub send: Vec<BrowserSend>,
+}
+
+/// One stream the relay sends toward a browser (one m-line of the answer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserSend {
+    /// `audio` or `video`: which source streams go out here.
+    pub kind: MediaKindOfLine,
+    /// The m-line's `a=mid` (for the MID header extension, when negotiated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<String>,
+    /// The browser's payload type for the codec (Opus or H.264).
+    pub pt: u8,
+    /// The SSRC announced for it.
+    pub ssrc: u32,
+    /// The RTX payload type and SSRC, when RTX was negotiated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtx: Option<(u8, u32)>,
+}
+
+/// The media kind of an m-line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKindOfLine {
+    /// Opus.
+    Audio,
+    /// H.264.
+    Video,
 }
 
 /// Routes every stream `source` receives to `sink` (one direction).
@@ -330,6 +363,13 @@ mod tests {
                 },
                 twcc_extension_id: Some(3),
                 clock_rates: vec![(111, 48_000), (96, 90_000)],
+                send: vec![BrowserSend {
+                    kind: MediaKindOfLine::Video,
+                    mid: Some("1".into()),
+                    pt: 96,
+                    ssrc: 7,
+                    rtx: Some((97, 8)),
+                }],
             }),
         });
         let json = serde_json::to_string(&op).unwrap();

@@ -10,7 +10,7 @@ use supernode_signaling::SignalingConfig;
 use supernode_signaling::directory::Directory;
 use supernode_signaling::ids::{AccountId, CallId, EndpointId};
 use supernode_signaling::protocol::{
-    ClientMsg, EndReason, ErrorCode, MediaKind, Negotiation, NoticeState, ServerMsg,
+    ClientKind, ClientMsg, EndReason, ErrorCode, MediaKind, Negotiation, NoticeState, ServerMsg,
 };
 use supernode_signaling::token::{Keyring, SigningKey};
 
@@ -29,6 +29,7 @@ async fn refused(s: &Server, token: &str, code: ErrorCode) {
     let mut c = Client::connect(s).await;
     c.send(&ClientMsg::Login {
         token: token.to_owned(),
+        client: ClientKind::Edge,
     })
     .await;
     expect_error(c.recv().await, code);
@@ -120,6 +121,7 @@ async fn login_and_keepalive() {
     assert_eq!(c.recv().await, ServerMsg::Pong { nonce: Some(42) });
     c.send(&ClientMsg::Login {
         token: accs[0].1.clone(),
+        client: ClientKind::Edge,
     })
     .await;
     expect_error(c.recv().await, ErrorCode::AlreadyLoggedIn);

@@ -41,6 +41,7 @@
 //! nats_password = ""
 //! nats_token = ""                  # … a token (never logged)
 //! nats_kv_replicas = 1             # replicas of the KV buckets (3 in a 3-server cluster)
+//! demo_partner = false             # POST /demo/login makes accounts for the web client (dev only)
 //! ```
 //!
 //! In a network, a node whose `node_id` is left at its default takes the id kept in
@@ -137,6 +138,10 @@ pub struct Config {
     pub nats_token: String,
     /// Replicas of the network's KV buckets.
     pub nats_kv_replicas: usize,
+    /// Serve the demo partner (`POST /demo/login`, `GET /demo/contacts`): anyone who
+    /// reaches the port can create accounts. Off by default; `supernode demo` and the dev
+    /// configuration (`config/dev.toml`) turn it on.
+    pub demo_partner: bool,
 }
 
 /// Keys that `SUPERNODE_<KEY>` may override.
@@ -178,6 +183,7 @@ const KEYS: &[&str] = &[
     "nats_password",
     "nats_token",
     "nats_kv_replicas",
+    "demo_partner",
 ];
 
 impl Default for Config {
@@ -221,6 +227,7 @@ impl Default for Config {
             nats_password: String::new(),
             nats_token: String::new(),
             nats_kv_replicas: 1,
+            demo_partner: false,
         }
     }
 }

@@ -179,6 +179,8 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
         .arg(dir)
         .env_remove("SUPERNODE_CONFIG")
         .env("SUPERNODE_DRAIN_SECONDS", "5")
+        // The web client works against the demo's supernode (open the printed URL).
+        .env("SUPERNODE_DEMO_PARTNER", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()

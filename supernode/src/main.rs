@@ -25,6 +25,7 @@ mod call_quality;
 mod cli;
 mod config;
 mod demo;
+mod demo_partner;
 mod health;
 mod http_server;
 // The conference MCUs' threads; the relay has no processor transport to feed them yet.
@@ -36,6 +37,7 @@ mod relay_books;
 mod relay_host;
 mod relay_rest;
 mod serve;
+mod web_client;
 
 use std::process::ExitCode;
 

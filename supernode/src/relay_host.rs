@@ -647,6 +647,7 @@ mod tests {
             },
             twcc_extension_id: Some(3),
             clock_rates: vec![(111, 48_000), (96, 90_000)],
+            send: vec![],
         };
         let mut ops = call_ops(&session, &tb, &tc);
         if let RelayOp::AddTransport(a) = &mut ops[1] {

@@ -79,8 +79,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             cfg.rate_limit_burst,
         )),
     };
-    let app = signaling
+    let mut app = signaling
         .router()
+        .merge(crate::web_client::router())
         .merge(crate::relay_rest::router(rest).layer(DefaultBodyLimit::max(cfg.body_limit_bytes)))
         .merge(crate::metrics::router(crate::metrics::MetricsState {
             signaling: signaling.clone(),
@@ -91,14 +92,19 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(match &network {
             Some(net) => crate::network::router(net.clone()),
             None => axum::Router::new(),
-        })
-        .layer(axum::middleware::from_fn_with_state(
-            crate::body_deadline::BodyLimits {
-                timeout: Duration::from_secs(cfg.body_timeout_seconds),
-                max_bytes: cfg.body_limit_bytes,
-            },
-            crate::body_deadline::body_deadline,
-        ));
+        });
+    if cfg.demo_partner {
+        let partner =
+            crate::demo_partner::DemoPartner::start(&store, format!("http://{bound}")).await?;
+        app = app.merge(crate::demo_partner::router(partner));
+    }
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        crate::body_deadline::BodyLimits {
+            timeout: Duration::from_secs(cfg.body_timeout_seconds),
+            max_bytes: cfg.body_limit_bytes,
+        },
+        crate::body_deadline::body_deadline,
+    ));
     warn_if_descriptors_short(cfg.max_connections);
     if let Some(net) = &network {
         crate::network::start(net, &signaling, relay.clone()).await?;
@@ -107,6 +113,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut signals = Signals::register();
     let mut out = std::io::stdout().lock();
     writeln!(out, "supernode: listening on http://{bound}")?;
+    writeln!(out, "supernode: web client at http://{bound}/")?;
+    if cfg.demo_partner {
+        writeln!(
+            out,
+            "supernode: demo partner on (POST /demo/login makes accounts; dev only)"
+        )?;
+    }
     writeln!(out, "supernode: WebSocket at ws://{bound}/v1/ws")?;
     writeln!(out, "supernode: metrics at http://{bound}/metrics")?;
     writeln!(

@@ -10,6 +10,8 @@
 mod bare;
 #[path = "../loadgen/ng.rs"]
 mod ng;
+#[path = "../loadgen/soak.rs"]
+mod soak;
 #[path = "../loadgen/traffic.rs"]
 mod traffic;
 
@@ -73,6 +75,18 @@ struct Args {
     /// ns, output index; the last latency run wins), to see when slow packets happen.
     #[arg(long)]
     latency_dump: Option<std::path::PathBuf>,
+    /// Soak mode: instead of the table, run each of `--targets` (give `relay,bare`) for this
+    /// many seconds at `--soak-at` of the relay's maximum (found by a ramp first, unless
+    /// `--mode fixed` gives the multiplier), sampling loss, resident memory, open
+    /// descriptors and the forwarder's CPU every `--soak-every` seconds.
+    #[arg(long, default_value_t = 0)]
+    soak: u64,
+    /// Fraction of the relay's maximum rate the soak runs at.
+    #[arg(long, default_value_t = 0.8)]
+    soak_at: f64,
+    /// Seconds between two soak samples.
+    #[arg(long, default_value_t = 10)]
+    soak_every: u64,
     /// Seconds of the stall check before the runs: a thread spins on the forwarder's CPU and
     /// counts the gaps over 1 ms in which it did not run (the machine taking the CPU away:
     /// other processes, or the hypervisor). 0 skips it.
@@ -601,6 +615,9 @@ fn main() -> Result<()> {
     let mut load = Load::new().context("binding loadgen sockets")?;
     if let Some(p) = &args.latency_dump {
         load.dump_latencies_to(p.clone());
+    }
+    if args.soak > 0 {
+        return soak::run(&args, &mut load, shape);
     }
     let mut rows = Vec::new();
     for t in &args.targets {

@@ -30,7 +30,9 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use supernode_proto::ids::AccountId;
-use supernode_proto::protocol::{ClientMsg, MediaKind, ServerMsg, decode_server, encode_client};
+use supernode_proto::protocol::{
+    ClientKind, ClientMsg, MediaKind, ServerMsg, decode_server, encode_client,
+};
 use supernode_signaling::directory::InMemoryDirectory;
 use supernode_signaling::{Signaling, SignalingConfig, Store};
 use tokio_tungstenite::tungstenite::Message;
@@ -278,6 +280,7 @@ async fn login(url: &str, token: &str) -> Result<Ws> {
         &mut ws,
         &ClientMsg::Login {
             token: token.to_owned(),
+            client: ClientKind::Edge,
         },
     )
     .await?;

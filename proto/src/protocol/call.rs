@@ -94,7 +94,13 @@ pub struct LegInfo {
     pub leg_id: TransportId,
     /// `IP:PORT` of the relay transport.
     pub address: String,
-    /// SRTP keying, when the transport is encrypted.
+    /// SRTP keying, when the transport is encrypted with keys from the supernode (edge
+    /// clients).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srtp: Option<SrtpKeying>,
+    /// For a browser endpoint: the supernode's SDP answer to the offer it sent with
+    /// `invite` or `accept` (ICE-lite, candidates included, DTLS-SRTP). `None` for edge
+    /// clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp: Option<String>,
 }

@@ -5,6 +5,19 @@ use serde::{Deserialize, Serialize};
 use super::call::{MediaKind, Negotiation};
 use crate::ids::{AccountId, CallId};
 
+/// What kind of client an endpoint is, declared at `login`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientKind {
+    /// The edge client: SRTP keyed by the supernode (SDES-like), its own relay port.
+    #[default]
+    Edge,
+    /// A browser (WebRTC): sends an SDP offer with `invite`/`accept`; the supernode answers
+    /// it (ICE-lite, DTLS-SRTP, BUNDLE) in the `media` message.
+    Browser,
+}
+
 /// Messages a client sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -14,6 +27,11 @@ pub enum ClientMsg {
     Login {
         /// The signed token.
         token: String,
+        /// What kind of client this endpoint is (`edge` when absent). A `browser` sets its
+        /// calls up with SDP offers the supernode answers (`docs/protocol.md`, "Browser
+        /// endpoints").
+        #[serde(default)]
+        client: ClientKind,
     },
     /// Application keep-alive; answered with `pong` carrying the same nonce.
     Ping {
@@ -36,7 +54,8 @@ pub enum ClientMsg {
         /// The caller's own reference, echoed in `ringing`/`busy`/`unavailable`.
         #[serde(default)]
         client_ref: Option<String>,
-        /// An SDP offer for browser callees (passed on in `incoming_call`).
+        /// A browser caller's SDP offer, answered by the supernode (in the caller's `media`
+        /// once the call is answered). From an edge caller it is passed on in `incoming_call`.
         #[serde(default)]
         sdp: Option<String>,
     },
@@ -44,7 +63,8 @@ pub enum ClientMsg {
     Accept {
         /// The call.
         call_id: CallId,
-        /// An SDP answer for browser callers (passed on in `accepted`).
+        /// A browser callee's SDP offer, answered by the supernode (in the callee's `media`).
+        /// From an edge callee it is passed on in `accepted`.
         #[serde(default)]
         sdp: Option<String>,
     },

@@ -49,6 +49,9 @@ pub enum ErrorCode {
     /// The socket sent more messages than its budget allows (`ws_rate_limit_per_second`,
     /// `ws_rate_limit_burst`); the socket is closed (code 1008) after this error.
     RateLimited,
+    /// A browser's SDP offer is malformed, or offers nothing the supernode serves (no
+    /// Opus, no H.264 in the delivered profile); the message names the line or the reasons.
+    InvalidSdp,
     /// A message above `ws_max_message_bytes`; the socket is closed (code 1009) after this
     /// error.
     MessageTooBig,

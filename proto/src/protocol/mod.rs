@@ -20,7 +20,7 @@ mod server;
 use serde::Serialize;
 
 pub use self::call::{EndReason, LegInfo, MediaKind, Negotiation, NoticeState, SrtpKeying};
-pub use self::client::ClientMsg;
+pub use self::client::{ClientKind, ClientMsg};
 pub use self::error::{ErrorCode, ProtocolError};
 pub use self::server::ServerMsg;
 
@@ -193,6 +193,7 @@ mod tests {
                     profile: SrtpProfile::AeadAes128Gcm,
                     key_b64: "AAAA".into(),
                 }),
+                sdp: None,
             },
         };
         let text = encode_server(&media);

@@ -5,6 +5,7 @@ mod remote;
 pub use remote::NodeOut;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,13 +15,15 @@ use supernode_proto::relay_ops::{
     TransportGrant, TransportKind,
 };
 
+use super::browser::CheckedOffer;
 use crate::directory::{Directory, EndpointRecord};
 use crate::ids::{
     AccountId, CallId, EndpointId, OperationId, PartnerId, RelaySessionId, TransportId,
 };
 use crate::protocol::{
-    EndReason, ErrorCode, LegInfo, MediaKind, Negotiation, NoticeState, ServerMsg,
+    ClientKind, EndReason, ErrorCode, LegInfo, MediaKind, Negotiation, NoticeState, ServerMsg,
 };
+use crate::sdp::MediaPolicy;
 
 /// Tunables of the conference core.
 #[derive(Clone, Debug)]
@@ -39,6 +42,10 @@ pub struct CallConfig {
     pub srtp: SrtpProfile,
     /// This supernode's id in the directory.
     pub node_id: String,
+    /// What browsers are served (the H.264 profile delivered, transport-cc, ...).
+    pub browser_media: MediaPolicy,
+    /// `relay_public_ip`: announced first in browsers' SDP answers.
+    pub public_ip: Option<IpAddr>,
     /// Whether this supernode is part of a network: it then rings endpoints of other nodes
     /// (the directory lists them) through [`CallCore::poll_node`].
     pub network: bool,
@@ -53,6 +60,8 @@ impl Default for CallConfig {
             relay_timeout: Duration::from_secs(5),
             srtp: SrtpProfile::Aes128CmHmacSha1_80,
             node_id: "local".into(),
+            browser_media: MediaPolicy::default(),
+            public_ip: None,
             network: false,
         }
     }
@@ -109,6 +118,7 @@ pub struct RelayBooks {
 struct Endpoint {
     account: AccountId,
     partner: PartnerId,
+    kind: ClientKind,
     watching: BTreeSet<AccountId>,
 }
 
@@ -120,8 +130,12 @@ struct Pending {
     callee_tr: TransportId,
     grants: HashMap<TransportId, TransportGrant>,
     deadline: Instant,
-    /// The answer's SDP, passed on in `accepted`.
+    /// The answer's SDP, passed on in `accepted` (edge callees).
     sdp: Option<String>,
+    /// A browser callee's offer, answered in its `media`.
+    callee_offer: Option<Box<CheckedOffer>>,
+    /// The callee's endpoints that rang and were told `answered_elsewhere` on accept.
+    elsewhere: BTreeSet<EndpointId>,
 }
 
 #[derive(Debug)]
@@ -147,7 +161,10 @@ struct Call {
     caller_ep: EndpointId,
     callee: AccountId,
     media: MediaKind,
+    /// An edge caller's SDP, passed on in `incoming_call`.
     sdp: Option<String>,
+    /// A browser caller's offer, answered in its `media`.
+    caller_offer: Option<CheckedOffer>,
     deadline: Instant,
     phase: Phase,
     /// The call's cross-node state (empty for a call within this node).
@@ -354,6 +371,17 @@ impl CallCore {
     /// the directory). If the account is being called, the new endpoint rings too; if it is
     /// in a call, it gets a notice.
     pub fn attach(&mut self, account: AccountId, partner: PartnerId) -> EndpointId {
+        self.attach_as(account, partner, ClientKind::Edge)
+    }
+
+    /// [`Self::attach`] for an endpoint of kind `kind` (a browser sends SDP offers with
+    /// `invite` and `accept`, and gets SDP answers in `media`).
+    pub fn attach_as(
+        &mut self,
+        account: AccountId,
+        partner: PartnerId,
+        kind: ClientKind,
+    ) -> EndpointId {
         let ep = EndpointId::random();
         let was_online = self.online(&account);
         self.endpoints.insert(
@@ -361,6 +389,7 @@ impl CallCore {
             Endpoint {
                 account: account.clone(),
                 partner: partner.clone(),
+                kind,
                 watching: BTreeSet::new(),
             },
         );
@@ -514,6 +543,7 @@ impl CallCore {
         };
         let caller = endpoint.account.clone();
         let partner = endpoint.partner.clone();
+        let browser = endpoint.kind == ClientKind::Browser;
         if caller == to {
             return Err(err(
                 ErrorCode::InvalidTarget,
@@ -537,6 +567,12 @@ impl CallCore {
             self.push(ep.clone(), ServerMsg::Busy { to, client_ref });
             return Ok(());
         }
+        // A browser's offer is for the supernode, not for the callee.
+        let (sdp, caller_offer) = if browser {
+            (None, Some(self.browser_offer(sdp.as_deref(), "invite")?))
+        } else {
+            (sdp, None)
+        };
         let ringing = self.local_endpoints(&to);
         if ringing.is_empty() && !self.network_up {
             return Err(err(
@@ -596,12 +632,30 @@ impl CallCore {
                 callee: to,
                 media,
                 sdp,
+                caller_offer,
                 deadline: now + self.cfg.ring_timeout,
                 phase: Phase::Ringing { ringing },
                 net,
             },
         );
         Ok(())
+    }
+
+    /// Checks a browser endpoint's offer (required with `what`).
+    fn browser_offer(&self, sdp: Option<&str>, what: &str) -> Result<CheckedOffer, CallError> {
+        let Some(sdp) = sdp else {
+            return Err(CallError {
+                code: ErrorCode::InvalidMessage,
+                message: format!("a browser's {what} carries its SDP offer in \"sdp\""),
+            });
+        };
+        CheckedOffer::check(sdp, &self.cfg.browser_media)
+    }
+
+    fn is_browser(&self, ep: &EndpointId) -> bool {
+        self.endpoints
+            .get(ep)
+            .is_some_and(|e| e.kind == ClientKind::Browser)
     }
 
     fn notice_others(
@@ -671,6 +725,10 @@ impl CallCore {
                 return Err(not_yours());
             }
         };
+        // A browser accepts with its offer: refuse a bad one before anything happens.
+        if self.is_browser(ep) {
+            self.browser_offer(sdp.as_deref(), "accept")?;
+        }
         if call.net.needs_claim() {
             return self.claim(ep, call_id, sdp);
         }
@@ -688,6 +746,39 @@ impl CallCore {
         ringing: BTreeSet<EndpointId>,
         sdp: Option<String>,
     ) {
+        // A browser's offer is for the supernode (answered in its `media`), not for the
+        // caller; an edge callee's SDP is passed on in `accepted`.
+        let (sdp, callee_offer) = if self.is_browser(ep) {
+            match self.browser_offer(sdp.as_deref(), "accept") {
+                Ok(o) => (None, Some(Box::new(o))),
+                Err(e) => {
+                    self.push(
+                        ep.clone(),
+                        ServerMsg::Error {
+                            code: e.code,
+                            message: e.message,
+                            in_reply_to: Some("accept".into()),
+                        },
+                    );
+                    return;
+                }
+            }
+        } else {
+            (sdp, None)
+        };
+        // The first accept wins: the other ringing endpoints stop ringing now, not once the
+        // relay answered (a later accept from them is `invalid_state`).
+        let elsewhere: BTreeSet<EndpointId> =
+            ringing.iter().filter(|r| *r != ep).cloned().collect();
+        for r in &elsewhere {
+            self.push(
+                r.clone(),
+                ServerMsg::AnsweredElsewhere {
+                    call_id: call_id.clone(),
+                },
+            );
+        }
+        let ringing: BTreeSet<EndpointId> = BTreeSet::from([ep.clone()]);
         if !self.cfg.relay {
             if let Some(call) = self.calls.get_mut(call_id) {
                 call.phase = Phase::Active {
@@ -695,19 +786,28 @@ impl CallCore {
                     session: None,
                 };
             }
-            self.answered(call_id, ep, &ringing, sdp, None);
+            self.answered(call_id, ep, &ringing, &elsewhere, sdp, None);
             return;
         }
         let session = RelaySessionId::random();
         let (caller_tr, callee_tr) = (TransportId::random(), TransportId::random());
-        let transport = |transport: &TransportId| {
+        let caller_offer = self.calls.get(call_id).and_then(|c| c.caller_offer.clone());
+        let transport = |transport: &TransportId, offer: Option<&CheckedOffer>| {
             RelayOp::AddTransport(AddTransport {
                 op: OperationId::random(),
                 session: session.clone(),
                 transport: transport.clone(),
-                kind: TransportKind::Client,
-                srtp: Some(self.cfg.srtp),
-                browser: None,
+                kind: if offer.is_some() {
+                    TransportKind::Browser
+                } else {
+                    TransportKind::Client
+                },
+                srtp: if offer.is_some() {
+                    None
+                } else {
+                    Some(self.cfg.srtp)
+                },
+                browser: offer.map(|o| o.relay_offer(transport, &self.cfg.browser_media)),
             })
         };
         let subscribe = |source: &TransportId, sink: &TransportId| {
@@ -724,8 +824,8 @@ impl CallCore {
                 session: session.clone(),
                 call: call_id.clone(),
             }),
-            transport(&caller_tr),
-            transport(&callee_tr),
+            transport(&caller_tr, caller_offer.as_ref()),
+            transport(&callee_tr, callee_offer.as_deref()),
             subscribe(&caller_tr, &callee_tr),
             subscribe(&callee_tr, &caller_tr),
         ];
@@ -750,19 +850,22 @@ impl CallCore {
                     grants: HashMap::new(),
                     deadline,
                     sdp,
+                    callee_offer,
+                    elsewhere,
                 },
             };
         }
     }
 
     /// The messages of an answered call: `accepted` to the caller, `answered_elsewhere` to
-    /// the other ringing endpoints, notices, and `media` to both endpoints when there are
-    /// transports.
+    /// the endpoints that started ringing after the accept (the others, `elsewhere`, were
+    /// told on accept), notices, and `media` to both endpoints when there are transports.
     fn answered(
         &mut self,
         call_id: &CallId,
         ep: &EndpointId,
         ringing: &BTreeSet<EndpointId>,
+        elsewhere: &BTreeSet<EndpointId>,
         sdp: Option<String>,
         legs: Option<(LegInfo, LegInfo)>,
     ) {
@@ -795,7 +898,7 @@ impl CallCore {
             NoticeState::Answered,
             &callee,
         );
-        let mut except: Vec<EndpointId> = ringing.iter().cloned().collect();
+        let mut except: Vec<EndpointId> = ringing.iter().chain(elsewhere).cloned().collect();
         except.push(ep.clone());
         self.notice_others(&callee, &except, call_id, NoticeState::Answered, &caller);
         if let Some((a, b)) = legs {
@@ -890,17 +993,25 @@ impl CallCore {
         if outstanding > 0 {
             return;
         }
+        let (public_ip, policy) = (self.cfg.public_ip, &self.cfg.browser_media);
         let legs = match (
             pending.grants.get(&pending.caller_tr),
             pending.grants.get(&pending.callee_tr),
         ) {
-            (Some(a), Some(b)) => Some((leg_info(a), leg_info(b))),
-            _ => None,
+            (Some(a), Some(b)) => leg_info(a, call.caller_offer.as_ref(), public_ip, policy)
+                .and_then(|a| {
+                    leg_info(b, pending.callee_offer.as_deref(), public_ip, policy).map(|b| (a, b))
+                }),
+            _ => Err("a transport of the call is missing".to_owned()),
         };
-        let Some(legs) = legs else {
-            // Every operation answered, yet a transport is missing: not a usable answer.
-            self.end_call(call_id, EndReason::RelayFailure);
-            return;
+        let legs = match legs {
+            Ok(legs) => legs,
+            Err(e) => {
+                // Every operation answered, yet not a usable answer.
+                tracing::warn!(call = %call_id, error = %e, "relay grant unusable");
+                self.end_call(call_id, EndReason::RelayFailure);
+                return;
+            }
         };
         let Some(call) = self.calls.get_mut(call_id) else {
             return;
@@ -922,7 +1033,14 @@ impl CallCore {
             callee_ep: callee_ep.clone(),
             session: Some(pending.session),
         };
-        self.answered(call_id, &callee_ep, &ringing, pending.sdp, Some(legs));
+        self.answered(
+            call_id,
+            &callee_ep,
+            &ringing,
+            &pending.elsewhere,
+            pending.sdp,
+            Some(legs),
+        );
     }
 
     /// Emits the release of a session whose call is gone, once none of its operations is
@@ -1145,12 +1263,23 @@ impl CallCore {
     }
 }
 
-fn leg_info(g: &TransportGrant) -> LegInfo {
-    LegInfo {
+/// The `media` message's leg for a grant; a browser's carries the answer to its offer.
+fn leg_info(
+    g: &TransportGrant,
+    offer: Option<&CheckedOffer>,
+    public_ip: Option<IpAddr>,
+    policy: &MediaPolicy,
+) -> Result<LegInfo, String> {
+    let sdp = match offer {
+        Some(o) => Some(o.answer(g, public_ip, policy)?),
+        None => None,
+    };
+    Ok(LegInfo {
         leg_id: g.transport.clone(),
         address: g.address.clone(),
         srtp: g.srtp.clone(),
-    }
+        sdp,
+    })
 }
 
 #[cfg(test)]

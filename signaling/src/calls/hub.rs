@@ -21,7 +21,7 @@ use crate::config::SignalingConfig;
 use crate::directory::Directory;
 use crate::ids::{AccountId, EndpointId, PartnerId};
 use crate::network_access::{NetFailure, NetworkAccess};
-use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
+use crate::protocol::{ClientKind, ClientMsg, ErrorCode, ServerMsg};
 use crate::relay_access::RelayAccess;
 use supernode_proto::network::{NodeMsg, NodeReply};
 
@@ -209,15 +209,26 @@ impl Hub {
         });
     }
 
-    /// Attaches a logged-in endpoint whose messages go to `tx`.
+    /// Attaches a logged-in edge endpoint whose messages go to `tx`.
     pub fn attach(
         self: &Arc<Self>,
         account: AccountId,
         partner: PartnerId,
         tx: mpsc::Sender<ServerMsg>,
     ) -> EndpointId {
+        self.attach_as(account, partner, ClientKind::Edge, tx)
+    }
+
+    /// Attaches a logged-in endpoint of kind `client` whose messages go to `tx`.
+    pub fn attach_as(
+        self: &Arc<Self>,
+        account: AccountId,
+        partner: PartnerId,
+        client: ClientKind,
+        tx: mpsc::Sender<ServerMsg>,
+    ) -> EndpointId {
         let mut inner = self.lock();
-        let ep = inner.core.attach(account.clone(), partner);
+        let ep = inner.core.attach_as(account.clone(), partner, client);
         inner.senders.insert(ep.clone(), (account, tx));
         flush(&mut inner);
         ep

@@ -13,7 +13,11 @@
 //! Rules it keeps:
 //! * an account takes part in at most one call at a time; a second invite to it gets `busy`;
 //! * an invite rings every endpoint of the callee (and endpoints that attach while it rings);
-//! * the first `accept` wins, the other ringing endpoints get `answered_elsewhere`;
+//! * the first `accept` wins, the other ringing endpoints get `answered_elsewhere` at once
+//!   (not when the relay has answered);
+//! * a browser endpoint (`login` with `client: browser`) sends its SDP offer with `invite` /
+//!   `accept`; its transport is `AddTransport{Browser}` with what the offer says
+//!   ([`browser`]), and its `media` message carries the supernode's SDP answer;
 //! * the caller's (and callee's) other endpoints get `call_notice`s and take no part;
 //! * transports are asked for on accept (one session, a client transport per endpoint, a
 //!   subscription each way); the call is answered (`accepted`, `media`) when every result is
@@ -23,6 +27,7 @@
 //! * a disconnecting endpoint ends only the calls it takes part in (a ringing endpoint that
 //!   leaves just stops ringing; when the last one leaves, the call ends `unavailable`).
 
+pub mod browser;
 mod core;
 pub mod hub;
 

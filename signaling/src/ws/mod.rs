@@ -151,7 +151,11 @@ async fn login(
     socket: &mut WebSocket,
     state: &AppState,
     budget: &mut FrameBudget,
-) -> Option<(crate::ids::AccountId, crate::ids::PartnerId)> {
+) -> Option<(
+    crate::ids::AccountId,
+    crate::ids::PartnerId,
+    crate::protocol::ClientKind,
+)> {
     let deadline = tokio::time::Instant::now() + state.0.cfg.login_timeout;
     loop {
         let frame = match tokio::time::timeout_at(deadline, socket.recv()).await {
@@ -188,8 +192,8 @@ async fn login(
                 return None;
             }
         };
-        let token = match decode_client(t.as_str()) {
-            Ok(ClientMsg::Login { token }) => token,
+        let (token, client) = match decode_client(t.as_str()) {
+            Ok(ClientMsg::Login { token, client }) => (token, client),
             Ok(_) => {
                 close_with(
                     socket,
@@ -219,7 +223,7 @@ async fn login(
             }
         };
         return match state.0.store.live_account_partner(&claims.account).await {
-            Ok(Some(partner)) => Some((claims.account, partner)),
+            Ok(Some(partner)) => Some((claims.account, partner, client)),
             Ok(None) => {
                 close_with(
                     socket,
@@ -251,7 +255,7 @@ async fn run(mut socket: WebSocket, state: AppState) {
         state.0.cfg.ws_rate_limit_burst,
         Instant::now(),
     );
-    let Some((account, partner)) = login(&mut socket, &state, &mut budget).await else {
+    let Some((account, partner, client)) = login(&mut socket, &state, &mut budget).await else {
         return;
     };
     let hub = state.0.hub.clone();
@@ -261,7 +265,7 @@ async fn run(mut socket: WebSocket, state: AppState) {
         .cfg
         .keepalive_interval
         .max(Duration::from_millis(50));
-    let ep = hub.attach(account.clone(), partner, tx);
+    let ep = hub.attach_as(account.clone(), partner, client, tx);
     let (mut sink, mut stream) = socket.split();
     let ok = ServerMsg::LoginOk {
         endpoint_id: ep.clone(),

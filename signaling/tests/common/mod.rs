@@ -9,11 +9,14 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use supernode_proto::protocol::SrtpKeying;
 use supernode_proto::relay_ops::{
-    RelayOp, RelayOpError, RelayOutcome, RelayResult, TransportGrant,
+    BrowserGrant, BrowserOffer, DtlsFingerprint, IceCandidate, RelayOp, RelayOpError, RelayOutcome,
+    RelayResult, TransportGrant, TransportKind,
 };
 use supernode_signaling::directory::InMemoryDirectory;
 use supernode_signaling::ids::{CallId, EndpointId, RelaySessionId, TransportId};
-use supernode_signaling::protocol::{ClientMsg, ServerMsg, decode_server, encode_client};
+use supernode_signaling::protocol::{
+    ClientKind, ClientMsg, ServerMsg, decode_server, encode_client,
+};
 use supernode_signaling::relay_access::RelayReply;
 use supernode_signaling::{RelayAccess, Signaling, SignalingConfig, Store};
 use tokio::net::TcpStream;
@@ -95,6 +98,8 @@ pub struct RelayLog {
     pub fail_next: bool,
     /// While set, the relay says it takes no new calls (a draining host).
     pub draining: bool,
+    /// What each browser transport was asked with (`AddTransport{Browser}`).
+    pub browser_offers: Vec<(TransportId, BrowserOffer)>,
 }
 
 impl RecordingRelay {
@@ -140,6 +145,32 @@ impl RecordingRelay {
                 s.allocated_legs += 1;
                 let n = s.allocated_legs;
                 s.live.entry(call).or_default().push(t.transport.clone());
+                let address =
+                    SocketAddr::from(([127, 0, 0, 1], 40000 + (n % 20000) as u16)).to_string();
+                if t.kind == TransportKind::Browser {
+                    let offer = t.browser.clone().ok_or(RelayOpError::Unavailable(
+                        "a browser transport without its offer".into(),
+                    ))?;
+                    s.browser_offers.push((t.transport.clone(), offer));
+                    return Ok(RelayOutcome::TransportAdded(TransportGrant {
+                        transport: t.transport.clone(),
+                        address: address.clone(),
+                        srtp: None,
+                        browser: Some(BrowserGrant {
+                            ice_ufrag: format!("rly{n}"),
+                            ice_pwd: format!("relaypassword{n:0>12}"),
+                            fingerprint: DtlsFingerprint {
+                                algorithm: "sha-256".into(),
+                                value: vec![format!("{:02X}", n as u8); 32].join(":"),
+                            },
+                            candidates: vec![IceCandidate {
+                                foundation: "1".into(),
+                                priority: 2_130_706_431,
+                                address,
+                            }],
+                        }),
+                    }));
+                }
                 let profile = t.srtp.unwrap_or_default();
                 Ok(RelayOutcome::TransportAdded(TransportGrant {
                     transport: t.transport.clone(),
@@ -295,11 +326,17 @@ impl Client {
         Self { ws }
     }
 
-    /// Connects and logs in; returns the client and its endpoint id.
+    /// Connects and logs in as an edge client; returns the client and its endpoint id.
     pub async fn login(server: &Server, token: &str) -> (Self, EndpointId) {
+        Self::login_as(server, token, ClientKind::Edge).await
+    }
+
+    /// Connects and logs in as a `client` kind; returns the client and its endpoint id.
+    pub async fn login_as(server: &Server, token: &str, client: ClientKind) -> (Self, EndpointId) {
         let mut c = Self::connect(server).await;
         c.send(&ClientMsg::Login {
             token: token.to_owned(),
+            client,
         })
         .await;
         match c.recv().await {

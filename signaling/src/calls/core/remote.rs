@@ -456,6 +456,8 @@ impl CallCore {
                         callee,
                         media,
                         sdp,
+                        // The caller's node answers a browser caller's offer.
+                        caller_offer: None,
                         deadline: now + self.cfg.ring_timeout,
                         phase: Phase::Ringing { ringing: tabs },
                         net: CallNet {

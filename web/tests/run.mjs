@@ -1,0 +1,258 @@
+// Browser tests of the supernode web client: real headless Chromium (Debian's
+// /usr/bin/chromium, fake camera and microphone) driven by playwright-core.
+//
+//   node run.mjs --base http://127.0.0.1:PORT --scenario tabs|b2b|edge-callee|edge-caller \
+//                [--out DIR] [--seconds N] [--callee-account acc_…]
+//
+// The supernode must run with the demo partner on. Prints one JSON line per check and a
+// final `{"scenario", "ok", ...}` line; exits 0 when every check passed, 1 when one failed,
+// 2 on a usage error, 3 when Chromium is missing.
+//
+// Scenarios
+// * tabs: three tabs of one account ring; the first to answer takes the call, the other two
+//   show "Answered in another tab" within 1 s, and a late accept from one of them is refused
+//   `invalid_state`. Needs no media.
+// * b2b: a browser calls a browser through the supernode; on each side framesDecoded and
+//   audio totalSamplesReceived grow and packetsLost stays under 1 %; screenshots of both.
+// * edge-callee: a browser calls the account `--callee-account` (an edge client that
+//   answers) and checks the browser's receive statistics.
+// * edge-caller: a browser logs in as a new account, prints `{"browser_account": id}` and
+//   waits for an edge client to call it; answers and checks its statistics.
+
+import { chromium } from 'playwright-core';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+function parseArgs(argv) {
+  const out = { out: 'target/web-tests', seconds: 8 };
+  for (let i = 2; i < argv.length; i += 2) {
+    const k = argv[i].replace(/^--/, '');
+    out[k.replace(/-(.)/g, (_, c) => c.toUpperCase())] = argv[i + 1];
+  }
+  return out;
+}
+
+const opts = parseArgs(process.argv);
+if (!opts.base || !opts.scenario) {
+  console.error('usage: node run.mjs --base URL --scenario tabs|b2b|edge-callee|edge-caller [--out DIR]');
+  process.exit(2);
+}
+if (!existsSync(CHROMIUM)) {
+  console.log(JSON.stringify({ scenario: opts.scenario, ok: false, skipped: `no ${CHROMIUM}` }));
+  process.exit(3);
+}
+mkdirSync(opts.out, { recursive: true });
+
+const failures = [];
+const facts = {};
+function check(name, ok, detail = {}) {
+  console.log(JSON.stringify({ check: name, ok: !!ok, ...detail }));
+  if (!ok) failures.push(name);
+}
+
+const browsers = [];
+const dirs = [];
+async function browser() {
+  const dir = mkdtempSync(join(tmpdir(), 'supernode-chromium-'));
+  dirs.push(dir);
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1100, height: 800 },
+  });
+  browsers.push(ctx);
+  return ctx;
+}
+
+async function open(ctx, query) {
+  const page = ctx.pages().length === 1 && ctx.pages()[0].url() === 'about:blank' && !ctx._used
+    ? ctx.pages()[0]
+    : await ctx.newPage();
+  ctx._used = true;
+  page.on('pageerror', (e) => console.log(JSON.stringify({ pageerror: e.message })));
+  await page.goto(`${opts.base}/${query}`);
+  await page.waitForFunction(() => window.supernode && window.supernode.state === 'idle', null, {
+    timeout: 15000,
+  });
+  return page;
+}
+
+const state = (page) => page.evaluate(() => window.supernode.state);
+const accountOf = (page) => page.evaluate(() => window.supernode.account.id);
+
+async function waitState(page, states, timeout = 10000) {
+  await page.waitForFunction(
+    (s) => s.includes(window.supernode.state),
+    states,
+    { timeout, polling: 20 },
+  );
+}
+
+async function call(caller, calleeId) {
+  const sel = `li[data-account="${calleeId}"][data-online="true"] button.call:not([disabled])`;
+  await caller.waitForSelector(sel, { timeout: 15000 });
+  await caller.click(sel);
+}
+
+async function stats(page) {
+  return page.evaluate(() => window.supernode.stats);
+}
+
+// Samples a page's getStats twice, `seconds` apart, and checks media flowed in both kinds.
+async function mediaChecks(name, page, seconds) {
+  await page.waitForFunction(() => window.supernode.stats && window.supernode.stats.connection === 'connected', null, { timeout: 15000 });
+  await page.waitForTimeout(1500);
+  const a = await stats(page);
+  await page.waitForTimeout(seconds * 1000);
+  const b = await stats(page);
+  const loss = (o) => (o.packetsReceived + o.packetsLost ? o.packetsLost / (o.packetsReceived + o.packetsLost) : 1);
+  facts[name] = { before: a, after: b };
+  check(`${name}: framesDecoded grows`, (b.videoIn.framesDecoded ?? 0) > (a.videoIn.framesDecoded ?? 0), {
+    before: a.videoIn.framesDecoded, after: b.videoIn.framesDecoded,
+  });
+  check(`${name}: audio totalSamplesReceived grows`, (b.audioIn.totalSamplesReceived ?? 0) > (a.audioIn.totalSamplesReceived ?? 0), {
+    before: a.audioIn.totalSamplesReceived, after: b.audioIn.totalSamplesReceived,
+  });
+  check(`${name}: video packetsLost < 1 %`, loss(b.videoIn) < 0.01, { lost: b.videoIn.packetsLost, received: b.videoIn.packetsReceived });
+  check(`${name}: audio packetsLost < 1 %`, loss(b.audioIn) < 0.01, { lost: b.audioIn.packetsLost, received: b.audioIn.packetsReceived });
+  return b;
+}
+
+async function tabs() {
+  const calleeCtx = await browser();
+  const callerCtx = await browser();
+  const tab1 = await open(calleeCtx, '?name=Bob');
+  const bob = await accountOf(tab1);
+  const tab2 = await open(calleeCtx, `?account=${bob}`);
+  const tab3 = await open(calleeCtx, `?account=${bob}`);
+  const endpoints = await Promise.all([tab1, tab2, tab3].map((p) => p.evaluate(() => window.supernode.endpointId)));
+  check('three tabs are three endpoints of one account', new Set(endpoints).size === 3, { endpoints });
+  const alice = await open(callerCtx, '?name=Alice');
+  await call(alice, bob);
+  await Promise.all([tab1, tab2, tab3].map((p) => waitState(p, ['ringing'])));
+  check('all three tabs ring', true);
+  const callId = await tab1.evaluate(() => window.supernode.callId);
+  const t0 = await tab1.evaluate(() => {
+    const t = Date.now();
+    document.getElementById('accept').click();
+    return t;
+  });
+  // The time each tab put the notice on screen (its log of notices: a later one, such as
+  // the call's end, may replace the text afterwards).
+  const seen = await Promise.all(
+    [tab2, tab3].map(async (p) => {
+      await p.waitForFunction(
+        () => window.supernode.notices.some((n) => n.text === 'Answered in another tab'),
+        null,
+        { timeout: 5000, polling: 10 },
+      );
+      return p.evaluate(() => window.supernode.notices.find((n) => n.text === 'Answered in another tab').at);
+    }),
+  );
+  // From the first tab's answer (its accept sent: after getUserMedia and createOffer) to the
+  // notice on screen in the others; the click-to-notice time is reported beside it.
+  const sent = await tab1.evaluate(() => window.supernode.acceptSentAt);
+  const delays = seen.map((t) => t - sent);
+  facts.answered_elsewhere_ms = delays;
+  facts.click_to_notice_ms = seen.map((t) => t - t0);
+  check('the other two tabs show "Answered in another tab" within 1 s', delays.every((d) => d < 1000), {
+    delays_ms: delays,
+    click_to_notice_ms: facts.click_to_notice_ms,
+  });
+  await tab2.screenshot({ path: join(opts.out, 'tabs-answered-elsewhere.png') });
+  await tab1.screenshot({ path: join(opts.out, 'tabs-answerer.png') });
+  check('the other two tabs stop ringing', (await Promise.all([tab2, tab3].map(state))).every((s) => s === 'idle'));
+  // The first tab answered: it is in the call (or still connecting its media).
+  const s1 = await state(tab1);
+  const end1 = await tab1.evaluate(() => document.body.dataset.lastEnd ?? null);
+  facts.answerer = { state: s1, last_end: end1 };
+  check('the first tab took the call', ['connecting', 'in_call'].includes(s1), facts.answerer);
+  // A late accept from another tab is refused.
+  await tab2.evaluate((id) => window.supernode.sig.send('accept', { call_id: id, sdp: 'v=0' }), callId);
+  await tab2.waitForFunction(() => window.supernode.errors.some((e) => e.in_reply_to === 'accept'), null, { timeout: 3000 });
+  const err = await tab2.evaluate(() => window.supernode.errors.find((e) => e.in_reply_to === 'accept').code);
+  check('a later accept from another tab is refused', err === 'invalid_state', { code: err });
+  await waitState(tab1, ['in_call'], 15000);
+  await waitState(alice, ['in_call'], 15000);
+  check('the caller and the answering tab are in the call', true);
+  await alice.click('#hangup');
+  await waitState(tab1, ['idle'], 5000);
+}
+
+async function b2b() {
+  const a = await open(await browser(), '?name=Alice');
+  const b = await open(await browser(), '?name=Bob');
+  const bob = await accountOf(b);
+  await call(a, bob);
+  await waitState(b, ['ringing']);
+  await b.click('#accept');
+  await Promise.all([waitState(a, ['in_call'], 15000), waitState(b, ['in_call'], 15000)]);
+  check('both browsers are in the call', true);
+  facts.remote_video = await Promise.all([a, b].map((p) => p.evaluate(() => {
+    const v = document.getElementById('remote');
+    return { paused: v.paused, width: v.videoWidth, height: v.videoHeight, time: v.currentTime, tracks: v.srcObject ? v.srcObject.getTracks().length : 0 };
+  })));
+  const secs = Number(opts.seconds);
+  await Promise.all([mediaChecks('caller', a, secs), mediaChecks('callee', b, secs)]);
+  facts.remote_video_end = await Promise.all([a, b].map((p) => p.evaluate(() => {
+    const v = document.getElementById('remote');
+    return { paused: v.paused, width: v.videoWidth, height: v.videoHeight, time: v.currentTime };
+  })));
+  check('the remote video plays on both sides', facts.remote_video_end.every((v) => v.width > 0 && v.time > 0), { video: facts.remote_video_end });
+  await a.screenshot({ path: join(opts.out, 'b2b-caller.png') });
+  await b.screenshot({ path: join(opts.out, 'b2b-callee.png') });
+  await a.click('#hangup');
+  await waitState(b, ['idle'], 5000);
+  check('hang up ends the call on both sides', (await b.evaluate(() => document.body.dataset.lastEnd)) === 'hangup');
+}
+
+async function edgeCallee() {
+  const a = await open(await browser(), '?name=Browser');
+  await call(a, opts.calleeAccount);
+  await waitState(a, ['in_call'], 20000);
+  await mediaChecks('browser', a, Number(opts.seconds));
+  await a.screenshot({ path: join(opts.out, 'browser-calls-edge.png') });
+  await a.click('#hangup');
+}
+
+async function edgeCaller() {
+  const a = await open(await browser(), '?name=Browser');
+  console.log(JSON.stringify({ browser_account: await accountOf(a) }));
+  await waitState(a, ['ringing'], 60000);
+  await a.click('#accept');
+  await waitState(a, ['in_call'], 20000);
+  await mediaChecks('browser', a, Number(opts.seconds));
+  await a.screenshot({ path: join(opts.out, 'edge-calls-browser.png') });
+  await waitState(a, ['idle'], 60000);
+}
+
+const scenarios = { tabs, b2b, 'edge-callee': edgeCallee, 'edge-caller': edgeCaller };
+let error = null;
+try {
+  if (!scenarios[opts.scenario]) throw new Error(`unknown scenario ${opts.scenario}`);
+  await scenarios[opts.scenario]();
+} catch (e) {
+  error = e.message.split('\n')[0];
+  failures.push(error);
+}
+for (const b of browsers) await b.close().catch(() => {});
+for (const d of dirs) rmSync(d, { recursive: true, force: true });
+console.log(JSON.stringify({ scenario: opts.scenario, ok: failures.length === 0, failures, error, facts }));
+process.exit(failures.length === 0 ? 0 : 1);
