@@ -86,6 +86,10 @@ pub struct NetworkConfig {
     pub request_timeout: Duration,
     /// How many times a cross-node request is sent (same message id) before it fails.
     pub request_attempts: u32,
+    /// How long a lost NATS connection may take to come back (the client fails over to
+    /// another server of the list) before new cross-node work fails with
+    /// `network_unavailable`; work started meanwhile waits for it.
+    pub reconnect_grace: Duration,
     /// Prefix of every subject and bucket name (several test networks may share a cluster).
     pub prefix: String,
     /// The WebSocket URL clients of this node use (published in its heartbeat for
@@ -106,6 +110,7 @@ impl Default for NetworkConfig {
             kv_replicas: 1,
             request_timeout: Duration::from_millis(1000),
             request_attempts: 3,
+            reconnect_grace: Duration::from_secs(2),
             prefix: "sn".into(),
             ws_url: String::new(),
         }

@@ -8,7 +8,7 @@ use supernode_proto::ids::{CallId, EndpointId};
 use supernode_proto::network::{NodeMsg, NodeReply, Refusal};
 use supernode_signaling::calls::hub::Hub;
 use supernode_signaling::network_access::{ClaimRx, NodeReplyRx};
-use supernode_signaling::{NetFailure, NetworkAccess};
+use supernode_signaling::{NetFailure, NetworkAccess, Placement};
 use tokio::sync::oneshot;
 
 use crate::error::NetworkError;
@@ -27,7 +27,7 @@ pub struct NetworkAccessor(pub Arc<Network>);
 
 impl NetworkAccess for NetworkAccessor {
     fn available(&self) -> bool {
-        self.0.connected()
+        self.0.reachable()
     }
 
     fn send(&self, node: &str, msg: NodeMsg) -> NodeReplyRx {
@@ -54,6 +54,20 @@ impl NetworkAccess for NetworkAccessor {
             let _ = tx.send(r);
         });
         rx
+    }
+}
+
+/// [`Placement`] over a [`Network`]: the least-loaded live node of this node's region that
+/// takes endpoints (this node too, unless it drains or is full).
+#[derive(Debug, Clone)]
+pub struct NetworkPlacement(pub Arc<Network>);
+
+impl Placement for NetworkPlacement {
+    fn ws_url(&self) -> Option<String> {
+        self.0
+            .place(&self.0.config().region, false)
+            .map(|b| b.ws_url)
+            .filter(|u| !u.is_empty())
     }
 }
 

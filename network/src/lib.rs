@@ -45,6 +45,6 @@ pub use config::{Credentials, NetworkConfig, Role, node_id_in, parse_urls};
 pub use counters::CountersSnapshot;
 pub use directory::NatsDirectory;
 pub use error::NetworkError;
-pub use join::{HubHandler, NetworkAccessor, join};
+pub use join::{HubHandler, NetworkAccessor, NetworkPlacement, join};
 pub use membership::{Heartbeat, Load, Members};
 pub use node::{Claim, Network, NodeHandler};

@@ -57,6 +57,8 @@ pub struct Network {
     counters: Arc<Counters>,
     dedupe: Arc<Mutex<Dedupe>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Since when the NATS connection is lost (`None`: up).
+    down_since: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Network {
@@ -193,6 +195,7 @@ impl Network {
             counters,
             dedupe: Arc::new(Mutex::new(Dedupe::new(Duration::from_secs(60), 100_000))),
             tasks: Mutex::new(Vec::new()),
+            down_since: Mutex::new(None),
         });
         // The first heartbeat before anything else: peers see us at once.
         net.beat(0).await;
@@ -254,9 +257,14 @@ impl Network {
                         async_nats::Event::Disconnected => {
                             tracing::warn!(node = %net.cfg.node_id, "NATS connection lost");
                             lost = true;
+                            net.down_since
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(Instant::now());
                         }
                         async_nats::Event::Connected if lost => {
                             lost = false;
+                            *net.down_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
                             tracing::info!(node = %net.cfg.node_id, "NATS back: re-registering");
                             net.beat(0).await;
                             net.directory.resync();
@@ -322,6 +330,28 @@ impl Network {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
+    /// Whether cross-node work may start: connected, or the connection was lost less than
+    /// `reconnect_grace` ago (the client is failing over to another server).
+    pub fn reachable(&self) -> bool {
+        self.connected()
+            || self
+                .down_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_none_or(|t| t.elapsed() < self.cfg.reconnect_grace)
+    }
+
+    /// Waits (within the reconnect grace) until connected; whether it is.
+    async fn wait_connected(&self) -> bool {
+        while !self.connected() {
+            if !self.reachable() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// The load the next heartbeats report.
     pub fn set_load(&self, load: Load) {
         self.reported.lock().unwrap_or_else(|e| e.into_inner()).load = load;
@@ -384,8 +414,9 @@ impl Network {
     }
 
     /// Sends `msg` to `node` and waits for its answer: up to `request_attempts` attempts of
-    /// `request_timeout` each, all with one message id (the receiver acts once). Fails fast
-    /// with [`NetworkError::Unavailable`] when NATS is not connected, and with
+    /// `request_timeout` each, all with one message id (the receiver acts once). Fails with
+    /// [`NetworkError::Unavailable`] when NATS is not connected and does not come back within
+    /// the reconnect grace, and fast with
     /// [`NetworkError::NoSuchNode`] when nobody listens on the node's subject.
     pub async fn request(&self, node: &str, msg: NodeMsg) -> Result<NodeReply, NetworkError> {
         let env = Envelope {
@@ -397,7 +428,7 @@ impl Network {
         let subject = self.subject(node);
         bump(&self.counters.requests);
         for attempt in 1..=self.cfg.request_attempts {
-            if !self.connected() {
+            if !self.wait_connected().await {
                 bump(&self.counters.request_failures);
                 return Err(NetworkError::Unavailable("not connected to NATS".into()));
             }
@@ -492,7 +523,7 @@ impl Network {
         call: &CallId,
         endpoint: &EndpointId,
     ) -> Result<Claim, NetworkError> {
-        if !self.connected() {
+        if !self.wait_connected().await {
             return Err(NetworkError::Unavailable("not connected to NATS".into()));
         }
         bump(&self.counters.claims);

@@ -31,7 +31,8 @@ pub type ClaimRx = oneshot::Receiver<Result<bool, NetFailure>>;
 
 /// The network as the conference core's executor sees it.
 pub trait NetworkAccess: Send + Sync {
-    /// Whether NATS is reachable now (new cross-node calls fail fast when it is not).
+    /// Whether NATS is reachable now, or may be again within a short grace (new cross-node
+    /// calls fail with `network_unavailable` when it is not).
     fn available(&self) -> bool;
     /// Sends `msg` to `node` (retries and idempotency are the implementation's).
     fn send(&self, node: &str, msg: NodeMsg) -> NodeReplyRx;

@@ -2,7 +2,7 @@
 //! the signing keyring, the REST rate limiter and the call hub. Its own module, so that the
 //! REST handlers (`http`) and the WebSocket (`ws`) both depend on it and not on each other.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::calls::hub::Hub;
 use crate::config::SignalingConfig;
@@ -24,6 +24,8 @@ pub(crate) struct Inner {
     pub(crate) limiter: RateLimiter,
     pub(crate) hub: Arc<Hub>,
     pub(crate) ws_counters: crate::ws::limits::WsCounters,
+    /// Where new clients go, in a network (`None`: here).
+    pub(crate) placement: OnceLock<Arc<dyn crate::placement::Placement>>,
 }
 
 impl Inner {

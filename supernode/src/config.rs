@@ -33,8 +33,19 @@
 //! relay_spin_us = 200              # workers poll this long after traffic before sleeping
 //! relay_early_media_ms = 200       # media held for a leg not yet latched is kept this long
 //! drain_seconds = 30               # on SIGTERM, how long running calls may go on
+//! # A network of supernodes (docs/network.md); empty nats_url: this node is alone.
+//! nats_url = ""                    # e.g. "nats://10.0.0.1:4222,nats://10.0.0.2:4222"
+//! region = "default"               # placement groups nodes by region
+//! role = "standard"                # or "mega": takes a dead node's endpoints first
+//! nats_user = ""                   # NATS user/password, or …
+//! nats_password = ""
+//! nats_token = ""                  # … a token (never logged)
+//! nats_kv_replicas = 1             # replicas of the KV buckets (3 in a 3-server cluster)
 //! demo_partner = false             # POST /demo/login makes accounts for the web client (dev only)
 //! ```
+//!
+//! In a network, a node whose `node_id` is left at its default takes the id kept in
+//! `<data_dir>/node_id` (generated on first start).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -113,6 +124,20 @@ pub struct Config {
     pub relay_early_media_ms: u64,
     /// On SIGTERM, how long running calls may continue before the process exits.
     pub drain_seconds: u64,
+    /// NATS URLs of the network (commas between several); empty: no network.
+    pub nats_url: String,
+    /// This node's region (placement).
+    pub region: String,
+    /// `standard` or `mega`.
+    pub role: String,
+    /// NATS user (with `nats_password`).
+    pub nats_user: String,
+    /// NATS password.
+    pub nats_password: String,
+    /// NATS token (instead of user/password).
+    pub nats_token: String,
+    /// Replicas of the network's KV buckets.
+    pub nats_kv_replicas: usize,
     /// Serve the demo partner (`POST /demo/login`, `GET /demo/contacts`): anyone who
     /// reaches the port can create accounts. Off by default; `supernode demo` and the dev
     /// configuration (`config/dev.toml`) turn it on.
@@ -151,6 +176,13 @@ const KEYS: &[&str] = &[
     "relay_spin_us",
     "relay_early_media_ms",
     "drain_seconds",
+    "nats_url",
+    "region",
+    "role",
+    "nats_user",
+    "nats_password",
+    "nats_token",
+    "nats_kv_replicas",
     "demo_partner",
 ];
 
@@ -188,6 +220,13 @@ impl Default for Config {
             relay_spin_us: 200,
             relay_early_media_ms: 200,
             drain_seconds: 30,
+            nats_url: String::new(),
+            region: "default".into(),
+            role: "standard".into(),
+            nats_user: String::new(),
+            nats_password: String::new(),
+            nats_token: String::new(),
+            nats_kv_replicas: 1,
             demo_partner: false,
         }
     }
@@ -231,7 +270,8 @@ impl Config {
                 // Text keys stay text even when they look like numbers.
                 let v = match key.as_str() {
                     "data_dir" | "database_url" | "public_ws_url" | "node_id" | "log"
-                    | "listen" | "relay_ip" => toml::Value::String(value),
+                    | "listen" | "relay_ip" | "nats_url" | "region" | "role" | "nats_user"
+                    | "nats_password" | "nats_token" => toml::Value::String(value),
                     _ => env_value(&value),
                 };
                 table.insert(key, v);
@@ -263,7 +303,57 @@ impl Config {
             bail!("credential_ttl_seconds exceeds max_credential_ttl_seconds");
         }
         cfg.check_limits()?;
+        if !cfg.nats_url.is_empty() {
+            cfg.role
+                .parse::<supernode_network::Role>()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !cfg.nats_token.is_empty() && !cfg.nats_user.is_empty() {
+                bail!("set nats_token or nats_user/nats_password, not both");
+            }
+            if cfg.nats_kv_replicas == 0 || cfg.nats_kv_replicas > 5 {
+                bail!("nats_kv_replicas must be between 1 and 5");
+            }
+        }
         Ok(cfg)
+    }
+
+    /// The network settings, when `nats_url` is set (`None`: this node is alone).
+    /// `ws_url` is what the node's clients use (published for placement).
+    pub fn network(
+        &self,
+        ws_url: String,
+    ) -> anyhow::Result<Option<supernode_network::NetworkConfig>> {
+        if self.nats_url.is_empty() {
+            return Ok(None);
+        }
+        let node_id = if self.node_id == SignalingConfig::default().node_id {
+            supernode_network::node_id_in(&self.data_dir)
+                .with_context(|| format!("node id in {}", self.data_dir.display()))?
+        } else {
+            self.node_id.clone()
+        };
+        let credentials = if !self.nats_token.is_empty() {
+            supernode_network::Credentials::Token(self.nats_token.clone())
+        } else if !self.nats_user.is_empty() {
+            supernode_network::Credentials::UserPassword {
+                user: self.nats_user.clone(),
+                password: self.nats_password.clone(),
+            }
+        } else {
+            supernode_network::Credentials::None
+        };
+        let cfg = supernode_network::NetworkConfig {
+            urls: supernode_network::parse_urls(&self.nats_url),
+            node_id,
+            region: self.region.clone(),
+            role: self.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+            credentials,
+            kv_replicas: self.nats_kv_replicas,
+            ws_url,
+            ..supernode_network::NetworkConfig::default()
+        };
+        cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Some(cfg))
     }
 
     /// The client-facing limits are in range (see `docs/host.md`, "Limits").

@@ -16,7 +16,7 @@
 //! `SUPERNODE_*` environment variables, then flags. The composition lives in small files:
 //! [`serve`] builds the router and runs the drain, [`relay_host`] implements the signaling
 //! service's `RelayAccess` with the relay, [`health`] the probes, [`admin`] the operator
-//! commands.
+//! commands, [`network`] the node's membership of a network of supernodes (`nats_url`).
 #![forbid(unsafe_code)]
 
 mod admin;
@@ -32,6 +32,7 @@ mod http_server;
 #[cfg_attr(not(test), allow(dead_code))]
 mod media_threads;
 mod metrics;
+mod network;
 mod relay_books;
 mod relay_host;
 mod relay_rest;

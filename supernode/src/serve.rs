@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
-use supernode_signaling::directory::InMemoryDirectory;
+use supernode_signaling::directory::{Directory, InMemoryDirectory};
 use supernode_signaling::ratelimit::RateLimiter;
 use supernode_signaling::{RelayAccess, Signaling, Store};
 use utoipa::OpenApi as _;
@@ -52,16 +52,24 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let relay_cfg = cfg.relay();
     let relay = Arc::new(HostRelay::start(relay_cfg.clone()).context("starting the relay")?);
     let access: Arc<dyn RelayAccess> = Arc::new(RelayExecutor(relay.clone()));
-    let signaling = Signaling::new(
-        store.clone(),
-        cfg.signaling(bound),
-        Some(access),
-        Arc::new(InMemoryDirectory::new()),
-    )
-    .await
-    .context("starting signaling")?
-    // `/v1/openapi.json` describes relay REST too.
-    .with_openapi(crate::relay_rest::RelayApiDoc::openapi());
+    let mut sig_cfg = cfg.signaling(bound);
+    // A network (nats_url set): its directory is shared; alone: in memory.
+    let network = match cfg.network(sig_cfg.public_ws_url.clone())? {
+        Some(net_cfg) => Some(crate::network::connect(net_cfg).await?),
+        None => None,
+    };
+    let directory: Arc<dyn Directory> = match &network {
+        Some(net) => {
+            sig_cfg.node_id = net.node_id().to_owned();
+            net.directory()
+        }
+        None => Arc::new(InMemoryDirectory::new()),
+    };
+    let signaling = Signaling::new(store.clone(), sig_cfg, Some(access), directory)
+        .await
+        .context("starting signaling")?
+        // `/v1/openapi.json` describes relay REST too.
+        .with_openapi(crate::relay_rest::RelayApiDoc::openapi());
     let conn_stats = Arc::new(crate::http_server::ConnStats::default());
     let rest = crate::relay_rest::RelayRest {
         store: store.clone(),
@@ -80,7 +88,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             relay: relay.clone(),
             connections: conn_stats.clone(),
         }))
-        .merge(crate::health::router(store.clone(), relay.clone()));
+        .merge(crate::health::router(store.clone(), relay.clone()))
+        .merge(match &network {
+            Some(net) => crate::network::router(net.clone()),
+            None => axum::Router::new(),
+        });
     if cfg.demo_partner {
         let partner =
             crate::demo_partner::DemoPartner::start(&store, format!("http://{bound}")).await?;
@@ -94,6 +106,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         crate::body_deadline::body_deadline,
     ));
     warn_if_descriptors_short(cfg.max_connections);
+    if let Some(net) = &network {
+        crate::network::start(net, &signaling, relay.clone()).await?;
+    }
 
     let mut signals = Signals::register();
     let mut out = std::io::stdout().lock();
@@ -116,6 +131,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         relay.relay().worker_count(),
         relay.relay().shared_addrs()
     )?;
+    if let Some(net) = &network {
+        writeln!(
+            out,
+            "supernode: network node {} (region {}, role {:?}) over NATS {}",
+            net.node_id(),
+            net.config().region,
+            net.config().role,
+            net.config().urls.join(",")
+        )?;
+    }
     out.flush()?;
     drop(out);
     tracing::info!(%bound, backend = ?store.backend(), workers = relay.relay().worker_count(), "serving");
@@ -150,6 +175,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     signals.recv().await;
     relay.set_draining(true);
+    if let Some(net) = &network {
+        // Out of placement at once; the next heartbeat says so.
+        net.set_draining(true);
+    }
     let drain = Duration::from_secs(cfg.drain_seconds);
     let calls = signaling.call_count();
     println!("supernode: draining ({calls} calls running, up to {drain:?})");
@@ -175,6 +204,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Err(_) => tracing::warn!("open connections did not close in 5 s; leaving them"),
     }
     pump.abort();
+    if let Some(net) = &network {
+        net.leave().await;
+    }
     store.close().await;
     println!("supernode: stopped ({left} calls cut at the end of the drain)");
     tracing::info!("stopped");

@@ -204,6 +204,9 @@ pub struct CallCore {
     network_up: bool,
     /// The node whose `end` is being handled (not told back).
     ending_from: Option<String>,
+    /// Calls this node rang for another node and that were answered elsewhere (the newest
+    /// 1024): a late `accept` hears `answered_elsewhere`, not `unknown_call`.
+    elsewhere: VecDeque<(CallId, AccountId)>,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -235,6 +238,7 @@ impl CallCore {
             node_out: VecDeque::new(),
             network_up: true,
             ending_from: None,
+            elsewhere: VecDeque::new(),
         }
     }
 
@@ -703,6 +707,9 @@ impl CallCore {
         call_id: &CallId,
         sdp: Option<String>,
     ) -> Result<(), CallError> {
+        if self.answered_elsewhere(ep, call_id) {
+            return Ok(());
+        }
         let call = self.call(call_id)?;
         let ringing = match &call.phase {
             Phase::Ringing { ringing } if ringing.contains(ep) => ringing.clone(),

@@ -105,7 +105,11 @@ pub async fn create_credential(
         Json(CredentialBody {
             token,
             expires_at: rfc3339(expires_at),
-            ws_url: s.cfg.public_ws_url.clone(),
+            ws_url: s
+                .placement
+                .get()
+                .and_then(|p| p.ws_url())
+                .unwrap_or_else(|| s.cfg.public_ws_url.clone()),
         }),
     ))
 }

@@ -60,6 +60,7 @@ impl Signaling {
             cfg,
             hub,
             ws_counters: Default::default(),
+            placement: Default::default(),
         });
         inner.reload_keyring().await?;
         // Keyring refresh: picks up `supernode admin secret rotate` from other processes.
@@ -137,6 +138,12 @@ impl Signaling {
     /// The store behind the service.
     pub fn store(&self) -> &Store {
         &self.state.0.store
+    }
+
+    /// Sets where new clients go (a network's placement): credentials then carry that
+    /// node's WebSocket URL. Once; later calls are ignored.
+    pub fn set_placement(&self, placement: Arc<dyn crate::placement::Placement>) {
+        let _ = self.state.0.placement.set(placement);
     }
 
     /// The call hub (to make it part of a network: [`Hub::attach_network`],

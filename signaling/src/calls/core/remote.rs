@@ -98,6 +98,36 @@ impl CallCore {
         self.network_up = up;
     }
 
+    /// A late `accept` of a call answered on another node: tells `ep` so (`true`).
+    pub(super) fn answered_elsewhere(&mut self, ep: &EndpointId, call_id: &CallId) -> bool {
+        let Some(account) = self.endpoints.get(ep).map(|e| &e.account) else {
+            return false;
+        };
+        // Only the callee's endpoints learn of it (nothing leaks about other calls).
+        if self.calls.contains_key(call_id)
+            || !self
+                .elsewhere
+                .iter()
+                .any(|(c, callee)| c == call_id && callee == account)
+        {
+            return false;
+        }
+        self.push(
+            ep.clone(),
+            ServerMsg::AnsweredElsewhere {
+                call_id: call_id.clone(),
+            },
+        );
+        true
+    }
+
+    fn remember_elsewhere(&mut self, call_id: &CallId, callee: &AccountId) {
+        if self.elsewhere.len() >= 1024 {
+            self.elsewhere.pop_front();
+        }
+        self.elsewhere.push_back((call_id.clone(), callee.clone()));
+    }
+
     pub(super) fn send_node(&mut self, to: String, msg: NodeMsg) {
         self.node_out.push_back(NodeOut::Send { to, msg });
     }
@@ -206,7 +236,7 @@ impl CallCore {
                 ServerMsg::Error {
                     code: ErrorCode::NetworkUnavailable,
                     message: "the answer could not be claimed: the network is unavailable".into(),
-                    in_reply_to: None,
+                    in_reply_to: Some("accept".into()),
                 },
             ),
             Ok(false) => {
@@ -349,7 +379,7 @@ impl CallCore {
             ServerMsg::Error {
                 code: ErrorCode::NetworkUnavailable,
                 message: "the callee's supernode could not be reached".into(),
-                in_reply_to: None,
+                in_reply_to: Some("invite".into()),
             }
         } else {
             ServerMsg::Unavailable { to, client_ref }
@@ -487,6 +517,8 @@ impl CallCore {
                     return ok;
                 };
                 let ringing = ringing.clone();
+                let callee = call.callee.clone();
+                self.remember_elsewhere(&call_id, &callee);
                 if let Some(call) = self.calls.remove(&call_id) {
                     for account in [&call.caller, &call.callee] {
                         if self.busy.get(account) == Some(&call_id) {

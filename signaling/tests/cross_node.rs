@@ -1,0 +1,498 @@
+//! Calls between endpoints on different nodes, through three sans-IO conference cores
+//! wired together by a harness: one shared directory (as the network's replica would be),
+//! messages between nodes delivered in order, and a claim table where the first claim of a
+//! call wins (as the network's KV claim does). The relay answers at once with a grant per
+//! transport. The same rules then run over NATS in the network crate's and the host's
+//! tests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use supernode_proto::network::NodeReply;
+use supernode_proto::relay_ops::{RelayOp, RelayOutcome, RelayResult, TransportGrant};
+use supernode_signaling::NetFailure;
+use supernode_signaling::calls::{CallConfig, CallCore, NodeOut};
+use supernode_signaling::directory::InMemoryDirectory;
+use supernode_signaling::ids::{AccountId, CallId, EndpointId, PartnerId};
+use supernode_signaling::protocol::{EndReason, ErrorCode, MediaKind, ServerMsg};
+
+struct Net {
+    now: Instant,
+    cores: Vec<CallCore>,
+    names: Vec<String>,
+    claims: HashMap<CallId, EndpointId>,
+    /// Whether the network is up (claims and messages fail fast when not).
+    up: bool,
+    /// What each endpoint was told, in order.
+    inbox: BTreeMap<EndpointId, Vec<ServerMsg>>,
+}
+
+impl Net {
+    fn new(n: usize) -> Self {
+        let dir = Arc::new(InMemoryDirectory::new());
+        let names: Vec<String> = (0..n).map(|i| format!("node-{i}")).collect();
+        let cores = names
+            .iter()
+            .map(|name| {
+                CallCore::new(
+                    CallConfig {
+                        node_id: name.clone(),
+                        network: true,
+                        ..CallConfig::default()
+                    },
+                    dir.clone(),
+                )
+            })
+            .collect();
+        Self {
+            now: Instant::now(),
+            cores,
+            names,
+            claims: HashMap::new(),
+            up: true,
+            inbox: BTreeMap::new(),
+        }
+    }
+
+    fn node(&self, name: &str) -> usize {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .expect("known node")
+    }
+
+    fn set_up(&mut self, up: bool) {
+        self.up = up;
+        for c in &mut self.cores {
+            c.set_network_up(up);
+        }
+    }
+
+    /// Runs everything due: relay batches, messages between nodes, claims, deliveries.
+    fn pump(&mut self) {
+        loop {
+            let mut busy = false;
+            for i in 0..self.cores.len() {
+                while let Some(o) = self.cores[i].poll_output() {
+                    self.inbox.entry(o.to).or_default().push(o.msg);
+                    busy = true;
+                }
+                while let Some(batch) = self.cores[i].poll_relay() {
+                    busy = true;
+                    for op in batch {
+                        let outcome = match &op {
+                            RelayOp::CreateSession(_) => RelayOutcome::SessionCreated,
+                            RelayOp::AddTransport(t) => {
+                                RelayOutcome::TransportAdded(TransportGrant {
+                                    transport: t.transport.clone(),
+                                    address: format!("127.0.0.{}:4000", i + 1),
+                                    srtp: None,
+                                    browser: None,
+                                })
+                            }
+                            RelayOp::Subscribe(_) => RelayOutcome::Subscribed,
+                            _ => RelayOutcome::Released,
+                        };
+                        self.cores[i].handle_relay_result(RelayResult {
+                            op: op.id().clone(),
+                            outcome: Ok(outcome),
+                        });
+                    }
+                }
+                if let Some(out) = self.cores[i].poll_node() {
+                    busy = true;
+                    let from = self.names[i].clone();
+                    match out {
+                        NodeOut::Send { to, msg } => {
+                            let result = if self.up {
+                                let j = self.node(&to);
+                                Ok(self.cores[j].handle_node_msg(self.now, &from, msg.clone()))
+                            } else {
+                                Err(NetFailure::Unavailable)
+                            };
+                            self.cores[i].handle_node_reply(&to, &msg, result);
+                        }
+                        NodeOut::Claim { call, endpoint } => {
+                            let result = if self.up {
+                                Ok(self.claims.entry(call.clone()).or_insert(endpoint.clone())
+                                    == &endpoint)
+                            } else {
+                                Err(NetFailure::Unavailable)
+                            };
+                            self.cores[i].handle_claim(self.now, &call, &endpoint, result);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    fn told(&mut self, ep: &EndpointId) -> Vec<ServerMsg> {
+        self.inbox.remove(ep).unwrap_or_default()
+    }
+}
+
+fn ringing_call(msgs: &[ServerMsg]) -> CallId {
+    msgs.iter()
+        .find_map(|m| match m {
+            ServerMsg::IncomingCall { call_id, .. } | ServerMsg::Ringing { call_id, .. } => {
+                Some(call_id.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no ringing/incoming_call in {msgs:?}"))
+}
+
+/// Alice (caller) on node 0; Bob has a tab on each of nodes 0, 1, 2.
+fn setup(net: &mut Net) -> (EndpointId, [EndpointId; 3], AccountId) {
+    let partner = PartnerId::random();
+    let (alice, bob) = (AccountId::random(), AccountId::random());
+    let a = net.cores[0].attach(alice, partner.clone());
+    let tabs = [0, 1, 2].map(|i| net.cores[i].attach(bob.clone(), partner.clone()));
+    net.pump();
+    net.inbox.clear();
+    (a, tabs, bob)
+}
+
+#[test]
+fn tabs_on_three_nodes_ring_and_the_first_answer_wins() {
+    let mut net = Net::new(3);
+    let (a, tabs, bob) = setup(&mut net);
+    let now = net.now;
+    net.cores[0]
+        .invite(now, &a, bob, MediaKind::Audio, Some("r1".into()), None)
+        .unwrap();
+    net.pump();
+    let caller = net.told(&a);
+    let call = ringing_call(&caller);
+    assert_eq!(
+        caller
+            .iter()
+            .filter(|m| matches!(m, ServerMsg::Ringing { .. }))
+            .count(),
+        1,
+        "{caller:?}"
+    );
+    for t in &tabs {
+        assert_eq!(ringing_call(&net.told(t)), call, "every tab rings");
+    }
+    // Tabs on nodes 1 and 2 answer at the same moment: node 1's claim lands first.
+    net.cores[1].accept(now, &tabs[1], &call, None).unwrap();
+    net.cores[2].accept(now, &tabs[2], &call, None).unwrap();
+    net.pump();
+    let caller = net.told(&a);
+    assert!(
+        caller
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Accepted { by, .. } if by == &tabs[1])),
+        "{caller:?}"
+    );
+    assert!(caller.iter().any(|m| matches!(m, ServerMsg::Media { .. })));
+    let winner = net.told(&tabs[1]);
+    assert!(
+        winner.iter().any(|m| matches!(m, ServerMsg::Media { .. })),
+        "the winner gets its media leg across nodes: {winner:?}"
+    );
+    for loser in [&tabs[0], &tabs[2]] {
+        let got = net.told(loser);
+        assert_eq!(
+            got,
+            vec![ServerMsg::AnsweredElsewhere {
+                call_id: call.clone()
+            }],
+            "each other tab is told once"
+        );
+    }
+    // The winner hangs up: the caller hears it on the anchor.
+    net.cores[1].hangup(&tabs[1], &call).unwrap();
+    net.pump();
+    assert!(net.told(&a).contains(&ServerMsg::CallEnded {
+        call_id: call.clone(),
+        reason: EndReason::Hangup
+    }));
+    assert!(net.cores.iter().all(|c| c.call_count() == 0));
+    assert_eq!(net.claims.len(), 1);
+}
+
+#[test]
+fn a_local_tab_can_win_against_remote_ones() {
+    let mut net = Net::new(3);
+    let (a, tabs, bob) = setup(&mut net);
+    let now = net.now;
+    net.cores[0]
+        .invite(now, &a, bob, MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    let call = ringing_call(&net.told(&a));
+    net.inbox.clear();
+    net.cores[0].accept(now, &tabs[0], &call, None).unwrap();
+    // A second accept while the claim is out.
+    assert_eq!(
+        net.cores[0]
+            .accept(now, &tabs[0], &call, None)
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidState
+    );
+    net.cores[2].accept(now, &tabs[2], &call, None).unwrap();
+    net.pump();
+    assert!(
+        net.told(&tabs[0])
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Media { .. }))
+    );
+    for loser in [&tabs[1], &tabs[2]] {
+        assert_eq!(
+            net.told(loser),
+            vec![ServerMsg::AnsweredElsewhere {
+                call_id: call.clone()
+            }]
+        );
+    }
+    // The remote nodes forgot the call; the anchor has it.
+    assert_eq!(net.cores[1].call_count(), 0);
+    assert_eq!(net.cores[2].call_count(), 0);
+    assert_eq!(net.cores[0].call_count(), 1);
+    // A late accept there hears `answered_elsewhere` (not `unknown_call`); an endpoint of
+    // another account learns nothing.
+    net.cores[1].accept(now, &tabs[1], &call, None).unwrap();
+    net.pump();
+    assert_eq!(
+        net.told(&tabs[1]),
+        vec![ServerMsg::AnsweredElsewhere {
+            call_id: call.clone()
+        }]
+    );
+    let stranger = net.cores[1].attach(AccountId::random(), PartnerId::random());
+    assert_eq!(
+        net.cores[1]
+            .accept(now, &stranger, &call, None)
+            .unwrap_err()
+            .code,
+        ErrorCode::UnknownCall
+    );
+}
+
+#[test]
+fn cancel_and_reject_reach_every_node() {
+    let mut net = Net::new(3);
+    let (a, tabs, bob) = setup(&mut net);
+    let now = net.now;
+    net.cores[0]
+        .invite(now, &a, bob.clone(), MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    let call = ringing_call(&net.told(&a));
+    net.inbox.clear();
+    net.cores[0].cancel(&a, &call).unwrap();
+    net.pump();
+    for t in &tabs {
+        assert_eq!(
+            net.told(t),
+            vec![ServerMsg::CallEnded {
+                call_id: call.clone(),
+                reason: EndReason::Cancelled
+            }]
+        );
+    }
+    assert!(net.cores.iter().all(|c| c.call_count() == 0));
+    // A remote tab rejects: the call ends rejected everywhere.
+    net.cores[0]
+        .invite(now, &a, bob, MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    let call = ringing_call(&net.told(&a));
+    net.inbox.clear();
+    net.cores[2].reject(&tabs[2], &call).unwrap();
+    net.pump();
+    let ended = ServerMsg::CallEnded {
+        call_id: call.clone(),
+        reason: EndReason::Rejected,
+    };
+    assert!(net.told(&a).contains(&ended));
+    assert!(net.told(&tabs[0]).contains(&ended));
+    assert!(net.told(&tabs[1]).contains(&ended));
+    assert!(net.cores.iter().all(|c| c.call_count() == 0));
+}
+
+#[test]
+fn remote_only_callee_busy_unavailable_and_network_down() {
+    let mut net = Net::new(2);
+    let partner = PartnerId::random();
+    let (alice, bob, carol) = (
+        AccountId::random(),
+        AccountId::random(),
+        AccountId::random(),
+    );
+    let a = net.cores[0].attach(alice.clone(), partner.clone());
+    let b = net.cores[1].attach(bob.clone(), partner.clone());
+    let c = net.cores[1].attach(carol.clone(), partner.clone());
+    let other = net.cores[1].attach(AccountId::random(), PartnerId::random());
+    net.pump();
+    net.inbox.clear();
+    let now = net.now;
+    // Bob is in a call on node 1: Alice (node 0) hears `busy`, never `ringing`.
+    net.cores[1]
+        .invite(now, &c, bob.clone(), MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    net.inbox.clear();
+    net.cores[0]
+        .invite(
+            now,
+            &a,
+            bob.clone(),
+            MediaKind::Audio,
+            Some("x".into()),
+            None,
+        )
+        .unwrap();
+    net.pump();
+    assert_eq!(
+        net.told(&a),
+        vec![ServerMsg::Busy {
+            to: bob.clone(),
+            client_ref: Some("x".into())
+        }]
+    );
+    assert!(
+        net.told(&b)
+            .iter()
+            .all(|m| !matches!(m, ServerMsg::IncomingCall { .. }))
+    );
+    // An account of another partner on node 1: `unavailable`.
+    let other_account = AccountId::random();
+    let _ = other;
+    let o = net.cores[1].attach(other_account.clone(), PartnerId::random());
+    net.pump();
+    net.cores[0]
+        .invite(now, &a, other_account.clone(), MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    assert_eq!(
+        net.told(&a),
+        vec![ServerMsg::Unavailable {
+            to: other_account,
+            client_ref: None
+        }]
+    );
+    assert!(net.told(&o).is_empty());
+    // The network goes down: a call to an endpoint on another node fails fast…
+    net.set_up(false);
+    let e = net.cores[0]
+        .invite(now, &a, carol, MediaKind::Audio, None, None)
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NetworkUnavailable);
+    // … and a same-node call still works.
+    let d = net.cores[0].attach(AccountId::random(), partner.clone());
+    let dave = AccountId::random();
+    let d2 = net.cores[0].attach(dave.clone(), partner);
+    let _ = d;
+    net.cores[0]
+        .invite(now, &a, dave, MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    let call = ringing_call(&net.told(&d2));
+    net.cores[0].accept(now, &d2, &call, None).unwrap();
+    net.pump();
+    assert!(
+        net.told(&a)
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Accepted { .. }))
+    );
+}
+
+#[test]
+fn the_ring_times_out_on_every_node_and_a_leaving_callee_ends_it() {
+    let mut net = Net::new(2);
+    let partner = PartnerId::random();
+    let (alice, bob) = (AccountId::random(), AccountId::random());
+    let a = net.cores[0].attach(alice, partner.clone());
+    let b = net.cores[1].attach(bob.clone(), partner.clone());
+    net.pump();
+    net.inbox.clear();
+    let now = net.now;
+    net.cores[0]
+        .invite(now, &a, bob.clone(), MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    let call = ringing_call(&net.told(&a));
+    net.inbox.clear();
+    // Bob's only tab leaves while ringing: the call ends `unavailable` for Alice.
+    net.cores[1].detach(&b);
+    net.pump();
+    assert_eq!(
+        net.told(&a),
+        vec![ServerMsg::CallEnded {
+            call_id: call,
+            reason: EndReason::Unavailable
+        }]
+    );
+    assert!(net.cores.iter().all(|c| c.call_count() == 0));
+    // A ring nobody answers ends `no_answer` on both nodes at the ring timeout.
+    let b = net.cores[1].attach(bob.clone(), partner);
+    net.pump();
+    net.cores[0]
+        .invite(now, &a, bob, MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    let call = ringing_call(&net.told(&b));
+    net.inbox.clear();
+    let later = now + Duration::from_secs(61);
+    for core in &mut net.cores {
+        core.handle_timeout(later);
+    }
+    net.pump();
+    let no_answer = ServerMsg::CallEnded {
+        call_id: call,
+        reason: EndReason::NoAnswer,
+    };
+    assert!(net.told(&a).contains(&no_answer));
+    assert!(net.told(&b).contains(&no_answer));
+    assert!(net.cores.iter().all(|c| c.call_count() == 0));
+}
+
+#[test]
+fn replies_and_repeats_are_harmless() {
+    // A repeated ring (the network layer normally drops repeats) is answered `ok` without
+    // ringing twice.
+    let mut net = Net::new(2);
+    let partner = PartnerId::random();
+    let (alice, bob) = (AccountId::random(), AccountId::random());
+    let a = net.cores[0].attach(alice.clone(), partner.clone());
+    let b = net.cores[1].attach(bob.clone(), partner.clone());
+    net.pump();
+    net.inbox.clear();
+    let call = CallId::random();
+    let ring = supernode_proto::network::NodeMsg::Ring {
+        call: call.clone(),
+        caller: alice,
+        caller_endpoint: a,
+        partner,
+        callee: bob,
+        media: MediaKind::Audio,
+        sdp: None,
+    };
+    let now = net.now;
+    assert_eq!(
+        net.cores[1].handle_node_msg(now, "node-0", ring.clone()),
+        NodeReply::Ok
+    );
+    assert_eq!(
+        net.cores[1].handle_node_msg(now, "node-0", ring),
+        NodeReply::Ok
+    );
+    net.pump();
+    assert_eq!(
+        net.told(&b)
+            .iter()
+            .filter(|m| matches!(m, ServerMsg::IncomingCall { .. }))
+            .count(),
+        1
+    );
+}

@@ -1,0 +1,730 @@
+//! Three real `supernode run` processes on a real 3-server NATS cluster (JetStream, loopback
+//! ports; Debian's `nats-server`, skipped when missing unless
+//! `SUPERNODE_REQUIRE_EXTERNAL=1`), sharing one database (PostgreSQL when
+//! `SUPERNODE_TEST_POSTGRES_URL` is set, else one SQLite file), each connected to a
+//! different NATS server first.
+//!
+//! * an account with tabs on all three nodes: every tab rings, the first answer wins, the
+//!   others are told `answered_elsewhere`;
+//! * edge clients on different nodes call each other with media verified (similarity);
+//! * one NATS server killed: calls and logins go on; every NATS server down: a call that is
+//!   running keeps its media, a new cross-node call gets `network_unavailable`, a same-node
+//!   call still works; NATS back: cross-node calls work again.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{BIN, Node, data_dir};
+use serde_json::Value;
+use supernode_edge::signaling::{CallError, SignalingClient};
+use supernode_proto::ids::AccountId;
+use supernode_proto::protocol::{ErrorCode, MediaKind, ServerMsg};
+use supernode_testkit::nats::NatsCluster;
+
+struct Network {
+    cluster: NatsCluster,
+    nodes: Vec<Node>,
+    key: String,
+    db_url: String,
+    _db_dir: common::DataDir,
+}
+
+fn shared_db(dir: &Path) -> String {
+    match std::env::var("SUPERNODE_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => format!("sqlite://{}/shared.db", dir.display()),
+    }
+}
+
+/// `supernode admin partner create` on the shared database: the partner's API key.
+fn partner(db_dir: &Path, db_url: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["admin", "--data-dir"])
+        .arg(db_dir)
+        .args(["partner", "create", "network-test"])
+        .env("SUPERNODE_DATABASE_URL", db_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["api_key"].as_str().unwrap().to_owned()
+}
+
+fn start_node(cluster: &NatsCluster, i: usize, db_url: &str) -> Node {
+    let mut urls = cluster.client_urls();
+    let n = urls.len();
+    urls.rotate_left(i % n);
+    let urls = urls.join(",");
+    let id = format!("node-{i}");
+    Node::start(
+        &data_dir(&format!("net{i}")),
+        &[
+            ("SUPERNODE_DATABASE_URL", db_url),
+            ("SUPERNODE_NATS_URL", &urls),
+            ("SUPERNODE_NODE_ID", &id),
+            ("SUPERNODE_NATS_KV_REPLICAS", "3"),
+            ("SUPERNODE_REGION", "eu"),
+            // The doubling phase of netbench opens thousands of WebSockets from 127.0.0.1.
+            ("SUPERNODE_MAX_CONNECTIONS_PER_IP", "10000"),
+        ],
+    )
+}
+
+async fn network_view(node: &Node) -> Value {
+    reqwest::get(format!("{}/v1/network", node.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+impl Network {
+    async fn start() -> Option<Self> {
+        let cluster = NatsCluster::start(3)?;
+        let db_dir = data_dir("net_db");
+        let db_url = shared_db(&db_dir);
+        let key = partner(&db_dir, &db_url);
+        let nodes: Vec<Node> = (0..3).map(|i| start_node(&cluster, i, &db_url)).collect();
+        let net = Self {
+            cluster,
+            nodes,
+            key,
+            db_url,
+            _db_dir: db_dir,
+        };
+        for n in &net.nodes {
+            net.wait(n, "three live nodes", |v| {
+                v["live"].as_array().is_some_and(|l| l.len() == 3)
+            })
+            .await;
+        }
+        Some(net)
+    }
+
+    /// Polls `/v1/network` of `node` until `f` holds (20 s at most).
+    async fn wait(&self, node: &Node, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = network_view(node).await;
+            if f(&v) {
+                return v;
+            }
+            assert!(Instant::now() < end, "{what}: {v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every node's directory holds at least `n` records.
+    async fn directory_at_least(&self, n: u64) {
+        for node in &self.nodes {
+            self.wait(node, "directory converged", |v| {
+                v["directory_records"].as_u64().unwrap_or(0) >= n
+            })
+            .await;
+        }
+    }
+
+    async fn account(&self) -> (AccountId, String) {
+        let (id, token) = self.nodes[0].account(&self.key, "x").await;
+        (AccountId::parse(&id).unwrap(), token)
+    }
+
+    async fn login(&self, node: usize, token: &str) -> SignalingClient {
+        SignalingClient::connect(&self.nodes[node].base(), token)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tabs_on_three_nodes_ring_and_the_first_answer_wins() {
+    let Some(net) = Network::start().await else {
+        return;
+    };
+    let (_alice, alice_token) = net.account().await;
+    let (bob, bob_token) = net.account().await;
+    let mut a = net.login(0, &alice_token).await;
+    let mut tabs = Vec::new();
+    for i in 0..3 {
+        tabs.push(net.login(i, &bob_token).await);
+    }
+    net.directory_at_least(4).await;
+    // Every tab accepts as soon as it rings.
+    let answering: Vec<_> = tabs
+        .into_iter()
+        .map(|mut t| {
+            tokio::spawn(async move {
+                let r = t.answer(|_, _| true, Duration::from_secs(15)).await;
+                (t, r)
+            })
+        })
+        .collect();
+    let call = a
+        .invite(bob.clone(), MediaKind::Audio, Duration::from_secs(15))
+        .await
+        .unwrap();
+    let mut won = 0;
+    let mut elsewhere = 0;
+    for h in answering {
+        let (_t, r) = h.await.unwrap();
+        match r {
+            Ok(setup) => {
+                won += 1;
+                assert_eq!(setup.call_id, call.call_id);
+                assert!(setup.leg.srtp.is_some());
+            }
+            Err(CallError::AnsweredElsewhere) => elsewhere += 1,
+            // The anchor's own tab accepting while a remote answer is being set up hears
+            // `invalid_state` (as on one node), then `answered_elsewhere`.
+            Err(CallError::Server(ErrorCode::InvalidState, _)) => {
+                let end = tokio::time::Instant::now() + Duration::from_secs(5);
+                let mut t = _t;
+                loop {
+                    match t.next(end).await.unwrap() {
+                        Some(ServerMsg::AnsweredElsewhere { call_id }) => {
+                            assert_eq!(call_id, call.call_id);
+                            elsewhere += 1;
+                            break;
+                        }
+                        Some(_) => {}
+                        None => panic!("a losing tab was never told answered_elsewhere"),
+                    }
+                }
+            }
+            Err(e) => panic!("a tab ended with {e:?}"),
+        }
+    }
+    assert_eq!((won, elsewhere), (1, 2), "one winner, the others told");
+    a.hangup(call.call_id).await.unwrap();
+    // Messages and claims went over NATS.
+    let v = network_view(&net.nodes[0]).await;
+    assert!(v["counters"]["requests"].as_u64().unwrap() >= 2, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_clients_on_different_nodes_call_with_media() {
+    use supernode_edge::call::{Role, SignaledCall, run_signaled_call};
+    use supernode_edge::similarity::PASS_THRESHOLD;
+    let Some(net) = Network::start().await else {
+        return;
+    };
+    let (_alice, alice_token) = net.account().await;
+    let (bob, bob_token) = net.account().await;
+    let audio_only = |c: &mut SignaledCall| {
+        c.media_bind = "127.0.0.1:0".parse().unwrap();
+        c.engine.mark_period_ms = 1_000;
+    };
+    // Bob on node 2, Alice on node 0.
+    let mut callee = SignaledCall::new(
+        &net.nodes[2].base(),
+        &bob_token,
+        Role::Answer {
+            wait: Duration::from_secs(20),
+            decide: None,
+        },
+        Duration::from_secs(30),
+    );
+    audio_only(&mut callee);
+    let callee = tokio::spawn(run_signaled_call(callee));
+    net.wait(&net.nodes[0], "bob visible on node-0", |v| {
+        v["directory_records"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    let mut caller = SignaledCall::new(
+        &net.nodes[0].base(),
+        &alice_token,
+        Role::Call {
+            to: bob,
+            media: MediaKind::Audio,
+            ring_timeout: Duration::from_secs(10),
+        },
+        Duration::from_secs(4),
+    );
+    audio_only(&mut caller);
+    let a = run_signaled_call(caller).await.unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(10), callee)
+        .await
+        .expect("the callee ends with the caller")
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.report.call_end.as_deref(), Some("remote_hangup"));
+    for r in [&a.report, &b.report] {
+        eprint!("{}", r.to_human());
+        assert!(r.ok, "{:?}", r.failure);
+        assert!(r.audio.packets_received > 100);
+        assert!(r.audio.similarity.unwrap() > PASS_THRESHOLD);
+        assert_eq!(r.drops.srtp_auth, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_failures_one_server_then_all_then_back() {
+    let Some(mut net) = Network::start().await else {
+        return;
+    };
+    let (_alice, alice_token) = net.account().await;
+    let (bob, bob_token) = net.account().await;
+    let (_carol, carol_token) = net.account().await;
+    let (dave, dave_token) = net.account().await;
+    let mut a = net.login(0, &alice_token).await;
+    let mut b = net.login(1, &bob_token).await;
+    net.directory_at_least(2).await;
+
+    // One NATS server dies (node-0's first one): a cross-node call still sets up, and a
+    // new login on node-0 still works.
+    net.cluster.kill(0);
+    let answer = tokio::spawn(async move {
+        let r = b.answer(|_, _| true, Duration::from_secs(20)).await;
+        (b, r)
+    });
+    let call = a
+        .invite(bob.clone(), MediaKind::Audio, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let (mut b, answered) = answer.await.unwrap();
+    answered.unwrap();
+    let mut c = net.login(0, &carol_token).await;
+    a.hangup(call.call_id.clone()).await.unwrap();
+    let _ = b
+        .wait_end(
+            call.call_id,
+            tokio::time::Instant::now() + Duration::from_secs(5),
+        )
+        .await;
+
+    // Every NATS server down.
+    net.cluster.stop_all();
+    net.wait(&net.nodes[0], "node-0 disconnected", |v| {
+        v["connected"] == false
+    })
+    .await;
+    // A new cross-node call fails fast with `network_unavailable`.
+    let t = Instant::now();
+    let e = a
+        .invite(bob.clone(), MediaKind::Audio, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, CallError::Server(ErrorCode::NetworkUnavailable, _)),
+        "{e:?}"
+    );
+    // Within the reconnect grace (2 s) plus a request's time.
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    // A same-node call still works (Dave logs in on node-0 while NATS is down).
+    let mut d = net.login(0, &dave_token).await;
+    let answer = tokio::spawn(async move {
+        let r = d.answer(|_, _| true, Duration::from_secs(10)).await;
+        (d, r)
+    });
+    let local = c
+        .invite(dave.clone(), MediaKind::Audio, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (_d, r) = answer.await.unwrap();
+    r.unwrap();
+    c.hangup(local.call_id).await.unwrap();
+
+    // NATS back: nodes re-register, cross-node calls work again.
+    net.cluster.start_all();
+    for n in &net.nodes {
+        net.wait(n, "reconnected with three live nodes", |v| {
+            v["connected"] == true && v["live"].as_array().is_some_and(|l| l.len() == 3)
+        })
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = tokio::spawn(async move {
+            let r = b.answer(|_, _| true, Duration::from_secs(5)).await;
+            (b, r)
+        });
+        let r = a
+            .invite(bob.clone(), MediaKind::Audio, Duration::from_secs(5))
+            .await;
+        let (bb, answered) = answer.await.unwrap();
+        b = bb;
+        if let (Ok(call), Ok(_)) = (&r, &answered) {
+            a.hangup(call.call_id.clone()).await.unwrap();
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no cross-node call after NATS came back: {r:?} / {answered:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let v = network_view(&net.nodes[1]).await;
+    assert!(
+        v["counters"]["reregistrations"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
+    let _ = &net.db_url;
+}
+
+/// The `ws_url` of a new credential for `account`, asked of `node`.
+async fn credential_ws_url(node: &Node, key: &str, account: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/accounts/{account}/credentials", node.base()))
+        .bearer_auth(key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    v["ws_url"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placement_picks_the_least_loaded_live_node_and_a_draining_node_redirects() {
+    let Some(net) = Network::start().await else {
+        return;
+    };
+    let ws = |i: usize| format!("ws://{}/v1/ws", net.nodes[i].addr);
+    let account = supernode_testkit::rest::account(
+        &net.nodes[0].base(),
+        &net.key,
+        &serde_json::json!({ "display_name": "p" }),
+    )
+    .await;
+    // Idle nodes tie: every node sends new clients to the same one (the smallest id).
+    for n in &net.nodes {
+        assert_eq!(credential_ws_url(n, &net.key, &account).await, ws(0));
+    }
+    // Nodes 0 and 2 get 20 endpoints each, node 1 a call (2 endpoints, 2 transports):
+    // node 1 is the least loaded.
+    let (_, token) = net.account().await;
+    let mut clients = Vec::new();
+    for i in [0, 2] {
+        for _ in 0..20 {
+            clients.push(net.login(i, &token).await);
+        }
+    }
+    let (_alice, alice_token) = net.account().await;
+    let (bob, bob_token) = net.account().await;
+    let mut a = net.login(1, &alice_token).await;
+    let mut b = net.login(1, &bob_token).await;
+    let answer = tokio::spawn(async move {
+        let r = b.answer(|_, _| true, Duration::from_secs(10)).await;
+        (b, r)
+    });
+    let _call = a
+        .invite(bob, MediaKind::Audio, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (_b, r) = answer.await.unwrap();
+    r.unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while credential_ws_url(&net.nodes[2], &net.key, &account).await != ws(1) {
+        assert!(
+            Instant::now() < end,
+            "placement never chose the least-loaded node"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Node 1 drains (SIGTERM; its call keeps it up): it leaves placement at once, and a
+    // credential asked of it sends the client elsewhere.
+    let t = Instant::now();
+    net.nodes[1].term();
+    loop {
+        let from_draining = credential_ws_url(&net.nodes[1], &net.key, &account).await;
+        let from_other = credential_ws_url(&net.nodes[2], &net.key, &account).await;
+        if from_draining != ws(1) && from_other != ws(1) {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "a draining node stayed in placement"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("out of placement {:?} after SIGTERM", t.elapsed());
+    drop(clients);
+}
+
+/// Sum of one counter over the nodes' `/v1/network` views.
+async fn counter_sum(net: &Network, name: &str) -> u64 {
+    let mut sum = 0;
+    for n in &net.nodes {
+        sum += network_view(n).await["counters"][name]
+            .as_u64()
+            .unwrap_or(0);
+    }
+    sum
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// One call set up and hung up: invite → `accepted` on the caller (ms).
+async fn timed_call(
+    a: &mut SignalingClient,
+    b: SignalingClient,
+    to: &AccountId,
+) -> (f64, SignalingClient) {
+    let answer = tokio::spawn(async move {
+        let mut b = b;
+        let r = b.answer(|_, _| true, Duration::from_secs(10)).await;
+        (b, r)
+    });
+    let t = Instant::now();
+    let call = a
+        .invite(to.clone(), MediaKind::Audio, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let (b, r) = answer.await.unwrap();
+    r.unwrap();
+    a.hangup(call.call_id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    (ms, b)
+}
+
+/// `cargo test -p supernode --test network -- --ignored netbench --nocapture`: logins/s and
+/// call set-up latency on one node vs across nodes of a 3-node network on this machine, and
+/// NATS messages and KV writes per login and per call (from the nodes' counters).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run it by name"]
+async fn netbench() {
+    let Some(net) = Network::start().await else {
+        return;
+    };
+    const LOGINS: usize = 150;
+    const CALLS: usize = 40;
+    // Logins: all on node 0, then spread over the three nodes.
+    let mut tokens = Vec::new();
+    for _ in 0..LOGINS {
+        tokens.push(net.account().await.1);
+    }
+    let (m0, k0) = (
+        counter_sum(&net, "messages").await,
+        counter_sum(&net, "kv_writes").await,
+    );
+    let t = Instant::now();
+    let mut one = Vec::new();
+    for tok in &tokens {
+        one.push(net.login(0, tok).await);
+    }
+    let one_node = LOGINS as f64 / t.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (m1, k1) = (
+        counter_sum(&net, "messages").await,
+        counter_sum(&net, "kv_writes").await,
+    );
+    drop(one);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = Instant::now();
+    let mut spread = Vec::new();
+    for (i, tok) in tokens.iter().enumerate() {
+        spread.push(net.login(i % 3, tok).await);
+    }
+    let three_nodes = LOGINS as f64 / t.elapsed().as_secs_f64();
+    drop(spread);
+    // Heartbeats in the window are counted too: 3 nodes × 1/s.
+    let secs = 1.5 + LOGINS as f64 / one_node;
+    let per_login_msgs = ((m1 - m0) as f64 - 3.0 * secs) / LOGINS as f64;
+    let per_login_kv = ((k1 - k0) as f64 - 3.0 * secs) / LOGINS as f64;
+
+    // Calls: same node (both on node 0), then across nodes (caller node 0, callee node 1).
+    let (_alice, at) = net.account().await;
+    let (bob, bt) = net.account().await;
+    let (carol, ct) = net.account().await;
+    let mut a = net.login(0, &at).await;
+    let mut b = net.login(0, &bt).await;
+    let mut c = net.login(1, &ct).await;
+    net.directory_at_least(3).await;
+    let mut same = Vec::new();
+    for _ in 0..CALLS {
+        let (ms, bb) = timed_call(&mut a, b, &bob).await;
+        b = bb;
+        same.push(ms);
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (m0, k0, r0) = (
+        counter_sum(&net, "messages").await,
+        counter_sum(&net, "kv_writes").await,
+        counter_sum(&net, "requests").await,
+    );
+    let t = Instant::now();
+    let mut cross = Vec::new();
+    for _ in 0..CALLS {
+        let (ms, cc) = timed_call(&mut a, c, &carol).await;
+        c = cc;
+        cross.push(ms);
+    }
+    let secs = t.elapsed().as_secs_f64() + 0.3;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (m1, k1, r1) = (
+        counter_sum(&net, "messages").await,
+        counter_sum(&net, "kv_writes").await,
+        counter_sum(&net, "requests").await,
+    );
+    let per_call_msgs = ((m1 - m0) as f64 - 3.0 * secs) / CALLS as f64;
+    let per_call_kv = ((k1 - k0) as f64 - 3.0 * secs) / CALLS as f64;
+    let per_call_requests = (r1 - r0) as f64 / CALLS as f64;
+    println!("netbench (3 supernodes + 3 nats-servers + this client on one machine)");
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| logins/s, all on one node (sequential) | {one_node:.0} |");
+    println!("| logins/s, spread over 3 nodes (sequential) | {three_nodes:.0} |");
+    println!(
+        "| call set-up (invite → accepted) same node p50 / p99 ms | {:.1} / {:.1} |",
+        percentile(&mut same, 0.5),
+        percentile(&mut same, 0.99)
+    );
+    println!(
+        "| call set-up cross-node p50 / p99 ms | {:.1} / {:.1} |",
+        percentile(&mut cross, 0.5),
+        percentile(&mut cross, 0.99)
+    );
+    println!("| NATS messages per login (heartbeats removed) | {per_login_msgs:.1} |");
+    println!("| KV writes per login | {per_login_kv:.1} |");
+    println!("| cross-node requests per call (set-up + hang-up) | {per_call_requests:.1} |");
+    println!("| NATS messages per cross-node call (heartbeats removed) | {per_call_msgs:.1} |");
+    println!("| KV writes per cross-node call | {per_call_kv:.1} |");
+    drop((a, b, c));
+
+    // Doubling: N endpoints logged in over the three nodes, then N more within 60 s
+    // (concurrent logins, 100 accounts), every login timed; errors counted.
+    let n: usize = std::env::var("NETBENCH_ENDPOINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let mut accounts = Vec::new();
+    for _ in 0..100 {
+        accounts.push(net.account().await.1);
+    }
+    let bases: Vec<String> = net.nodes.iter().map(|n| n.base()).collect();
+    let login_wave = |from: usize, count: usize| {
+        let mut tasks = tokio::task::JoinSet::new();
+        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
+        for i in from..from + count {
+            let base = bases[i % 3].clone();
+            let token = accounts[i % accounts.len()].clone();
+            let sem = sem.clone();
+            tasks.spawn(async move {
+                let _permit = sem.acquire_owned().await.unwrap();
+                let t = Instant::now();
+                let r = SignalingClient::connect(&base, &token).await;
+                (t.elapsed().as_secs_f64() * 1000.0, r)
+            });
+        }
+        tasks
+    };
+    let mut held = Vec::new();
+    let mut errors = 0usize;
+    let mut wave = login_wave(0, n);
+    while let Some(r) = wave.join_next().await {
+        match r.unwrap() {
+            (_, Ok(c)) => held.push(c),
+            (_, Err(_)) => errors += 1,
+        }
+    }
+    let t = Instant::now();
+    let mut lat = Vec::new();
+    let mut wave = login_wave(n, n);
+    while let Some(r) = wave.join_next().await {
+        match r.unwrap() {
+            (ms, Ok(c)) => {
+                lat.push(ms);
+                held.push(c);
+            }
+            (_, Err(_)) => errors += 1,
+        }
+    }
+    let took = t.elapsed();
+    let mut total = 0;
+    for node in &net.nodes {
+        total += node.metric("supernode_endpoints").await as usize;
+    }
+    println!(
+        "| doubling {n} → {} endpoints over 3 nodes: time, login p50 / p99 / max ms, errors | {:.1} s, {:.1} / {:.1} / {:.1}, {errors} |",
+        2 * n,
+        took.as_secs_f64(),
+        percentile(&mut lat, 0.5),
+        percentile(&mut lat, 0.99),
+        percentile(&mut lat, 1.0),
+    );
+    println!("| endpoints the nodes count after the doubling | {total} |");
+    assert_eq!(errors, 0, "logins failed during the doubling");
+    assert!(took < Duration::from_secs(60), "the doubling took {took:?}");
+    assert_eq!(total, 2 * n);
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_cross_node_call_keeps_its_media_when_nats_goes_away() {
+    use supernode_edge::call::{Role, SignaledCall, run_signaled_call};
+    use supernode_edge::similarity::PASS_THRESHOLD;
+    let Some(mut net) = Network::start().await else {
+        return;
+    };
+    let (_alice, alice_token) = net.account().await;
+    let (bob, bob_token) = net.account().await;
+    let audio_only = |c: &mut SignaledCall| {
+        c.media_bind = "127.0.0.1:0".parse().unwrap();
+        c.engine.mark_period_ms = 1_000;
+    };
+    let mut callee = SignaledCall::new(
+        &net.nodes[1].base(),
+        &bob_token,
+        Role::Answer {
+            wait: Duration::from_secs(20),
+            decide: None,
+        },
+        Duration::from_secs(6),
+    );
+    audio_only(&mut callee);
+    let callee = tokio::spawn(run_signaled_call(callee));
+    net.wait(&net.nodes[0], "bob visible on node-0", |v| {
+        v["directory_records"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    let mut caller = SignaledCall::new(
+        &net.nodes[0].base(),
+        &alice_token,
+        Role::Call {
+            to: bob,
+            media: MediaKind::Audio,
+            ring_timeout: Duration::from_secs(10),
+        },
+        Duration::from_secs(6),
+    );
+    audio_only(&mut caller);
+    let caller = tokio::spawn(run_signaled_call(caller));
+    // The call is up (the anchor counts it); then every NATS server goes away.
+    let end = Instant::now() + Duration::from_secs(10);
+    while net.nodes[0].metric("supernode_calls").await < 1.0 {
+        assert!(Instant::now() < end, "the call never came up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    net.cluster.stop_all();
+    let a = caller.await.unwrap().unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(15), callee)
+        .await
+        .expect("the callee ends")
+        .unwrap()
+        .unwrap();
+    for r in [&a.report, &b.report] {
+        eprint!("{}", r.to_human());
+        assert!(r.ok, "{:?}", r.failure);
+        // 6 s of audio at 50 packets/s, most of it after NATS went away.
+        assert!(
+            r.audio.packets_received > 200,
+            "{}",
+            r.audio.packets_received
+        );
+        assert!(r.audio.similarity.unwrap() > PASS_THRESHOLD);
+    }
+}
