@@ -110,7 +110,7 @@ impl Default for NetworkConfig {
             kv_replicas: 1,
             request_timeout: Duration::from_millis(1000),
             request_attempts: 3,
-            reconnect_grace: Duration::from_secs(2),
+            reconnect_grace: Duration::from_secs(4),
             prefix: "sn".into(),
             ws_url: String::new(),
         }
