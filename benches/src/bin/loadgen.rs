@@ -396,6 +396,27 @@ fn ok(r: &StepResult, args: &Args) -> bool {
     r.loss_pct < args.max_loss && r.received > 0
 }
 
+/// A new forwarder of `target` with its calls, warmed up: the relay's legs latched,
+/// rtpengine's peers learnt.
+fn fresh_forwarder(
+    args: &Args,
+    load: &mut Load,
+    target: &str,
+    shape: Shape,
+) -> Result<(Forwarder, Vec<Stream>)> {
+    let (fwd, mut streams) = setup(args, load, target)?;
+    load.map_outputs(&streams);
+    let _ = load.run(
+        &mut streams,
+        shape,
+        0.2,
+        0.5,
+        Duration::from_millis(200),
+        false,
+    );
+    Ok((fwd, streams))
+}
+
 fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
     let mut row = Row {
         target: target.to_string(),
@@ -406,20 +427,7 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
     };
     // Every step runs against a fresh forwarder (new process or threads, new calls), so that
     // an overloaded step cannot leave state behind that spoils the next one.
-    let fresh = |load: &mut Load| -> Result<(Forwarder, Vec<Stream>)> {
-        let (fwd, mut streams) = setup(args, load, target)?;
-        load.map_outputs(&streams);
-        // Warm-up: latches the relay's legs, lets rtpengine learn its peers.
-        let _ = load.run(
-            &mut streams,
-            shape,
-            0.2,
-            0.5,
-            Duration::from_millis(200),
-            false,
-        );
-        Ok((fwd, streams))
-    };
+    let fresh = |load: &mut Load| fresh_forwarder(args, load, target, shape);
     match fresh(load) {
         Ok((fwd, _)) => drop(fwd),
         Err(e) => {

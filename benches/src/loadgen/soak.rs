@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::traffic::{Load, Shape};
-use super::{Args, Forwarder, run_target, setup};
+use super::{Args, Forwarder, fresh_forwarder, run_target};
 
 /// One soak interval.
 #[derive(Debug, Clone, Copy)]
@@ -61,16 +61,7 @@ fn soak_target(
     shape: Shape,
     mult: f64,
 ) -> Result<Vec<Sample>> {
-    let (fwd, mut streams) = setup(args, load, target)?;
-    load.map_outputs(&streams);
-    let _ = load.run(
-        &mut streams,
-        shape,
-        0.2,
-        0.5,
-        Duration::from_millis(200),
-        false,
-    );
+    let (fwd, mut streams) = fresh_forwarder(args, load, target, shape)?;
     let pid = pid_of(&fwd);
     let every = args.soak_every.max(1) as f64;
     let rounds = (args.soak as f64 / every).ceil().max(1.0) as usize;
