@@ -443,8 +443,15 @@ impl Network {
             match answer {
                 Ok(Ok(m)) => return Ok(serde_json::from_slice(&m.payload)?),
                 Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                    bump(&self.counters.request_failures);
-                    return Err(NetworkError::NoSuchNode(node.to_owned()));
+                    // A live node whose subscription has not reached our server yet (interest
+                    // travels over the cluster's routes): try again shortly. A node that is
+                    // not live is refused at once.
+                    let live = self.live_nodes().iter().any(|b| b.node == node);
+                    if !live || attempt == self.cfg.request_attempts {
+                        bump(&self.counters.request_failures);
+                        return Err(NetworkError::NoSuchNode(node.to_owned()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Ok(Err(e)) => tracing::debug!(node, attempt, error = %e, "request failed"),
                 Err(_) => tracing::debug!(node, attempt, "request timed out"),
@@ -536,14 +543,23 @@ impl Network {
         {
             Ok(_) => Ok(Claim::Won),
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                let winner = self
-                    .claims
-                    .get(&key)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
+                // The key exists (that is why the create failed), but a read may reach a
+                // replica that has not applied it yet: read again, briefly, until it shows.
+                let mut winner = String::new();
+                for _ in 0..50 {
+                    winner = self
+                        .claims
+                        .get(&key)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default();
+                    if !winner.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 if winner == value {
                     // Our own earlier attempt won (a retry after a lost ack).
                     Ok(Claim::Won)

