@@ -300,3 +300,41 @@ fn a_processor_is_never_freed_as_idle_its_participants_are() {
     c.h.remove_leg(p);
     assert!(!c.h.is_live(p));
 }
+
+#[test]
+fn a_flooding_participant_is_capped_toward_the_processor_the_others_are_not() {
+    let mut c = Conf::new(2, 4096);
+    c.queue.take();
+    let (i, leg, peer) = c.members[0];
+    // 500 audio packets at one instant: the cap's burst (200 packets/s for 200 ms) passes.
+    for seq in 1..=500u16 {
+        c.h.send(
+            peer,
+            leg,
+            &rtp_pt(AUDIO_PT, audio_ssrc(i), seq, u32::from(seq) * 960, b"f"),
+        );
+    }
+    assert_eq!(
+        c.queue.take().len(),
+        40 - 1,
+        "the burst less the latch packet"
+    );
+    assert_eq!(
+        c.h.stats(c.proc_leg).drops(DropReason::RateLimited),
+        500 - 39
+    );
+    // The other participant's audio still goes through, from its own allowance.
+    let (j, leg_b, peer_b) = c.members[1];
+    c.h.send(
+        peer_b,
+        leg_b,
+        &rtp_pt(AUDIO_PT, audio_ssrc(j), 1, 960, b"b"),
+    );
+    let got = c.queue.take();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, leg_b.id);
+    // A second later the flooder has its allowance back.
+    c.h.advance(Duration::from_secs(1));
+    c.h.send(peer, leg, &rtp_pt(AUDIO_PT, audio_ssrc(i), 501, 0, b"ok"));
+    assert_eq!(c.queue.take().len(), 1);
+}

@@ -76,7 +76,7 @@ use egress::{Out, Sent, egress};
 pub use error::CoreError;
 pub use ids::{LegId, SessionId, SockSlot};
 use nack_cache::NackCache;
-pub use processor::{PROCESSOR_SOCK, ProcessorPort, StreamKind};
+pub use processor::{PROCESSOR_SOCK, ProcessorPort, ProcessorState, StreamKind};
 pub use rate::RateCap;
 use rewrite::SourceKey;
 pub use srtp::{LegSrtpKeys, SrtpKey, SrtpProfile};
@@ -264,7 +264,7 @@ impl Core {
         now: Instant,
         id: LegId,
         spec: LegSpec,
-        processor: Option<std::sync::Arc<dyn ProcessorPort>>,
+        processor: Option<Box<processor::ProcessorState>>,
     ) -> Result<(), CoreError> {
         if spec.shared
             && spec.streams.is_empty()

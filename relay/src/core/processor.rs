@@ -11,7 +11,10 @@
 //!   processor produces comes back through [`Core::handle_processed`]: an RTP packet of one
 //!   of the processor's declared receive streams ([`Core::add_stream`]), forwarded to the
 //!   transports subscribed to that stream. A processor transport is never idle-freed (its
-//!   far side lives in the process; the control plane removes it) and gets no RTCP.
+//!   far side lives in the process; the control plane removes it) and gets no RTCP. Each
+//!   source transport is capped at [`PROCESSOR_SOURCE_CAP`] toward it (a `rate_limited`
+//!   drop on the processor transport): a participant that floods fills neither the media
+//!   thread's shared queue nor anyone else's share of it.
 //! - [`Core::connect_kind`]`(from, to, kind)` subscribes `to` to the streams of `from` of one
 //!   [`StreamKind`] (by clock rate: 90 kHz is video), present and future: a participant's
 //!   audio to the conference's processor, its video to every other participant.
@@ -34,6 +37,7 @@ use supernode_media::packet::rtp::RtpPacket;
 
 use super::error::CoreError;
 use super::ids::{LegId, SessionId, SockSlot};
+use super::rate::{RateCap, RateLimiter};
 use super::rewrite::Mapped;
 use super::stats::DropReason;
 use super::stream::{Out, RecvStream};
@@ -47,6 +51,49 @@ pub const PROCESSOR_SOCK: SockSlot = SockSlot(u32::MAX);
 /// Most streams a processor transport may declare (one mix per participant: a conference
 /// of up to 64).
 pub const PROCESSOR_MAX_STREAMS: usize = 64;
+
+/// What one source transport may send toward a processor: 200 packets/s (a 5 ms Opus
+/// frame rate), a burst of 200 ms.
+pub const PROCESSOR_SOURCE_CAP: RateCap = RateCap {
+    packets_per_sec: 200,
+    bytes_per_sec: 0,
+    burst_ms: 200,
+};
+
+/// The processor part of a transport: its port, and a rate limiter per source transport.
+#[derive(Debug)]
+pub struct ProcessorState {
+    port: Arc<dyn ProcessorPort>,
+    sources: Vec<(LegId, RateLimiter)>,
+}
+
+impl ProcessorState {
+    fn new(port: Arc<dyn ProcessorPort>) -> Self {
+        Self {
+            port,
+            sources: Vec::new(),
+        }
+    }
+
+    /// Whether a packet from `from` is within its cap (a source's limiter is made at its
+    /// first packet).
+    fn admit(&mut self, now: Instant, from: LegId, len: usize) -> bool {
+        let i = match self.sources.iter().position(|(l, _)| *l == from) {
+            Some(i) => i,
+            None => {
+                self.sources
+                    .push((from, RateLimiter::new(PROCESSOR_SOURCE_CAP, now)));
+                self.sources.len() - 1
+            }
+        };
+        self.sources[i].1.admit(now, len)
+    }
+
+    /// Forgets the limiter of a source transport that went away.
+    pub(super) fn forget(&mut self, from: LegId) {
+        self.sources.retain(|(l, _)| *l != from);
+    }
+}
 
 /// The far side of a processor transport: an in-process queue toward a media thread.
 pub trait ProcessorPort: Send + Sync + Debug {
@@ -88,7 +135,7 @@ impl Core {
         port: Arc<dyn ProcessorPort>,
     ) -> Result<(), CoreError> {
         let spec = LegSpec::latching(session, PROCESSOR_SOCK);
-        self.add_leg_with(now, id, spec, Some(port))
+        self.add_leg_with(now, id, spec, Some(Box::new(ProcessorState::new(port))))
     }
 
     /// Whether `id` is a processor transport.
@@ -248,10 +295,14 @@ pub(super) fn push_to_processor(
     payload_len: u32,
     now: Instant,
 ) -> bool {
-    let Some(port) = dest.processor.as_ref() else {
+    let Some(p) = dest.processor.as_mut() else {
         return false;
     };
     if plain.len() > MAX_DATAGRAM || plain.len() < 12 {
+        return false;
+    }
+    if !p.admit(now, from, plain.len()) {
+        dest.counters.drop(DropReason::RateLimited);
         return false;
     }
     let mut buf = [0u8; MAX_DATAGRAM];
@@ -260,7 +311,7 @@ pub(super) fn push_to_processor(
     if !map.identity {
         super::egress::write_header(buf, map);
     }
-    if !port.push(from, buf) {
+    if !p.port.push(from, buf) {
         dest.counters.drop(DropReason::TxFull);
         return false;
     }

@@ -123,6 +123,12 @@ impl Core {
     /// subscriptions both ways.
     pub(super) fn unlink_transport(&mut self, i: u32) {
         let now = self.t(i).last_rx;
+        let id = self.t(i).id;
+        for t in self.transports.iter_mut().flatten() {
+            if let Some(p) = t.processor.as_mut() {
+                p.forget(id);
+            }
+        }
         let outs: Vec<Out> = self
             .t_mut(i)
             .recv

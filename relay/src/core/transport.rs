@@ -5,7 +5,6 @@
 //! per source stream it receives.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use supernode_media::ids::{Pt, Ssrc};
@@ -13,7 +12,7 @@ use supernode_media::ids::{Pt, Ssrc};
 use super::browser::{BrowserSpec, BrowserState};
 use super::ids::{LegId, SessionId, SockSlot};
 use super::nack_cache::NackCache;
-use super::processor::{ProcessorPort, StreamKind};
+use super::processor::{ProcessorState, StreamKind};
 use super::rate::{RateCap, RateLimiter};
 use super::srtp::{LegSrtp, LegSrtpKeys};
 use super::stats::LegCounters;
@@ -215,7 +214,7 @@ pub struct Transport {
     /// Transports this one is subscribed to.
     pub publishers: Vec<u32>,
     /// For a processor transport, its far side (see [`super::processor`]).
-    pub processor: Option<Arc<dyn ProcessorPort>>,
+    pub processor: Option<Box<ProcessorState>>,
     /// Counters.
     pub counters: LegCounters,
     /// Rate cap.
