@@ -20,10 +20,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::core::ProcessorPort;
 use crate::core::{
-    Core, CoreConfig, DropReason, Event, LegId, LegSpec, LegSrtpKeys, LegStats, SessionId,
-    SockSlot, TxBatch,
+    Core, CoreConfig, DropReason, Event, LegId, LegSpec, LegSrtpKeys, LegStats, ProcessorPort,
+    SessionId, SockSlot, TxBatch,
 };
 use crate::error::RelayError;
 use crate::idle::IdlePolicy;
