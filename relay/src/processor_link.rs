@@ -16,7 +16,9 @@
 //! # use supernode_relay::core::{ProcessorPort, StreamKind, StreamSpec, Ssrc};
 //! # use supernode_relay::{LegId, LegRequest, Relay, RelayConfig};
 //! # #[derive(Debug)] struct Mixer;
-//! # impl ProcessorPort for Mixer { fn push(&self, _: LegId, _: &[u8]) -> bool { true } }
+//! # impl ProcessorPort for Mixer {
+//! #     fn push(&self, _: std::time::Instant, _: LegId, _: &[u8]) -> bool { true }
+//! # }
 //! let relay = Relay::start(RelayConfig::default()).unwrap();
 //! let (session, legs) = relay.create_session(vec![LegRequest::latching()]).unwrap();
 //! let (mixer, back) = relay.add_processor(session, Arc::new(Mixer)).unwrap();

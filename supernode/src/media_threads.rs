@@ -90,12 +90,12 @@ impl Inlet {
     /// Queues one audio datagram (SRTP removed) from `from`; false if it was dropped
     /// (queue full: counted).
     pub fn push(&self, from: ParticipantId, datagram: Bytes) -> bool {
-        self.push_slice(from, &datagram)
+        self.push_slice(Instant::now(), from, &datagram)
     }
 
-    /// [`Inlet::push`] from a borrowed datagram, copied into the queue's slot (no
-    /// allocation). A datagram larger than the slot is dropped and counted.
-    pub fn push_slice(&self, from: ParticipantId, datagram: &[u8]) -> bool {
+    /// [`Inlet::push`] of a borrowed datagram received at `at`, copied into the queue's
+    /// slot (no allocation). A datagram larger than the slot is dropped and counted.
+    pub fn push_slice(&self, at: Instant, from: ParticipantId, datagram: &[u8]) -> bool {
         if datagram.len() > MAX_DATAGRAM {
             self.counters
                 .inbound_dropped
@@ -109,7 +109,7 @@ impl Inlet {
             from,
             len: datagram.len() as u16,
             data,
-            at: Instant::now(),
+            at,
         }) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
@@ -125,8 +125,8 @@ impl Inlet {
 /// The inlet as a relay processor transport's far side: the source transport's id is the
 /// participant's id.
 impl ProcessorPort for Inlet {
-    fn push(&self, from: supernode_relay::LegId, packet: &[u8]) -> bool {
-        self.push_slice(participant_of(from), packet)
+    fn push(&self, now: Instant, from: supernode_relay::LegId, packet: &[u8]) -> bool {
+        self.push_slice(now, participant_of(from), packet)
     }
 }
 

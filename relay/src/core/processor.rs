@@ -98,9 +98,10 @@ impl ProcessorState {
 /// The far side of a processor transport: an in-process queue toward a media thread.
 pub trait ProcessorPort: Send + Sync + Debug {
     /// Queues one RTP packet (plain, already rewritten for the processor) that transport
-    /// `from` sent. Must not block; `false` when the queue is full (the packet is dropped
-    /// and counted by the core).
-    fn push(&self, from: LegId, packet: &[u8]) -> bool;
+    /// `from` sent, received at `now` (the core's clock: the port reads none). Must not
+    /// block; `false` when the queue is full (the packet is dropped and counted by the
+    /// core).
+    fn push(&self, now: Instant, from: LegId, packet: &[u8]) -> bool;
 }
 
 /// The kind of a stream, for [`Core::connect_kind`].
@@ -311,7 +312,7 @@ pub(super) fn push_to_processor(
     if !map.identity {
         super::egress::write_header(buf, map);
     }
-    if !p.port.push(from, buf) {
+    if !p.port.push(now, from, buf) {
         dest.counters.drop(DropReason::TxFull);
         return false;
     }

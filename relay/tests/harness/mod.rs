@@ -641,7 +641,7 @@ pub struct ProcessorQueue {
 }
 
 impl ProcessorPort for ProcessorQueue {
-    fn push(&self, from: LegId, packet: &[u8]) -> bool {
+    fn push(&self, _now: Instant, from: LegId, packet: &[u8]) -> bool {
         let mut q = self.inner.lock().expect("queue lock");
         if q.len() >= self.capacity {
             return false;
