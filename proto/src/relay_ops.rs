@@ -151,6 +151,47 @@ pub struct Release {
     pub session: RelaySessionId,
 }
 
+/// Opens a conference: a session whose audio goes through a mixer (a processor transport
+/// whose far side is an audio MCU). Answered [`RelayOutcome::SessionCreated`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenConference {
+    /// This operation.
+    pub op: OperationId,
+    /// The session's id (chosen by the control plane).
+    pub session: RelaySessionId,
+    /// The conference (its id on the wire).
+    pub call: CallId,
+    /// Most participants the mixer takes.
+    pub max_participants: u32,
+}
+
+/// Adds a participant to a conference: a client transport whose audio goes to the mixer,
+/// which gets its own mix back, and whose video goes to (and comes from) every other
+/// participant. Answered [`RelayOutcome::TransportAdded`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinConference {
+    /// This operation.
+    pub op: OperationId,
+    /// The conference's session.
+    pub session: RelaySessionId,
+    /// The participant's transport (chosen by the control plane).
+    pub transport: TransportId,
+    /// The SRTP profile to key it with (`None`: plain RTP).
+    pub srtp: Option<SrtpProfile>,
+}
+
+/// Removes a participant's transport from a conference (the others go on). Answered
+/// [`RelayOutcome::Left`]; an unknown transport is [`RelayOpError::UnknownTransport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaveConference {
+    /// This operation.
+    pub op: OperationId,
+    /// The conference's session.
+    pub session: RelaySessionId,
+    /// The participant's transport.
+    pub transport: TransportId,
+}
+
 /// One operation for a relay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "operation", rename_all = "snake_case")]
@@ -164,6 +205,12 @@ pub enum RelayOp {
     Subscribe(Subscribe),
     /// [`Release`].
     Release(Release),
+    /// [`OpenConference`].
+    OpenConference(OpenConference),
+    /// [`JoinConference`].
+    JoinConference(JoinConference),
+    /// [`LeaveConference`].
+    LeaveConference(LeaveConference),
 }
 
 impl RelayOp {
@@ -174,6 +221,9 @@ impl RelayOp {
             Self::AddTransport(o) => &o.op,
             Self::Subscribe(o) => &o.op,
             Self::Release(o) => &o.op,
+            Self::OpenConference(o) => &o.op,
+            Self::JoinConference(o) => &o.op,
+            Self::LeaveConference(o) => &o.op,
         }
     }
 
@@ -184,6 +234,9 @@ impl RelayOp {
             Self::AddTransport(o) => &o.session,
             Self::Subscribe(o) => &o.session,
             Self::Release(o) => &o.session,
+            Self::OpenConference(o) => &o.session,
+            Self::JoinConference(o) => &o.session,
+            Self::LeaveConference(o) => &o.session,
         }
     }
 
@@ -266,6 +319,8 @@ pub enum RelayOutcome {
     Subscribed,
     /// The session and its transports are gone.
     Released,
+    /// The participant left the conference (its transport is gone).
+    Left,
 }
 
 /// Why a relay operation failed.
@@ -292,6 +347,9 @@ pub enum RelayOpError {
     /// DTLS fingerprint, or with a fingerprint the relay cannot check).
     #[error("bad relay operation: {0}")]
     BadRequest(String),
+    /// The conference already holds its `max_participants`.
+    #[error("the conference is full ({0} participants)")]
+    Full(u32),
     /// The relay did not answer in time (or its executor went away).
     #[error("relay did not answer in time")]
     TimedOut,

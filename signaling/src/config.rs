@@ -36,6 +36,8 @@ pub struct SignalingConfig {
     pub ws_rate_limit_burst: u32,
     /// How often the keyring is reloaded from storage (to pick up rotations).
     pub keyring_refresh: Duration,
+    /// Most participants of a conference; a join past it is `conference_full`.
+    pub max_participants: usize,
 }
 
 impl Default for SignalingConfig {
@@ -55,6 +57,7 @@ impl Default for SignalingConfig {
             ws_rate_limit_per_second: 50.0,
             ws_rate_limit_burst: 200,
             keyring_refresh: Duration::from_secs(5),
+            max_participants: 32,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! credential_ttl_seconds = 3600
 //! max_credential_ttl_seconds = 86400
 //! ring_timeout_seconds = 60
+//! max_participants = 32            # most participants of a conference; past it: conference_full
 //! login_timeout_seconds = 10
 //! keepalive_seconds = 20
 //! ws_max_message_bytes = 65536     # a larger WebSocket message: error message_too_big, close 1009
@@ -85,6 +86,8 @@ pub struct Config {
     pub max_credential_ttl_seconds: u64,
     /// Ring timeout.
     pub ring_timeout_seconds: u64,
+    /// Most participants of a conference (group call).
+    pub max_participants: usize,
     /// Time a new WebSocket has to log in.
     pub login_timeout_seconds: u64,
     /// WebSocket ping interval.
@@ -158,6 +161,7 @@ const KEYS: &[&str] = &[
     "credential_ttl_seconds",
     "max_credential_ttl_seconds",
     "ring_timeout_seconds",
+    "max_participants",
     "login_timeout_seconds",
     "keepalive_seconds",
     "ws_max_message_bytes",
@@ -202,6 +206,7 @@ impl Default for Config {
             credential_ttl_seconds: s.default_credential_ttl.as_secs(),
             max_credential_ttl_seconds: s.max_credential_ttl.as_secs(),
             ring_timeout_seconds: s.ring_timeout.as_secs(),
+            max_participants: s.max_participants,
             login_timeout_seconds: s.login_timeout.as_secs(),
             keepalive_seconds: s.keepalive_interval.as_secs(),
             ws_max_message_bytes: s.ws_max_message_bytes,
@@ -451,6 +456,7 @@ impl Config {
             ws_max_message_bytes: self.ws_max_message_bytes,
             ws_rate_limit_per_second: self.ws_rate_limit_per_second,
             ws_rate_limit_burst: self.ws_rate_limit_burst,
+            max_participants: self.max_participants.max(1),
             ..SignalingConfig::default()
         }
     }

@@ -49,6 +49,10 @@ use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, Relay
 use supernode_signaling::relay_access::{RelayAccess, RelayReply};
 
 use crate::call_quality::MosHistogram;
+use crate::conference_host::{ConferenceHostError, HostedConference};
+use crate::media_threads::MediaThreads;
+use supernode_media::conference::ConferenceConfig;
+use supernode_proto::relay_ops::{JoinConference, OpenConference};
 
 /// Who a relay session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +83,17 @@ pub struct HostRelay {
     idle_freed: AtomicU64,
     /// The relay's DTLS certificate (browser transports), made at start.
     dtls: Arc<DtlsIdentity>,
+    /// Conferences the conference core opened, by its session id.
+    conferences: Mutex<HashMap<RelaySessionId, ConferenceSession>>,
+    /// The media threads of conference mixers (started with the first conference).
+    media: Mutex<Option<MediaThreads>>,
+}
+
+/// One conference the conference core opened: its host-side conference and each
+/// participant's transport.
+struct ConferenceSession {
+    conf: HostedConference,
+    transports: HashMap<TransportId, supernode_relay::LegId>,
 }
 
 impl HostRelay {
@@ -97,6 +112,8 @@ impl HostRelay {
                 DtlsIdentity::generate()
                     .map_err(|e| RelayError::Io(std::io::Error::other(e.to_string())))?,
             ),
+            conferences: Mutex::new(HashMap::new()),
+            media: Mutex::new(None),
         })
     }
 
@@ -320,6 +337,15 @@ fn ice_chars(n: usize) -> String {
         .collect()
 }
 
+fn conf_err(e: ConferenceHostError) -> RelayOpError {
+    match e {
+        ConferenceHostError::Full(n) => RelayOpError::Full(n as u32),
+        ConferenceHostError::NotIn(_) => RelayOpError::UnknownTransport,
+        ConferenceHostError::Relay(e) => op_err(e),
+        other => RelayOpError::Unavailable(other.to_string()),
+    }
+}
+
 fn op_err(e: RelayError) -> RelayOpError {
     match e {
         RelayError::PortsExhausted => RelayOpError::Exhausted,
@@ -377,7 +403,34 @@ impl HostRelay {
                 self.relay.connect(source, sink).map_err(op_err)?;
                 Ok(RelayOutcome::Subscribed)
             }
+            RelayOp::OpenConference(o) => self.open_conference(o),
+            RelayOp::JoinConference(j) => self.join_conference(j),
+            RelayOp::LeaveConference(l) => {
+                let mut confs = lock(&self.conferences);
+                let cs = confs
+                    .get_mut(&l.session)
+                    .ok_or(RelayOpError::UnknownSession)?;
+                let leg = cs
+                    .transports
+                    .remove(&l.transport)
+                    .ok_or(RelayOpError::UnknownTransport)?;
+                if let Ok(st) = self.relay.leg_stats(leg) {
+                    let mut books = lock(&self.books);
+                    books.observe(leg, Totals::of(&st));
+                    books.retire(leg);
+                    drop(books);
+                    self.observe_ended(leg, &st);
+                }
+                cs.conf.leave(&self.relay, leg).map_err(conf_err)?;
+                Ok(RelayOutcome::Left)
+            }
             RelayOp::Release(r) => {
+                if let Some(cs) = lock(&self.conferences).remove(&r.session) {
+                    // The legs' counters go to the books; the mixer stops when its
+                    // handle drops.
+                    self.release_session(cs.conf.session());
+                    return Ok(RelayOutcome::Released);
+                }
                 let cs = lock(&self.calls).remove(&r.session);
                 if let Some(session) = cs.and_then(|c| c.session) {
                     self.release_session(session);
@@ -389,6 +442,71 @@ impl HostRelay {
                 other.id()
             ))),
         }
+    }
+
+    /// A conference: a relay session with a processor transport whose far side is an audio
+    /// MCU on a media thread ([`HostedConference`]).
+    fn open_conference(&self, o: OpenConference) -> Result<RelayOutcome, RelayOpError> {
+        if lock(&self.conferences).contains_key(&o.session) {
+            return Ok(RelayOutcome::SessionCreated);
+        }
+        if self.is_draining() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(RelayOpError::Draining);
+        }
+        let mut config = ConferenceConfig::default();
+        config.mixer.max_participants = o.max_participants.max(1) as usize;
+        let conf = {
+            let mut media = lock(&self.media);
+            if media.is_none() {
+                *media = Some(
+                    MediaThreads::start(1)
+                        .map_err(|e| RelayOpError::Unavailable(format!("media threads: {e}")))?,
+                );
+            }
+            let threads = media.as_mut().expect("started above");
+            HostedConference::open(&self.relay, threads, config).map_err(conf_err)?
+        };
+        lock(&self.sessions).insert(conf.session(), Owner::Call(o.call));
+        lock(&self.conferences).insert(
+            o.session,
+            ConferenceSession {
+                conf,
+                transports: HashMap::new(),
+            },
+        );
+        Ok(RelayOutcome::SessionCreated)
+    }
+
+    /// A participant: one own-port latching SRTP leg (audio to the mixer, video SFU).
+    fn join_conference(&self, j: JoinConference) -> Result<RelayOutcome, RelayOpError> {
+        let (keying, legkeys) = match j.srtp {
+            Some(p) => {
+                let (w, k) = fresh_keys(p)?;
+                (Some(w), Some(k))
+            }
+            None => (None, None),
+        };
+        let req = LegRequest {
+            srtp: legkeys,
+            clock_rates: CALL_CLOCK_RATES.to_vec(),
+            ..LegRequest::latching()
+        };
+        let mut confs = lock(&self.conferences);
+        let cs = confs
+            .get_mut(&j.session)
+            .ok_or(RelayOpError::UnknownSession)?;
+        let info = cs.conf.join(&self.relay, req).map_err(|e| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            conf_err(e)
+        })?;
+        cs.transports.insert(j.transport.clone(), info.id);
+        Ok(RelayOutcome::TransportAdded(TransportGrant {
+            transport: j.transport,
+            address: info.local.to_string(),
+            srtp: keying,
+            browser: None,
+        }))
     }
 
     /// A client transport: one own-port latching SRTP leg for the endpoint's audio and

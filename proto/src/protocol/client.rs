@@ -90,6 +90,32 @@ pub enum ClientMsg {
         /// The payload.
         negotiation: Negotiation,
     },
+    /// Open a conference (group call) and join it: answered `conference_created`, then
+    /// `media` and `conference_roster` once the relay has the transport.
+    ConferenceCreate {
+        /// The creator's own reference, echoed in `conference_created`.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Invite an account into a conference one takes part in: rings all its endpoints
+    /// (`conference_invite`); the first that joins takes part, the others are told
+    /// `answered_elsewhere`.
+    ConferenceInvite {
+        /// The conference.
+        conference_id: CallId,
+        /// The invitee.
+        to: AccountId,
+    },
+    /// Join a conference one's account was invited to (or answer its ring).
+    ConferenceJoin {
+        /// The conference.
+        conference_id: CallId,
+    },
+    /// Leave a conference (the others go on; the last one out closes it).
+    ConferenceLeave {
+        /// The conference.
+        conference_id: CallId,
+    },
 }
 
 impl ClientMsg {
@@ -104,6 +130,10 @@ impl ClientMsg {
         "cancel",
         "hangup",
         "negotiate",
+        "conference_create",
+        "conference_invite",
+        "conference_join",
+        "conference_leave",
     ];
 
     /// This message's `type` name.
@@ -118,6 +148,10 @@ impl ClientMsg {
             Self::Cancel { .. } => "cancel",
             Self::Hangup { .. } => "hangup",
             Self::Negotiate { .. } => "negotiate",
+            Self::ConferenceCreate { .. } => "conference_create",
+            Self::ConferenceInvite { .. } => "conference_invite",
+            Self::ConferenceJoin { .. } => "conference_join",
+            Self::ConferenceLeave { .. } => "conference_leave",
         }
     }
 }

@@ -58,6 +58,9 @@ pub enum ErrorCode {
     /// The network of supernodes cannot be reached (NATS down): a call to an endpoint on
     /// another supernode cannot be set up now. Calls on this supernode still work.
     NetworkUnavailable,
+    /// A `conference_join` (or an invite's answer) past the conference's
+    /// `max_participants`: nothing changed.
+    ConferenceFull,
 }
 
 /// Why a text frame is not a valid client message.

@@ -22,7 +22,7 @@ use serde::Serialize;
 pub use self::call::{EndReason, LegInfo, MediaKind, Negotiation, NoticeState, SrtpKeying};
 pub use self::client::{ClientKind, ClientMsg};
 pub use self::error::{ErrorCode, ProtocolError};
-pub use self::server::ServerMsg;
+pub use self::server::{Participant, ServerMsg};
 
 /// The protocol version this crate speaks (the `"v"` of every frame).
 pub const PROTOCOL_VERSION: u64 = 2;

@@ -126,4 +126,37 @@ pub enum ServerMsg {
         /// Why.
         reason: EndReason,
     },
+    /// To the creating endpoint: the conference exists (its `media` and roster follow).
+    ConferenceCreated {
+        /// The conference (a `call_…` string).
+        conference_id: CallId,
+        /// The `client_ref` of `conference_create`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
+    /// To every endpoint of an invited account: answer with `conference_join`.
+    ConferenceInvite {
+        /// The conference.
+        conference_id: CallId,
+        /// The inviting account.
+        from: AccountId,
+        /// Who is in it now.
+        participants: Vec<Participant>,
+    },
+    /// To every participant, whenever who is in the conference changes.
+    ConferenceRoster {
+        /// The conference.
+        conference_id: CallId,
+        /// Who is in it (with a transport), in join order.
+        participants: Vec<Participant>,
+    },
+}
+
+/// One participant of a conference, in `conference_roster`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// The account.
+    pub account_id: AccountId,
+    /// The endpoint taking part.
+    pub endpoint_id: EndpointId,
 }

@@ -1,5 +1,6 @@
 //! The conference state machine.
 
+mod conference;
 mod remote;
 
 pub use remote::NodeOut;
@@ -49,6 +50,9 @@ pub struct CallConfig {
     /// Whether this supernode is part of a network: it then rings endpoints of other nodes
     /// (the directory lists them) through [`CallCore::poll_node`].
     pub network: bool,
+    /// Most participants of a conference (joined and joining); a join past it is
+    /// `conference_full`.
+    pub max_participants: usize,
 }
 
 impl Default for CallConfig {
@@ -63,6 +67,7 @@ impl Default for CallConfig {
             browser_media: MediaPolicy::default(),
             public_ip: None,
             network: false,
+            max_participants: 32,
         }
     }
 }
@@ -207,6 +212,8 @@ pub struct CallCore {
     /// Calls this node rang for another node and that were answered elsewhere (the newest
     /// 1024): a late `accept` hears `answered_elsewhere`, not `unknown_call`.
     elsewhere: VecDeque<(CallId, AccountId)>,
+    /// Conferences (group calls).
+    conf: conference::Conferences,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -239,6 +246,7 @@ impl CallCore {
             network_up: true,
             ending_from: None,
             elsewhere: VecDeque::new(),
+            conf: conference::Conferences::default(),
         }
     }
 
@@ -455,6 +463,7 @@ impl CallCore {
             }
         }
         let account = endpoint.account;
+        self.conference_detach(ep, &account);
         if let Some(call_id) = self.busy.get(&account).cloned() {
             let action = match self.calls.get_mut(&call_id) {
                 Some(call) if call.caller_ep == *ep => Some(match call.phase {
@@ -550,7 +559,7 @@ impl CallCore {
                 "an account cannot call itself",
             ));
         }
-        if self.call_of(&caller).is_some() {
+        if self.call_of(&caller).is_some() || self.conf.of(&caller).is_some() {
             return Err(err(
                 ErrorCode::AlreadyInCall,
                 "this account is already in a call",
@@ -563,7 +572,7 @@ impl CallCore {
             self.push(ep.clone(), ServerMsg::Unavailable { to, client_ref });
             return Ok(());
         }
-        if self.call_of(&to).is_some() {
+        if self.call_of(&to).is_some() || self.conf.of(&to).is_some() {
             self.push(ep.clone(), ServerMsg::Busy { to, client_ref });
             return Ok(());
         }
@@ -938,6 +947,9 @@ impl CallCore {
     /// call is gone is released once no operation of it is outstanding, so whatever was
     /// allocated — late, failed or half — is always released.
     pub fn handle_relay_result(&mut self, result: RelayResult) {
+        if self.conference_result(&result) {
+            return;
+        }
         if self.releases.remove(&result.op) {
             if result.outcome.is_err() {
                 self.books.failed_results += 1;

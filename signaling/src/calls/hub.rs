@@ -54,6 +54,7 @@ impl Hub {
                 ring_timeout: cfg.ring_timeout,
                 relay: relay.is_some(),
                 node_id: cfg.node_id.clone(),
+                max_participants: cfg.max_participants,
                 ..CallConfig::default()
             },
             directory,
@@ -264,8 +265,10 @@ impl Hub {
         msg: ClientMsg,
         now: Instant,
     ) -> Result<(), CallError> {
-        if matches!(msg, ClientMsg::Invite { .. })
-            && self.relay.as_ref().is_some_and(|r| !r.accepting_calls())
+        if matches!(
+            msg,
+            ClientMsg::Invite { .. } | ClientMsg::ConferenceCreate { .. }
+        ) && self.relay.as_ref().is_some_and(|r| !r.accepting_calls())
         {
             return Err(CallError {
                 code: ErrorCode::Draining,
@@ -290,6 +293,14 @@ impl Hub {
                 call_id,
                 negotiation,
             } => core.negotiate(ep, &call_id, negotiation),
+            ClientMsg::ConferenceCreate { client_ref } => core.conference_create(ep, client_ref),
+            ClientMsg::ConferenceInvite { conference_id, to } => {
+                core.conference_invite(ep, &conference_id, to)
+            }
+            ClientMsg::ConferenceJoin { conference_id } => core.conference_join(ep, &conference_id),
+            ClientMsg::ConferenceLeave { conference_id } => {
+                core.conference_leave(ep, &conference_id)
+            }
             // Login and ping are the connection's business; newer types are not ours.
             _ => Ok(()),
         })
@@ -303,6 +314,11 @@ impl Hub {
     /// Live calls.
     pub fn call_count(&self) -> usize {
         self.lock().core.call_count()
+    }
+
+    /// Live conferences.
+    pub fn conference_count(&self) -> usize {
+        self.lock().core.conference_count()
     }
 }
 

@@ -1,0 +1,584 @@
+//! Conferences (group calls) in the call core: create, invite, join, leave, roster.
+//!
+//! A conference is one relay session opened with [`RelayOp::OpenConference`] (a mixer for
+//! the audio, video forwarded participant to participant); each participant's endpoint gets
+//! a client transport from [`RelayOp::JoinConference`] and a `media` message with its grant,
+//! as a leg of a 1:1 call does. Rules:
+//! * an account takes part in at most one call or conference; creating or joining while in
+//!   one is `already_in_call`, inviting an account in one answers `busy`;
+//! * an invite rings every endpoint of the invitee (`conference_invite`); the first of them
+//!   to `conference_join` takes part, the others are told `answered_elsewhere` at once; a
+//!   later join of theirs is `invalid_state`;
+//! * past `max_participants` (joined and joining) a join is `conference_full` and nothing
+//!   changes;
+//! * whenever who is in changes, every participant gets `conference_roster`;
+//! * a participant that leaves (or disconnects) gets its transport removed
+//!   ([`RelayOp::LeaveConference`]); when the last one is out, the session is released once
+//!   every operation of it has been answered;
+//! * a failed join ends the conference for that endpoint (`call_ended relay_failure`); a
+//!   failed open ends it for everyone.
+//!
+//! Edge endpoints only for now: a browser's `conference_create` / `conference_join` is
+//! `invalid_state`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use supernode_proto::relay_ops::{
+    JoinConference, LeaveConference, OpenConference, RelayOp, RelayOutcome, RelayResult, Release,
+};
+
+use super::{CallCore, CallError, err, not_yours};
+use crate::ids::{
+    AccountId, CallId, EndpointId, OperationId, PartnerId, RelaySessionId, TransportId,
+};
+use crate::protocol::{ClientKind, EndReason, ErrorCode, LegInfo, Participant, ServerMsg};
+
+/// One participant's endpoint (joined, or joining while its transport is made).
+#[derive(Debug)]
+struct Member {
+    account: AccountId,
+    transport: TransportId,
+    /// The grant, once the relay answered.
+    leg: Option<LegInfo>,
+    /// Join order.
+    seq: u64,
+}
+
+#[derive(Debug)]
+struct Conference {
+    partner: PartnerId,
+    session: RelaySessionId,
+    members: BTreeMap<EndpointId, Member>,
+    /// Invited accounts and their ringing endpoints.
+    invites: BTreeMap<AccountId, BTreeSet<EndpointId>>,
+    /// Operations whose results have not come back.
+    outstanding: BTreeSet<OperationId>,
+    /// No participant is left: release the session once nothing is outstanding.
+    closing: bool,
+    next_seq: u64,
+}
+
+/// What an outstanding conference operation is.
+#[derive(Debug)]
+enum OpKind {
+    Open,
+    Join(EndpointId),
+    Leave,
+}
+
+/// The conferences of a core.
+#[derive(Debug, Default)]
+pub(super) struct Conferences {
+    confs: BTreeMap<CallId, Conference>,
+    /// The conference each account takes part in (or joins).
+    of_account: HashMap<AccountId, CallId>,
+    ops: HashMap<OperationId, (CallId, OpKind)>,
+    releases: BTreeSet<OperationId>,
+}
+
+impl Conferences {
+    /// The conference an account takes part in.
+    pub(super) fn of(&self, account: &AccountId) -> Option<&CallId> {
+        self.of_account.get(account)
+    }
+}
+
+impl CallCore {
+    /// Live conferences.
+    pub fn conference_count(&self) -> usize {
+        self.conf.confs.len()
+    }
+
+    /// The participants' endpoints of a conference (joined or joining), in join order.
+    pub fn conference_members(&self, conference: &CallId) -> Vec<EndpointId> {
+        let Some(c) = self.conf.confs.get(conference) else {
+            return Vec::new();
+        };
+        let mut m: Vec<(&EndpointId, &Member)> = c.members.iter().collect();
+        m.sort_by_key(|(_, m)| m.seq);
+        m.into_iter().map(|(e, _)| e.clone()).collect()
+    }
+
+    fn edge_endpoint(&self, ep: &EndpointId) -> Result<(AccountId, PartnerId), CallError> {
+        let Some(e) = self.endpoints.get(ep) else {
+            return Err(err(ErrorCode::NotLoggedIn, "unknown endpoint"));
+        };
+        if e.kind != ClientKind::Edge {
+            return Err(err(
+                ErrorCode::InvalidState,
+                "conferences are for edge clients for now",
+            ));
+        }
+        Ok((e.account.clone(), e.partner.clone()))
+    }
+
+    /// Emits one batch (run in order by the executor).
+    fn conf_emit(&mut self, conference: &CallId, batch: Vec<(RelayOp, OpKind)>) {
+        let mut ops = Vec::with_capacity(batch.len());
+        for (op, kind) in batch {
+            if let Some(c) = self.conf.confs.get_mut(conference) {
+                c.outstanding.insert(op.id().clone());
+            }
+            self.conf
+                .ops
+                .insert(op.id().clone(), (conference.clone(), kind));
+            ops.push(op);
+        }
+        self.relay_out.push_back(ops);
+    }
+
+    /// `conference_create`: opens a conference with the creator in it.
+    pub fn conference_create(
+        &mut self,
+        ep: &EndpointId,
+        client_ref: Option<String>,
+    ) -> Result<(), CallError> {
+        let (account, partner) = self.edge_endpoint(ep)?;
+        self.check_free(&account)?;
+        if !self.cfg.relay {
+            return Err(err(
+                ErrorCode::Overloaded,
+                "this supernode has no relay for conferences",
+            ));
+        }
+        let id = CallId::random();
+        let session = RelaySessionId::random();
+        self.conf.confs.insert(
+            id.clone(),
+            Conference {
+                partner,
+                session: session.clone(),
+                members: BTreeMap::new(),
+                invites: BTreeMap::new(),
+                outstanding: BTreeSet::new(),
+                closing: false,
+                next_seq: 0,
+            },
+        );
+        self.books.sessions_created += 1;
+        let op = RelayOp::OpenConference(OpenConference {
+            op: OperationId::random(),
+            session,
+            call: id.clone(),
+            max_participants: self.cfg.max_participants as u32,
+        });
+        self.push(
+            ep.clone(),
+            ServerMsg::ConferenceCreated {
+                conference_id: id.clone(),
+                client_ref,
+            },
+        );
+        // One batch: the join runs after the open.
+        let mut batch = vec![(op, OpKind::Open)];
+        batch.extend(self.add_member(&id, ep, account));
+        self.conf_emit(&id, batch);
+        Ok(())
+    }
+
+    fn check_free(&self, account: &AccountId) -> Result<(), CallError> {
+        if self.call_of(account).is_some() || self.conf.of(account).is_some() {
+            return Err(err(
+                ErrorCode::AlreadyInCall,
+                "this account is already in a call",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records `ep` as joining and returns the relay operation that makes its transport.
+    fn add_member(
+        &mut self,
+        id: &CallId,
+        ep: &EndpointId,
+        account: AccountId,
+    ) -> Option<(RelayOp, OpKind)> {
+        let srtp = Some(self.cfg.srtp);
+        let c = self.conf.confs.get_mut(id)?;
+        let transport = TransportId::random();
+        let seq = c.next_seq;
+        c.next_seq += 1;
+        c.members.insert(
+            ep.clone(),
+            Member {
+                account: account.clone(),
+                transport: transport.clone(),
+                leg: None,
+                seq,
+            },
+        );
+        let session = c.session.clone();
+        self.conf.of_account.insert(account, id.clone());
+        let op = RelayOp::JoinConference(JoinConference {
+            op: OperationId::random(),
+            session,
+            transport,
+            srtp,
+        });
+        Some((op, OpKind::Join(ep.clone())))
+    }
+
+    fn conference(&self, id: &CallId, ep: &EndpointId) -> Result<&Conference, CallError> {
+        let partner = self.endpoints.get(ep).map(|e| &e.partner);
+        match self.conf.confs.get(id) {
+            Some(c) if Some(&c.partner) == partner && !c.closing => Ok(c),
+            _ => Err(not_yours()),
+        }
+    }
+
+    /// `conference_invite`: rings every endpoint of `to` on this node.
+    pub fn conference_invite(
+        &mut self,
+        ep: &EndpointId,
+        id: &CallId,
+        to: AccountId,
+    ) -> Result<(), CallError> {
+        let c = self.conference(id, ep)?;
+        if !c.members.contains_key(ep) {
+            return Err(not_yours());
+        }
+        let from = c.members[ep].account.clone();
+        if c.members[ep].leg.is_none() {
+            return Err(err(
+                ErrorCode::InvalidState,
+                "invite once this endpoint has its media (the conference is being opened)",
+            ));
+        }
+        let partner = c.partner.clone();
+        if to == from || c.members.values().any(|m| m.account == to) {
+            return Err(err(
+                ErrorCode::InvalidTarget,
+                "that account is in the conference already",
+            ));
+        }
+        let endpoints = if self.partner_of_account(&to) == Some(partner) {
+            self.local_endpoints(&to)
+        } else {
+            BTreeSet::new()
+        };
+        if endpoints.is_empty() {
+            self.push(
+                ep.clone(),
+                ServerMsg::Unavailable {
+                    to,
+                    client_ref: None,
+                },
+            );
+            return Ok(());
+        }
+        if self.call_of(&to).is_some() || self.conf.of(&to).is_some() {
+            self.push(
+                ep.clone(),
+                ServerMsg::Busy {
+                    to,
+                    client_ref: None,
+                },
+            );
+            return Ok(());
+        }
+        let participants = self.roster(id);
+        if let Some(c) = self.conf.confs.get_mut(id) {
+            c.invites
+                .entry(to.clone())
+                .or_default()
+                .extend(endpoints.iter().cloned());
+        }
+        for e in endpoints {
+            self.push(
+                e,
+                ServerMsg::ConferenceInvite {
+                    conference_id: id.clone(),
+                    from: from.clone(),
+                    participants: participants.clone(),
+                },
+            );
+        }
+        self.push(
+            ep.clone(),
+            ServerMsg::Ringing {
+                call_id: id.clone(),
+                to,
+                client_ref: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// `conference_join`: a ringing endpoint of an invited account joins.
+    pub fn conference_join(&mut self, ep: &EndpointId, id: &CallId) -> Result<(), CallError> {
+        let (account, _) = self.edge_endpoint(ep)?;
+        let c = self.conference(id, ep)?;
+        if c.members.contains_key(ep) {
+            return Err(err(ErrorCode::InvalidState, "already in this conference"));
+        }
+        let Some(ringing) = c.invites.get(&account) else {
+            if c.members.values().any(|m| m.account == account) {
+                return Err(err(
+                    ErrorCode::InvalidState,
+                    "answered in another endpoint of this account",
+                ));
+            }
+            return Err(not_yours());
+        };
+        if !ringing.contains(ep) {
+            return Err(not_yours());
+        }
+        if c.members.len() >= self.cfg.max_participants {
+            return Err(err(
+                ErrorCode::ConferenceFull,
+                &format!(
+                    "the conference is full ({} participants)",
+                    self.cfg.max_participants
+                ),
+            ));
+        }
+        if self.call_of(&account).is_some() {
+            return Err(err(
+                ErrorCode::AlreadyInCall,
+                "this account is already in a call",
+            ));
+        }
+        let ringing = self
+            .conf
+            .confs
+            .get_mut(id)
+            .and_then(|c| c.invites.remove(&account))
+            .unwrap_or_default();
+        for other in ringing.into_iter().filter(|e| e != ep) {
+            self.push(
+                other,
+                ServerMsg::AnsweredElsewhere {
+                    call_id: id.clone(),
+                },
+            );
+        }
+        if let Some(op) = self.add_member(id, ep, account) {
+            self.conf_emit(id, vec![op]);
+        }
+        Ok(())
+    }
+
+    /// `conference_leave`: the endpoint leaves (also: it declines a ringing invite).
+    pub fn conference_leave(&mut self, ep: &EndpointId, id: &CallId) -> Result<(), CallError> {
+        let c = self.conference(id, ep)?;
+        if !c.members.contains_key(ep) {
+            let Some(account) = self.endpoints.get(ep).map(|e| e.account.clone()) else {
+                return Err(not_yours());
+            };
+            // A ringing endpoint declines: its account's invite ends.
+            let Some(c) = self.conf.confs.get_mut(id) else {
+                return Err(not_yours());
+            };
+            match c.invites.get(&account) {
+                Some(r) if r.contains(ep) => {
+                    let r = c.invites.remove(&account).unwrap_or_default();
+                    for e in r {
+                        self.push(
+                            e,
+                            ServerMsg::CallEnded {
+                                call_id: id.clone(),
+                                reason: EndReason::Rejected,
+                            },
+                        );
+                    }
+                    return Ok(());
+                }
+                _ => return Err(not_yours()),
+            }
+        }
+        self.remove_member(id, ep, EndReason::Hangup);
+        Ok(())
+    }
+
+    /// Takes `ep` out of the conference (its transport is removed), tells it `call_ended
+    /// reason` and the others the new roster; closes an empty conference.
+    fn remove_member(&mut self, id: &CallId, ep: &EndpointId, reason: EndReason) {
+        let Some(c) = self.conf.confs.get_mut(id) else {
+            return;
+        };
+        let Some(m) = c.members.remove(ep) else {
+            return;
+        };
+        let session = c.session.clone();
+        self.conf.of_account.remove(&m.account);
+        if self.endpoints.contains_key(ep) {
+            self.push(
+                ep.clone(),
+                ServerMsg::CallEnded {
+                    call_id: id.clone(),
+                    reason,
+                },
+            );
+        }
+        if m.leg.is_some() {
+            let op = RelayOp::LeaveConference(LeaveConference {
+                op: OperationId::random(),
+                session,
+                transport: m.transport,
+            });
+            self.conf_emit(id, vec![(op, OpKind::Leave)]);
+        }
+        self.send_roster(id);
+        self.close_if_empty(id);
+    }
+
+    fn close_if_empty(&mut self, id: &CallId) {
+        let Some(c) = self.conf.confs.get_mut(id) else {
+            return;
+        };
+        if !c.members.is_empty() {
+            return;
+        }
+        if !c.closing {
+            c.closing = true;
+            let invites = std::mem::take(&mut c.invites);
+            for e in invites.into_values().flatten() {
+                self.push(
+                    e,
+                    ServerMsg::CallEnded {
+                        call_id: id.clone(),
+                        reason: EndReason::Cancelled,
+                    },
+                );
+            }
+        }
+        let Some(c) = self.conf.confs.get(id) else {
+            return;
+        };
+        if !c.outstanding.is_empty() {
+            return;
+        }
+        let session = c.session.clone();
+        self.conf.confs.remove(id);
+        let op = OperationId::random();
+        self.conf.releases.insert(op.clone());
+        self.books.sessions_released += 1;
+        self.relay_out
+            .push_back(vec![RelayOp::Release(Release { op, session })]);
+    }
+
+    /// Who is in (with a transport granted), in join order.
+    fn roster(&self, id: &CallId) -> Vec<Participant> {
+        let Some(c) = self.conf.confs.get(id) else {
+            return Vec::new();
+        };
+        let mut m: Vec<(&EndpointId, &Member)> =
+            c.members.iter().filter(|(_, m)| m.leg.is_some()).collect();
+        m.sort_by_key(|(_, m)| m.seq);
+        m.into_iter()
+            .map(|(e, m)| Participant {
+                account_id: m.account.clone(),
+                endpoint_id: e.clone(),
+            })
+            .collect()
+    }
+
+    fn send_roster(&mut self, id: &CallId) {
+        let participants = self.roster(id);
+        for p in &participants {
+            self.push(
+                p.endpoint_id.clone(),
+                ServerMsg::ConferenceRoster {
+                    conference_id: id.clone(),
+                    participants: participants.clone(),
+                },
+            );
+        }
+    }
+
+    /// A relay result for a conference operation; `false` when it is not one.
+    pub(super) fn conference_result(&mut self, result: &RelayResult) -> bool {
+        if self.conf.releases.remove(&result.op) {
+            if result.outcome.is_err() {
+                self.books.failed_results += 1;
+            }
+            return true;
+        }
+        let Some((id, kind)) = self.conf.ops.remove(&result.op) else {
+            return false;
+        };
+        if let Some(c) = self.conf.confs.get_mut(&id) {
+            c.outstanding.remove(&result.op);
+        }
+        if result.outcome.is_err() {
+            self.books.failed_results += 1;
+        }
+        match (kind, &result.outcome) {
+            (OpKind::Open, Err(e)) => {
+                tracing::warn!(conference = %id, error = %e, "conference open failed");
+                let eps: Vec<EndpointId> = self
+                    .conf
+                    .confs
+                    .get(&id)
+                    .map(|c| c.members.keys().cloned().collect())
+                    .unwrap_or_default();
+                for ep in eps {
+                    self.remove_member(&id, &ep, EndReason::RelayFailure);
+                }
+            }
+            (OpKind::Join(ep), Err(e)) => {
+                tracing::warn!(conference = %id, error = %e, "conference join failed");
+                self.remove_member(&id, &ep, EndReason::RelayFailure);
+            }
+            (OpKind::Join(ep), Ok(RelayOutcome::TransportAdded(g))) => {
+                let leg = LegInfo {
+                    leg_id: g.transport.clone(),
+                    address: g.address.clone(),
+                    srtp: g.srtp.clone(),
+                    sdp: None,
+                };
+                let granted = match self
+                    .conf
+                    .confs
+                    .get_mut(&id)
+                    .and_then(|c| c.members.get_mut(&ep))
+                {
+                    Some(m) if m.transport == g.transport => {
+                        m.leg = Some(leg.clone());
+                        true
+                    }
+                    _ => false,
+                };
+                if granted {
+                    self.push(
+                        ep.clone(),
+                        ServerMsg::Media {
+                            call_id: id.clone(),
+                            leg,
+                        },
+                    );
+                    self.send_roster(&id);
+                } else if let Some(c) = self.conf.confs.get(&id) {
+                    // Left (or disconnected) while its transport was being made.
+                    let op = RelayOp::LeaveConference(LeaveConference {
+                        op: OperationId::random(),
+                        session: c.session.clone(),
+                        transport: g.transport.clone(),
+                    });
+                    self.conf_emit(&id, vec![(op, OpKind::Leave)]);
+                }
+            }
+            _ => {}
+        }
+        self.close_if_empty(&id);
+        true
+    }
+
+    /// An endpoint went away: it leaves its conference and stops ringing for others.
+    pub(super) fn conference_detach(&mut self, ep: &EndpointId, account: &AccountId) {
+        if let Some(id) = self.conf.of(account).cloned() {
+            self.remove_member(&id, ep, EndReason::PeerDisconnected);
+        }
+        let ids: Vec<CallId> = self.conf.confs.keys().cloned().collect();
+        for id in ids {
+            if let Some(c) = self.conf.confs.get_mut(&id)
+                && let Some(r) = c.invites.get_mut(account)
+            {
+                r.remove(ep);
+                if r.is_empty() {
+                    c.invites.remove(account);
+                }
+            }
+        }
+    }
+}
