@@ -14,6 +14,7 @@
 //! - [`runner`]: the I/O shell that runs an engine on a UDP socket for a duration.
 //! - [`signaling`]: the WebSocket signaling client (login, invite/accept, media legs).
 //! - [`call`]: one signaled call from login to report (what `edge call`/`edge answer` run).
+//! - [`conference`]: one conference from login to report (what `edge conference` runs).
 //! - [`report`]: the call report (human text and JSON).
 //! - [`wav`], [`y4m`]: media files.
 //!
@@ -66,6 +67,7 @@
 #![forbid(unsafe_code)]
 
 pub mod call;
+pub mod conference;
 pub mod engine;
 mod error;
 pub mod marks;

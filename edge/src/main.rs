@@ -67,6 +67,31 @@ enum Command {
         #[command(flatten)]
         media: MediaArgs,
     },
+    /// Take part in a conference (group call): create it and invite accounts, or wait for
+    /// an invite and join; send a tone (or the usual test audio), record the mix received,
+    /// report (with `--report-json`: one JSON object with the tone levels measured).
+    Conference {
+        /// Create the conference (else: wait for an invite and join it).
+        #[arg(long)]
+        create: bool,
+        /// An account to invite (the creator; repeat for more).
+        #[arg(long)]
+        invite: Vec<String>,
+        /// How long a joiner waits for an invite.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        wait: Duration,
+        /// Send a sine of this frequency (Hz) instead of the synthetic speech.
+        #[arg(long)]
+        tone: Option<u32>,
+        /// Measure the received mix at this frequency (Hz; repeat for more).
+        #[arg(long)]
+        measure: Vec<u32>,
+        /// Received audio skipped before measuring.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        skip: Duration,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
     /// Send and receive on given relay legs without signaling (plain RTP or SRTP with keys
     /// from flags), e.g. legs of a relay REST session bridged to GStreamer.
     Media {
@@ -266,6 +291,47 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )
         }
+        Command::Conference {
+            create,
+            invite,
+            wait,
+            tone,
+            measure,
+            skip,
+            media,
+        } => {
+            let token = need_token(cli.token)?;
+            let invite = invite
+                .iter()
+                .map(|a| {
+                    AccountId::parse(a).ok_or_else(|| {
+                        progress(&format!("{a:?} is not an account id"));
+                        Failure::Usage
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+            let engine = supernode_edge::conference::engine_defaults(engine_config(
+                &media,
+                unspecified,
+                unspecified,
+                None,
+            )?);
+            let setup = supernode_edge::conference::ConferenceSetup {
+                server: cli.server.clone(),
+                token,
+                create,
+                invite,
+                wait,
+                duration: media.duration,
+                tone_hz: tone,
+                engine,
+                media_bind: media.media_bind,
+                measure,
+                skip,
+            };
+            conference(setup, &media)
+        }
         Command::Answer {
             auto_accept,
             wait,
@@ -278,6 +344,55 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Some(Box::new(|_, _| ask_accept()))
             };
             signaled(&cli.server, &token, &media, Role::Answer { wait, decide })
+        }
+    }
+}
+
+/// Runs `edge conference` in a fresh runtime and prints its outcome.
+fn conference(
+    setup: supernode_edge::conference::ConferenceSetup,
+    media: &MediaArgs,
+) -> Result<(), Failure> {
+    use supernode_edge::conference::{ConferenceError, run_conference};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            progress(&format!("runtime: {e}"));
+            Failure::Usage
+        })?;
+    match rt.block_on(run_conference(setup, progress)) {
+        Ok(out) => {
+            if let Some(p) = &media.audio_out
+                && let Err(e) = supernode_edge::wav::write_wav(p, &out.audio)
+            {
+                progress(&e.to_string());
+            }
+            for l in &out.levels {
+                progress(&format!("received {} Hz at {:.1} dB", l.hz, l.db));
+            }
+            if media.report_json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&out).unwrap_or_else(|_| "{}".into())
+                );
+            } else {
+                print!("{}", out.report.to_human());
+            }
+            if out.report.audio.packets_received == 0 {
+                progress("no audio received");
+                return Err(Failure::Media);
+            }
+            Ok(())
+        }
+        Err(ConferenceError::Media(e)) => {
+            progress(&format!("media failed: {e}"));
+            Err(Failure::Media)
+        }
+        Err(e) => {
+            progress(&e.to_string());
+            Err(Failure::Signaling)
         }
     }
 }
