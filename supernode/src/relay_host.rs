@@ -38,8 +38,8 @@ use supernode_proto::SrtpProfile as WireProfile;
 use supernode_proto::ids::{CallId, RelaySessionId, TransportId};
 use supernode_proto::protocol::SrtpKeying;
 use supernode_proto::relay_ops::{
-    AddTransport, BrowserGrant, DtlsFingerprint, IceCandidate, RelayOp, RelayOpError, RelayOutcome,
-    RelayResult, TransportGrant, TransportKind,
+    AddTransport, BrowserGrant, BrowserOffer, DtlsFingerprint, IceCandidate, RelayOp, RelayOpError,
+    RelayOutcome, RelayResult, TransportGrant, TransportKind,
 };
 use supernode_relay::core::{
     BrowserSpec, DtlsIdentity, Fingerprint, IceCredentials, LegSrtpKeys, LegStats, Pt, SrtpKey,
@@ -57,6 +57,8 @@ pub enum Owner {
     Call(CallId),
     /// A relay REST session of this partner (`prt_…`).
     Rest(String),
+    /// A WHIP/WHEP stream of this partner (`prt_…`): its publisher and viewers.
+    Whip(String),
 }
 
 use crate::relay_books::Books;
@@ -403,7 +405,12 @@ impl HostRelay {
             .ok_or(RelayOpError::UnknownSession)?;
         let (mut keying, mut browser) = (None, None);
         let req = if t.kind == TransportKind::Browser {
-            let (req, grant) = self.browser_request(&t)?;
+            let offer = t.browser.as_ref().ok_or_else(|| {
+                RelayOpError::BadRequest(
+                    "a browser transport needs the offer's ICE ufrag and DTLS fingerprint".into(),
+                )
+            })?;
+            let (req, grant) = self.browser_request(offer)?;
             browser = Some(grant);
             req
         } else {
@@ -434,11 +441,7 @@ impl HostRelay {
         };
         cs.transports.insert(t.transport.clone(), leg.id);
         if let Some(b) = browser.as_mut() {
-            b.candidates = vec![IceCandidate {
-                foundation: "1".into(),
-                priority: HOST_CANDIDATE_PRIORITY,
-                address: leg.local.to_string(),
-            }];
+            b.candidates = host_candidates(&leg);
         }
         Ok(TransportGrant {
             transport: t.transport,
@@ -453,13 +456,8 @@ impl HostRelay {
     /// clock rates.
     fn browser_request(
         &self,
-        t: &AddTransport,
+        offer: &BrowserOffer,
     ) -> Result<(LegRequest, BrowserGrant), RelayOpError> {
-        let offer = t.browser.as_ref().ok_or_else(|| {
-            RelayOpError::BadRequest(
-                "a browser transport needs the offer's ICE ufrag and DTLS fingerprint".into(),
-            )
-        })?;
         let fingerprint =
             Fingerprint::parse(&offer.fingerprint.algorithm, &offer.fingerprint.value)
                 .map_err(|e| RelayOpError::BadRequest(e.to_string()))?;
@@ -496,6 +494,47 @@ impl HostRelay {
         };
         Ok((LegRequest::browser(ice, spec, clock_rates), grant))
     }
+}
+
+impl HostRelay {
+    /// Adds a browser transport for `offer` to relay session `session` (a WHIP publisher or
+    /// WHEP viewer): a leg on the shared port with fresh ICE-lite credentials, the relay's
+    /// DTLS certificate and the offer's fingerprint; the grant carries the host candidate.
+    pub fn add_browser_leg(
+        &self,
+        session: SessionId,
+        offer: &BrowserOffer,
+    ) -> Result<(LegInfo, BrowserGrant), RelayOpError> {
+        let (req, mut grant) = self.browser_request(offer)?;
+        let leg = self.relay.add_leg(session, req).map_err(|e| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            op_err(e)
+        })?;
+        grant.candidates = host_candidates(&leg);
+        Ok((leg, grant))
+    }
+
+    /// Releases one leg of a live session, keeping its counters in the totals. Unknown (or
+    /// freed by the idle timeout): `false`.
+    pub fn release_leg(&self, leg: supernode_relay::LegId) -> bool {
+        let stats = self.relay.leg_stats(leg).ok();
+        if let Some(s) = &stats {
+            lock(&self.books).observe(leg, Totals::of(s));
+            self.observe_ended(leg, s);
+        }
+        let freed = self.relay.release_leg(leg).is_ok();
+        lock(&self.books).retire(leg);
+        freed && stats.is_some()
+    }
+}
+
+/// The one host candidate of a browser leg: its local address.
+fn host_candidates(leg: &LegInfo) -> Vec<IceCandidate> {
+    vec![IceCandidate {
+        foundation: "1".into(),
+        priority: HOST_CANDIDATE_PRIORITY,
+        address: leg.local.to_string(),
+    }]
 }
 
 /// The executor the signaling hub submits relay operations to: each batch runs on a

@@ -69,7 +69,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("starting signaling")?
         // `/v1/openapi.json` describes relay REST too.
-        .with_openapi(crate::relay_rest::RelayApiDoc::openapi());
+        .with_openapi({
+            let mut doc = crate::relay_rest::RelayApiDoc::openapi();
+            doc.merge(crate::whip::WhipApiDoc::openapi());
+            doc
+        });
     let conn_stats = Arc::new(crate::http_server::ConnStats::default());
     let rest = crate::relay_rest::RelayRest {
         store: store.clone(),
@@ -79,10 +83,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             cfg.rate_limit_burst,
         )),
     };
+    let whip = crate::whip::Whip::new(store.clone(), relay.clone(), rest.limiter.clone());
     let mut app = signaling
         .router()
         .merge(crate::web_client::router())
         .merge(crate::relay_rest::router(rest).layer(DefaultBodyLimit::max(cfg.body_limit_bytes)))
+        .merge(crate::whip::router(whip).layer(DefaultBodyLimit::max(cfg.body_limit_bytes)))
         .merge(crate::metrics::router(crate::metrics::MetricsState {
             signaling: signaling.clone(),
             relay: relay.clone(),
