@@ -42,6 +42,8 @@
 //! nats_token = ""                  # … a token (never logged)
 //! nats_kv_replicas = 1             # replicas of the KV buckets (3 in a 3-server cluster)
 //! demo_partner = false             # POST /demo/login makes accounts for the web client (dev only)
+//! tls_cert = ""                    # PEM certificate chain: with tls_key, the listener is HTTPS/WSS
+//! tls_key = ""                     # PEM private key (PKCS#8, PKCS#1 or SEC1)
 //! ```
 //!
 //! In a network, a node whose `node_id` is left at its default takes the id kept in
@@ -142,6 +144,10 @@ pub struct Config {
     /// reaches the port can create accounts. Off by default; `supernode demo` and the dev
     /// configuration (`config/dev.toml`) turn it on.
     pub demo_partner: bool,
+    /// PEM certificate chain of the HTTPS/WSS listener; empty (with `tls_key`): plain HTTP.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
 }
 
 /// Keys that `SUPERNODE_<KEY>` may override.
@@ -184,6 +190,8 @@ const KEYS: &[&str] = &[
     "nats_token",
     "nats_kv_replicas",
     "demo_partner",
+    "tls_cert",
+    "tls_key",
 ];
 
 impl Default for Config {
@@ -228,6 +236,8 @@ impl Default for Config {
             nats_token: String::new(),
             nats_kv_replicas: 1,
             demo_partner: false,
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -271,7 +281,9 @@ impl Config {
                 let v = match key.as_str() {
                     "data_dir" | "database_url" | "public_ws_url" | "node_id" | "log"
                     | "listen" | "relay_ip" | "nats_url" | "region" | "role" | "nats_user"
-                    | "nats_password" | "nats_token" => toml::Value::String(value),
+                    | "nats_password" | "nats_token" | "tls_cert" | "tls_key" => {
+                        toml::Value::String(value)
+                    }
                     _ => env_value(&value),
                 };
                 table.insert(key, v);
@@ -303,6 +315,12 @@ impl Config {
             bail!("credential_ttl_seconds exceeds max_credential_ttl_seconds");
         }
         cfg.check_limits()?;
+        if cfg.tls_cert.is_empty() != cfg.tls_key.is_empty() {
+            bail!("set both tls_cert and tls_key (HTTPS), or neither (plain HTTP)");
+        }
+        if cfg.tls() && cfg.demo_partner {
+            bail!("demo_partner calls the REST API over plain HTTP: not with tls_cert/tls_key");
+        }
         if !cfg.nats_url.is_empty() {
             cfg.role
                 .parse::<supernode_network::Role>()
@@ -315,6 +333,11 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    /// Whether the listener is HTTPS/WSS (`tls_cert` and `tls_key` set).
+    pub fn tls(&self) -> bool {
+        !self.tls_cert.is_empty() && !self.tls_key.is_empty()
     }
 
     /// The network settings, when `nats_url` is set (`None`: this node is alone).
@@ -435,7 +458,8 @@ impl Config {
     pub fn signaling(&self, bound: SocketAddr) -> SignalingConfig {
         SignalingConfig {
             public_ws_url: if self.public_ws_url.is_empty() {
-                format!("ws://{bound}/v1/ws")
+                let ws = if self.tls() { "wss" } else { "ws" };
+                format!("{ws}://{bound}/v1/ws")
             } else {
                 self.public_ws_url.clone()
             },
@@ -465,6 +489,36 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_makes_the_ws_url_wss() {
+        let load = |pairs: &[(&str, &str)]| Config::load_from(None, env(pairs), None, None);
+        let plain = load(&[]).unwrap();
+        assert!(!plain.tls());
+        let bound: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(
+            plain.signaling(bound).public_ws_url,
+            "ws://127.0.0.1:9/v1/ws"
+        );
+        assert!(load(&[("SUPERNODE_TLS_CERT", "c.pem")]).is_err());
+        assert!(load(&[("SUPERNODE_TLS_KEY", "k.pem")]).is_err());
+        let both = [
+            ("SUPERNODE_TLS_CERT", "c.pem"),
+            ("SUPERNODE_TLS_KEY", "k.pem"),
+        ];
+        let tls = load(&both).unwrap();
+        assert!(tls.tls());
+        assert_eq!(
+            tls.signaling(bound).public_ws_url,
+            "wss://127.0.0.1:9/v1/ws"
+        );
+        let mut with_demo = both.to_vec();
+        with_demo.push(("SUPERNODE_DEMO_PARTNER", "true"));
+        assert!(
+            load(&with_demo).is_err(),
+            "the demo partner needs plain HTTP"
+        );
     }
 
     #[test]

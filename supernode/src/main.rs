@@ -38,6 +38,7 @@ mod relay_books;
 mod relay_host;
 mod relay_rest;
 mod serve;
+mod tls;
 mod web_client;
 mod whip;
 

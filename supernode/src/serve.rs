@@ -8,6 +8,7 @@
 //! signal cuts the drain short.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,19 @@ fn init_logs(default: &str) {
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let url = cfg.database_url()?;
     let store = Store::connect(&url).await.context("opening the database")?;
+    let tls = if cfg.tls() {
+        Some(crate::tls::acceptor(
+            Path::new(&cfg.tls_cert),
+            Path::new(&cfg.tls_key),
+        )?)
+    } else {
+        None
+    };
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -118,16 +132,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let mut signals = Signals::register();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "supernode: listening on http://{bound}")?;
-    writeln!(out, "supernode: web client at http://{bound}/")?;
+    writeln!(out, "supernode: listening on {http}://{bound}")?;
+    writeln!(out, "supernode: web client at {http}://{bound}/")?;
     if cfg.demo_partner {
         writeln!(
             out,
             "supernode: demo partner on (POST /demo/login makes accounts; dev only)"
         )?;
     }
-    writeln!(out, "supernode: WebSocket at ws://{bound}/v1/ws")?;
-    writeln!(out, "supernode: metrics at http://{bound}/metrics")?;
+    writeln!(out, "supernode: WebSocket at {ws}://{bound}/v1/ws")?;
+    writeln!(out, "supernode: metrics at {http}://{bound}/metrics")?;
     writeln!(
         out,
         "supernode: relay on {} ports {}-{}, {} workers, shared ports {:?}",
@@ -174,6 +188,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         app,
         cfg.http_limits(),
         conn_stats,
+        tls,
         async move {
             let _ = stop_rx.await;
         },

@@ -167,6 +167,8 @@ pub struct Node {
     pub child: Child,
     /// HTTP address.
     pub addr: SocketAddr,
+    /// Whether it serves HTTPS (`tls_cert`/`tls_key` set).
+    pub https: bool,
     /// Data directory.
     pub dir: PathBuf,
     /// Lines it printed on stdout after the address.
@@ -207,17 +209,21 @@ impl Node {
                 let _ = tx.send(l);
             }
         });
-        let addr = loop {
+        let (addr, https) = loop {
             let l = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("supernode did not print its address");
             if let Some(a) = l.strip_prefix("supernode: listening on http://") {
-                break a.trim().parse().unwrap();
+                break (a.trim().parse().unwrap(), false);
+            }
+            if let Some(a) = l.strip_prefix("supernode: listening on https://") {
+                break (a.trim().parse().unwrap(), true);
             }
         };
         Node {
             child,
             addr,
+            https,
             dir: dir.to_owned(),
             stdout: rx,
             _dir_guard: dirs()
@@ -229,9 +235,10 @@ impl Node {
         }
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR` (`https://ADDR` when it serves HTTPS).
     pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Sends SIGTERM.
