@@ -25,6 +25,7 @@ mod call_quality;
 mod cli;
 mod config;
 mod demo;
+mod demo_network;
 mod demo_partner;
 mod health;
 mod http_server;
