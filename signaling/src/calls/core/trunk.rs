@@ -185,7 +185,7 @@ impl CallCore {
             .sessions
             .get(session)
             .map_or(0, |b| b.outstanding.len());
-        let (public_ip, policy) = (self.cfg.public_ip, self.cfg.browser_media.clone());
+        let (public_ip, policy) = (self.cfg.public_ip, self.cfg.browser_media);
         let Some(call) = self.calls.get_mut(call_id) else {
             return false;
         };
