@@ -785,3 +785,35 @@ async fn a_running_cross_node_call_keeps_its_media_when_nats_goes_away() {
         assert!(r.audio.similarity.unwrap() > PASS_THRESHOLD);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_with_three_nodes_calls_across_two_of_them_over_a_trunk() {
+    if !supernode_testkit::nats::installed() {
+        supernode_testkit::external::unavailable(
+            "nats-server is not installed (Debian: apt-get install nats-server)",
+        );
+        return;
+    }
+    let edge = common::edge_bin();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["demo", "--nodes", "3", "--seconds", "3", "--edge"])
+            .arg(edge)
+            .env_remove("SUPERNODE_CONFIG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("every node sees 3 live nodes"), "{stdout}");
+    let verdict = stdout
+        .lines()
+        .find(|l| l.starts_with("VERDICT: PASS"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        verdict.contains("from node-1 to node-3 over a trunk"),
+        "{verdict}"
+    );
+}
