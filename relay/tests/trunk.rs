@@ -217,3 +217,78 @@ fn a_keyframe_request_from_the_far_endpoint_reaches_the_sender_across_the_trunk(
     assert!(stats(&t.b, t.tb.id).counters.keyframe_requests_out >= 1);
     assert!(stats(&t.a, t.ta.id).counters.keyframe_requests_in >= 1);
 }
+
+/// One-way latency of `n` packets sent one at a time from `from` (to `to`) and received by
+/// `rx`, µs.
+fn one_way_us(
+    from: &Client,
+    to: std::net::SocketAddr,
+    rx: &Client,
+    ssrc: u32,
+    seq0: u16,
+    n: u16,
+) -> Vec<f64> {
+    let epoch = std::time::Instant::now();
+    let mut out = Vec::with_capacity(usize::from(n));
+    for i in 0..n {
+        let seq = seq0.wrapping_add(i);
+        let sent = epoch.elapsed().as_nanos() as u64;
+        from.send(
+            to,
+            &rtp(ssrc, seq, u32::from(seq) * 960, &sent.to_be_bytes()),
+        );
+        while let Some((d, _)) = rx.recv() {
+            if d.len() > 1 && (192..=223).contains(&d[1]) {
+                continue; // RTCP
+            }
+            let (_, got_seq, _, payload) = fields(&d);
+            if got_seq == seq && payload.len() == 8 {
+                let t = u64::from_be_bytes(payload.try_into().unwrap());
+                out.push((epoch.elapsed().as_nanos() as u64 - t) as f64 / 1000.0);
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// What a trunk adds: one-way latency client → relay → client against client → relay A →
+/// trunk → relay B → client, on loopback, sent one packet at a time, the two paths
+/// alternating in rounds so that both see the same machine. A measurement, not a test:
+/// `cargo test -p supernode-relay --test trunk -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: run it by name"]
+fn trunk_added_latency() {
+    let t = trunked(47_700, 47_800);
+    let direct = relay(47_900, CoreConfig::default());
+    let (_, d) = latching_pair(&direct);
+    let (alice, bob, carol, dave) = (Client::new(), Client::new(), Client::new(), Client::new());
+    bob.send(t.cb.local, &rtp(0xB0B, 0, 0, b"latch"));
+    dave.send(d[1].local, &rtp(0xDA7E, 0, 0, b"latch"));
+    assert!(wait_stats(&t.a, t.ta.id, |s| s.peer.is_some()));
+    let (mut via_trunk, mut via_direct) = (Vec::new(), Vec::new());
+    for round in 0..10u16 {
+        let seq0 = 1 + round * 300;
+        via_trunk.extend(one_way_us(&alice, t.ca.local, &bob, 0xA11CE, seq0, 300));
+        via_direct.extend(one_way_us(&carol, d[0].local, &dave, 0xCA201, seq0, 300));
+    }
+    assert!(via_trunk.len() > 2_500 && via_direct.len() > 2_500);
+    let (t50, t99) = (pct(&mut via_trunk, 0.5), pct(&mut via_trunk, 0.99));
+    let (d50, d99) = (pct(&mut via_direct, 0.5), pct(&mut via_direct, 0.99));
+    println!("| path | packets | one-way p50 µs | p99 µs |");
+    println!("|---|---|---|---|");
+    println!(
+        "| one relay (direct) | {} | {d50:.0} | {d99:.0} |",
+        via_direct.len()
+    );
+    println!(
+        "| relay A → trunk → relay B | {} | {t50:.0} | {t99:.0} |",
+        via_trunk.len()
+    );
+    println!("| trunk adds | | {:.0} | {:.0} |", t50 - d50, t99 - d99);
+}
