@@ -104,4 +104,8 @@ pub struct DemoArgs {
     /// Keep the temporary data directory (database, supernode.log).
     #[arg(long)]
     pub keep_data: bool,
+    /// Supernodes to start: more than one makes a local network (a `nats-server` with
+    /// JetStream is started for it; Debian's package) and the call goes across two of them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub nodes: u8,
 }

@@ -24,8 +24,11 @@ mod admin;
 mod body_deadline;
 mod call_quality;
 mod cli;
+#[cfg_attr(not(test), allow(dead_code))]
+mod conference_host;
 mod config;
 mod demo;
+mod demo_network;
 mod demo_partner;
 mod health;
 mod http_server;
