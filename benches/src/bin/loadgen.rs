@@ -47,7 +47,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "direct,relay,relay-srtp,relay-srtp-gcm,bare,rtpengine,relay-fanout,bare-fanout"
+        default_value = "direct,relay,relay-srtp,relay-srtp-gcm,webrtc,bare,rtpengine,relay-fanout,bare-fanout"
     )]
     targets: Vec<String>,
     /// `ramp`: find the highest rate with loss under --max-loss; `fixed`: run at --mult only.
