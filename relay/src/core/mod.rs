@@ -702,9 +702,13 @@ impl Core {
             if switched {
                 dest.counters.source_switches += 1;
             }
+            let pt = ss
+                .pt_map
+                .and_then(|(from, to)| (plain[1] & 0x7f == from.0).then_some(to));
             let out = Out::Rtp {
                 plain,
                 map,
+                pt,
                 slot: o.slot,
                 payload_len,
                 now,
