@@ -59,6 +59,10 @@ fn artifacts(scenario: &str) -> PathBuf {
     dir
 }
 
+/// Chromium runs one scenario at a time: several at once on a small machine would measure
+/// the machine, not the supernode.
+static ONE_CHROMIUM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A supernode with the demo partner on.
 fn node(tag: &str) -> Node {
     Node::start(&data_dir(tag), &[("SUPERNODE_DEMO_PARTNER", "true")])
@@ -79,8 +83,7 @@ fn run_with(
     extra: &[&str],
     mut on_line: impl FnMut(&Value),
 ) -> (Vec<Value>, Value) {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_CHROMIUM.lock().unwrap_or_else(|e| e.into_inner());
     let out = artifacts(scenario);
     let mut child = Command::new("node")
         .arg(tests_dir().join("run.mjs"))
@@ -363,4 +366,29 @@ fn browsers_forced_to_relay_call_through_coturn() {
         log.contains("ALLOCATE") && log.contains("success"),
         "coturn log:\n{log}"
     );
+}
+
+/// `supernode demo --browser`: after the edge-to-edge call, headless Chromium calls a third
+/// party (an edge client) and that call's figures are printed and checked too.
+#[test]
+fn the_demo_with_a_browser_passes() {
+    if !driver_ready("demo_browser") {
+        return;
+    }
+    let _turn = ONE_CHROMIUM.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(BIN)
+        .args(["demo", "--browser", "--seconds", "6", "--edge"])
+        .arg(common::edge_bin())
+        .arg("--web-tests")
+        .arg(tests_dir())
+        .env("CHROMIUM_BIN", chromium())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}");
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("VERDICT: PASS"), "{text}");
+    assert!(text.contains("and a browser <-> edge call"), "{text}");
+    assert!(text.contains("== Carol (edge, called by the browser) report =="));
+    assert!(text.contains("browser -> Carol: "), "{text}");
 }
