@@ -58,8 +58,9 @@ pub struct RelayConfig {
     pub gso: bool,
     /// Pin worker `i` to CPU `pin_cpus[i]`, when given.
     pub pin_cpus: Vec<usize>,
-    /// After a round that received datagrams, a worker keeps polling without blocking for
-    /// this long before it sleeps in `epoll_wait`. Sleeping and being woken costs a context
+    /// After a busy round (see [`crate::idle`]), a worker keeps polling without blocking for
+    /// up to this long before it sleeps in `epoll_wait` (shorter while spins keep running
+    /// out). Sleeping and being woken costs a context
     /// switch on each side and, in a virtual machine, an IPI and a halt/wake of the vCPU per
     /// wake-up; under steady traffic that is most of a packet's cost. Spinning trades idle CPU
     /// for lower and steadier latency. `Duration::ZERO` turns it off (a worker then blocks

@@ -48,11 +48,13 @@
 //!
 //! ## Idle policy and timers
 //!
-//! After a round that received datagrams a worker keeps polling without blocking for
-//! [`RelayConfig::spin`] (200 µs by default) before it sleeps in `epoll_wait`: under steady
-//! traffic this saves a sleep and a wake-up (two context switches, and in a virtual machine
-//! an IPI and a vCPU halt/resume) per few packets, which at 200,000 packets/s was the
-//! difference between a 20 µs and a 3 ms median. RTCP reports are spread over time (each
+//! After a busy round (one `recvmmsg` filled a quarter of its batch or more) a worker keeps
+//! polling without blocking for up to [`RelayConfig::spin`] (200 µs by default) before it
+//! sleeps in `epoll_wait`: under heavy traffic this saves a sleep and a wake-up (two context
+//! switches, and in a virtual machine an IPI and a vCPU halt/resume) per few packets, which
+//! at 200,000 packets/s was the difference between a 20 µs and a 3 ms median. Under light
+//! traffic it sleeps at once, and a spin that keeps running out is shortened (the
+//! [`idle`] module: spin only as long as it pays). RTCP reports are spread over time (each
 //! leg's interval is drawn from 0.5–1.5× the configured one, RFC 3550 §6.3.1, each leg's
 //! timer its own entry in a heap), so a thousand legs created together never write a
 //! thousand reports in one go, and no timer work visits legs that are not due.
@@ -70,6 +72,7 @@
 pub mod core;
 pub mod error;
 pub mod handle;
+pub mod idle;
 pub mod udp;
 pub mod worker;
 

@@ -25,6 +25,7 @@ use crate::core::{
     SockSlot, TxBatch,
 };
 use crate::error::RelayError;
+use crate::idle::IdlePolicy;
 use crate::udp::{Poller, RecvBatch, SendBatch, Waker};
 
 /// Token of the waker in the poller.
@@ -41,7 +42,7 @@ pub struct WorkerIo {
     pub gso: bool,
     /// Pin the worker thread to this CPU (Linux).
     pub pin_cpu: Option<usize>,
-    /// Keep polling without blocking for this long after a round that received datagrams.
+    /// Longest spin (polling without blocking) after a busy round ([`crate::idle`]).
     pub spin: Duration,
 }
 
@@ -299,19 +300,24 @@ impl Worker {
         self.tx.clear();
     }
 
-    fn drain_socket(&mut self, slot: usize) {
+    /// Receives and handles what one socket has, in up to eight batches; returns the
+    /// datagrams received and the most one batch held.
+    fn drain_socket(&mut self, slot: usize) -> (usize, usize) {
+        let (mut total, mut fullest) = (0, 0);
         // Bounded so one busy socket cannot starve the others.
         for _ in 0..8 {
             let Some(Some(sock)) = self.sockets.get(slot) else {
-                return;
+                return (total, fullest);
             };
             let n = match self.recv.recv(sock) {
                 Ok(n) => n,
-                Err(_) => return,
+                Err(_) => return (total, fullest),
             };
             if n == 0 {
-                return;
+                return (total, fullest);
             }
+            total += n;
+            fullest = fullest.max(n);
             self.stats.received += n as u64;
             self.stats.recv_batches += 1;
             let now = Instant::now();
@@ -331,9 +337,10 @@ impl Worker {
             }
             self.flush();
             if n < self.io.batch {
-                return;
+                return (total, fullest);
             }
         }
+        (total, fullest)
     }
 
     pub(crate) fn run(mut self) {
@@ -341,8 +348,7 @@ impl Worker {
         if let Some(cpu) = self.io.pin_cpu {
             pin_to_cpu(cpu);
         }
-        // Until when the loop polls without blocking (set after each round with traffic).
-        let mut spin_until: Option<Instant> = None;
+        let mut idle = IdlePolicy::new(self.io.spin);
         loop {
             while let Ok(cmd) = self.commands.try_recv() {
                 if !self.apply(cmd) {
@@ -350,7 +356,7 @@ impl Worker {
                 }
             }
             let now = Instant::now();
-            let timeout_ms = if spin_until.is_some_and(|t| now < t) {
+            let timeout_ms = if idle.spinning(now) {
                 0
             } else {
                 let wait = self
@@ -362,20 +368,19 @@ impl Worker {
                 wait.as_micros().div_ceil(1000) as i32
             };
             let ready = self.poller.wait(timeout_ms).unwrap_or_default();
-            let mut traffic = false;
+            let (mut received, mut fullest) = (0, 0);
             for k in 0..ready {
                 let token = self.poller.token(k);
                 if token == WAKER_TOKEN {
                     self.waker.reset();
                     continue;
                 }
-                traffic = true;
-                self.drain_socket(token as usize);
+                let (n, most) = self.drain_socket(token as usize);
+                received += n;
+                fullest = fullest.max(most);
             }
             let now = Instant::now();
-            if traffic && !self.io.spin.is_zero() {
-                spin_until = Some(now + self.io.spin);
-            }
+            idle.after_round(now, received, fullest, self.io.batch);
             if now >= self.core.poll_timeout() {
                 self.core.handle_timeout(now, &mut self.tx);
                 self.flush();

@@ -30,7 +30,7 @@
 //! relay_shared_port = 0            # first shared port (worker i: +i); 0: ephemeral ports
 //! relay_workers = 0                # relay worker threads; 0: one per core
 //! relay_idle_timeout_seconds = 30  # a leg that hears nothing this long is freed
-//! relay_spin_us = 200              # workers poll this long after traffic before sleeping
+//! relay_spin_us = 200              # longest spin (polling without sleeping) after a busy round
 //! relay_early_media_ms = 200       # media held for a leg not yet latched is kept this long
 //! relay_public_ip = ""             # a NAT'd host: the address legs are reached at (grants, SDP)
 //! turn_urls = ""                   # TURN for browsers, comma-separated, e.g. "turn:203.0.113.5:3478"

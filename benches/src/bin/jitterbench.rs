@@ -59,7 +59,8 @@
 //! 0.1 and PESQ holds; FAIL otherwise.
 //!
 //! Usage: `jitterbench [--seconds N] [--seeds 1,2,3] [--calib-seeds 101-110]
-//! [--profiles wired,mobile] [--threads T] [--quantile Q] [--forget F] [--no-pesq]
+//! [--profiles wired,mobile] [--threads T] [--quantile Q] [--forget F] [--stall-budget B]
+//! [--stall-window-ms W] [--no-pesq]
 //! [--keep-wav]`.
 //! Runs on simulated time with `T` threads (default: available cores); the default run takes
 //! about two minutes of CPU for the buffers and about as much again for PESQ (45 runs of
@@ -388,7 +389,7 @@ struct Args {
 
 const USAGE: &str = "jitterbench [--seconds N] [--seeds 1,2,3] [--calib-seeds 101-110] \
 [--profiles wired,wifi,mobile,drift,drift-neg] [--threads T] [--quantile Q] [--forget F] \
-[--no-pesq] [--keep-wav]";
+[--stall-budget B] [--stall-window-ms W] [--no-pesq] [--keep-wav]";
 
 fn parse_args() -> Args {
     let mut a = Args {
@@ -418,6 +419,12 @@ fn parse_args() -> Args {
             "--threads" => a.threads = val().parse().unwrap_or_else(|_| bad("--threads")),
             "--quantile" => a.delay.quantile = val().parse().unwrap_or_else(|_| bad("--quantile")),
             "--forget" => a.delay.forget = val().parse().unwrap_or_else(|_| bad("--forget")),
+            "--stall-budget" => {
+                a.delay.stall_budget = val().parse().unwrap_or_else(|_| bad("--stall-budget"))
+            }
+            "--stall-window-ms" => {
+                a.delay.stall_window_ms = val().parse().unwrap_or_else(|_| bad("--stall-window-ms"))
+            }
             "--no-pesq" => a.pesq = false,
             "--keep-wav" => a.keep_wav = true,
             "-h" | "--help" => {
@@ -425,8 +432,10 @@ fn parse_args() -> Args {
                     "{USAGE}\n  adaptive vs calibrated fixed jitter buffer per emulator profile\n  \
                      --seeds: evaluation seeds; --calib-seeds: seeds the fixed delay is tuned on\n  \
                      --quantile / --forget: the adaptive buffer's tuning (default {} / {})\n  \
+                     --stall-budget / --stall-window-ms: concealment allowed to the stalls \
+                     remembered over the window, as a share of it (default {} / {})\n  \
                      --no-pesq: skip the listening-quality scoring; --keep-wav: keep the WAVs",
-                    a.delay.quantile, a.delay.forget
+                    a.delay.quantile, a.delay.forget, a.delay.stall_budget, a.delay.stall_window_ms
                 );
                 std::process::exit(0);
             }

@@ -107,10 +107,16 @@ struct Args {
     /// Pin loadgen to CPU 0 and the forwarder (relay worker, bare thread, rtpengine) to CPU 1.
     #[arg(long)]
     pin: bool,
-    /// Microseconds the relay's worker and the bare forwarder keep polling without blocking
-    /// after a round with traffic (the relay's `RelayConfig::spin`; 0: block when idle).
+    /// Longest spin of the relay's workers, microseconds: polling without blocking after a
+    /// busy round, shortened while spins run out (the relay's `RelayConfig::spin`, see
+    /// `supernode_relay::idle`; 0: block when idle).
     #[arg(long, default_value_t = 200)]
     spin_us: u64,
+    /// Microseconds the bare forwarder keeps polling without blocking after every round with
+    /// traffic (a fixed spin, no policy); default: --spin-us. 0 gives the plain
+    /// `epoll_wait` forwarder, the CPU baseline.
+    #[arg(long)]
+    bare_spin_us: Option<u64>,
     /// Datagrams per recvmmsg batch in the relay and the bare forwarder.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -301,7 +307,7 @@ fn setup_bare(
         outs,
         args.batch,
         args.pin.then_some(1),
-        Duration::from_micros(args.spin_us),
+        Duration::from_micros(args.bare_spin_us.unwrap_or(args.spin_us)),
     )?;
     Ok((Forwarder::Bare(b, keep), streams))
 }
