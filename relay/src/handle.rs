@@ -305,7 +305,7 @@ impl Relay {
         self.workers.iter().filter_map(|w| w.shared).collect()
     }
 
-    fn call<T>(
+    pub(crate) fn call<T>(
         &self,
         worker: usize,
         make: impl FnOnce(Sender<T>) -> Command,
@@ -493,6 +493,42 @@ impl Relay {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// The worker that owns `leg`'s session.
+    pub(crate) fn worker_of(&self, leg: LegId) -> Result<usize, RelayError> {
+        self.entry(leg).map(|e| e.worker)
+    }
+
+    /// A new leg id in `session`, and the session's worker (for a leg with no socket: a
+    /// processor transport).
+    pub(crate) fn reserve_leg(&self, session: SessionId) -> Result<(LegId, usize), RelayError> {
+        let mut st = self.lock();
+        self.drain_events(&mut st);
+        let worker = st
+            .sessions
+            .get(&session)
+            .map(|s| s.0)
+            .ok_or(RelayError::UnknownSession(session.0))?;
+        let id = LegId(st.next_id);
+        st.next_id += 1;
+        Ok((id, worker))
+    }
+
+    /// Records a leg with no socket that its worker accepted.
+    pub(crate) fn record_leg(&self, id: LegId, worker: usize, session: SessionId) {
+        let mut st = self.lock();
+        st.legs.insert(
+            id,
+            LegEntry {
+                worker,
+                session,
+                port: None,
+            },
+        );
+        if let Some(s) = st.sessions.get_mut(&session) {
+            s.1.push(id);
         }
     }
 

@@ -73,9 +73,11 @@ pub mod core;
 pub mod error;
 pub mod handle;
 pub mod idle;
+pub mod processor_link;
 pub mod udp;
 pub mod worker;
 
 pub use core::{LegId, SessionId};
 pub use error::RelayError;
 pub use handle::{Addressing, LegInfo, LegRequest, Relay, RelayConfig, RelayEvent};
+pub use processor_link::ProcessorReturn;

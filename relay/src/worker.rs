@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::core::{
-    Core, CoreConfig, DropReason, Event, LegId, LegSpec, LegSrtpKeys, LegStats, SessionId,
-    SockSlot, TxBatch,
+    Core, CoreConfig, DropReason, Event, LegId, LegSpec, LegSrtpKeys, LegStats, ProcessorPort,
+    SessionId, SockSlot, TxBatch,
 };
 use crate::error::RelayError;
 use crate::idle::IdlePolicy;
+use crate::processor_link::{CoreCall, ProcessorReturn, ReturnSide};
 use crate::udp::{Poller, RecvBatch, SendBatch, Waker};
 
 /// Token of the waker in the poller.
@@ -105,6 +106,18 @@ pub(crate) enum Command {
     WorkerStats {
         reply: Sender<WorkerStats>,
     },
+    /// A processor transport (see [`crate::processor_link`]).
+    AddProcessor {
+        id: LegId,
+        session: SessionId,
+        port: Arc<dyn ProcessorPort>,
+        reply: Sender<Result<ProcessorReturn, RelayError>>,
+    },
+    /// Any other control call on the core (subscriptions by kind or stream, streams).
+    CoreCall {
+        f: CoreCall,
+        reply: Sender<Result<(), RelayError>>,
+    },
     Shutdown,
 }
 
@@ -126,6 +139,7 @@ pub(crate) struct Worker {
     io: WorkerIo,
     stats: WorkerStats,
     max_fanout: usize,
+    returns: ReturnSide,
 }
 
 impl Worker {
@@ -157,6 +171,7 @@ impl Worker {
             io,
             stats: WorkerStats::default(),
             max_fanout,
+            returns: ReturnSide::new(),
         };
         #[cfg(unix)]
         w.poller.add(w.waker.raw_fd(), WAKER_TOKEN)?;
@@ -263,6 +278,22 @@ impl Worker {
                 s.shared_strangers = self.core.global_drops(DropReason::Stranger);
                 let _ = reply.send(s);
             }
+            Command::AddProcessor {
+                id,
+                session,
+                port,
+                reply,
+            } => {
+                let r = self
+                    .core
+                    .add_processor(now, id, session, port)
+                    .map(|()| self.returns.handle(id, self.waker.clone()))
+                    .map_err(Into::into);
+                let _ = reply.send(r);
+            }
+            Command::CoreCall { f, reply } => {
+                let _ = reply.send(f(now, &mut self.core).map_err(Into::into));
+            }
             Command::Shutdown => return false,
         }
         true
@@ -343,6 +374,22 @@ impl Worker {
         (total, fullest)
     }
 
+    /// Hands what processors sent back (mixes) to the core, in one batch.
+    fn drain_returns(&mut self) {
+        let mut now = None;
+        while let Some(p) = self.returns.next() {
+            let now = *now.get_or_insert_with(Instant::now);
+            if self.tx.room() < self.max_fanout + 2 {
+                self.flush();
+            }
+            // A processor removed meanwhile: its late packets are simply dropped.
+            let _ =
+                self.core
+                    .handle_processed(now, p.leg, &p.data[..usize::from(p.len)], &mut self.tx);
+        }
+        self.flush();
+    }
+
     pub(crate) fn run(mut self) {
         #[cfg(target_os = "linux")]
         if let Some(cpu) = self.io.pin_cpu {
@@ -379,6 +426,7 @@ impl Worker {
                 received += n;
                 fullest = fullest.max(most);
             }
+            self.drain_returns();
             let now = Instant::now();
             idle.after_round(now, received, fullest, self.io.batch);
             if now >= self.core.poll_timeout() {

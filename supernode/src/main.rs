@@ -23,6 +23,8 @@ mod admin;
 mod body_deadline;
 mod call_quality;
 mod cli;
+#[cfg_attr(not(test), allow(dead_code))]
+mod conference_host;
 mod config;
 mod demo;
 mod demo_partner;

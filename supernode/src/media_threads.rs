@@ -15,9 +15,13 @@
 //! Each thread sleeps until the earliest `poll_timeout` of its conferences or the next
 //! packet, drains its inbound queue in a batch, and runs the due mixes.
 //!
-//! Not wired to the relay yet: the relay core has no processor transport (it subscribes a
-//! transport to *every* stream of another, so a participant's audio cannot go to the mixer
-//! alone while its video goes to the others); the host uses these threads once it has.
+//! Wired to the relay through a processor transport
+//! ([`supernode_relay::core::processor`]): the [`Inlet`] is the transport's
+//! [`ProcessorPort`] (participants are numbered by their relay transport's id:
+//! `ParticipantId(leg as u32)`), and [`ConferenceHandle::attach_relay`] sends the mixes back
+//! into the relay's worker through its [`ProcessorReturn`] instead of the [`Outlet`]. The
+//! inlet's queue holds each packet inline, so a forwarding worker never allocates to hand
+//! one over.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +35,9 @@ use supernode_media::conference::{
     AudioConference, ConferenceConfig, ConferenceError, ConferenceEvent, ParticipantId,
 };
 use supernode_media::ids::Ssrc;
+use supernode_relay::ProcessorReturn;
+use supernode_relay::core::ProcessorPort;
+use supernode_relay::core::transmit::MAX_DATAGRAM;
 
 /// Capacity of each conference's inbound queue (packets). At 50 packets/s per participant
 /// and 32 participants, about 160 ms of audio.
@@ -83,11 +90,26 @@ impl Inlet {
     /// Queues one audio datagram (SRTP removed) from `from`; false if it was dropped
     /// (queue full: counted).
     pub fn push(&self, from: ParticipantId, datagram: Bytes) -> bool {
+        self.push_slice(Instant::now(), from, &datagram)
+    }
+
+    /// [`Inlet::push`] of a borrowed datagram received at `at`, copied into the queue's
+    /// slot (no allocation). A datagram larger than the slot is dropped and counted.
+    pub fn push_slice(&self, at: Instant, from: ParticipantId, datagram: &[u8]) -> bool {
+        if datagram.len() > MAX_DATAGRAM {
+            self.counters
+                .inbound_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let mut data = [0u8; MAX_DATAGRAM];
+        data[..datagram.len()].copy_from_slice(datagram);
         match self.input.try_send(Inbound {
             key: self.key,
             from,
-            datagram,
-            at: Instant::now(),
+            len: datagram.len() as u16,
+            data,
+            at,
         }) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
@@ -98,6 +120,19 @@ impl Inlet {
             }
         }
     }
+}
+
+/// The inlet as a relay processor transport's far side: the source transport's id is the
+/// participant's id.
+impl ProcessorPort for Inlet {
+    fn push(&self, now: Instant, from: supernode_relay::LegId, packet: &[u8]) -> bool {
+        self.push_slice(now, participant_of(from), packet)
+    }
+}
+
+/// The participant id of the relay transport `leg` (see the module docs).
+pub fn participant_of(leg: supernode_relay::LegId) -> ParticipantId {
+    ParticipantId(leg.0 as u32)
 }
 
 /// The control plane's handle of one conference. Dropping it closes the conference.
@@ -141,6 +176,17 @@ impl ConferenceHandle {
         let _ = self.control.send(Control::Remove { key: self.key, id });
     }
 
+    /// Sends the mixes into the relay through `back` (the processor transport's return)
+    /// from now on, instead of the [`Outlet`]'s packet queue.
+    pub fn attach_relay(&self, back: ProcessorReturn) -> Result<(), MediaThreadError> {
+        self.control
+            .send(Control::Attach {
+                key: self.key,
+                back,
+            })
+            .map_err(|_| MediaThreadError::Stopped)
+    }
+
     /// The inlet for the forwarding side.
     pub fn inlet(&self) -> Inlet {
         self.inlet.clone()
@@ -158,11 +204,11 @@ impl Drop for ConferenceHandle {
     }
 }
 
-#[derive(Debug)]
 struct Inbound {
     key: u64,
     from: ParticipantId,
-    datagram: Bytes,
+    len: u16,
+    data: [u8; MAX_DATAGRAM],
     at: Instant,
 }
 
@@ -186,6 +232,10 @@ enum Control {
     },
     Close {
         key: u64,
+    },
+    Attach {
+        key: u64,
+        back: ProcessorReturn,
     },
     Stop,
 }
@@ -285,6 +335,7 @@ struct Hosted {
     events: Sender<ConferenceEvent>,
     counters: Arc<Counters>,
     skipped: u64,
+    back: Option<ProcessorReturn>,
 }
 
 /// A media thread's loop.
@@ -318,16 +369,30 @@ fn run(control: Receiver<Control>, input: Receiver<Inbound>) {
         for h in hosted.values_mut() {
             while h.conference.poll_timeout().is_some_and(|t| t <= now) {
                 h.conference.handle_timeout(now);
+                let mut to_relay = false;
                 while let Some(tx) = h.conference.poll_transmit() {
-                    let m = Mixed {
-                        to: tx.to,
-                        packet: Bytes::copy_from_slice(tx.packet),
+                    let ok = match &h.back {
+                        Some(back) => {
+                            to_relay = true;
+                            back.push(tx.packet)
+                        }
+                        None => h
+                            .packets
+                            .try_send(Mixed {
+                                to: tx.to,
+                                packet: Bytes::copy_from_slice(tx.packet),
+                            })
+                            .is_ok(),
                     };
-                    let c = match h.packets.try_send(m) {
-                        Ok(()) => &h.counters.mixed_out,
-                        Err(_) => &h.counters.outbound_dropped,
+                    let c = if ok {
+                        &h.counters.mixed_out
+                    } else {
+                        &h.counters.outbound_dropped
                     };
                     c.fetch_add(1, Ordering::Relaxed);
+                }
+                if let (true, Some(back)) = (to_relay, &h.back) {
+                    back.wake();
                 }
                 while let Some(e) = h.conference.poll_event() {
                     let _ = h.events.try_send(e);
@@ -361,6 +426,7 @@ fn handle_control(hosted: &mut HashMap<u64, Hosted>, msg: Control) {
                     events,
                     counters,
                     skipped: 0,
+                    back: None,
                 },
             );
         }
@@ -387,13 +453,24 @@ fn handle_control(hosted: &mut HashMap<u64, Hosted>, msg: Control) {
         Control::Close { key } => {
             hosted.remove(&key);
         }
+        Control::Attach { key, back } => {
+            if let Some(h) = hosted.get_mut(&key) {
+                h.back = Some(back);
+            }
+        }
         Control::Stop => {}
     }
 }
 
 fn deliver(hosted: &mut HashMap<u64, Hosted>, p: Inbound) {
     if let Some(h) = hosted.get_mut(&p.key)
-        && h.conference.handle_rtp(p.at, p.from, p.datagram).is_err()
+        && h.conference
+            .handle_rtp(
+                p.at,
+                p.from,
+                Bytes::copy_from_slice(&p.data[..usize::from(p.len)]),
+            )
+            .is_err()
     {
         h.counters.refused.fetch_add(1, Ordering::Relaxed);
     }

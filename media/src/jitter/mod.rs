@@ -32,9 +32,9 @@
 //!
 //! Stalls (a Wi-Fi retry burst, a cellular queue behind one slow packet) are too rare to move
 //! the quantile, yet each costs its length less the buffered audio in concealment. So the
-//! delay manager also remembers the stalls of the last 20 s (`peaks`: a gap in arrivals
+//! delay manager also remembers the stalls of the last 60 s (`peaks`: a gap in arrivals
 //! ended by a late packet) and holds the slack that rides them out within a concealment
-//! budget (0.5 % of the time by default, [`DelayConfig::stall_budget`]); the slack falls
+//! budget (0.4 % of the time by default, [`DelayConfig::stall_budget`]); the slack falls
 //! back to the quantile once stalls stop. Once a stall is seen (nothing has come for a
 //! packet interval plus the jitter quantile plus 5 ms), each packet decoded while less than
 //! the target is left is stretched to up to twice its length by repeating pitch periods,

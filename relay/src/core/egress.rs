@@ -132,7 +132,7 @@ enum Kind {
 }
 
 #[inline]
-fn write_header(buf: &mut [u8], map: Mapped) {
+pub(super) fn write_header(buf: &mut [u8], map: Mapped) {
     // The packet was parsed as RTP before it came here: the fixed header is there.
     let _ = rtp::set_ssrc(buf, map.ssrc);
     let _ = rtp::set_sequence_number(buf, map.seq);

@@ -36,4 +36,10 @@ pub enum CoreError {
     /// The SRTP keys were refused (wrong length for the profile, or unsupported profile).
     #[error("SRTP keys refused: {0}")]
     Srtp(String),
+    /// The transport has no stream of this SSRC.
+    #[error("leg {0} has no stream with SSRC {1:#010x}")]
+    UnknownStream(u64, u32),
+    /// A processor-only call on a transport that is not a processor.
+    #[error("leg {0} is not a processor transport")]
+    NotAProcessor(u64),
 }

@@ -47,6 +47,7 @@ mod egress;
 pub mod error;
 pub mod ids;
 pub mod nack_cache;
+pub mod processor;
 pub mod rate;
 pub mod rewrite;
 pub mod rtcp;
@@ -75,6 +76,7 @@ use egress::{Out, Sent, egress};
 pub use error::CoreError;
 pub use ids::{LegId, SessionId, SockSlot};
 use nack_cache::NackCache;
+pub use processor::{PROCESSOR_SOCK, ProcessorPort, ProcessorState, StreamKind};
 pub use rate::RateCap;
 use rewrite::SourceKey;
 pub use srtp::{LegSrtpKeys, SrtpKey, SrtpProfile};
@@ -252,6 +254,18 @@ impl Core {
     /// Adds a transport (leg). Fails on bad SRTP keys, bad stream declarations, or a
     /// shared-port transport with no way to be found.
     pub fn add_leg(&mut self, now: Instant, id: LegId, spec: LegSpec) -> Result<(), CoreError> {
+        self.add_leg_with(now, id, spec, None)
+    }
+
+    /// [`Core::add_leg`], or a processor transport when `processor` is given (see
+    /// [`processor`]).
+    fn add_leg_with(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        spec: LegSpec,
+        processor: Option<Box<processor::ProcessorState>>,
+    ) -> Result<(), CoreError> {
         if spec.shared
             && spec.streams.is_empty()
             && spec.ice.is_none()
@@ -281,7 +295,12 @@ impl Core {
         let first_report = now + self.jittered(self.config.report_interval);
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
-        let t = Transport::new(id, generation, &spec, srtp, cache, now, first_report);
+        let mut t = Transport::new(id, generation, &spec, srtp, cache, now, first_report);
+        let is_processor = processor.is_some();
+        if is_processor {
+            t.processor = processor;
+            t.declared = true;
+        }
         let idx = match self.free_slots.pop() {
             Some(i) => {
                 self.transports[i as usize] = Some(t);
@@ -308,7 +327,7 @@ impl Core {
                 self.by_ufrag
                     .insert((spec.sock, ice.local_ufrag.clone()), idx);
             }
-        } else {
+        } else if !is_processor {
             self.set_sock(spec.sock, SockUse::Leg(idx));
         }
         let (idle, consent) = (self.config.idle_timeout, self.config.consent_timeout);
@@ -357,11 +376,11 @@ impl Core {
             self.by_addr.retain(|_, v| *v != i);
             self.by_ssrc.retain(|_, v| *v != i);
             self.by_ufrag.retain(|_, v| *v != i);
-        } else {
+        } else if t.processor.is_none() {
             self.set_sock(t.sock, SockUse::Free);
         }
         self.free_slots.push(i);
-        Ok((t.sock, !t.shared))
+        Ok((t.sock, !t.shared && t.processor.is_none()))
     }
 
     /// Removes every transport of a session; returns their sockets (and whether each was
@@ -699,12 +718,17 @@ impl Core {
                 continue;
             };
             let (map, switched) = ss.rewrite.map(now, key, seq, ts);
+            let pt_map = ss.pt_map;
             if switched {
                 dest.counters.source_switches += 1;
             }
-            let pt = ss
-                .pt_map
-                .and_then(|(from, to)| (plain[1] & 0x7f == from.0).then_some(to));
+            if dest.processor.is_some() {
+                if processor::push_to_processor(dest, o, key.leg, plain, map, payload_len, now) {
+                    sent += 1;
+                }
+                continue;
+            }
+            let pt = pt_map.and_then(|(from, to)| (plain[1] & 0x7f == from.0).then_some(to));
             let out = Out::Rtp {
                 plain,
                 map,
@@ -739,11 +763,17 @@ impl Core {
             if t.generation != generation || t.timer_due != due {
                 continue; // a freed slot's, or superseded by an earlier entry
             }
+            let is_browser = t.browser.is_some();
             if now.saturating_duration_since(t.last_rx) >= idle {
-                self.free_idle(i);
-                continue;
+                if t.processor.is_none() {
+                    self.free_idle(i);
+                    continue;
+                }
+                // A processor's far side is in the process: never idle (the control plane
+                // removes it).
+                self.t_mut(i).last_rx = now;
             }
-            if t.browser.is_some() && !self.browser_timeout(now, i, tx) {
+            if is_browser && !self.browser_timeout(now, i, tx) {
                 continue; // freed (consent expired, or DTLS failed)
             }
             if now >= self.t(i).next_report {

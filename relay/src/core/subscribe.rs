@@ -55,6 +55,7 @@ impl Core {
     pub fn disconnect(&mut self, from: LegId, to: LegId) -> Result<(), CoreError> {
         let (f, t) = (self.idx(from)?, self.idx(to)?);
         self.t_mut(f).subscribers.retain(|&d| d != t);
+        self.t_mut(f).kind_subscribers.retain(|&(d, _)| d != t);
         self.t_mut(t).publishers.retain(|&s| s != f);
         let now = self.t(t).last_rx;
         for k in 0..self.t(f).recv.len() {
@@ -87,6 +88,13 @@ impl Core {
             let d = self.t(li).subscribers[j];
             self.add_send_stream(li, k, d);
         }
+        let kind = super::processor::StreamKind::of_clock(self.t(li).recv[k].clock_rate);
+        for j in 0..self.t(li).kind_subscribers.len() {
+            let (d, want) = self.t(li).kind_subscribers[j];
+            if want == kind {
+                self.add_send_stream(li, k, d);
+            }
+        }
         k
     }
 
@@ -117,6 +125,12 @@ impl Core {
     /// subscriptions both ways.
     pub(super) fn unlink_transport(&mut self, i: u32) {
         let now = self.t(i).last_rx;
+        let id = self.t(i).id;
+        for t in self.transports.iter_mut().flatten() {
+            if let Some(p) = t.processor.as_mut() {
+                p.forget(id);
+            }
+        }
         let outs: Vec<Out> = self
             .t_mut(i)
             .recv
@@ -140,13 +154,18 @@ impl Core {
                 }
             }
         }
-        let (subs, pubs) = {
+        let (mut subs, pubs) = {
             let t = self.t_mut(i);
             (
                 std::mem::take(&mut t.subscribers),
                 std::mem::take(&mut t.publishers),
             )
         };
+        subs.extend(
+            std::mem::take(&mut self.t_mut(i).kind_subscribers)
+                .into_iter()
+                .map(|(d, _)| d),
+        );
         for d in subs {
             if let Some(Some(t)) = self.transports.get_mut(d as usize) {
                 t.publishers.retain(|&s| s != i);
@@ -155,12 +174,13 @@ impl Core {
         for s in pubs {
             if let Some(Some(t)) = self.transports.get_mut(s as usize) {
                 t.subscribers.retain(|&d| d != i);
+                t.kind_subscribers.retain(|&(d, _)| d != i);
             }
         }
     }
 
     /// Orphans the send stream at `o` (its source went away).
-    fn orphan(&mut self, o: Out, now: Instant) {
+    pub(super) fn orphan(&mut self, o: Out, now: Instant) {
         let Some(Some(t)) = self.transports.get_mut(o.transport as usize) else {
             return;
         };
@@ -189,7 +209,7 @@ impl Core {
     }
 
     /// Gives transport `d` a send stream for receive stream `k` of transport `f`.
-    fn add_send_stream(&mut self, f: u32, k: usize, d: u32) {
+    pub(super) fn add_send_stream(&mut self, f: u32, k: usize, d: u32) {
         let (ssrc, clock, src_id) = {
             let r = &self.t(f).recv[k];
             (r.ssrc, r.clock_rate, self.t(f).id)

@@ -12,6 +12,7 @@ use supernode_media::ids::{Pt, Ssrc};
 use super::browser::{BrowserSpec, BrowserState};
 use super::ids::{LegId, SessionId, SockSlot};
 use super::nack_cache::NackCache;
+use super::processor::{ProcessorState, StreamKind};
 use super::rate::{RateCap, RateLimiter};
 use super::srtp::{LegSrtp, LegSrtpKeys};
 use super::stats::LegCounters;
@@ -208,8 +209,12 @@ pub struct Transport {
     pub send: Vec<Option<SendStream>>,
     /// Transports subscribed to every stream of this one (compatibility `connect`).
     pub subscribers: Vec<u32>,
+    /// Transports subscribed to the streams of one kind of this one ([`super::Core::connect_kind`]).
+    pub kind_subscribers: Vec<(u32, StreamKind)>,
     /// Transports this one is subscribed to.
     pub publishers: Vec<u32>,
+    /// For a processor transport, its far side (see [`super::processor`]).
+    pub processor: Option<Box<ProcessorState>>,
     /// Counters.
     pub counters: LegCounters,
     /// Rate cap.
@@ -270,7 +275,9 @@ impl Transport {
                 .collect(),
             send: Vec::new(),
             subscribers: Vec::new(),
+            kind_subscribers: Vec::new(),
             publishers: Vec::new(),
+            processor: None,
             counters: LegCounters::default(),
             rate: RateLimiter::new(spec.rate_cap, now),
             cache,

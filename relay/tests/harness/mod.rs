@@ -35,7 +35,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -48,8 +48,11 @@ use supernode_media::packet::stun::{Class, Method, StunAttr, StunWriter, Transac
 use supernode_relay::core::dtls::DtlsClient;
 use supernode_relay::core::srtp::LegSrtp;
 use supernode_relay::core::{
-    Core, Event, IceCredentials, LegSpec, LegStats, PeerMode, SockSlot, StreamSpec, TxBatch,
+    Core, Event, IceCredentials, LegSpec, LegStats, PeerMode, ProcessorPort, SockSlot, StreamSpec,
+    TxBatch,
 };
+
+pub use supernode_relay::core::{CoreError, StreamKind};
 
 pub use supernode_relay::core::{BrowserCounters, BrowserSpec, DtlsIdentity, Fingerprint};
 
@@ -161,8 +164,13 @@ pub fn fields(pkt: &[u8]) -> (u32, u16, u32, Vec<u8>) {
 
 /// An RTP packet (payload type 111), written with `supernode_media`'s writer.
 pub fn rtp(ssrc: u32, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+    rtp_pt(111, ssrc, seq, ts, payload)
+}
+
+/// An RTP packet of payload type `pt`.
+pub fn rtp_pt(pt: u8, ssrc: u32, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
     let h = RtpHeader {
-        payload_type: Pt(111),
+        payload_type: Pt(pt),
         sequence_number: seq,
         timestamp: ts,
         ssrc: Ssrc(ssrc),
@@ -414,6 +422,7 @@ pub struct LegOpts {
     clock_rate: u32,
     rate_cap: RateCap,
     browser: Option<BrowserSpec>,
+    clock_rates: Vec<(u8, u32)>,
 }
 
 impl LegOpts {
@@ -429,7 +438,14 @@ impl LegOpts {
             clock_rate: 48_000,
             rate_cap: RateCap::default(),
             browser: None,
+            clock_rates: Vec::new(),
         }
+    }
+
+    /// Clock rates of learned streams by payload type (audio and video on one leg).
+    pub fn clock_rates(mut self, rates: &[(u8, u32)]) -> Self {
+        self.clock_rates = rates.to_vec();
+        self
     }
 
     /// A browser transport on the shared port: ICE-lite with `ufrag`/`pwd`, DTLS server
@@ -612,6 +628,39 @@ pub enum HarnessEvent {
     },
 }
 
+/// What a processor queue held: the source leg and the packet's (ssrc, seq, ts, payload).
+pub type Queued = (LegId, (u32, u16, u32, Vec<u8>));
+
+type Shared<T> = Arc<Mutex<Vec<T>>>;
+
+/// The far side of a processor transport in tests: a bounded queue of (source leg, RTP).
+#[derive(Debug, Clone)]
+pub struct ProcessorQueue {
+    inner: Shared<(LegId, Vec<u8>)>,
+    capacity: usize,
+}
+
+impl ProcessorPort for ProcessorQueue {
+    fn push(&self, _now: Instant, from: LegId, packet: &[u8]) -> bool {
+        let mut q = self.inner.lock().expect("queue lock");
+        if q.len() >= self.capacity {
+            return false;
+        }
+        q.push((from, packet.to_vec()));
+        true
+    }
+}
+
+impl ProcessorQueue {
+    /// Takes what was queued: (source leg, parsed RTP fields).
+    pub fn take(&self) -> Vec<Queued> {
+        std::mem::take(&mut *self.inner.lock().expect("queue lock"))
+            .into_iter()
+            .map(|(l, p)| (l, fields(&p)))
+            .collect()
+    }
+}
+
 /// The core, its virtual clock, the fake peers and the wire between them.
 pub struct Harness {
     core: Core,
@@ -742,6 +791,7 @@ impl Harness {
         spec.clock_rate = opts.clock_rate;
         spec.rate_cap = opts.rate_cap;
         spec.browser = opts.browser;
+        spec.clock_rates = opts.clock_rates.iter().map(|&(p, c)| (Pt(p), c)).collect();
         let id = LegId(self.next_leg);
         self.next_leg += 1;
         if let Err(e) = self.core.add_leg(self.now, id, spec) {
@@ -772,6 +822,67 @@ impl Harness {
         let legs = self.session_with([LegOpts::latching(), LegOpts::latching()]);
         self.connect_both(legs[0], legs[1]);
         [legs[0], legs[1]]
+    }
+
+    /// Adds a processor transport to `session` whose far side is a queue of `capacity`
+    /// packets (the test's stand-in for a media thread's inlet).
+    pub fn add_processor(&mut self, session: SessionId, capacity: usize) -> (Leg, ProcessorQueue) {
+        let q = ProcessorQueue {
+            inner: Arc::new(Mutex::new(Vec::new())),
+            capacity,
+        };
+        let id = LegId(self.next_leg);
+        self.next_leg += 1;
+        self.core
+            .add_processor(self.now, id, session, Arc::new(q.clone()))
+            .expect("add_processor");
+        let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        (Leg { id, session, local }, q)
+    }
+
+    /// Routes the streams of one kind of `from` to `to`.
+    pub fn connect_kind(&mut self, from: Leg, to: Leg, kind: StreamKind) {
+        self.core
+            .connect_kind(from.id, to.id, kind)
+            .expect("connect_kind");
+    }
+
+    /// Declares a stream `leg` sends (a processor's mix).
+    pub fn add_stream(&mut self, leg: Leg, ssrc: u32, clock_rate: u32) -> Result<(), CoreError> {
+        self.core.add_stream(
+            leg.id,
+            StreamSpec {
+                ssrc: Ssrc(ssrc),
+                clock_rate,
+            },
+        )
+    }
+
+    /// Removes a declared stream of `leg`.
+    pub fn remove_stream(&mut self, leg: Leg, ssrc: u32) {
+        self.core
+            .remove_stream(leg.id, Ssrc(ssrc))
+            .expect("remove_stream");
+    }
+
+    /// Routes the one stream `ssrc` of `from` to `to`.
+    pub fn subscribe_stream(&mut self, from: Leg, ssrc: u32, to: Leg) -> Result<(), CoreError> {
+        self.core.subscribe_stream(from.id, Ssrc(ssrc), to.id)
+    }
+
+    /// The processor behind `leg` produced `packet`: the core forwards it.
+    pub fn processed(&mut self, leg: Leg, packet: &[u8]) -> Result<(), CoreError> {
+        let r = self
+            .core
+            .handle_processed(self.now, leg.id, packet, &mut self.tx);
+        self.flush();
+        self.progress();
+        r
+    }
+
+    /// Whether `leg` is a processor transport.
+    pub fn is_processor(&self, leg: Leg) -> bool {
+        self.core.is_processor(leg.id)
     }
 
     /// Routes what `from` receives to `to`.

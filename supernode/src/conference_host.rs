@@ -1,0 +1,503 @@
+//! A group call on this host: one relay session, one processor transport whose far side is
+//! an audio MCU on a media thread ([`crate::media_threads`]), and the participants'
+//! transports.
+//!
+//! [`HostedConference::open`] creates the session, opens the conference on a media thread
+//! and adds the processor transport (the MCU's [`Inlet`](crate::media_threads::Inlet) is its
+//! port; the mixes come back through the transport's return). [`HostedConference::join`]
+//! adds a participant's transport and routes it: its audio to the processor only, its mix
+//! (a stream of the processor) to it alone, its video to every other participant and theirs
+//! to it (SFU). [`HostedConference::leave`] undoes that; the others' streams go on (a
+//! newcomer may continue a leaver's SSRC at a receiver: see the relay core's orphan
+//! adoption). Past `max_participants` a join is a typed [`ConferenceHostError::Full`],
+//! checked before any relay resource is taken.
+
+use std::sync::Arc;
+
+use supernode_media::conference::{ConferenceConfig, ConferenceError};
+use supernode_media::ids::Ssrc;
+use supernode_relay::core::{StreamKind, StreamSpec};
+use supernode_relay::{LegId, LegInfo, LegRequest, Relay, RelayError, SessionId};
+
+use crate::media_threads::{
+    ConferenceHandle, MediaThreadError, MediaThreads, Outlet, participant_of,
+};
+
+/// Why a conference operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConferenceHostError {
+    /// The conference already holds `max_participants`.
+    #[error("the conference is full ({0} participants)")]
+    Full(usize),
+    /// No such participant.
+    #[error("leg {0} is not in the conference")]
+    NotIn(u64),
+    /// The relay refused.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    /// The media thread refused.
+    #[error(transparent)]
+    Media(#[from] MediaThreadError),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    leg: LegId,
+    mix: Ssrc,
+}
+
+/// One conference hosted here. See the module docs.
+#[derive(Debug)]
+pub struct HostedConference {
+    session: SessionId,
+    mixer: LegId,
+    handle: ConferenceHandle,
+    outlet: Outlet,
+    members: Vec<Member>,
+    max: usize,
+}
+
+impl HostedConference {
+    /// Opens a conference: a relay session with a processor transport, and an MCU on one
+    /// of `threads`.
+    pub fn open(
+        relay: &Relay,
+        threads: &mut MediaThreads,
+        config: ConferenceConfig,
+    ) -> Result<Self, ConferenceHostError> {
+        let max = config.mixer.max_participants;
+        let (handle, outlet) = threads.open(config)?;
+        let (session, _) = relay.create_session(Vec::new())?;
+        let (mixer, back) = match relay.add_processor(session, Arc::new(handle.inlet())) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = relay.release_session(session);
+                return Err(e.into());
+            }
+        };
+        handle.attach_relay(back)?;
+        Ok(Self {
+            session,
+            mixer,
+            handle,
+            outlet,
+            members: Vec::new(),
+            max,
+        })
+    }
+
+    /// The relay session.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// The processor transport.
+    pub fn mixer(&self) -> LegId {
+        self.mixer
+    }
+
+    /// The MCU's handle (counters).
+    pub fn handle(&self) -> &ConferenceHandle {
+        &self.handle
+    }
+
+    /// The MCU's roster events (speaking, active speaker).
+    pub fn outlet(&self) -> &Outlet {
+        &self.outlet
+    }
+
+    /// The participants' transports, in join order.
+    pub fn participants(&self) -> Vec<LegId> {
+        self.members.iter().map(|m| m.leg).collect()
+    }
+
+    /// The SSRC a participant receives its mix as (before the relay's rewrite, which keeps
+    /// it unless the participant already uses it).
+    pub fn mix_ssrc(&self, leg: LegId) -> Option<Ssrc> {
+        self.members.iter().find(|m| m.leg == leg).map(|m| m.mix)
+    }
+
+    /// Adds a participant: a relay transport made from `req`, routed as the module docs
+    /// say.
+    pub fn join(&mut self, relay: &Relay, req: LegRequest) -> Result<LegInfo, ConferenceHostError> {
+        if self.members.len() >= self.max {
+            return Err(ConferenceHostError::Full(self.max));
+        }
+        let info = relay.add_leg(self.session, req)?;
+        let leg = info.id;
+        // Distinct per leg, and unlike the small SSRCs tools pick.
+        let mix = Ssrc(0x4D00_0000 | ((leg.0 as u32).wrapping_mul(0x9E37_79B1) >> 8));
+        let r = (|| -> Result<(), ConferenceHostError> {
+            match self.handle.add(participant_of(leg), mix) {
+                Err(MediaThreadError::Conference(ConferenceError::Full(n))) => {
+                    return Err(ConferenceHostError::Full(n));
+                }
+                r => r?,
+            }
+            relay.add_stream(
+                self.mixer,
+                StreamSpec {
+                    ssrc: mix,
+                    clock_rate: 48_000,
+                },
+            )?;
+            relay.subscribe_stream(self.mixer, mix, leg)?;
+            relay.connect_kind(leg, self.mixer, StreamKind::Audio)?;
+            for m in &self.members {
+                relay.connect_kind(leg, m.leg, StreamKind::Video)?;
+                relay.connect_kind(m.leg, leg, StreamKind::Video)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            self.handle.remove(participant_of(leg));
+            let _ = relay.remove_stream(self.mixer, mix);
+            let _ = relay.release_leg(leg);
+            return Err(e);
+        }
+        self.members.push(Member { leg, mix });
+        Ok(info)
+    }
+
+    /// Removes a participant (its transport is released).
+    pub fn leave(&mut self, relay: &Relay, leg: LegId) -> Result<(), ConferenceHostError> {
+        let k = self
+            .members
+            .iter()
+            .position(|m| m.leg == leg)
+            .ok_or(ConferenceHostError::NotIn(leg.0))?;
+        let m = self.members.remove(k);
+        self.handle.remove(participant_of(leg));
+        let r = relay.release_leg(leg);
+        relay.remove_stream(self.mixer, m.mix)?;
+        r.map_err(Into::into)
+    }
+
+    /// Ends the conference: the relay session and the MCU.
+    pub fn close(self, relay: &Relay) -> Result<(), ConferenceHostError> {
+        relay.release_session(self.session)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Conferences through a real relay (UDP sockets on loopback, a worker thread) and a
+    //! real media thread, in real time: each client sends its own Opus tone and decodes
+    //! what it receives; the tones are measured with Goertzel filters.
+
+    use super::*;
+    use std::net::{SocketAddr, UdpSocket};
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use supernode_media::codec::opus::{Channels, OpusConfig, OpusDecoder};
+    use supernode_media::jitter::sim::encode_rtp;
+    use supernode_media::packet::demux::{PacketKind, classify};
+    use supernode_media::packet::rtp::RtpPacket;
+    use supernode_relay::RelayConfig;
+    use supernode_relay::core::DropReason;
+
+    const FRAME: Duration = Duration::from_millis(20);
+
+    /// The real-time tests run one at a time: on a loaded 2-core machine two of them at
+    /// once starve each other's media thread.
+    static REALTIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn realtime() -> std::sync::MutexGuard<'static, ()> {
+        REALTIME.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tone(freq: f64, seconds: f64) -> Vec<i16> {
+        (0..(seconds * 48_000.0) as usize)
+            .map(|i| (2000.0 * (std::f64::consts::TAU * freq * i as f64 / 48_000.0).sin()) as i16)
+            .collect()
+    }
+
+    /// Power of `x` at `freq` (Goertzel), dB.
+    fn db_at(x: &[i16], freq: f64) -> f64 {
+        let w = std::f64::consts::TAU * freq / 48_000.0;
+        let c = 2.0 * w.cos();
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &v in x {
+            let s0 = v as f64 + c * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        let p = (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2);
+        10.0 * p.max(1e-12).log10()
+    }
+
+    struct Client {
+        freq: f64,
+        sock: UdpSocket,
+        relay: SocketAddr,
+        leg: LegId,
+        mix: Ssrc,
+        packets: Vec<Bytes>,
+        sent: usize,
+        /// (frame at arrival, RTP bytes).
+        got: Vec<(usize, Vec<u8>)>,
+        active: bool,
+    }
+
+    impl Client {
+        fn join(conf: &mut HostedConference, relay: &Relay, freq: f64, seconds: f64) -> Self {
+            let info = conf.join(relay, LegRequest::latching()).unwrap();
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_nonblocking(true).unwrap();
+            let ssrc = Ssrc(0x1000 + freq as u32);
+            Client {
+                freq,
+                sock,
+                relay: info.local,
+                leg: info.id,
+                mix: conf.mix_ssrc(info.id).unwrap(),
+                packets: encode_rtp(&OpusConfig::default(), &tone(freq, seconds), ssrc).unwrap(),
+                sent: 0,
+                got: Vec::new(),
+                active: true,
+            }
+        }
+
+        fn send_next(&mut self) {
+            if let Some(p) = self.packets.get(self.sent) {
+                self.sock.send_to(p, self.relay).unwrap();
+                self.sent += 1;
+            }
+        }
+
+        fn drain(&mut self, frame: usize) {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, _)) = self.sock.recv_from(&mut buf) {
+                // The relay's RTCP reports aside: only the media.
+                if classify(&buf[..n]) == PacketKind::Rtp {
+                    self.got.push((frame, buf[..n].to_vec()));
+                }
+            }
+        }
+
+        /// Decodes everything received, in order; returns the PCM of the packets that
+        /// arrived in frames `from..to`, and checks the stream has no sequence gap.
+        fn heard(&self, from: usize, to: usize) -> Vec<i16> {
+            let mut dec = OpusDecoder::new(48_000, Channels::Mono).unwrap();
+            let mut out = Vec::new();
+            let mut last: Option<u16> = None;
+            for (frame, p) in &self.got {
+                let p = RtpPacket::parse(p).expect("RTP from the relay");
+                assert_eq!(p.ssrc(), self.mix, "only the own mix reaches a participant");
+                if let Some(l) = last {
+                    assert_eq!(
+                        p.sequence_number(),
+                        l.wrapping_add(1),
+                        "a gap in the mix of the {} Hz client",
+                        self.freq
+                    );
+                }
+                last = Some(p.sequence_number());
+                let mut pcm = [0i16; 960];
+                let n = dec.decode(p.payload(), &mut pcm).unwrap();
+                if (from..to).contains(frame) {
+                    out.extend_from_slice(&pcm[..n]);
+                }
+            }
+            out
+        }
+    }
+
+    fn start() -> (Relay, MediaThreads) {
+        let relay = Relay::start(RelayConfig {
+            workers: 1,
+            ..RelayConfig::default()
+        })
+        .unwrap();
+        (relay, MediaThreads::start(1).unwrap())
+    }
+
+    /// Runs `frames` 20 ms frames in real time: every active client sends its next packet,
+    /// then every client takes what arrived.
+    fn run(clients: &mut [Client], first: usize, frames: usize) {
+        let t0 = Instant::now();
+        for f in first..first + frames {
+            for c in clients.iter_mut().filter(|c| c.active) {
+                c.send_next();
+            }
+            let due = t0 + FRAME * (f - first + 1) as u32;
+            loop {
+                for c in clients.iter_mut() {
+                    c.drain(f);
+                }
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                std::thread::sleep((due - now).min(Duration::from_millis(2)));
+            }
+        }
+    }
+
+    /// Asserts the tone criteria on `pcm`, heard by the client of `own`: its own tone at
+    /// least 30 dB below the weakest of `others`, every one of `others` present.
+    fn assert_mix(pcm: &[i16], own: f64, others: &[f64], absent: &[f64], mcu: &ConferenceHandle) {
+        let c = mcu.counters();
+        let load = format!(
+            "(MCU: {} ticks skipped, {} inbound dropped, {} refused)",
+            c.ticks_skipped.load(Ordering::Relaxed),
+            c.inbound_dropped.load(Ordering::Relaxed),
+            c.refused.load(Ordering::Relaxed)
+        );
+        assert!(pcm.len() >= 48_000 / 2, "{} samples", pcm.len());
+        let levels: Vec<f64> = others.iter().map(|&f| db_at(pcm, f)).collect();
+        let weakest = levels.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(
+            weakest > 40.0,
+            "{own} Hz hears {others:?} at {levels:.1?} dB {load}"
+        );
+        for &f in std::iter::once(&own).chain(absent) {
+            let l = db_at(pcm, f);
+            assert!(
+                weakest - l >= 30.0,
+                "{own} Hz hears {f} Hz at {l:.1} dB, the others at {levels:.1?} dB {load}"
+            );
+        }
+    }
+
+    /// The must-show of issue 14 below the signaling: six participants, each its own tone,
+    /// each hearing the other five and not itself; one leaves and another joins mid-call,
+    /// and the others' mixes go on without a gap.
+    #[test]
+    fn six_tones_each_hears_the_others_not_itself_across_a_leave_and_a_join() {
+        let _one_at_a_time = realtime();
+        let (relay, mut threads) = start();
+        let mut conf =
+            HostedConference::open(&relay, &mut threads, ConferenceConfig::default()).unwrap();
+        let freqs = [440.0, 620.0, 850.0, 1100.0, 1370.0, 1700.0];
+        let joiner = 2050.0;
+        let mut clients: Vec<Client> = freqs
+            .iter()
+            .map(|&f| Client::join(&mut conf, &relay, f, 7.0))
+            .collect();
+        run(&mut clients, 0, 150);
+        // Frames 50..150: 2 s, everyone in for 1 s or more.
+        for c in &clients {
+            let others: Vec<f64> = freqs.iter().copied().filter(|&f| f != c.freq).collect();
+            assert_mix(&c.heard(50, 150), c.freq, &others, &[], conf.handle());
+        }
+        // The 440 Hz participant leaves; a 2050 Hz one joins.
+        clients[0].active = false;
+        conf.leave(&relay, clients[0].leg).unwrap();
+        clients.push(Client::join(&mut conf, &relay, joiner, 5.0));
+        run(&mut clients, 150, 150);
+        let now_in: Vec<f64> = freqs[1..].iter().copied().chain([joiner]).collect();
+        for c in &clients[1..] {
+            let others: Vec<f64> = now_in.iter().copied().filter(|&f| f != c.freq).collect();
+            // Frames 200..300: 2 s, from 1 s after the change.
+            assert_mix(
+                &c.heard(200, 300),
+                c.freq,
+                &others,
+                &[freqs[0]],
+                conf.handle(),
+            );
+            if c.freq != joiner {
+                // No gap across the change (`heard` asserts sequence continuity), and a
+                // mix every frame give or take the jitter buffer's start.
+                let n = c.got.iter().filter(|(f, _)| *f >= 150).count();
+                assert!(n >= 140, "{} Hz got {n} mixes in 150 frames", c.freq);
+            }
+        }
+        let counters = conf.handle().counters();
+        assert_eq!(counters.inbound_dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.outbound_dropped.load(Ordering::Relaxed), 0);
+        assert!(conf.outlet().events.try_iter().count() > 0, "roster events");
+        assert!(
+            relay
+                .session_legs(conf.session())
+                .unwrap()
+                .contains(&conf.mixer())
+        );
+        let mixer = relay.leg_stats(conf.mixer()).unwrap();
+        assert!(mixer.counters.rtp_in > 1000, "{:?}", mixer.counters);
+        conf.close(&relay).unwrap();
+        assert_eq!(relay.leg_count(), 0);
+    }
+
+    #[test]
+    fn joining_a_full_conference_is_a_typed_error_and_takes_nothing() {
+        let (relay, mut threads) = start();
+        let mut config = ConferenceConfig::default();
+        config.mixer.max_participants = 2;
+        let mut conf = HostedConference::open(&relay, &mut threads, config).unwrap();
+        conf.join(&relay, LegRequest::latching()).unwrap();
+        conf.join(&relay, LegRequest::latching()).unwrap();
+        let before = relay.leg_count();
+        let e = conf.join(&relay, LegRequest::latching()).unwrap_err();
+        assert!(matches!(e, ConferenceHostError::Full(2)), "{e}");
+        assert_eq!(relay.leg_count(), before);
+        assert_eq!(conf.participants().len(), 2);
+        let gone = LegId(u64::MAX);
+        assert!(matches!(
+            conf.leave(&relay, gone),
+            Err(ConferenceHostError::NotIn(_))
+        ));
+    }
+
+    /// A participant that sends garbage and floods: its packets are dropped and counted,
+    /// the other two still hear each other (and not themselves).
+    #[test]
+    fn garbage_and_a_flood_from_one_participant_leave_the_others_mix_intact() {
+        let _one_at_a_time = realtime();
+        let (relay, mut threads) = start();
+        let mut conf =
+            HostedConference::open(&relay, &mut threads, ConferenceConfig::default()).unwrap();
+        let freqs = [500.0, 900.0, 1300.0];
+        let mut clients: Vec<Client> = freqs
+            .iter()
+            .map(|&f| Client::join(&mut conf, &relay, f, 4.0))
+            .collect();
+        // The flooder latches with its first real packet, then sends garbage and bursts.
+        let flood = clients[2].packets.clone();
+        let (fsock, faddr) = (clients[2].sock.try_clone().unwrap(), clients[2].relay);
+        clients[2].active = false;
+        fsock.send_to(&flood[0], faddr).unwrap();
+        let t0 = Instant::now();
+        let flooder = std::thread::spawn(move || {
+            let mut i = 0usize;
+            while t0.elapsed() < Duration::from_secs(3) {
+                // 20 valid packets and 20 junk datagrams every 10 ms: 4000 packets/s.
+                for _ in 0..20 {
+                    let _ = fsock.send_to(&flood[1 + i % (flood.len() - 1)], faddr);
+                    let _ = fsock.send_to(b"\x80\x6fjunk-that-is-not-rtp", faddr);
+                    i += 1;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        run(&mut clients, 0, 150);
+        flooder.join().unwrap();
+        for c in &clients[..2] {
+            let other = freqs[..2].iter().copied().find(|&f| f != c.freq).unwrap();
+            let pcm = c.heard(75, 150);
+            assert!(pcm.len() >= 48_000, "{} samples", pcm.len());
+            let (own, heard) = (db_at(&pcm, c.freq), db_at(&pcm, other));
+            assert!(
+                heard > 40.0,
+                "{} Hz hears {other} Hz at {heard:.1} dB",
+                c.freq
+            );
+            assert!(heard - own >= 30.0, "own {own:.1} vs {heard:.1}");
+        }
+        // The relay caps the flooder toward the mixer; what passes is refused there
+        // (junk, over the participant's rate) or taken as its (garbled) audio.
+        let capped = relay
+            .leg_stats(conf.mixer())
+            .unwrap()
+            .counters
+            .drops_for(DropReason::RateLimited);
+        assert!(capped > 1000, "capped {capped}");
+        let refused = conf.handle().counters().refused.load(Ordering::Relaxed);
+        assert!(refused > 0, "refused {refused}");
+    }
+}
