@@ -113,4 +113,8 @@ pub struct DemoArgs {
     /// `web/tests` of the source tree this executable was built in).
     #[arg(long)]
     pub web_tests: Option<PathBuf>,
+    /// Supernodes to start: more than one makes a local network (a `nats-server` with
+    /// JetStream is started for it; Debian's package) and the call goes across two of them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub nodes: u8,
 }

@@ -233,22 +233,22 @@ fn browser_call(
 
 /// Children killed when dropped.
 #[derive(Default)]
-struct Guard {
-    children: Vec<(String, Child)>,
+pub(crate) struct Guard {
+    pub(crate) children: Vec<(String, Child)>,
 }
 
 impl Guard {
-    fn add(&mut self, name: &str, c: Child) -> usize {
+    pub(crate) fn add(&mut self, name: &str, c: Child) -> usize {
         self.children.push((name.to_owned(), c));
         self.children.len() - 1
     }
 
-    fn pid(&self, i: usize) -> u32 {
+    pub(crate) fn pid(&self, i: usize) -> u32 {
         self.children[i].1.id()
     }
 
     /// Waits for child `i` up to `limit`; kills it past that.
-    fn wait(&mut self, i: usize, limit: Duration) -> Option<ExitStatus> {
+    pub(crate) fn wait(&mut self, i: usize, limit: Duration) -> Option<ExitStatus> {
         let end = Instant::now() + limit;
         let c = &mut self.children[i].1;
         loop {
@@ -276,12 +276,15 @@ impl Drop for Guard {
     }
 }
 
-fn say(msg: &str) {
+pub(crate) fn say(msg: &str) {
     println!("demo: {msg}");
 }
 
 /// Forwards a child's stderr lines with a prefix; returns them all at the end.
-fn relay_lines(name: &'static str, r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+pub(crate) fn relay_lines(
+    name: &'static str,
+    r: impl Read + Send + 'static,
+) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines().map_while(Result::ok) {
@@ -293,7 +296,7 @@ fn relay_lines(name: &'static str, r: impl Read + Send + 'static) -> mpsc::Recei
 }
 
 /// Collects a child's whole stdout.
-fn collect(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+pub(crate) fn collect(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut s = String::new();
@@ -325,6 +328,12 @@ pub fn edge_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    if args.nodes > 1 {
+        if args.browser {
+            bail!("--browser runs with one supernode (leave out --nodes)");
+        }
+        return crate::demo_network::run(args);
+    }
     let edge = edge_path(args.edge.as_deref())?;
     let me = std::env::current_exe().context("locating this executable")?;
     let nanos = std::time::SystemTime::now()
@@ -630,7 +639,12 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
     }
 }
 
-fn check(who: &str, st: Option<ExitStatus>, rep: &Option<Value>, problems: &mut Vec<String>) {
+pub(crate) fn check(
+    who: &str,
+    st: Option<ExitStatus>,
+    rep: &Option<Value>,
+    problems: &mut Vec<String>,
+) {
     match st {
         Some(s) if s.success() => {}
         Some(s) => problems.push(format!("{who}'s edge exited with {s}")),
@@ -682,7 +696,7 @@ pub fn last_json(s: &str) -> Option<Value> {
         .filter(Value::is_object)
 }
 
-fn pretty(v: &Option<Value>) -> String {
+pub(crate) fn pretty(v: &Option<Value>) -> String {
     match v {
         Some(v) => {
             let mut v = v.clone();
@@ -697,7 +711,7 @@ fn pretty(v: &Option<Value>) -> String {
 }
 
 /// One unlabelled sample of `/metrics`.
-fn metric(
+pub(crate) fn metric(
     rt: &tokio::runtime::Runtime,
     http: &reqwest::Client,
     base: &str,

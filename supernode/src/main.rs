@@ -27,6 +27,7 @@ mod cli;
 mod conference_host;
 mod config;
 mod demo;
+mod demo_network;
 mod demo_partner;
 mod health;
 mod http_server;

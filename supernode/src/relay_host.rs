@@ -59,6 +59,8 @@ pub enum Owner {
     Rest(String),
 }
 
+mod trunk;
+
 use crate::relay_books::Books;
 pub use crate::relay_books::Totals;
 
@@ -290,9 +292,9 @@ struct CallSession {
     transports: HashMap<TransportId, supernode_relay::LegId>,
 }
 
-/// Fresh SRTP keys (key ‖ salt) for one transport, in the relay's and the wire's form.
-fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOpError> {
-    let relay_profile = match profile {
+/// The relay's SRTP profile for a wire profile.
+fn relay_profile(profile: WireProfile) -> Result<SrtpProfile, RelayOpError> {
+    Ok(match profile {
         WireProfile::Aes128CmHmacSha1_80 => SrtpProfile::Aes128CmHmacSha1_80,
         WireProfile::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
         WireProfile::AeadAes256Gcm => SrtpProfile::AeadAes256Gcm,
@@ -302,7 +304,12 @@ fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOp
                 "SRTP profile {other} is not supported by this relay"
             )));
         }
-    };
+    })
+}
+
+/// Fresh SRTP keys (key ‖ salt) for one transport, in the relay's and the wire's form.
+fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOpError> {
+    let relay_profile = relay_profile(profile)?;
     let mut k = vec![0u8; profile.key_and_salt_len()];
     rand::rng().fill_bytes(&mut k);
     let key = SrtpKey {
@@ -379,6 +386,7 @@ impl HostRelay {
                 Ok(RelayOutcome::SessionCreated)
             }
             RelayOp::AddTransport(t) => self.add_transport(t).map(RelayOutcome::TransportAdded),
+            RelayOp::AddTrunk(t) => self.add_trunk(t).map(RelayOutcome::TrunkAdded),
             RelayOp::Subscribe(s) => {
                 let (source, sink) = {
                     let calls = lock(&self.calls);

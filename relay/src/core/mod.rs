@@ -59,6 +59,7 @@ mod subscribe;
 pub mod timers;
 pub mod transmit;
 pub mod transport;
+pub mod trunk;
 pub mod twcc;
 
 use std::collections::{HashMap, VecDeque};

@@ -171,6 +171,8 @@ pub struct Node {
     pub dir: PathBuf,
     /// Lines it printed on stdout after the address.
     pub stdout: mpsc::Receiver<String>,
+    /// Its relay's port range (inclusive).
+    pub relay_ports: (u16, u16),
     /// Keeps the data directory (when made by [`data_dir`]) while the node runs.
     _dir_guard: Option<DataDir>,
 }
@@ -182,6 +184,7 @@ impl Node {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
         let lo = 20_000 + ((std::process::id() % 100) * 10 + n) * 12;
+        let relay_ports = (lo as u16, lo as u16 + 11);
         let (lo, hi) = (lo.to_string(), (lo + 11).to_string());
         let mut c = Command::new(BIN);
         c.env("SUPERNODE_RELAY_PORT_MIN", &lo)
@@ -220,6 +223,7 @@ impl Node {
             addr,
             dir: dir.to_owned(),
             stdout: rx,
+            relay_ports,
             _dir_guard: dirs()
                 .lock()
                 .unwrap()
