@@ -36,6 +36,9 @@ pub struct SignalingConfig {
     pub ws_rate_limit_burst: u32,
     /// How often the keyring is reloaded from storage (to pick up rotations).
     pub keyring_refresh: Duration,
+    /// TURN servers handed out (with TURN-REST credentials) as `ice_servers` with every
+    /// login credential; `None`: `ice_servers` is empty.
+    pub turn: Option<crate::turn::TurnConfig>,
 }
 
 impl Default for SignalingConfig {
@@ -55,6 +58,7 @@ impl Default for SignalingConfig {
             ws_rate_limit_per_second: 50.0,
             ws_rate_limit_burst: 200,
             keyring_refresh: Duration::from_secs(5),
+            turn: None,
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct HostRelay {
     idle_freed: AtomicU64,
     /// The relay's DTLS certificate (browser transports), made at start.
     dtls: Arc<DtlsIdentity>,
+    /// `relay_public_ip`: announced in grants instead of the bind address.
+    public_ip: Option<std::net::IpAddr>,
 }
 
 impl HostRelay {
@@ -101,7 +103,22 @@ impl HostRelay {
                 DtlsIdentity::generate()
                     .map_err(|e| RelayError::Io(std::io::Error::other(e.to_string())))?,
             ),
+            public_ip: None,
         })
+    }
+
+    /// Announces `ip` (`relay_public_ip`: a host behind a NAT) instead of the bind address
+    /// in call transport grants: the client's address and the browser's ICE candidate (and
+    /// so its SDP answer), each at the leg's own port.
+    pub fn with_public_ip(mut self, ip: Option<std::net::IpAddr>) -> Self {
+        self.public_ip = ip;
+        self
+    }
+
+    /// Where a leg bound at `local` is reached from outside.
+    fn announced(&self, local: std::net::SocketAddr) -> std::net::SocketAddr {
+        self.public_ip
+            .map_or(local, |ip| std::net::SocketAddr::new(ip, local.port()))
     }
 
     /// The SHA-256 fingerprint of the relay's DTLS certificate (what every browser
@@ -448,12 +465,13 @@ impl HostRelay {
             return Err(RelayOpError::UnknownSession);
         };
         cs.transports.insert(t.transport.clone(), leg.id);
+        let address = self.announced(leg.local).to_string();
         if let Some(b) = browser.as_mut() {
-            b.candidates = host_candidates(&leg);
+            b.candidates = host_candidates(self.announced(leg.local));
         }
         Ok(TransportGrant {
             transport: t.transport,
-            address: leg.local.to_string(),
+            address,
             srtp: keying,
             browser,
         })
@@ -518,7 +536,7 @@ impl HostRelay {
             self.refused.fetch_add(1, Ordering::Relaxed);
             op_err(e)
         })?;
-        grant.candidates = host_candidates(&leg);
+        grant.candidates = host_candidates(self.announced(leg.local));
         Ok((leg, grant))
     }
 
@@ -537,11 +555,13 @@ impl HostRelay {
 }
 
 /// The one host candidate of a browser leg: its local address.
-fn host_candidates(leg: &LegInfo) -> Vec<IceCandidate> {
+/// The one host candidate of a browser leg: the address it is reached at (`relay_public_ip`
+/// when set, at the leg's port).
+fn host_candidates(address: std::net::SocketAddr) -> Vec<IceCandidate> {
     vec![IceCandidate {
         foundation: "1".into(),
         priority: HOST_CANDIDATE_PRIORITY,
-        address: leg.local.to_string(),
+        address: address.to_string(),
     }]
 }
 
@@ -658,6 +678,74 @@ mod tests {
         let n = ctx.protect_rtp(&mut p, len).unwrap();
         p.truncate(n);
         p
+    }
+
+    /// `relay_public_ip`: the client's grant and the browser's candidate announce the public
+    /// address at the leg's own port, not the bind address.
+    #[test]
+    fn grants_announce_the_public_ip_at_the_legs_port() {
+        use supernode_proto::relay_ops::BrowserOffer;
+        let public: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        let host = HostRelay::start(RelayConfig {
+            workers: 1,
+            port_range: (47_500, 47_539),
+            shared_port: Some(0),
+            ..RelayConfig::default()
+        })
+        .unwrap()
+        .with_public_ip(Some(public));
+        let (session, tb, tc) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let mut ops = call_ops(&session, &tb, &tc);
+        if let RelayOp::AddTransport(a) = &mut ops[1] {
+            a.kind = TransportKind::Browser;
+            a.srtp = None;
+            a.browser = Some(BrowserOffer {
+                ice_ufrag: "brws".into(),
+                fingerprint: DtlsFingerprint {
+                    algorithm: "sha-256".into(),
+                    value: DtlsIdentity::generate().unwrap().fingerprint().to_sdp(),
+                },
+                twcc_extension_id: None,
+                clock_rates: vec![(111, 48_000)],
+                send: vec![],
+            });
+        }
+        let results = host.execute(ops);
+        assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+        let g = grants(&results);
+        assert_eq!(g.len(), 2);
+        for grant in &g {
+            let a: std::net::SocketAddr = grant.address.parse().unwrap();
+            assert_eq!(a.ip(), public, "{grant:?}");
+            assert_ne!(a.port(), 0, "{grant:?}");
+        }
+        let b = g[0].browser.as_ref().expect("browser grant");
+        assert_eq!(b.candidates[0].address, g[0].address);
+        // Without it, the bind address.
+        let plain = host_with_shared(47_540);
+        let results = plain.execute(call_ops(
+            &RelaySessionId::random(),
+            &TransportId::random(),
+            &TransportId::random(),
+        ));
+        for grant in grants(&results) {
+            let a: std::net::SocketAddr = grant.address.parse().unwrap();
+            assert!(a.ip().is_loopback(), "{grant:?}");
+        }
+    }
+
+    fn host_with_shared(base: u16) -> HostRelay {
+        HostRelay::start(RelayConfig {
+            workers: 1,
+            port_range: (base, base + 39),
+            shared_port: Some(0),
+            ..RelayConfig::default()
+        })
+        .unwrap()
     }
 
     /// A browser and an edge client in one call: the browser's grant carries fresh ICE

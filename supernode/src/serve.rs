@@ -64,7 +64,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", cfg.listen))?;
     let bound = listener.local_addr()?;
     let relay_cfg = cfg.relay();
-    let relay = Arc::new(HostRelay::start(relay_cfg.clone()).context("starting the relay")?);
+    let relay = Arc::new(
+        HostRelay::start(relay_cfg.clone())
+            .context("starting the relay")?
+            .with_public_ip(cfg.public_ip()?),
+    );
     let access: Arc<dyn RelayAccess> = Arc::new(RelayExecutor(relay.clone()));
     let mut sig_cfg = cfg.signaling(bound);
     // A network (nats_url set): its directory is shared; alone: in memory.

@@ -719,6 +719,7 @@ impl Core {
                 continue;
             };
             let (map, switched) = ss.rewrite.map(now, key, seq, ts);
+            let pt_map = ss.pt_map;
             if switched {
                 dest.counters.source_switches += 1;
             }
@@ -728,9 +729,11 @@ impl Core {
                 }
                 continue;
             }
+            let pt = pt_map.and_then(|(from, to)| (plain[1] & 0x7f == from.0).then_some(to));
             let out = Out::Rtp {
                 plain,
                 map,
+                pt,
                 slot: o.slot,
                 payload_len,
                 now,

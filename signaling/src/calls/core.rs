@@ -61,7 +61,11 @@ impl Default for CallConfig {
             relay_timeout: Duration::from_secs(5),
             srtp: SrtpProfile::Aes128CmHmacSha1_80,
             node_id: "local".into(),
-            browser_media: MediaPolicy::default(),
+            // No MID extension: see `MediaPolicy::mid_extension`.
+            browser_media: MediaPolicy {
+                mid_extension: false,
+                ..MediaPolicy::default()
+            },
             public_ip: None,
             network: false,
         }
