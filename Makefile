@@ -15,9 +15,16 @@ tools:
 ## binary that sits next to `supernode`, so both are built first, in one cargo call; the
 ## demo then runs the built binary: a second `cargo run` would rebuild the relay crates
 ## with the feature set of `-p supernode` alone).
+## With Chromium, node and npm installed the demo adds a browser (supernode demo --browser:
+## headless Chromium calls an edge client); without them it says how to get them.
 demo: tools
 	cargo build --release -p supernode -p supernode-edge
-	./target/release/supernode demo
+	@if [ -x /usr/bin/chromium ] && command -v node >/dev/null && command -v npm >/dev/null; then \
+	  $(MAKE) --no-print-directory web-test-deps && ./target/release/supernode demo --browser; \
+	else \
+	  echo "make demo: no Chromium/node/npm, so no browser call in this demo (Debian: apt-get install chromium nodejs npm, then make demo again)"; \
+	  ./target/release/supernode demo; \
+	fi
 
 ## The browser tests' npm packages (playwright-core, pinned by web/tests/package-lock.json);
 ## the tests skip without them (and without /usr/bin/chromium) unless

@@ -38,6 +38,8 @@ BASE=$(sed -n 's/^supernode: listening on //p' "$OUT" | head -1)
 [ -n "$BASE" ] || { echo "schemathesis.sh: server did not start"; cat "$LOG"; exit 1; }
 echo "schemathesis.sh: supernode at $BASE"
 
+# scripts/schemathesis_hooks.py generates SDP offers for WHIP/WHEP (`application/sdp`).
+PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \
 "$VENV/bin/schemathesis" run "$BASE/v1/openapi.json" \
   --url "$BASE" \
   --checks all \

@@ -88,12 +88,18 @@ export class CallLeg {
         o.bytesSent = s.bytesSent ?? 0;
         if (s.kind === 'video') {
           o.framesEncoded = s.framesEncoded ?? 0;
+          o.framesSent = s.framesSent ?? 0;
           o.encoder = s.encoderImplementation ?? '';
         }
       } else if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
         if (typeof s.currentRoundTripTime === 'number') out.rttMs = s.currentRoundTripTime * 1000;
+        out.localCandidateId = s.localCandidateId;
       }
     });
+    // The selected pair's local candidate: `relay` when the media goes through TURN.
+    const local = out.localCandidateId && report.get(out.localCandidateId);
+    out.localCandidateType = local ? local.candidateType : null;
+    delete out.localCandidateId;
     return out;
   }
 

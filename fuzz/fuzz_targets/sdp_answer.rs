@@ -38,6 +38,7 @@ fuzz_target!(|data: &[u8]| {
             transport_cc: flags & 4 != 0,
             remb: flags & 8 != 0,
             simulcast: flags & 16 != 0,
+            mid_extension: flags & 32 == 0,
         },
         audio_send: vec![stream(1, None)],
         video_send: vec![stream(2, Some(3)), stream(4, None)],

@@ -11,13 +11,16 @@
 //! accepts claims the answer atomically (one winner network-wide) and sends
 //! [`NodeMsg::Answer`]; the anchor sets media up and sends [`NodeMsg::MediaSetup`] to the
 //! answering node and [`NodeMsg::Answered`] to the other ringing nodes (their endpoints are
-//! told `answered_elsewhere`); [`NodeMsg::End`] ends the call on the other side, whoever
+//! told `answered_elsewhere`) — or, with trunks, [`NodeMsg::TrunkSetup`]: the answering node
+//! then sets up its end of a relay-to-relay trunk and its endpoint's transport;
+//! [`NodeMsg::End`] ends the call on the other side, whoever
 //! ends it; [`NodeMsg::Negotiate`] passes SDP/ICE between the two endpoints.
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, CallId, EndpointId, PartnerId};
 use crate::protocol::{EndReason, LegInfo, MediaKind, Negotiation};
+use crate::relay_ops::TrunkPeer;
 
 /// The id of one cross-node message (retries keep it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -74,6 +77,16 @@ pub enum NodeMsg {
         /// The leg for the answering endpoint.
         leg: LegInfo,
     },
+    /// The answered call's media over a trunk: the anchor's relay has its end of a trunk
+    /// at `trunk.address`; the answering node adds the other end (aimed at it, with these
+    /// keys) and a transport for its endpoint, and hands that endpoint its `media` leg. The
+    /// endpoint then talks to its own node's relay only.
+    TrunkSetup {
+        /// The call.
+        call: CallId,
+        /// The anchor's end of the trunk, keys from the receiver's view.
+        trunk: TrunkPeer,
+    },
     /// The call was answered on another node: stop ringing (`answered_elsewhere`).
     Answered {
         /// The call.
@@ -102,6 +115,7 @@ impl NodeMsg {
             Self::Ring { call, .. }
             | Self::Answer { call, .. }
             | Self::MediaSetup { call, .. }
+            | Self::TrunkSetup { call, .. }
             | Self::Answered { call }
             | Self::End { call, .. }
             | Self::Negotiate { call, .. } => call,

@@ -142,6 +142,69 @@ pub struct Subscribe {
     pub sink: TransportId,
 }
 
+/// Adds a trunk transport to a session: a transport toward another supernode's relay,
+/// every packet SRTP-authenticated with keys of its own (one per direction), so a packet from
+/// anyone without the keys is dropped and counted (`stranger`).
+///
+/// A trunk is made in two steps. The first node adds it with no `peer`: the relay makes
+/// fresh keys, latches onto the far relay's first authenticated packet and answers
+/// [`RelayOutcome::TrunkAdded`] with its address and keys. The second node adds its end with
+/// `peer` (the first end's address and keys, swapped to its own view: what the first end
+/// sends is its inbound): a transport aimed at that address only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddTrunk {
+    /// This operation.
+    pub op: OperationId,
+    /// The session.
+    pub session: RelaySessionId,
+    /// The transport's id (chosen by the control plane).
+    pub transport: TransportId,
+    /// The SRTP profile of fresh keys (ignored with `peer`: its keys name their profile).
+    pub srtp: SrtpProfile,
+    /// The far end, when it exists already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<TrunkPeer>,
+}
+
+/// The far end of a trunk, as the second node's relay is told it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrunkPeer {
+    /// `IP:PORT` of the far relay's end of the trunk.
+    pub address: String,
+    /// The keys, from this end's view.
+    pub keys: TrunkKeys,
+}
+
+/// The SRTP keys of one end of a trunk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrunkKeys {
+    /// What the far end protects with (this end unprotects with it).
+    pub inbound: SrtpKeying,
+    /// What this end protects with.
+    pub outbound: SrtpKeying,
+}
+
+impl TrunkKeys {
+    /// The same keys from the far end's view.
+    pub fn swapped(self) -> Self {
+        Self {
+            inbound: self.outbound,
+            outbound: self.inbound,
+        }
+    }
+}
+
+/// What an added trunk gives the control plane: where it is and its keys (this end's view).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrunkGrant {
+    /// The transport.
+    pub transport: TransportId,
+    /// `IP:PORT` the far relay sends to.
+    pub address: String,
+    /// Its keys.
+    pub keys: TrunkKeys,
+}
+
 /// Frees a session and all its transports (idempotent).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
@@ -203,6 +266,8 @@ pub enum RelayOp {
     AddTransport(AddTransport),
     /// [`Subscribe`].
     Subscribe(Subscribe),
+    /// [`AddTrunk`].
+    AddTrunk(AddTrunk),
     /// [`Release`].
     Release(Release),
     /// [`OpenConference`].
@@ -220,6 +285,7 @@ impl RelayOp {
             Self::CreateSession(o) => &o.op,
             Self::AddTransport(o) => &o.op,
             Self::Subscribe(o) => &o.op,
+            Self::AddTrunk(o) => &o.op,
             Self::Release(o) => &o.op,
             Self::OpenConference(o) => &o.op,
             Self::JoinConference(o) => &o.op,
@@ -233,6 +299,7 @@ impl RelayOp {
             Self::CreateSession(o) => &o.session,
             Self::AddTransport(o) => &o.session,
             Self::Subscribe(o) => &o.session,
+            Self::AddTrunk(o) => &o.session,
             Self::Release(o) => &o.session,
             Self::OpenConference(o) => &o.session,
             Self::JoinConference(o) => &o.session,
@@ -317,6 +384,8 @@ pub enum RelayOutcome {
     TransportAdded(TransportGrant),
     /// The route exists.
     Subscribed,
+    /// The trunk transport exists.
+    TrunkAdded(TrunkGrant),
     /// The session and its transports are gone.
     Released,
     /// The participant left the conference (its transport is gone).

@@ -161,6 +161,21 @@ impl LegRequest {
         }
     }
 
+    /// One end of a trunk to another relay on its own port (see [`crate::core::trunk`]):
+    /// aimed at `peer`, or latching onto the first packet that authenticates under `keys`.
+    pub fn trunk(peer: Option<SocketAddr>, keys: LegSrtpKeys, clock_rates: Vec<(Pt, u32)>) -> Self {
+        let spec =
+            crate::core::trunk::trunk_spec(SessionId(0), SockSlot(0), peer, keys, clock_rates);
+        Self {
+            peer: spec.peer,
+            max_streams: spec.max_streams,
+            srtp: spec.srtp,
+            clock_rates: spec.clock_rates,
+            rate_cap: spec.rate_cap,
+            ..Self::latching()
+        }
+    }
+
     /// A plain leg on its own port aimed at `remote` (trusted callers only).
     pub fn fixed(remote: SocketAddr) -> Self {
         Self {

@@ -4,7 +4,7 @@
 //! early media held until the keys exist, a fingerprint mismatch refused and counted,
 //! consent expiry freeing the transport, strangers' STUN/DTLS/SRTP on the shared port
 //! dropped and counted, and transport-wide congestion control feedback checked against what
-//! the browser sent.
+//! the browser sent; a browser keyed after its source started gets a keyframe asked for.
 
 mod harness;
 
@@ -369,4 +369,51 @@ fn twcc_feedback_reports_the_browsers_packets_and_arrival_times() {
         statuses.iter().all(|(s, a)| a.is_some() || *s == lost),
         "nothing else reported lost"
     );
+}
+
+#[test]
+fn a_browser_keyed_after_its_source_started_gets_a_keyframe_asked_for() {
+    let mut h = Harness::new(no_reports());
+    let relay = identity();
+    let mut b = h.browser_peer("brwU");
+    let (keys, mut client) = srtp_pair(SrtpProfile::Aes128CmHmacSha1_80, 7);
+    let legs = h.session_with([
+        LegOpts::browser(UFRAG, PWD, spec(&relay, &b, None)),
+        LegOpts::latching().srtp(keys).clock_rate(90_000),
+    ]);
+    let (lb, lc) = (legs[0], legs[1]);
+    // A viewer: it receives the source's video, sends nothing back.
+    h.connect(lc, lb);
+    let c = h.peer();
+    for i in 0..3u16 {
+        let frame = rtp(0xC, i, u32::from(i) * 3000, b"frame");
+        h.send(c, lc, &client.protect_rtp(&frame));
+        h.advance(Duration::from_millis(33));
+    }
+    let plis = |h: &mut Harness, client: &mut SrtpClient| {
+        h.take(c)
+            .into_iter()
+            .filter(|d| d.is_rtcp())
+            .filter_map(|d| client.unprotect_rtcp(&d.data))
+            .filter(|p| {
+                p.len() >= 12 && p[0] & 0x1f == 1 && p[1] == 206 && p[8..12] == 0xCu32.to_be_bytes()
+            })
+            .count()
+    };
+    assert_eq!(plis(&mut h, &mut client), 0, "nobody asked yet");
+    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
+    let _ = h.take(b.peer);
+    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake completes");
+    assert_eq!(
+        plis(&mut h, &mut client),
+        1,
+        "once keyed, the browser's source is asked for a keyframe of its video stream"
+    );
+    // The browser's own request right after is coalesced with it.
+    h.advance(Duration::from_millis(10));
+    h.send(b.peer, lb, &srtp.protect_rtcp(&pli(0xB, 0xC)));
+    assert_eq!(plis(&mut h, &mut client), 0);
+    h.advance(Duration::from_millis(400));
+    h.send(b.peer, lb, &srtp.protect_rtcp(&pli(0xB, 0xC)));
+    assert_eq!(plis(&mut h, &mut client), 1, "a later one goes through");
 }

@@ -552,3 +552,62 @@ fn lip_sync_survives_the_rewrite() {
     let skew_ms = (a_at - v_at).abs() * 1000.0;
     assert!(skew_ms < 20.0, "audio and video {skew_ms:.2} ms apart");
 }
+
+/// The payload type of each packet toward transport `i`, by SSRC, in order of sending.
+fn pts_to(sent: &[Sent], i: u32) -> HashMap<u32, Vec<u8>> {
+    let mut by = HashMap::<u32, Vec<u8>>::new();
+    for (sock, dst, data) in sent {
+        if *sock != SockSlot(i) || *dst != addr(10_000 + i as u16) {
+            continue;
+        }
+        if let Ok(p) = RtpPacket::parse(data) {
+            by.entry(p.ssrc().0).or_default().push(p.payload_type().0);
+        }
+    }
+    by
+}
+
+#[test]
+fn the_codec_payload_type_is_translated_between_transports_that_number_it_differently() {
+    let mut net = Net::quiet();
+    // 0: an edge client (Opus 111, H.264 96); 1: a browser (Opus 111, H.264 102, its RTX
+    // 103: the codec first); 2: a tool whose payload types are not known (none declared).
+    net.add(0, |s| LegSpec {
+        clock_rates: vec![(Pt(111), 48_000), (Pt(96), 90_000)],
+        ..s
+    });
+    net.add(1, |s| LegSpec {
+        clock_rates: vec![(Pt(111), 48_000), (Pt(102), 90_000), (Pt(103), 90_000)],
+        ..s
+    });
+    net.add(2, |s| s);
+    for (a, b) in [(0, 1), (1, 0), (0, 2), (1, 2)] {
+        net.core.connect(LegId(a), LegId(b)).unwrap();
+    }
+    net.send(2, &rtp(0xC, 0, 1, 0, b"latch"));
+    for seq in 0..3u16 {
+        net.send(0, &rtp(0xA0, 111, seq, 0, b"edge audio"));
+        net.send(0, &rtp(0xA1, 96, seq, 0, b"edge video"));
+        net.send(1, &rtp(0xB0, 111, seq, 0, b"browser audio"));
+        net.send(1, &rtp(0xB1, 102, seq, 0, b"browser video"));
+        net.send(1, &rtp(0xB2, 103, seq, 0, b"browser rtx"));
+    }
+    let out = net.take();
+    // Toward the browser the edge's H.264 goes as 102; Opus is 111 on both.
+    let to_browser = pts_to(&out, 1);
+    assert_eq!(to_browser[&0xA0], vec![111; 3]);
+    assert_eq!(to_browser[&0xA1], vec![102; 3]);
+    // Toward the edge the browser's H.264 goes as 96; its RTX keeps its own number (the
+    // edge does not know it and drops it as an unknown payload type).
+    let to_edge = pts_to(&out, 0);
+    assert_eq!(to_edge[&0xB0], vec![111; 3]);
+    assert_eq!(to_edge[&0xB1], vec![96; 3]);
+    assert_eq!(to_edge[&0xB2], vec![103; 3]);
+    // Toward a transport whose numbering is not known nothing is translated.
+    let to_tool = pts_to(&out, 2);
+    assert_eq!(to_tool[&0xA1], vec![96; 3]);
+    assert_eq!(to_tool[&0xB1], vec![102; 3]);
+    // The payload is untouched.
+    let by = rtp_to(&out, 0);
+    assert!(by[&0xB1].iter().all(|(_, _, p)| p == b"browser video"));
+}

@@ -38,6 +38,9 @@ pub struct SignalingConfig {
     pub keyring_refresh: Duration,
     /// Most participants of a conference; a join past it is `conference_full`.
     pub max_participants: usize,
+    /// TURN servers handed out (with TURN-REST credentials) as `ice_servers` with every
+    /// login credential; `None`: `ice_servers` is empty.
+    pub turn: Option<crate::turn::TurnConfig>,
 }
 
 impl Default for SignalingConfig {
@@ -58,6 +61,7 @@ impl Default for SignalingConfig {
             ws_rate_limit_burst: 200,
             keyring_refresh: Duration::from_secs(5),
             max_participants: 32,
+            turn: None,
         }
     }
 }

@@ -31,6 +31,8 @@
 //! * [`directory`] — which endpoints of which account are attached to which supernode
 //!   ([`directory::InMemoryDirectory`] for one supernode; a shared one comes later).
 //! * [`ratelimit::RateLimiter`] — per-API-key token buckets.
+//! * [`turn`] — TURN-REST credentials (coturn's `use-auth-secret`) for the `ice_servers`
+//!   of every login credential, when [`SignalingConfig::turn`] is set.
 //! * [`sdp`] — the SDP answerer for browsers and WHIP/WHEP tools (sans-IO): parse an offer,
 //!   answer it for a relay transport, reject what cannot be served with port 0.
 //!
@@ -58,6 +60,7 @@ pub mod state;
 pub mod storage;
 pub mod timefmt;
 pub mod token;
+pub mod turn;
 pub mod ws;
 
 /// The wire ids, from [`supernode_proto`] (re-exported: `crate::ids` inside this crate).

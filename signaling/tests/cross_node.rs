@@ -9,8 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use supernode_proto::SrtpProfile;
 use supernode_proto::network::NodeReply;
-use supernode_proto::relay_ops::{RelayOp, RelayOutcome, RelayResult, TransportGrant};
+use supernode_proto::protocol::SrtpKeying;
+use supernode_proto::relay_ops::{
+    RelayOp, RelayOutcome, RelayResult, TransportGrant, TrunkGrant, TrunkKeys,
+};
 use supernode_signaling::NetFailure;
 use supernode_signaling::calls::{CallConfig, CallCore, NodeOut};
 use supernode_signaling::directory::InMemoryDirectory;
@@ -26,6 +30,15 @@ struct Net {
     up: bool,
     /// What each endpoint was told, in order.
     inbox: BTreeMap<EndpointId, Vec<ServerMsg>>,
+    /// Trunk ends made: (node, the far end's address when aimed at one).
+    trunks: Vec<(usize, Option<String>)>,
+}
+
+fn keying(b: char) -> SrtpKeying {
+    SrtpKeying {
+        profile: SrtpProfile::Aes128CmHmacSha1_80,
+        key_b64: std::iter::repeat_n(b, 40).collect(),
+    }
 }
 
 impl Net {
@@ -52,6 +65,7 @@ impl Net {
             claims: HashMap::new(),
             up: true,
             inbox: BTreeMap::new(),
+            trunks: Vec::new(),
         }
     }
 
@@ -89,6 +103,21 @@ impl Net {
                                     address: format!("127.0.0.{}:4000", i + 1),
                                     srtp: None,
                                     browser: None,
+                                })
+                            }
+                            RelayOp::AddTrunk(t) => {
+                                self.trunks
+                                    .push((i, t.peer.as_ref().map(|p| p.address.clone())));
+                                RelayOutcome::TrunkAdded(TrunkGrant {
+                                    transport: t.transport.clone(),
+                                    address: format!("127.0.0.{}:5000", i + 1),
+                                    keys: match &t.peer {
+                                        Some(p) => p.keys.clone(),
+                                        None => TrunkKeys {
+                                            inbound: keying('A'),
+                                            outbound: keying('B'),
+                                        },
+                                    },
                                 })
                             }
                             RelayOp::Subscribe(_) => RelayOutcome::Subscribed,
@@ -198,6 +227,18 @@ fn tabs_on_three_nodes_ring_and_the_first_answer_wins() {
         winner.iter().any(|m| matches!(m, ServerMsg::Media { .. })),
         "the winner gets its media leg across nodes: {winner:?}"
     );
+    // Trunked: the winner talks to its own node's relay, which is trunked to the anchor's.
+    assert!(
+        winner
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Media { leg, .. } if leg.address == "127.0.0.2:4000")),
+        "{winner:?}"
+    );
+    assert_eq!(
+        net.trunks,
+        vec![(0, None), (1, Some("127.0.0.1:5000".to_owned()))],
+        "the anchor's end first, then node 1's aimed at it"
+    );
     for loser in [&tabs[0], &tabs[2]] {
         let got = net.told(loser);
         assert_eq!(
@@ -216,6 +257,10 @@ fn tabs_on_three_nodes_ring_and_the_first_answer_wins() {
         reason: EndReason::Hangup
     }));
     assert!(net.cores.iter().all(|c| c.call_count() == 0));
+    assert!(
+        net.cores.iter().all(|c| c.unreleased_sessions().is_empty()),
+        "both ends of the trunk are released with the call"
+    );
     assert_eq!(net.claims.len(), 1);
 }
 

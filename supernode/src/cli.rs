@@ -104,4 +104,17 @@ pub struct DemoArgs {
     /// Keep the temporary data directory (database, supernode.log).
     #[arg(long)]
     pub keep_data: bool,
+    /// Then headless Chromium (Debian's `/usr/bin/chromium`, or `$CHROMIUM_BIN`) calls a
+    /// third party, an edge client, from the web client, driven by `web/tests/run.mjs`
+    /// (node and `npm ci` in `web/tests`), and that call's reports are printed too.
+    #[arg(long)]
+    pub browser: bool,
+    /// The web client's browser driver directory (default: `$SUPERNODE_WEB_TESTS`, else
+    /// `web/tests` of the source tree this executable was built in).
+    #[arg(long)]
+    pub web_tests: Option<PathBuf>,
+    /// Supernodes to start: more than one makes a local network (a `nats-server` with
+    /// JetStream is started for it; Debian's package) and the call goes across two of them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub nodes: u8,
 }

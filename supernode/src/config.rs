@@ -33,6 +33,9 @@
 //! relay_idle_timeout_seconds = 30  # a leg that hears nothing this long is freed
 //! relay_spin_us = 200              # longest spin (polling without sleeping) after a busy round
 //! relay_early_media_ms = 200       # media held for a leg not yet latched is kept this long
+//! relay_public_ip = ""             # a NAT'd host: the address legs are reached at (grants, SDP)
+//! turn_urls = ""                   # TURN for browsers, comma-separated, e.g. "turn:203.0.113.5:3478"
+//! turn_secret = ""                 # coturn's static-auth-secret (use-auth-secret); docs/browsers.md
 //! drain_seconds = 30               # on SIGTERM, how long running calls may go on
 //! # A network of supernodes (docs/network.md); empty nats_url: this node is alone.
 //! nats_url = ""                    # e.g. "nats://10.0.0.1:4222,nats://10.0.0.2:4222"
@@ -43,6 +46,8 @@
 //! nats_token = ""                  # … a token (never logged)
 //! nats_kv_replicas = 1             # replicas of the KV buckets (3 in a 3-server cluster)
 //! demo_partner = false             # POST /demo/login makes accounts for the web client (dev only)
+//! tls_cert = ""                    # PEM certificate chain: with tls_key, the listener is HTTPS/WSS
+//! tls_key = ""                     # PEM private key (PKCS#8, PKCS#1 or SEC1)
 //! ```
 //!
 //! In a network, a node whose `node_id` is left at its default takes the id kept in
@@ -145,6 +150,18 @@ pub struct Config {
     /// reaches the port can create accounts. Off by default; `supernode demo` and the dev
     /// configuration (`config/dev.toml`) turn it on.
     pub demo_partner: bool,
+    /// PEM certificate chain of the HTTPS/WSS listener; empty (with `tls_key`): plain HTTP.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
+    /// The address the relay is reached at from outside when it sits behind a NAT (empty:
+    /// `relay_ip`): client grants and browsers' SDP answers announce it, at the leg's port.
+    pub relay_public_ip: String,
+    /// TURN server URLs handed to browsers (`ice_servers`), comma-separated; empty: none.
+    pub turn_urls: String,
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`): the
+    /// TURN-REST credentials are signed with it. Required when `turn_urls` is set.
+    pub turn_secret: String,
 }
 
 /// Keys that `SUPERNODE_<KEY>` may override.
@@ -188,6 +205,11 @@ const KEYS: &[&str] = &[
     "nats_token",
     "nats_kv_replicas",
     "demo_partner",
+    "tls_cert",
+    "tls_key",
+    "relay_public_ip",
+    "turn_urls",
+    "turn_secret",
 ];
 
 impl Default for Config {
@@ -233,6 +255,11 @@ impl Default for Config {
             nats_token: String::new(),
             nats_kv_replicas: 1,
             demo_partner: false,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            relay_public_ip: String::new(),
+            turn_urls: String::new(),
+            turn_secret: String::new(),
         }
     }
 }
@@ -276,7 +303,8 @@ impl Config {
                 let v = match key.as_str() {
                     "data_dir" | "database_url" | "public_ws_url" | "node_id" | "log"
                     | "listen" | "relay_ip" | "nats_url" | "region" | "role" | "nats_user"
-                    | "nats_password" | "nats_token" => toml::Value::String(value),
+                    | "nats_password" | "nats_token" | "tls_cert" | "tls_key"
+                    | "relay_public_ip" | "turn_urls" | "turn_secret" => toml::Value::String(value),
                     _ => env_value(&value),
                 };
                 table.insert(key, v);
@@ -308,6 +336,23 @@ impl Config {
             bail!("credential_ttl_seconds exceeds max_credential_ttl_seconds");
         }
         cfg.check_limits()?;
+        if cfg.tls_cert.is_empty() != cfg.tls_key.is_empty() {
+            bail!("set both tls_cert and tls_key (HTTPS), or neither (plain HTTP)");
+        }
+        if cfg.tls() && cfg.demo_partner {
+            bail!("demo_partner calls the REST API over plain HTTP: not with tls_cert/tls_key");
+        }
+        cfg.public_ip()?;
+        if !cfg.turn_urls.trim().is_empty() {
+            if cfg.turn_secret.is_empty() {
+                bail!("turn_urls needs turn_secret (the TURN server's static-auth-secret)");
+            }
+            for u in cfg.turn_list() {
+                if !(u.starts_with("turn:") || u.starts_with("turns:")) {
+                    bail!("turn_urls: {u:?} is not a turn: or turns: URL");
+                }
+            }
+        }
         if !cfg.nats_url.is_empty() {
             cfg.role
                 .parse::<supernode_network::Role>()
@@ -320,6 +365,11 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    /// Whether the listener is HTTPS/WSS (`tls_cert` and `tls_key` set).
+    pub fn tls(&self) -> bool {
+        !self.tls_cert.is_empty() && !self.tls_key.is_empty()
     }
 
     /// The network settings, when `nats_url` is set (`None`: this node is alone).
@@ -436,11 +486,41 @@ impl Config {
         r
     }
 
+    /// `relay_public_ip`, parsed (`None` when empty).
+    pub fn public_ip(&self) -> anyhow::Result<Option<IpAddr>> {
+        let s = self.relay_public_ip.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        s.parse()
+            .map(Some)
+            .with_context(|| format!("relay_public_ip {s:?} is not an IP address"))
+    }
+
+    fn turn_list(&self) -> Vec<String> {
+        self.turn_urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The TURN servers handed to browsers, when `turn_urls` is set.
+    pub fn turn(&self) -> Option<supernode_signaling::turn::TurnConfig> {
+        let urls = self.turn_list();
+        (!urls.is_empty()).then(|| supernode_signaling::turn::TurnConfig {
+            urls,
+            secret: self.turn_secret.clone(),
+        })
+    }
+
     /// The signaling settings, with the `ws_url` derived from the bound address if unset.
     pub fn signaling(&self, bound: SocketAddr) -> SignalingConfig {
         SignalingConfig {
             public_ws_url: if self.public_ws_url.is_empty() {
-                format!("ws://{bound}/v1/ws")
+                let ws = if self.tls() { "wss" } else { "ws" };
+                format!("{ws}://{bound}/v1/ws")
             } else {
                 self.public_ws_url.clone()
             },
@@ -457,6 +537,7 @@ impl Config {
             ws_rate_limit_per_second: self.ws_rate_limit_per_second,
             ws_rate_limit_burst: self.ws_rate_limit_burst,
             max_participants: self.max_participants.max(1),
+            turn: self.turn(),
             ..SignalingConfig::default()
         }
     }
@@ -471,6 +552,36 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_makes_the_ws_url_wss() {
+        let load = |pairs: &[(&str, &str)]| Config::load_from(None, env(pairs), None, None);
+        let plain = load(&[]).unwrap();
+        assert!(!plain.tls());
+        let bound: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(
+            plain.signaling(bound).public_ws_url,
+            "ws://127.0.0.1:9/v1/ws"
+        );
+        assert!(load(&[("SUPERNODE_TLS_CERT", "c.pem")]).is_err());
+        assert!(load(&[("SUPERNODE_TLS_KEY", "k.pem")]).is_err());
+        let both = [
+            ("SUPERNODE_TLS_CERT", "c.pem"),
+            ("SUPERNODE_TLS_KEY", "k.pem"),
+        ];
+        let tls = load(&both).unwrap();
+        assert!(tls.tls());
+        assert_eq!(
+            tls.signaling(bound).public_ws_url,
+            "wss://127.0.0.1:9/v1/ws"
+        );
+        let mut with_demo = both.to_vec();
+        with_demo.push(("SUPERNODE_DEMO_PARTNER", "true"));
+        assert!(
+            load(&with_demo).is_err(),
+            "the demo partner needs plain HTTP"
+        );
     }
 
     #[test]
@@ -553,6 +664,51 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn turn_and_public_ip_are_checked_and_reach_signaling() {
+        let c = Config::load_from(
+            None,
+            env(&[
+                (
+                    "SUPERNODE_TURN_URLS",
+                    "turn:127.0.0.1:3478?transport=udp, turns:t.example:5349",
+                ),
+                ("SUPERNODE_TURN_SECRET", "s"),
+                ("SUPERNODE_RELAY_PUBLIC_IP", "203.0.113.9"),
+            ]),
+            None,
+            None,
+        )
+        .unwrap();
+        let turn = c.signaling("127.0.0.1:9".parse().unwrap()).turn.unwrap();
+        assert_eq!(
+            turn.urls,
+            ["turn:127.0.0.1:3478?transport=udp", "turns:t.example:5349"]
+        );
+        assert_eq!(turn.secret, "s");
+        assert_eq!(c.public_ip().unwrap(), Some("203.0.113.9".parse().unwrap()));
+        let none = Config::load_from(None, env(&[]), None, None).unwrap();
+        assert!(
+            none.signaling("127.0.0.1:9".parse().unwrap())
+                .turn
+                .is_none()
+        );
+        assert_eq!(none.public_ip().unwrap(), None);
+        for bad in [
+            vec![("SUPERNODE_TURN_URLS", "turn:127.0.0.1:3478")],
+            vec![
+                ("SUPERNODE_TURN_URLS", "http://x"),
+                ("SUPERNODE_TURN_SECRET", "s"),
+            ],
+            vec![("SUPERNODE_RELAY_PUBLIC_IP", "not-an-ip")],
+        ] {
+            assert!(
+                Config::load_from(None, env(&bad), None, None).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

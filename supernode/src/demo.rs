@@ -13,6 +13,13 @@
 //!    similarity below the edge's pass threshold, video PSNR below 32 dB, or when the relay
 //!    still holds legs after the hangup.
 //!
+//! 5. With `--browser`: headless Chromium (the web client, driven by `web/tests/run.mjs`)
+//!    logs in through the demo partner and calls a third party, an edge client that answers;
+//!    after `--seconds` of media the browser hangs up and both sides' figures are printed (the
+//!    browser's `getStats()` and the edge's report). It fails when either side decoded fewer
+//!    than 90 % of the frames the other sent, or the browser's checks failed. Without
+//!    Chromium, node or the npm packages it fails saying how to get them.
+//!
 //! Every child process is killed on every path (a guard owns them); the data directory is
 //! removed at the end unless `--keep-data` is given.
 
@@ -33,24 +40,215 @@ pub const MIN_PSNR_DB: f64 = 32.0;
 /// Lowest audio similarity that passes (the edge's `similarity::PASS_THRESHOLD`).
 pub const MIN_SIMILARITY: f64 = 0.7;
 
+/// What the browser's call with an edge client gave.
+struct BrowserCall {
+    /// The browser's last `getStats()` figures (the driver's `facts.final`).
+    browser: Value,
+    /// The edge's report.
+    edge: Option<Value>,
+    /// One line of figures.
+    line: String,
+    /// What failed.
+    problems: Vec<String>,
+}
+
+/// The browser driver's directory: `--web-tests`, `$SUPERNODE_WEB_TESTS`, else `web/tests`
+/// of the source tree this executable was built from.
+fn web_tests_dir(args: &DemoArgs) -> PathBuf {
+    args.web_tests
+        .clone()
+        .or_else(|| std::env::var_os("SUPERNODE_WEB_TESTS").map(PathBuf::from))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/tests"))
+}
+
+/// How to get what the browser part needs, when something is missing.
+pub fn browser_missing(web_tests: &Path) -> Option<String> {
+    let chromium = std::env::var_os("CHROMIUM_BIN")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    if !chromium.exists() {
+        return Some(format!(
+            "no {} (Debian: apt-get install chromium nodejs npm)",
+            chromium.display()
+        ));
+    }
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !node.is_ok_and(|s| s.success()) {
+        return Some("no node (Debian: apt-get install nodejs npm)".into());
+    }
+    if !web_tests.join("node_modules/playwright-core").exists() {
+        return Some(format!(
+            "playwright-core missing: run `npm ci` in {} (or `make web-test-deps`)",
+            web_tests.display()
+        ));
+    }
+    None
+}
+
+/// Headless Chromium calls an edge client that answers (a third party, Carol).
+fn browser_call(
+    args: &DemoArgs,
+    edge: &Path,
+    base: &str,
+    dir: &Path,
+    guard: &mut Guard,
+) -> anyhow::Result<BrowserCall> {
+    let web = web_tests_dir(args);
+    if let Some(why) = browser_missing(&web) {
+        bail!("--browser: {why}");
+    }
+    let secs = args.seconds.max(4);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Carol logs in through the demo partner, as the web page does, so the browser sees her
+    // among its contacts.
+    let login: Value = rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/demo/login"))
+            .json(&json!({ "name": "Carol (edge)" }))
+            .send()
+            .await
+            .context("POST /demo/login")?;
+        let status = r.status();
+        let v: Value = r.json().await.context("JSON answer")?;
+        if !status.is_success() {
+            bail!("POST /demo/login: {status} {v}");
+        }
+        anyhow::Ok(v)
+    })?;
+    let carol = login["account"]["id"]
+        .as_str()
+        .context("account id")?
+        .to_owned();
+    let token = login["token"].as_str().context("token")?;
+    let mut c = Command::new(edge)
+        .arg("--server")
+        .arg(base)
+        .arg("--token")
+        .arg(token)
+        .args(["answer", "--auto-accept", "--wait", "120s", "--duration"])
+        .arg(format!("{}s", secs + 60))
+        .args(["--no-reference", "--width", "320", "--height", "180"])
+        .args(["--report-json", "--media-bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting Carol's edge")?;
+    let carol_err = relay_lines("carol", c.stderr.take().context("stderr")?);
+    let carol_out = collect(c.stdout.take().context("stdout")?);
+    let ci = guard.add("edge answer (Carol)", c);
+    say(&format!(
+        "headless Chromium logs in to the web client and calls Carol ({carol}), an edge client: \
+         {secs} s of audio + video through the relay (WebRTC on the browser's side)"
+    ));
+    let out_dir = dir.join("browser");
+    let mut d = Command::new("node")
+        .arg(web.join("run.mjs"))
+        .args(["--base", base, "--scenario", "edge-callee", "--out"])
+        .arg(&out_dir)
+        .args(["--seconds", &secs.to_string(), "--callee-account", &carol])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting node web/tests/run.mjs")?;
+    let driver_err = relay_lines("browser", d.stderr.take().context("stderr")?);
+    let driver_out = collect(d.stdout.take().context("stdout")?);
+    let di = guard.add("browser driver", d);
+    let driver_status = guard.wait(di, Duration::from_secs(secs + 120));
+    let carol_status = guard.wait(ci, Duration::from_secs(30));
+    drop((carol_err, driver_err));
+    let text = driver_out
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_default();
+    let summary = text
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v.get("scenario").is_some())
+        .unwrap_or(Value::Null);
+    let edge_report = last_json(
+        &carol_out
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_default(),
+    );
+    let mut problems = Vec::new();
+    if summary["ok"] != true || !driver_status.is_some_and(|s| s.success()) {
+        problems.push(format!(
+            "the browser's call failed: {}",
+            summary
+                .get("failures")
+                .map_or_else(|| "no summary from the driver".to_owned(), Value::to_string)
+        ));
+    }
+    // Carol hears Chromium's fake microphone and sees its fake camera: no reference to
+    // score similarity or PSNR against; her report must be ok with audio and under 1 % loss.
+    if !carol_status.is_some_and(|s| s.success()) {
+        problems.push(format!("Carol's edge ended with {carol_status:?}"));
+    }
+    match &edge_report {
+        Some(r) if r["ok"] == true => {
+            let loss = r.pointer("/audio/loss_pct").and_then(Value::as_f64);
+            if !loss.is_some_and(|l| l < 1.0) {
+                problems.push(format!("Carol's audio loss {loss:?} %"));
+            }
+        }
+        Some(r) => problems.push(format!("Carol: {}", r["failure"])),
+        None => problems.push("Carol's edge printed no report".into()),
+    }
+    let fin = summary["facts"]["final"].clone();
+    let n = |v: Option<&Value>, p: &str| v.and_then(|v| v.pointer(p)).and_then(Value::as_f64);
+    let b_sent = n(Some(&fin), "/videoOut/framesSent").unwrap_or(0.0);
+    let b_dec = n(Some(&fin), "/videoIn/framesDecoded").unwrap_or(0.0);
+    let e_sent = n(edge_report.as_ref(), "/video/frames_sent").unwrap_or(0.0);
+    let e_dec = n(edge_report.as_ref(), "/video/frames_decoded").unwrap_or(0.0);
+    if b_sent == 0.0 || e_dec < 0.9 * b_sent {
+        problems.push(format!(
+            "Carol decoded {e_dec} of the browser's {b_sent} frames (under 90 %)"
+        ));
+    }
+    if e_sent == 0.0 || b_dec < 0.9 * e_sent {
+        problems.push(format!(
+            "the browser decoded {b_dec} of Carol's {e_sent} frames (under 90 %)"
+        ));
+    }
+    let line = format!(
+        "browser -> Carol: {e_dec} of {b_sent} frames decoded; Carol -> browser: {b_dec} of \
+         {e_sent}; browser audio received {} samples, lost {} packets; Carol's MOS {}",
+        n(Some(&fin), "/audioIn/totalSamplesReceived").unwrap_or(0.0),
+        n(Some(&fin), "/audioIn/packetsLost").unwrap_or(0.0)
+            + n(Some(&fin), "/videoIn/packetsLost").unwrap_or(0.0),
+        n(edge_report.as_ref(), "/audio/mos").map_or_else(|| "n/a".into(), |m| format!("{m:.2}")),
+    );
+    Ok(BrowserCall {
+        browser: fin,
+        edge: edge_report,
+        line,
+        problems,
+    })
+}
+
 /// Children killed when dropped.
 #[derive(Default)]
-struct Guard {
-    children: Vec<(String, Child)>,
+pub(crate) struct Guard {
+    pub(crate) children: Vec<(String, Child)>,
 }
 
 impl Guard {
-    fn add(&mut self, name: &str, c: Child) -> usize {
+    pub(crate) fn add(&mut self, name: &str, c: Child) -> usize {
         self.children.push((name.to_owned(), c));
         self.children.len() - 1
     }
 
-    fn pid(&self, i: usize) -> u32 {
+    pub(crate) fn pid(&self, i: usize) -> u32 {
         self.children[i].1.id()
     }
 
     /// Waits for child `i` up to `limit`; kills it past that.
-    fn wait(&mut self, i: usize, limit: Duration) -> Option<ExitStatus> {
+    pub(crate) fn wait(&mut self, i: usize, limit: Duration) -> Option<ExitStatus> {
         let end = Instant::now() + limit;
         let c = &mut self.children[i].1;
         loop {
@@ -78,12 +276,15 @@ impl Drop for Guard {
     }
 }
 
-fn say(msg: &str) {
+pub(crate) fn say(msg: &str) {
     println!("demo: {msg}");
 }
 
 /// Forwards a child's stderr lines with a prefix; returns them all at the end.
-fn relay_lines(name: &'static str, r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+pub(crate) fn relay_lines(
+    name: &'static str,
+    r: impl Read + Send + 'static,
+) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines().map_while(Result::ok) {
@@ -95,7 +296,7 @@ fn relay_lines(name: &'static str, r: impl Read + Send + 'static) -> mpsc::Recei
 }
 
 /// Collects a child's whole stdout.
-fn collect(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+pub(crate) fn collect(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut s = String::new();
@@ -127,6 +328,12 @@ pub fn edge_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    if args.nodes > 1 {
+        if args.browser {
+            bail!("--browser runs with one supernode (leave out --nodes)");
+        }
+        return crate::demo_network::run(args);
+    }
     let edge = edge_path(args.edge.as_deref())?;
     let me = std::env::current_exe().context("locating this executable")?;
     let nanos = std::time::SystemTime::now()
@@ -337,6 +544,12 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    let browser = if args.browser {
+        Some(browser_call(args, edge, &base, dir, &mut guard)?)
+    } else {
+        None
+    };
+
     // Stop the supernode cleanly (SIGTERM drains; nothing is running any more).
     let _ = Command::new("kill")
         .args(["-TERM", &guard.pid(sn).to_string()])
@@ -367,6 +580,15 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
         problems.push(format!(
             "relay still holds {legs_after:?} legs after the hangup"
         ));
+    }
+    if let Some(b) = &browser {
+        println!("== Browser (headless Chromium) calls Carol (edge): browser getStats ==");
+        println!("{}", pretty(&Some(b.browser.clone())));
+        println!("== Carol (edge, called by the browser) report ==");
+        println!("{}", pretty(&b.edge));
+        println!("{}", b.line);
+        println!();
+        problems.extend(b.problems.iter().cloned());
     }
     let fig = |r: &Option<Value>, p: &str| {
         r.as_ref()
@@ -401,8 +623,15 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
         fig(&caller_report, "/rtt_ms"),
         fig(&callee_report, "/rtt_ms"),
     );
+    let with_browser = if browser.is_some() {
+        " and a browser <-> edge call"
+    } else {
+        ""
+    };
     if problems.is_empty() {
-        println!("VERDICT: PASS — {secs} s audio+video call through the relay; {summary}");
+        println!(
+            "VERDICT: PASS — {secs} s audio+video call through the relay{with_browser}; {summary}"
+        );
         Ok(())
     } else {
         println!("VERDICT: FAIL — {}; {summary}", problems.join("; "));
@@ -410,7 +639,12 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
     }
 }
 
-fn check(who: &str, st: Option<ExitStatus>, rep: &Option<Value>, problems: &mut Vec<String>) {
+pub(crate) fn check(
+    who: &str,
+    st: Option<ExitStatus>,
+    rep: &Option<Value>,
+    problems: &mut Vec<String>,
+) {
     match st {
         Some(s) if s.success() => {}
         Some(s) => problems.push(format!("{who}'s edge exited with {s}")),
@@ -462,7 +696,7 @@ pub fn last_json(s: &str) -> Option<Value> {
         .filter(Value::is_object)
 }
 
-fn pretty(v: &Option<Value>) -> String {
+pub(crate) fn pretty(v: &Option<Value>) -> String {
     match v {
         Some(v) => {
             let mut v = v.clone();
@@ -477,7 +711,7 @@ fn pretty(v: &Option<Value>) -> String {
 }
 
 /// One unlabelled sample of `/metrics`.
-fn metric(
+pub(crate) fn metric(
     rt: &tokio::runtime::Runtime,
     http: &reqwest::Client,
     base: &str,

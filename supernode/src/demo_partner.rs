@@ -10,7 +10,8 @@
 //!   /v1/accounts`) and a login credential for it (`POST /v1/accounts/{id}/credentials`);
 //!   `{ "account_id": "acc_…" }` makes a new credential for a demo account made earlier (a
 //!   second tab or device of the same user). Answer: `{ "account": { "id", "display_name" },
-//!   "token", "expires_at", "ws_url", "ice_servers": [] }`.
+//!   "token", "expires_at", "ws_url", "ice_servers" }` (`ice_servers` as the credential has
+//!   them: TURN with TURN-REST credentials when configured, else `[]`).
 //! * `GET /demo/contacts` lists the demo accounts (the newest [`MAX_CONTACTS`]) as
 //!   `{ "contacts": [{ "id", "display_name" }] }`: everyone who logged in to the demo can
 //!   call everyone else.
@@ -174,7 +175,9 @@ impl DemoPartner {
             "token": cred["token"],
             "expires_at": cred["expires_at"],
             "ws_url": cred["ws_url"],
-            "ice_servers": [],
+            // TURN servers with TURN-REST credentials (`turn_urls`/`turn_secret`), as the
+            // credential came: a partner's server passes them on the same way.
+            "ice_servers": cred.get("ice_servers").cloned().unwrap_or_else(|| json!([])),
         }))
     }
 }

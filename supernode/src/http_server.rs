@@ -15,6 +15,10 @@
 //!   without an answer. This is what closes connections that connect and never send, and
 //!   clients that dribble headers.
 //!
+//! * With a TLS acceptor ([`crate::tls`]) every connection is TLS: the handshake must also
+//!   end within `header_read_timeout`, and a plain-HTTP request gets a readable `400`
+//!   `https_required`.
+//!
 //! Drive it with [`serve`]: it runs until `shutdown` completes, then stops accepting, asks
 //! every connection to finish the request in flight, and returns once all have closed
 //! (upgraded WebSockets are not waited for). [`ConnStats`] is read by `/metrics`.
@@ -274,13 +278,78 @@ async fn close_after_refused_body(mut r: axum::response::Response) -> axum::resp
     r
 }
 
+/// Answers a plain-HTTP request on a TLS port with [`crate::tls::PLAIN_HTTP_ANSWER`] once
+/// its head is in, and closes (reading what the client still sends for a moment, so it
+/// reads the answer instead of a reset).
+async fn plain_http_on_tls(mut tcp: CountedStream) {
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        let mut head = Vec::with_capacity(1024);
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            let n = tcp.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        tcp.write_all(crate::tls::PLAIN_HTTP_ANSWER.as_bytes())
+            .await?;
+        tcp.shutdown().await?;
+        while tcp.read(&mut buf).await? > 0 {}
+        Ok::<_, io::Error>(())
+    })
+    .await;
+}
+
+/// Serves one connection (plain or TLS) until it ends, or finishes it gracefully once
+/// `stop` says so.
+async fn serve_conn<I>(
+    io: I,
+    service: TowerToHyperService<Router>,
+    limits: HttpLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    stats: Arc<ConnStats>,
+    peer: std::net::SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let mut conn = pin!(
+        builder
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+    );
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    if e.is_timeout() {
+                        stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::debug!(%peer, error = %e, "connection ended");
+                }
+                break;
+            }
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
 /// Serves `app` on `listener` under `limits` until `shutdown` completes (see the module
-/// docs).
+/// docs); with `tls`, every connection is TLS ([`crate::tls`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
     stats: Arc<ConnStats>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let app = app.layer(axum::middleware::map_response(close_after_refused_body));
@@ -316,38 +385,38 @@ pub async fn serve(
         stats.accepted.fetch_add(1, Ordering::Relaxed);
         // Signaling messages are small and latency-bound: no Nagle delay on replies.
         let _ = tcp.set_nodelay(true);
-        let io = TokioIo::new(CountedStream {
+        let io = CountedStream {
             io: tcp,
             _slot: slot,
-        });
+        };
         let service = TowerToHyperService::new(app.clone());
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
         let stats = stats.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout);
-            let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
-            let mut stopping = false;
-            loop {
-                tokio::select! {
-                    r = conn.as_mut() => {
-                        if let Err(e) = r {
-                            if e.is_timeout() {
-                                stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
-                            }
-                            tracing::debug!(%peer, error = %e, "connection ended");
-                        }
-                        break;
-                    }
-                    _ = stop.changed(), if !stopping => {
-                        stopping = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
+            let Some(acceptor) = tls else {
+                return serve_conn(io, service, limits, stop, stats, peer).await;
+            };
+            // The first byte tells TLS from a plain-HTTP client (which gets a readable `400`).
+            let mut first = [0u8; 1];
+            let peeked =
+                tokio::time::timeout(limits.header_read_timeout, io.io.peek(&mut first)).await;
+            match peeked {
+                Ok(Ok(1)) if first[0] == crate::tls::TLS_HANDSHAKE => {}
+                Ok(Ok(1)) => return plain_http_on_tls(io).await,
+                Ok(_) => return,
+                Err(_) => {
+                    stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                    return;
                 }
             }
-            drop(stop);
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(io)).await {
+                Ok(Ok(tls)) => serve_conn(tls, service, limits, stop, stats, peer).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => {
+                    stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         });
     }
     drop(listener);

@@ -3,7 +3,8 @@
 //! * `supernode run [--config FILE] [--listen IP:PORT] [--data-dir DIR]` runs the relay
 //!   (worker threads, SRTP legs for calls) and serves on one HTTP port the signaling service
 //!   (REST under `/v1`, `/v1/openapi.json`, the WebSocket `/v1/ws`), relay REST for trusted
-//!   tools (`/v1/relay/sessions`, [`relay_rest`]), Prometheus `/metrics` ([`metrics`]),
+//!   tools (`/v1/relay/sessions`, [`relay_rest`]), WHIP/WHEP (`/v1/whip/{stream}`,
+//!   `/v1/whep/{stream}`, [`whip`]), Prometheus `/metrics` ([`metrics`]),
 //!   `/healthz` and `/readyz`; it prints the addresses it listens on. SIGTERM drains
 //!   ([`serve`]).
 //! * `supernode admin [--config FILE] [--data-dir DIR] partner create NAME [--relay]`,
@@ -27,6 +28,7 @@ mod cli;
 mod conference_host;
 mod config;
 mod demo;
+mod demo_network;
 mod demo_partner;
 mod health;
 mod http_server;
@@ -39,7 +41,9 @@ mod relay_books;
 mod relay_host;
 mod relay_rest;
 mod serve;
+mod tls;
 mod web_client;
+mod whip;
 
 use std::process::ExitCode;
 

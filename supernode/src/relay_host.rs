@@ -38,8 +38,8 @@ use supernode_proto::SrtpProfile as WireProfile;
 use supernode_proto::ids::{CallId, RelaySessionId, TransportId};
 use supernode_proto::protocol::SrtpKeying;
 use supernode_proto::relay_ops::{
-    AddTransport, BrowserGrant, DtlsFingerprint, IceCandidate, RelayOp, RelayOpError, RelayOutcome,
-    RelayResult, TransportGrant, TransportKind,
+    AddTransport, BrowserGrant, BrowserOffer, DtlsFingerprint, IceCandidate, RelayOp, RelayOpError,
+    RelayOutcome, RelayResult, TransportGrant, TransportKind,
 };
 use supernode_relay::core::{
     BrowserSpec, DtlsIdentity, Fingerprint, IceCredentials, LegSrtpKeys, LegStats, Pt, SrtpKey,
@@ -61,7 +61,11 @@ pub enum Owner {
     Call(CallId),
     /// A relay REST session of this partner (`prt_…`).
     Rest(String),
+    /// A WHIP/WHEP stream of this partner (`prt_…`): its publisher and viewers.
+    Whip(String),
 }
+
+mod trunk;
 
 use crate::relay_books::Books;
 pub use crate::relay_books::Totals;
@@ -87,6 +91,8 @@ pub struct HostRelay {
     conferences: Mutex<HashMap<RelaySessionId, ConferenceSession>>,
     /// The media threads of conference mixers (started with the first conference).
     media: Mutex<Option<MediaThreads>>,
+    /// `relay_public_ip`: announced in grants instead of the bind address.
+    public_ip: Option<std::net::IpAddr>,
 }
 
 /// One conference the conference core opened: its host-side conference and each
@@ -114,7 +120,22 @@ impl HostRelay {
             ),
             conferences: Mutex::new(HashMap::new()),
             media: Mutex::new(None),
+            public_ip: None,
         })
+    }
+
+    /// Announces `ip` (`relay_public_ip`: a host behind a NAT) instead of the bind address
+    /// in call transport grants: the client's address and the browser's ICE candidate (and
+    /// so its SDP answer), each at the leg's own port.
+    pub fn with_public_ip(mut self, ip: Option<std::net::IpAddr>) -> Self {
+        self.public_ip = ip;
+        self
+    }
+
+    /// Where a leg bound at `local` is reached from outside.
+    fn announced(&self, local: std::net::SocketAddr) -> std::net::SocketAddr {
+        self.public_ip
+            .map_or(local, |ip| std::net::SocketAddr::new(ip, local.port()))
     }
 
     /// The SHA-256 fingerprint of the relay's DTLS certificate (what every browser
@@ -290,9 +311,9 @@ struct CallSession {
     transports: HashMap<TransportId, supernode_relay::LegId>,
 }
 
-/// Fresh SRTP keys (key ‖ salt) for one transport, in the relay's and the wire's form.
-fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOpError> {
-    let relay_profile = match profile {
+/// The relay's SRTP profile for a wire profile.
+fn relay_profile(profile: WireProfile) -> Result<SrtpProfile, RelayOpError> {
+    Ok(match profile {
         WireProfile::Aes128CmHmacSha1_80 => SrtpProfile::Aes128CmHmacSha1_80,
         WireProfile::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
         WireProfile::AeadAes256Gcm => SrtpProfile::AeadAes256Gcm,
@@ -302,7 +323,12 @@ fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOp
                 "SRTP profile {other} is not supported by this relay"
             )));
         }
-    };
+    })
+}
+
+/// Fresh SRTP keys (key ‖ salt) for one transport, in the relay's and the wire's form.
+fn fresh_keys(profile: WireProfile) -> Result<(SrtpKeying, LegSrtpKeys), RelayOpError> {
+    let relay_profile = relay_profile(profile)?;
     let mut k = vec![0u8; profile.key_and_salt_len()];
     rand::rng().fill_bytes(&mut k);
     let key = SrtpKey {
@@ -388,6 +414,7 @@ impl HostRelay {
                 Ok(RelayOutcome::SessionCreated)
             }
             RelayOp::AddTransport(t) => self.add_transport(t).map(RelayOutcome::TransportAdded),
+            RelayOp::AddTrunk(t) => self.add_trunk(t).map(RelayOutcome::TrunkAdded),
             RelayOp::Subscribe(s) => {
                 let (source, sink) = {
                     let calls = lock(&self.calls);
@@ -503,7 +530,7 @@ impl HostRelay {
         cs.transports.insert(j.transport.clone(), info.id);
         Ok(RelayOutcome::TransportAdded(TransportGrant {
             transport: j.transport,
-            address: info.local.to_string(),
+            address: self.announced(info.local).to_string(),
             srtp: keying,
             browser: None,
         }))
@@ -521,7 +548,12 @@ impl HostRelay {
             .ok_or(RelayOpError::UnknownSession)?;
         let (mut keying, mut browser) = (None, None);
         let req = if t.kind == TransportKind::Browser {
-            let (req, grant) = self.browser_request(&t)?;
+            let offer = t.browser.as_ref().ok_or_else(|| {
+                RelayOpError::BadRequest(
+                    "a browser transport needs the offer's ICE ufrag and DTLS fingerprint".into(),
+                )
+            })?;
+            let (req, grant) = self.browser_request(offer)?;
             browser = Some(grant);
             req
         } else {
@@ -551,16 +583,13 @@ impl HostRelay {
             return Err(RelayOpError::UnknownSession);
         };
         cs.transports.insert(t.transport.clone(), leg.id);
+        let address = self.announced(leg.local).to_string();
         if let Some(b) = browser.as_mut() {
-            b.candidates = vec![IceCandidate {
-                foundation: "1".into(),
-                priority: HOST_CANDIDATE_PRIORITY,
-                address: leg.local.to_string(),
-            }];
+            b.candidates = host_candidates(self.announced(leg.local));
         }
         Ok(TransportGrant {
             transport: t.transport,
-            address: leg.local.to_string(),
+            address,
             srtp: keying,
             browser,
         })
@@ -571,13 +600,8 @@ impl HostRelay {
     /// clock rates.
     fn browser_request(
         &self,
-        t: &AddTransport,
+        offer: &BrowserOffer,
     ) -> Result<(LegRequest, BrowserGrant), RelayOpError> {
-        let offer = t.browser.as_ref().ok_or_else(|| {
-            RelayOpError::BadRequest(
-                "a browser transport needs the offer's ICE ufrag and DTLS fingerprint".into(),
-            )
-        })?;
         let fingerprint =
             Fingerprint::parse(&offer.fingerprint.algorithm, &offer.fingerprint.value)
                 .map_err(|e| RelayOpError::BadRequest(e.to_string()))?;
@@ -614,6 +638,49 @@ impl HostRelay {
         };
         Ok((LegRequest::browser(ice, spec, clock_rates), grant))
     }
+}
+
+impl HostRelay {
+    /// Adds a browser transport for `offer` to relay session `session` (a WHIP publisher or
+    /// WHEP viewer): a leg on the shared port with fresh ICE-lite credentials, the relay's
+    /// DTLS certificate and the offer's fingerprint; the grant carries the host candidate.
+    pub fn add_browser_leg(
+        &self,
+        session: SessionId,
+        offer: &BrowserOffer,
+    ) -> Result<(LegInfo, BrowserGrant), RelayOpError> {
+        let (req, mut grant) = self.browser_request(offer)?;
+        let leg = self.relay.add_leg(session, req).map_err(|e| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            op_err(e)
+        })?;
+        grant.candidates = host_candidates(self.announced(leg.local));
+        Ok((leg, grant))
+    }
+
+    /// Releases one leg of a live session, keeping its counters in the totals. Unknown (or
+    /// freed by the idle timeout): `false`.
+    pub fn release_leg(&self, leg: supernode_relay::LegId) -> bool {
+        let stats = self.relay.leg_stats(leg).ok();
+        if let Some(s) = &stats {
+            lock(&self.books).observe(leg, Totals::of(s));
+            self.observe_ended(leg, s);
+        }
+        let freed = self.relay.release_leg(leg).is_ok();
+        lock(&self.books).retire(leg);
+        freed && stats.is_some()
+    }
+}
+
+/// The one host candidate of a browser leg: its local address.
+/// The one host candidate of a browser leg: the address it is reached at (`relay_public_ip`
+/// when set, at the leg's port).
+fn host_candidates(address: std::net::SocketAddr) -> Vec<IceCandidate> {
+    vec![IceCandidate {
+        foundation: "1".into(),
+        priority: HOST_CANDIDATE_PRIORITY,
+        address: address.to_string(),
+    }]
 }
 
 /// The executor the signaling hub submits relay operations to: each batch runs on a
@@ -729,6 +796,74 @@ mod tests {
         let n = ctx.protect_rtp(&mut p, len).unwrap();
         p.truncate(n);
         p
+    }
+
+    /// `relay_public_ip`: the client's grant and the browser's candidate announce the public
+    /// address at the leg's own port, not the bind address.
+    #[test]
+    fn grants_announce_the_public_ip_at_the_legs_port() {
+        use supernode_proto::relay_ops::BrowserOffer;
+        let public: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        let host = HostRelay::start(RelayConfig {
+            workers: 1,
+            port_range: (47_500, 47_539),
+            shared_port: Some(0),
+            ..RelayConfig::default()
+        })
+        .unwrap()
+        .with_public_ip(Some(public));
+        let (session, tb, tc) = (
+            RelaySessionId::random(),
+            TransportId::random(),
+            TransportId::random(),
+        );
+        let mut ops = call_ops(&session, &tb, &tc);
+        if let RelayOp::AddTransport(a) = &mut ops[1] {
+            a.kind = TransportKind::Browser;
+            a.srtp = None;
+            a.browser = Some(BrowserOffer {
+                ice_ufrag: "brws".into(),
+                fingerprint: DtlsFingerprint {
+                    algorithm: "sha-256".into(),
+                    value: DtlsIdentity::generate().unwrap().fingerprint().to_sdp(),
+                },
+                twcc_extension_id: None,
+                clock_rates: vec![(111, 48_000)],
+                send: vec![],
+            });
+        }
+        let results = host.execute(ops);
+        assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+        let g = grants(&results);
+        assert_eq!(g.len(), 2);
+        for grant in &g {
+            let a: std::net::SocketAddr = grant.address.parse().unwrap();
+            assert_eq!(a.ip(), public, "{grant:?}");
+            assert_ne!(a.port(), 0, "{grant:?}");
+        }
+        let b = g[0].browser.as_ref().expect("browser grant");
+        assert_eq!(b.candidates[0].address, g[0].address);
+        // Without it, the bind address.
+        let plain = host_with_shared(47_540);
+        let results = plain.execute(call_ops(
+            &RelaySessionId::random(),
+            &TransportId::random(),
+            &TransportId::random(),
+        ));
+        for grant in grants(&results) {
+            let a: std::net::SocketAddr = grant.address.parse().unwrap();
+            assert!(a.ip().is_loopback(), "{grant:?}");
+        }
+    }
+
+    fn host_with_shared(base: u16) -> HostRelay {
+        HostRelay::start(RelayConfig {
+            workers: 1,
+            port_range: (base, base + 39),
+            shared_port: Some(0),
+            ..RelayConfig::default()
+        })
+        .unwrap()
     }
 
     /// A browser and an edge client in one call: the browser's grant carries fresh ICE

@@ -86,17 +86,27 @@ impl FromRequestParts<RelayRest> for RelayPartner {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &RelayRest) -> Result<Self, ApiError> {
-        let partner = extract::authenticate(parts, &st.store).await?;
-        if !partner.relay {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "relay_forbidden",
-                "this API key may not use the relay API (create it with --relay)",
-            ));
-        }
-        extract::rate_limit(&st.limiter, &partner, Instant::now())?;
-        Ok(Self(partner))
+        relay_partner(parts, &st.store, &st.limiter).await.map(Self)
     }
+}
+
+/// The partner behind the request's API key if it is a relay key (`--relay`), after its
+/// rate-limit check: else `401` (no or a wrong key), `403` `relay_forbidden`, `429`.
+pub(crate) async fn relay_partner(
+    parts: &Parts,
+    store: &Store,
+    limiter: &RateLimiter,
+) -> Result<Partner, ApiError> {
+    let partner = extract::authenticate(parts, store).await?;
+    if !partner.relay {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "relay_forbidden",
+            "this API key may not use the relay API (create it with --relay)",
+        ));
+    }
+    extract::rate_limit(limiter, &partner, Instant::now())?;
+    Ok(partner)
 }
 
 /// The SRTP profile names the relay REST API takes.

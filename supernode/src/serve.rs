@@ -8,6 +8,7 @@
 //! signal cuts the drain short.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,12 +46,29 @@ fn init_logs(default: &str) {
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let url = cfg.database_url()?;
     let store = Store::connect(&url).await.context("opening the database")?;
+    let tls = if cfg.tls() {
+        Some(crate::tls::acceptor(
+            Path::new(&cfg.tls_cert),
+            Path::new(&cfg.tls_key),
+        )?)
+    } else {
+        None
+    };
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let bound = listener.local_addr()?;
     let relay_cfg = cfg.relay();
-    let relay = Arc::new(HostRelay::start(relay_cfg.clone()).context("starting the relay")?);
+    let relay = Arc::new(
+        HostRelay::start(relay_cfg.clone())
+            .context("starting the relay")?
+            .with_public_ip(cfg.public_ip()?),
+    );
     let access: Arc<dyn RelayAccess> = Arc::new(RelayExecutor(relay.clone()));
     let mut sig_cfg = cfg.signaling(bound);
     // A network (nats_url set): its directory is shared; alone: in memory.
@@ -69,7 +87,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("starting signaling")?
         // `/v1/openapi.json` describes relay REST too.
-        .with_openapi(crate::relay_rest::RelayApiDoc::openapi());
+        .with_openapi({
+            let mut doc = crate::relay_rest::RelayApiDoc::openapi();
+            doc.merge(crate::whip::WhipApiDoc::openapi());
+            doc
+        });
     let conn_stats = Arc::new(crate::http_server::ConnStats::default());
     let rest = crate::relay_rest::RelayRest {
         store: store.clone(),
@@ -79,10 +101,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             cfg.rate_limit_burst,
         )),
     };
+    let whip = crate::whip::Whip::new(store.clone(), relay.clone(), rest.limiter.clone());
     let mut app = signaling
         .router()
         .merge(crate::web_client::router())
         .merge(crate::relay_rest::router(rest).layer(DefaultBodyLimit::max(cfg.body_limit_bytes)))
+        .merge(crate::whip::router(whip).layer(DefaultBodyLimit::max(cfg.body_limit_bytes)))
         .merge(crate::metrics::router(crate::metrics::MetricsState {
             signaling: signaling.clone(),
             relay: relay.clone(),
@@ -112,16 +136,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let mut signals = Signals::register();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "supernode: listening on http://{bound}")?;
-    writeln!(out, "supernode: web client at http://{bound}/")?;
+    writeln!(out, "supernode: listening on {http}://{bound}")?;
+    writeln!(out, "supernode: web client at {http}://{bound}/")?;
     if cfg.demo_partner {
         writeln!(
             out,
             "supernode: demo partner on (POST /demo/login makes accounts; dev only)"
         )?;
     }
-    writeln!(out, "supernode: WebSocket at ws://{bound}/v1/ws")?;
-    writeln!(out, "supernode: metrics at http://{bound}/metrics")?;
+    writeln!(out, "supernode: WebSocket at {ws}://{bound}/v1/ws")?;
+    writeln!(out, "supernode: metrics at {http}://{bound}/metrics")?;
     writeln!(
         out,
         "supernode: relay on {} ports {}-{}, {} workers, shared ports {:?}",
@@ -168,6 +192,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         app,
         cfg.http_limits(),
         conn_stats,
+        tls,
         async move {
             let _ = stop_rx.await;
         },

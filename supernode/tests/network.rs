@@ -6,7 +6,9 @@
 //!
 //! * an account with tabs on all three nodes: every tab rings, the first answer wins, the
 //!   others are told `answered_elsewhere`;
-//! * edge clients on different nodes call each other with media verified (similarity);
+//! * edge clients on different nodes call each other with media verified (similarity),
+//!   each talking to its own node's relay, the relays over a trunk; a stranger's packets to
+//!   either relay's ports are dropped and counted;
 //! * one NATS server killed: calls and logins go on; every NATS server down: a call that is
 //!   running keeps its media, a new cross-node call gets `network_unavailable`, a same-node
 //!   call still works; NATS back: cross-node calls work again.
@@ -249,7 +251,37 @@ async fn edge_clients_on_different_nodes_call_with_media() {
         Duration::from_secs(4),
     );
     audio_only(&mut caller);
-    let a = run_signaled_call(caller).await.unwrap();
+    let caller = tokio::spawn(run_signaled_call(caller));
+    // Trunked: each endpoint talks to its own node's relay (a leg each) and the two relays
+    // to each other (a trunk end each).
+    for n in [&net.nodes[0], &net.nodes[2]] {
+        n.expect_metric_at_least("supernode_relay_legs", 2.0).await;
+    }
+    // A stranger sprays every port of both relays' ranges (the legs and the trunk's ends
+    // among them) while the call runs: dropped and counted, never forwarded (the clients'
+    // audio below stays clean, and nothing fails SRTP at the clients).
+    let stranger_drops = "supernode_relay_packets_dropped_total{reason=\"stranger\"}";
+    let before = [
+        net.nodes[0].metric(stranger_drops).await,
+        net.nodes[2].metric(stranger_drops).await,
+    ];
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut pkt = vec![0x80, 111, 0, 0, 0, 0, 0, 0, 0x57, 0x57, 0x57, 0x57];
+    pkt.extend_from_slice(&[0x55; 160]);
+    for node in [&net.nodes[0], &net.nodes[2]] {
+        for port in node.relay_ports.0..=node.relay_ports.1 {
+            for i in 0..20u16 {
+                pkt[2..4].copy_from_slice(&i.to_be_bytes());
+                let _ = stranger.send_to(&pkt, ("127.0.0.1", port));
+            }
+        }
+    }
+    for (node, before) in [&net.nodes[0], &net.nodes[2]].into_iter().zip(before) {
+        // At least the 20 packets to each of the node's two transports (a leg, a trunk end).
+        node.expect_metric_at_least(stranger_drops, before + 40.0)
+            .await;
+    }
+    let a = caller.await.unwrap().unwrap();
     let b = tokio::time::timeout(Duration::from_secs(10), callee)
         .await
         .expect("the callee ends with the caller")
@@ -262,6 +294,14 @@ async fn edge_clients_on_different_nodes_call_with_media() {
         assert!(r.audio.packets_received > 100);
         assert!(r.audio.similarity.unwrap() > PASS_THRESHOLD);
         assert_eq!(r.drops.srtp_auth, 0);
+    }
+    // The media went through both nodes' relays (the callee's own node forwarded it), and
+    // not through the third.
+    for (i, busy) in [(0, true), (1, false), (2, true)] {
+        let fwd = net.nodes[i]
+            .metric("supernode_relay_packets_forwarded_total")
+            .await;
+        assert_eq!(fwd > 100.0, busy, "node-{i} forwarded {fwd}");
     }
 }
 
@@ -744,4 +784,36 @@ async fn a_running_cross_node_call_keeps_its_media_when_nats_goes_away() {
         );
         assert!(r.audio.similarity.unwrap() > PASS_THRESHOLD);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_with_three_nodes_calls_across_two_of_them_over_a_trunk() {
+    if !supernode_testkit::nats::installed() {
+        supernode_testkit::external::unavailable(
+            "nats-server is not installed (Debian: apt-get install nats-server)",
+        );
+        return;
+    }
+    let edge = common::edge_bin();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["demo", "--nodes", "3", "--seconds", "3", "--edge"])
+            .arg(edge)
+            .env_remove("SUPERNODE_CONFIG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("every node sees 3 live nodes"), "{stdout}");
+    let verdict = stdout
+        .lines()
+        .find(|l| l.starts_with("VERDICT: PASS"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        verdict.contains("from node-1 to node-3 over a trunk"),
+        "{verdict}"
+    );
 }

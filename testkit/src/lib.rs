@@ -4,6 +4,8 @@
 //! `[dev-dependencies]` entry only (never a dependency of a product crate) and depends on
 //! nothing but `std` (feature `rest` adds `reqwest` and `serde_json`), so every crate, `supernode-media` included, can use it without a cycle.
 //!
+//! * `coturn` (feature `coturn`) — a real TURN server (Debian's `coturn`) on loopback with
+//!   TURN-REST authentication, killed and removed on drop, for the browsers' relay-only tests.
 //! * [`external`] — the one rule for tests that need a tool a fresh machine may lack: print
 //!   `SKIP: <why>` and pass, unless `SUPERNODE_REQUIRE_EXTERNAL=1` (CI), which fails instead.
 //! * [`gstreamer`] — whether `gst-launch-1.0` and the needed elements are installed, running
@@ -30,6 +32,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "coturn")]
+pub mod coturn;
 pub mod external;
 pub mod gstreamer;
 #[cfg(feature = "nats")]

@@ -1,7 +1,7 @@
 // Browser tests of the supernode web client: real headless Chromium (Debian's
 // /usr/bin/chromium, fake camera and microphone) driven by playwright-core.
 //
-//   node run.mjs --base http://127.0.0.1:PORT --scenario tabs|b2b|edge-callee|edge-caller \
+//   node run.mjs --base http://127.0.0.1:PORT --scenario tabs|b2b|relay-b2b|edge-callee|edge-caller \
 //                [--out DIR] [--seconds N] [--callee-account acc_…]
 //
 // The supernode must run with the demo partner on. Prints one JSON line per check and a
@@ -14,10 +14,16 @@
 //   `invalid_state`. Needs no media.
 // * b2b: a browser calls a browser through the supernode; on each side framesDecoded and
 //   audio totalSamplesReceived grow and packetsLost stays under 1 %; screenshots of both.
+// * relay-b2b: b2b with both browsers forced to `iceTransportPolicy: "relay"` (the page's
+//   `?relay=1`): their media must go through the TURN server of the login's `ice_servers`;
+//   checks as b2b, and that each selected local candidate is of type `relay`.
 // * edge-callee: a browser calls the account `--callee-account` (an edge client that
-//   answers) and checks the browser's receive statistics.
+//   answers), checks the browser's receive statistics, then reads its statistics a last
+//   time and hangs up at once (`facts.final`: what it sent and decoded, for the test to
+//   compare with the edge's report).
 // * edge-caller: a browser logs in as a new account, prints `{"browser_account": id}` and
-//   waits for an edge client to call it; answers and checks its statistics.
+//   waits for an edge client to call it; answers, checks its statistics, then as
+//   edge-callee reads them a last time and hangs up.
 
 import { chromium } from 'playwright-core';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -135,6 +141,16 @@ async function mediaChecks(name, page, seconds) {
   return b;
 }
 
+// The page's statistics read now (not the page's last 1 s poll) and the call hung up in the
+// same step, so what the browser counts as sent ends where the peer stops receiving.
+async function finalAndHangup(page) {
+  return page.evaluate(async () => {
+    const s = await window.supernode.leg.stats();
+    document.getElementById('hangup').click();
+    return s;
+  });
+}
+
 async function tabs() {
   const calleeCtx = await browser();
   const callerCtx = await browser();
@@ -223,13 +239,38 @@ async function b2b() {
   check('hang up ends the call on both sides', (await b.evaluate(() => document.body.dataset.lastEnd)) === 'hangup');
 }
 
+async function relayB2b() {
+  const a = await open(await browser(), '?name=Alice&relay=1');
+  const b = await open(await browser(), '?name=Bob&relay=1');
+  facts.ice_servers = await a.evaluate(() => window.supernode.iceServers.map((s) => s.urls));
+  check('the login carried TURN ice_servers', facts.ice_servers.length > 0, { ice_servers: facts.ice_servers });
+  const bob = await accountOf(b);
+  await call(a, bob);
+  await waitState(b, ['ringing'], 20000);
+  await b.click('#accept');
+  await Promise.all([waitState(a, ['in_call'], 30000), waitState(b, ['in_call'], 30000)]);
+  check('both browsers are in the call', true);
+  const offers = await Promise.all([a, b].map((p) => p.evaluate(() => window.supernode.leg.offerSdp)));
+  check('the offers carry relay candidates only', offers.every((o) => /typ relay/.test(o) && !/typ host/.test(o)));
+  const secs = Number(opts.seconds);
+  const [sa, sb] = await Promise.all([mediaChecks('caller', a, secs), mediaChecks('callee', b, secs)]);
+  facts.candidate_types = [sa.localCandidateType, sb.localCandidateType];
+  check('both sides send through TURN (selected local candidate: relay)', facts.candidate_types.every((t) => t === 'relay'), {
+    types: facts.candidate_types,
+  });
+  await a.screenshot({ path: join(opts.out, 'relay-caller.png') });
+  await a.click('#hangup');
+  await waitState(b, ['idle'], 10000);
+}
+
 async function edgeCallee() {
   const a = await open(await browser(), '?name=Browser');
   await call(a, opts.calleeAccount);
-  await waitState(a, ['in_call'], 20000);
+  await waitState(a, ['in_call'], 30000);
   await mediaChecks('browser', a, Number(opts.seconds));
   await a.screenshot({ path: join(opts.out, 'browser-calls-edge.png') });
-  await a.click('#hangup');
+  facts.final = await finalAndHangup(a);
+  await waitState(a, ['idle'], 10000);
 }
 
 async function edgeCaller() {
@@ -237,13 +278,14 @@ async function edgeCaller() {
   console.log(JSON.stringify({ browser_account: await accountOf(a) }));
   await waitState(a, ['ringing'], 60000);
   await a.click('#accept');
-  await waitState(a, ['in_call'], 20000);
+  await waitState(a, ['in_call'], 30000);
   await mediaChecks('browser', a, Number(opts.seconds));
   await a.screenshot({ path: join(opts.out, 'edge-calls-browser.png') });
-  await waitState(a, ['idle'], 60000);
+  facts.final = await finalAndHangup(a);
+  await waitState(a, ['idle'], 10000);
 }
 
-const scenarios = { tabs, b2b, 'edge-callee': edgeCallee, 'edge-caller': edgeCaller };
+const scenarios = { tabs, b2b, 'relay-b2b': relayB2b, 'edge-callee': edgeCallee, 'edge-caller': edgeCaller };
 let error = null;
 try {
   if (!scenarios[opts.scenario]) throw new Error(`unknown scenario ${opts.scenario}`);

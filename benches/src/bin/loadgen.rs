@@ -41,12 +41,13 @@ struct Args {
     fanout: usize,
     /// Targets to run, comma separated: direct (no forwarder: loadgen's own ceiling and
     /// latency floor), relay, relay-srtp (AES_CM_128_HMAC_SHA1_80), relay-srtp-gcm
-    /// (AEAD_AES_128_GCM, what browsers negotiate first), bare, rtpengine, relay-fanout,
-    /// bare-fanout.
+    /// (AEAD_AES_128_GCM, what browsers negotiate first), webrtc (browser transports on the
+    /// shared port, ICE-lite and DTLS-SRTP with the relay's `DtlsClient` on loadgen's side,
+    /// forwarding to SRTP legs), bare, rtpengine, relay-fanout, bare-fanout.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "direct,relay,relay-srtp,relay-srtp-gcm,bare,rtpengine,relay-fanout,bare-fanout"
+        default_value = "direct,relay,relay-srtp,relay-srtp-gcm,webrtc,bare,rtpengine,relay-fanout,bare-fanout"
     )]
     targets: Vec<String>,
     /// `ramp`: find the highest rate with loss under --max-loss; `fixed`: run at --mult only.
@@ -260,6 +261,146 @@ fn setup_relay(
     Ok((Forwarder::Relay(Box::new(relay)), streams))
 }
 
+/// A STUN binding request with USE-CANDIDATE toward a browser transport.
+fn ice_check(relay_ufrag: &str, own_ufrag: &str, pwd: &str) -> Vec<u8> {
+    use supernode_media::packet::stun::{Class, Method, StunAttr, StunWriter, TransactionId};
+    let mut buf = vec![0u8; 256];
+    let Ok(mut w) = StunWriter::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId([7; 12]),
+    ) else {
+        return Vec::new();
+    };
+    let user = format!("{relay_ufrag}:{own_ufrag}");
+    let ok = w.add(&StunAttr::Username(user.as_bytes())).is_ok()
+        && w.add(&StunAttr::UseCandidate).is_ok()
+        && w.add_message_integrity(pwd.as_bytes()).is_ok()
+        && w.add_fingerprint().is_ok();
+    let n = if ok { w.finish() } else { 0 };
+    buf.truncate(n);
+    buf
+}
+
+/// ICE and the DTLS handshake of one loadgen-side browser on `sock` with the relay's
+/// browser transport at `relay`: its SRTP context.
+fn browser_handshake(
+    sock: &UdpSocket,
+    relay: SocketAddr,
+    ufrag: &str,
+    own_ufrag: &str,
+    pwd: &str,
+    identity: &supernode_relay::core::DtlsIdentity,
+) -> Result<LegSrtp> {
+    use std::time::Instant;
+    use supernode_media::packet::demux::{PacketKind, classify};
+    use supernode_relay::core::dtls::DtlsClient;
+    sock.set_read_timeout(Some(Duration::from_millis(5)))?;
+    sock.send_to(&ice_check(ufrag, own_ufrag, pwd), relay)?;
+    let mut dtls = DtlsClient::new(identity, Instant::now());
+    let mut buf = vec![0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dtls.is_connected() && Instant::now() < deadline {
+        dtls.handle_timeout(Instant::now());
+        for d in dtls.drain() {
+            sock.send_to(&d, relay)?;
+        }
+        if let Ok((n, _)) = sock.recv_from(&mut buf)
+            && classify(&buf[..n]) == PacketKind::Dtls
+        {
+            dtls.handle_datagram(Instant::now(), &buf[..n]);
+        }
+    }
+    anyhow::ensure!(
+        dtls.is_connected(),
+        "DTLS handshake with the relay timed out"
+    );
+    for d in dtls.drain() {
+        sock.send_to(&d, relay)?;
+    }
+    let keys = dtls.keys().context("no DTLS-SRTP keys")?;
+    // Packets sent before the relay has processed the last flight are dropped as
+    // `not_keyed`: the warm-up run of `fresh_forwarder` covers that moment.
+    sock.set_read_timeout(None)?;
+    LegSrtp::new(keys).map_err(anyhow::Error::msg)
+}
+
+/// The `webrtc` row: per stream a browser transport (ICE-lite, DTLS-SRTP with the relay's
+/// certificate; loadgen's side is `DtlsClient` on a socket of its own) on the worker's shared
+/// port, forwarding to an own-port SRTP leg aimed at loadgen's receiver.
+fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
+    use supernode_relay::core::{BrowserSpec, DtlsIdentity, IceCredentials, Pt};
+    let relay = Relay::start(RelayConfig {
+        port_range: (args.port_base, args.port_base + 9_999),
+        shared_port: Some(0),
+        workers: 1,
+        batch: args.batch,
+        pin_cpus: if args.pin { vec![1] } else { vec![] },
+        spin: Duration::from_micros(args.spin_us),
+        core: CoreConfig {
+            idle_timeout: Duration::from_secs(3600),
+            consent_timeout: Duration::from_secs(3600),
+            nack_cache_bytes: args.relay_nack_cache,
+            report_interval: Duration::from_millis(args.relay_report_ms),
+            ..RelayConfig::default().core
+        },
+        ..RelayConfig::default()
+    })?;
+    let relay_id = std::sync::Arc::new(DtlsIdentity::generate().map_err(anyhow::Error::msg)?);
+    let client_id = DtlsIdentity::generate().map_err(anyhow::Error::msg)?;
+    let rx = load.rx.local_addr()?;
+    let mut streams = Vec::new();
+    for c in 0..calls {
+        for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
+            let n = c * 2 + m;
+            let ssrc = 0x1000_0000 + n as u32;
+            let (ufrag, own, pwd) = (
+                format!("r{n}"),
+                format!("b{n}"),
+                format!("pwd-{n}-0123456789abcdefghij"),
+            );
+            let clock = if kind == Kind::Audio { 48_000 } else { 90_000 };
+            let browser = LegRequest::browser(
+                IceCredentials {
+                    local_ufrag: ufrag.clone(),
+                    local_pwd: pwd.clone(),
+                },
+                BrowserSpec {
+                    identity: relay_id.clone(),
+                    remote_fingerprint: client_id.fingerprint(),
+                    remote_ufrag: Some(own.clone()),
+                    twcc_extension_id: None,
+                },
+                vec![(Pt(111), 48_000), (Pt(96), 90_000)],
+            );
+            let (out_keys, _) = srtp_pair(ssrc, SrtpProfile::AeadAes128Gcm);
+            let out = LegRequest {
+                peer: PeerMode::Fixed(rx),
+                srtp: Some(out_keys),
+                clock_rate: clock,
+                ..LegRequest::latching()
+            };
+            let (_s, legs) = relay.create_session(vec![browser, out])?;
+            relay.connect(legs[0].id, legs[1].id)?;
+            let sock = supernode_relay::udp::bind("127.0.0.1:0".parse()?, false)?;
+            let srtp = browser_handshake(&sock, legs[0].local, &ufrag, &own, &pwd, &client_id)
+                .with_context(|| format!("browser transport {n}"))?;
+            let mut s = Stream::new(
+                legs[0].local,
+                ssrc,
+                kind,
+                vec![legs[1].local.port()],
+                Some(srtp),
+                (c as u64 * 7_919_000) % 20_000_000,
+            );
+            s.sock = Some(sock);
+            streams.push(s);
+        }
+    }
+    Ok((Forwarder::Relay(Box::new(relay)), streams))
+}
+
 fn setup_bare(
     args: &Args,
     load: &Load,
@@ -377,6 +518,7 @@ fn setup(args: &Args, load: &Load, target: &str) -> Result<(Forwarder, Vec<Strea
         "relay-srtp-gcm" => {
             setup_relay(args, load, 1, args.calls, Some(SrtpProfile::AeadAes128Gcm))
         }
+        "webrtc" => setup_webrtc(args, load, args.calls),
         "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, None),
         "bare" => setup_bare(args, load, 1, args.calls),
         "bare-fanout" => setup_bare(args, load, args.fanout, args.fanout_calls),
@@ -708,7 +850,7 @@ fn main() -> Result<()> {
                 2
             ),
             fmt_opt(
-                if r.target.starts_with("relay-srtp") {
+                if r.target.starts_with("relay-srtp") || r.target == "webrtc" {
                     ratio(max, relay)
                 } else {
                     None

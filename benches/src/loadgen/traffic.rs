@@ -32,6 +32,9 @@ pub struct Stream {
     pub out_ports: Vec<u16>,
     /// SRTP context to protect with, for SRTP rows.
     pub srtp: Option<LegSrtp>,
+    /// A socket of its own (the `webrtc` row: a browser transport on the relay's shared port
+    /// is told apart by its 5-tuple); its packets then go out one `send_to` each.
+    pub sock: Option<std::net::UdpSocket>,
     seq: u16,
     next_due_ns: u64,
 }
@@ -52,6 +55,7 @@ impl Stream {
             kind,
             out_ports,
             srtp,
+            sock: None,
             seq: 0,
             next_due_ns: phase_ns,
         }
@@ -351,8 +355,12 @@ impl Load {
                         }
                     }
                     s.seq = s.seq.wrapping_add(1);
-                    self.lens.push((s.to, len));
                     expected += s.out_ports.len() as u64;
+                    if let Some(sock) = &s.sock {
+                        let _ = sock.send_to(&buf[..len], s.to);
+                        continue;
+                    }
+                    self.lens.push((s.to, len));
                 }
                 let interval = (1e9 / (per_sec * mult)) as u64;
                 s.next_due_ns += interval.max(1);

@@ -153,6 +153,7 @@ impl Core {
                         let max_age = self.config.early_media_max_age;
                         let t = self.t_mut(li);
                         super::egress::replay_early(now, max_age, t, tx);
+                        self.keyframes_for_new_receiver(now, li, tx);
                     }
                 }
                 DtlsPoll::Idle => break,

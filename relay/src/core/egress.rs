@@ -1,4 +1,6 @@
-//! The one way out toward a transport: **rewrite → protect → batch → cache → count**.
+//! The one way out toward a transport: **rewrite → protect → batch → cache → count**
+//! (the rewrite: SSRC, sequence number, timestamp, and the payload type when the receiver
+//! numbers the codec differently).
 //!
 //! Every datagram the core sends goes through [`egress`]: forwarded media, media held for a
 //! transport that has not latched (early media: rewritten and cached instead of batched),
@@ -7,7 +9,7 @@
 
 use std::time::Instant;
 
-use supernode_media::ids::Ssrc;
+use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::rtp;
 
 use super::rewrite::Mapped;
@@ -24,6 +26,8 @@ pub(super) enum Out<'a> {
         plain: &'a [u8],
         /// Its rewritten header fields.
         map: Mapped,
+        /// The payload type toward the receiver, when it differs from the source's.
+        pt: Option<Pt>,
         /// The send stream.
         slot: u32,
         /// Payload bytes (for the sender report's octet count).
@@ -70,6 +74,7 @@ pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent 
         Out::Rtp {
             plain,
             map,
+            pt,
             slot,
             payload_len,
             now,
@@ -80,6 +85,9 @@ pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent 
             };
             if !map.identity {
                 write_header(buf, map);
+            }
+            if let Some(pt) = pt {
+                let _ = rtp::set_payload_type(buf, pt);
             }
             if let Some(Some(s)) = t.send.get_mut(slot as usize) {
                 s.packets = s.packets.wrapping_add(1);
@@ -151,6 +159,7 @@ fn hold(t: &mut Transport, out: Out<'_>) -> Sent {
     let Out::Rtp {
         plain,
         map,
+        pt,
         slot,
         now,
         ..
@@ -166,6 +175,9 @@ fn hold(t: &mut Transport, out: Out<'_>) -> Sent {
     };
     if !map.identity {
         write_header(buf, map);
+    }
+    if let Some(pt) = pt {
+        let _ = rtp::set_payload_type(buf, pt);
     }
     if let Some(Some(s)) = t.send.get_mut(slot as usize) {
         s.held_last_ts = Some(map.ts);

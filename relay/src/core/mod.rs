@@ -59,6 +59,7 @@ mod subscribe;
 pub mod timers;
 pub mod transmit;
 pub mod transport;
+pub mod trunk;
 pub mod twcc;
 
 use std::collections::{HashMap, VecDeque};
@@ -718,6 +719,7 @@ impl Core {
                 continue;
             };
             let (map, switched) = ss.rewrite.map(now, key, seq, ts);
+            let pt_map = ss.pt_map;
             if switched {
                 dest.counters.source_switches += 1;
             }
@@ -727,9 +729,11 @@ impl Core {
                 }
                 continue;
             }
+            let pt = pt_map.and_then(|(from, to)| (plain[1] & 0x7f == from.0).then_some(to));
             let out = Out::Rtp {
                 plain,
                 map,
+                pt,
                 slot: o.slot,
                 payload_len,
                 now,

@@ -262,6 +262,45 @@ impl Core {
         }
     }
 
+    /// Browser transport `li` was just keyed: it decodes video only from a keyframe, and
+    /// what was sent before its keys is gone, so every transport it receives from is asked
+    /// for one (coalesced per source stream).
+    pub(super) fn keyframes_for_new_receiver(&mut self, now: Instant, li: u32, tx: &mut TxBatch) {
+        for i in 0..self.t(li).publishers.len() {
+            let p = self.t(li).publishers[i];
+            self.request_keyframe_of(now, p, tx);
+        }
+    }
+
+    /// PLIs toward transport `li` for each of its video (90 kHz) receive streams.
+    fn request_keyframe_of(&mut self, now: Instant, li: u32, tx: &mut TxBatch) -> u32 {
+        let min = self.config.keyframe_min_interval;
+        let st = self.t_mut(li);
+        let mut sent = 0;
+        for k in 0..st.recv.len() {
+            if st.recv[k].clock_rate != 90_000 {
+                continue;
+            }
+            if let Some(at) = st.recv[k].last_keyframe_request
+                && now.saturating_duration_since(at) < min
+            {
+                st.counters.keyframe_requests_coalesced += 1;
+                continue;
+            }
+            let pli = Pli {
+                sender_ssrc: st.report_ssrc,
+                media_ssrc: st.recv[k].ssrc,
+            };
+            let mut write = |buf: &mut [u8]| pli.write(buf).unwrap_or(0);
+            if egress(tx, st, Out::Rtcp(&mut write)) == super::egress::Sent::Batched {
+                st.recv[k].last_keyframe_request = Some(now);
+                st.counters.keyframe_requests_out += 1;
+                sent += 1;
+            }
+        }
+        sent
+    }
+
     /// Builds and queues the periodic compound toward transport `li`: report blocks for its
     /// receive streams, an SR per send stream (see the module docs).
     pub(super) fn send_report(&mut self, now: Instant, li: u32, tx: &mut TxBatch) {

@@ -9,6 +9,9 @@
 //!   entries in the transport's retransmission cache (keyed by its SSRC). N sources reach a
 //!   receiver as N send streams: fan-in is correct by construction.
 //!
+//! A send stream also translates the codec's payload type when the source and the receiver
+//! number it differently (see [`SendStream::pt_map`]).
+//!
 //! A send stream whose source goes away (unsubscribed, its transport removed or restarted)
 //! is *orphaned*, not dropped: the next new source stream of the same clock rate toward that
 //! receiver adopts it and continues it (one SSRC, continuous sequence numbers and
@@ -16,7 +19,7 @@
 
 use std::time::Instant;
 
-use supernode_media::ids::Ssrc;
+use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::rfc3550::ReceiveStats;
 
 use super::rewrite::Rewriter;
@@ -110,6 +113,11 @@ pub struct SendStream {
     pub sent_sr: Option<(u32, Instant)>,
     /// RTP timestamp of the newest packet held for the receiver before it latched.
     pub held_last_ts: Option<u32>,
+    /// Payload type translation `(source's, receiver's)` of the codec of this clock rate,
+    /// when the two transports number it differently (a browser's H.264 is not the edge
+    /// client's 96); `None`: payload types pass unchanged. Only the source's codec payload
+    /// type is translated (its RTX and anything else pass as they are).
+    pub pt_map: Option<(Pt, Pt)>,
 }
 
 impl SendStream {
@@ -126,6 +134,7 @@ impl SendStream {
             source_sr: None,
             sent_sr: None,
             held_last_ts: None,
+            pt_map: None,
         }
     }
 

@@ -9,6 +9,8 @@
 //!   receiver (another send stream, or one of the receiver's own streams: two test tools with
 //!   the same SSRC, a loop); then a derived SSRC is used. Or it adopts an orphaned send
 //!   stream of the same clock rate at that receiver and continues it (see [`super::stream`]).
+//! - A send stream translates the codec's payload type when source and receiver number it
+//!   differently ([`super::transport::Transport::codec_pt`] of each, by clock rate).
 
 use std::time::Instant;
 
@@ -213,6 +215,11 @@ impl Core {
             (r.ssrc, r.clock_rate, self.t(f).id)
         };
         let source = Source { transport: f, ssrc };
+        let pt_map = self
+            .t(f)
+            .codec_pt(clock)
+            .zip(self.t(d).codec_pt(clock))
+            .filter(|(from, to)| from != to);
         let dest = self.t_mut(d);
         if dest.send.iter().flatten().any(|s| s.source == Some(source)) {
             return;
@@ -234,11 +241,14 @@ impl Core {
                 s.source = Some(source);
                 s.orphaned_at = None;
                 s.source_sr = None;
+                s.pt_map = pt_map;
                 i
             }
             None => {
                 let out = choose_ssrc(dest, ssrc, src_id);
-                let s = Some(SendStream::new(source, out, clock));
+                let mut s = SendStream::new(source, out, clock);
+                s.pt_map = pt_map;
+                let s = Some(s);
                 match dest.send.iter().position(Option::is_none) {
                     Some(i) => {
                         dest.send[i] = s;

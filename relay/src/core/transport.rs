@@ -345,6 +345,16 @@ impl Transport {
             .unwrap_or(self.clock_rate)
     }
 
+    /// The payload type this transport's peer numbers the codec of `clock` Hz with: the
+    /// first entry of that rate in `clock_rates` (a browser's lists each m-line's codec
+    /// before its RTX). `None` when no entry has that rate (payload types are not known).
+    pub fn codec_pt(&self, clock: u32) -> Option<Pt> {
+        self.clock_rates
+            .iter()
+            .find(|(_, c)| *c == clock)
+            .map(|(p, _)| *p)
+    }
+
     /// The send stream whose SSRC (as the peer sees it) is `ssrc`.
     pub fn send_by_ssrc(&self, ssrc: Ssrc) -> Option<usize> {
         self.send

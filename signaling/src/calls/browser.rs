@@ -391,6 +391,28 @@ mod tests {
         assert_ne!(checked.relay_offer(&other, &policy).send, op.send);
     }
 
+    /// Call legs answer without the MID header extension (the relay writes none, and an
+    /// edge client's packets carry none), keeping `a=mid` and BUNDLE: the browser demuxes by
+    /// payload type. The policy's default (WHIP/WHEP) still negotiates it.
+    #[test]
+    fn call_answers_do_not_negotiate_the_mid_extension() {
+        let calls = crate::calls::CallConfig::default().browser_media;
+        assert!(!calls.mid_extension);
+        let checked = CheckedOffer::check(CHROME_OFFER, &calls).unwrap();
+        let tr = TransportId::from_bytes([9; 16]);
+        let sdp = checked.answer(&grant(&tr), None, &calls).unwrap();
+        assert!(!sdp.contains("sdes:mid"), "{sdp}");
+        assert!(
+            sdp.contains("a=mid:0\r\n") && sdp.contains("a=mid:1\r\n"),
+            "{sdp}"
+        );
+        assert!(sdp.contains("a=group:BUNDLE 0 1\r\n"), "{sdp}");
+        assert!(sdp.contains("transport-wide-cc"), "{sdp}");
+        let default = MediaPolicy::default();
+        let sdp = checked.answer(&grant(&tr), None, &default).unwrap();
+        assert!(sdp.contains("urn:ietf:params:rtp-hdrext:sdes:mid"), "{sdp}");
+    }
+
     #[test]
     fn bad_offers_are_refused_with_a_reason() {
         let policy = MediaPolicy::default();

@@ -2,6 +2,7 @@
 
 mod conference;
 mod remote;
+mod trunk;
 
 pub use remote::NodeOut;
 
@@ -64,7 +65,11 @@ impl Default for CallConfig {
             relay_timeout: Duration::from_secs(5),
             srtp: SrtpProfile::Aes128CmHmacSha1_80,
             node_id: "local".into(),
-            browser_media: MediaPolicy::default(),
+            // No MID extension: see `MediaPolicy::mid_extension`.
+            browser_media: MediaPolicy {
+                mid_extension: false,
+                ..MediaPolicy::default()
+            },
             public_ip: None,
             network: false,
             max_participants: 32,
@@ -827,6 +832,16 @@ impl CallCore {
                 sink: sink.clone(),
             })
         };
+        // A callee on another node is reached over a trunk to its node's relay.
+        let callee_remote = self
+            .calls
+            .get(call_id)
+            .is_some_and(|c| c.net.callee_node.is_some());
+        let callee_op = if callee_remote {
+            self.trunk_op(&session, &callee_tr)
+        } else {
+            transport(&callee_tr, callee_offer.as_deref())
+        };
         let batch = vec![
             RelayOp::CreateSession(CreateSession {
                 op: OperationId::random(),
@@ -834,7 +849,7 @@ impl CallCore {
                 call: call_id.clone(),
             }),
             transport(&caller_tr, caller_offer.as_ref()),
-            transport(&callee_tr, callee_offer.as_deref()),
+            callee_op,
             subscribe(&caller_tr, &callee_tr),
             subscribe(&callee_tr, &caller_tr),
         ];
@@ -923,13 +938,10 @@ impl CallCore {
                 .get(call_id)
                 .and_then(|c| c.net.callee_node.clone())
             {
-                Some(node) => self.send_node(
-                    node,
-                    supernode_proto::network::NodeMsg::MediaSetup {
-                        call: call_id.clone(),
-                        leg: b,
-                    },
-                ),
+                Some(node) => {
+                    let msg = self.media_msg_for_node(call_id, b);
+                    self.send_node(node, msg)
+                }
                 None => self.push(
                     ep.clone(),
                     ServerMsg::Media {
@@ -990,6 +1002,9 @@ impl CallCore {
             .sessions
             .get(session)
             .map_or(0, |b| b.outstanding.len());
+        if self.trunk_progress(call_id, session, &outcome) {
+            return;
+        }
         let Some(call) = self.calls.get_mut(call_id) else {
             return;
         };
@@ -999,9 +1014,29 @@ impl CallCore {
         if &pending.session != session {
             return;
         }
-        if let RelayOutcome::TransportAdded(grant) = outcome {
-            pending.grants.insert(grant.transport.clone(), grant);
+        match outcome {
+            RelayOutcome::TransportAdded(grant) => {
+                pending.grants.insert(grant.transport.clone(), grant);
+            }
+            RelayOutcome::TrunkAdded(g) => {
+                let mut grants = std::mem::take(&mut pending.grants);
+                self.keep_trunk_grant(call_id, g, &mut grants);
+                if let Some(Call {
+                    phase: Phase::Connecting { pending, .. },
+                    ..
+                }) = self.calls.get_mut(call_id)
+                {
+                    pending.grants = grants;
+                }
+            }
+            _ => {}
         }
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let Phase::Connecting { pending, .. } = &mut call.phase else {
+            return;
+        };
         if outstanding > 0 {
             return;
         }

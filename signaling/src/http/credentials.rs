@@ -11,6 +11,7 @@ use super::extract::{ApiJson, AuthPartner};
 use crate::ids::AccountId;
 use crate::state::AppState;
 use crate::timefmt::{rfc3339, unix_now};
+use crate::turn::IceServer;
 
 /// The largest TTL the API accepts at all (a server may be configured lower).
 pub const MAX_TTL_SECONDS: i64 = 86_400;
@@ -52,6 +53,10 @@ pub struct CredentialBody {
     pub expires_at: String,
     /// Where to connect.
     pub ws_url: String,
+    /// TURN servers for a browser's `RTCPeerConnection` (`iceServers`), with TURN-REST
+    /// credentials valid as long as the token; empty when the supernode has none configured.
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// Issues a login credential for one of this partner's accounts.
@@ -110,6 +115,12 @@ pub async fn create_credential(
                 .get()
                 .and_then(|p| p.ws_url())
                 .unwrap_or_else(|| s.cfg.public_ws_url.clone()),
+            ice_servers: s
+                .cfg
+                .turn
+                .iter()
+                .map(|t| t.ice_server(id.as_str(), expires_at))
+                .collect(),
         }),
     ))
 }

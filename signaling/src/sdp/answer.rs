@@ -86,16 +86,22 @@ pub struct MediaPolicy {
     pub remb: bool,
     /// Accept simulcast (RIDs) from browsers that offer it; otherwise they send one layer.
     pub simulcast: bool,
+    /// Negotiate the MID header extension when offered. Off for call legs: the relay
+    /// forwards packets as their sources sent them and writes no MID, so a browser must tell
+    /// the m-lines apart by payload type (unique per m-line in the BUNDLE); an edge client's
+    /// packets carry no MID, and with the extension negotiated Chrome drops them.
+    pub mid_extension: bool,
 }
 
 impl Default for MediaPolicy {
-    /// Constrained Baseline 3.1, transport-cc on, no REMB, no simulcast.
+    /// Constrained Baseline 3.1, transport-cc on, no REMB, no simulcast, MID extension on.
     fn default() -> Self {
         Self {
             h264: Some(H264Delivery::CONSTRAINED_BASELINE_3_1),
             transport_cc: true,
             remb: false,
             simulcast: false,
+            mid_extension: true,
         }
     }
 }
@@ -505,7 +511,7 @@ fn accept(
             .map(|e| e.id)
     };
     let mut extensions = Extensions {
-        mid: find_ext(EXT_MID),
+        mid: find_ext(EXT_MID).filter(|_| policy.mid_extension),
         transport_cc: find_ext(EXT_TRANSPORT_CC).filter(|_| policy.transport_cc),
         audio_level: find_ext(EXT_AUDIO_LEVEL).filter(|_| kind == AcceptedKind::Audio),
         rid: None,

@@ -167,10 +167,14 @@ pub struct Node {
     pub child: Child,
     /// HTTP address.
     pub addr: SocketAddr,
+    /// Whether it serves HTTPS (`tls_cert`/`tls_key` set).
+    pub https: bool,
     /// Data directory.
     pub dir: PathBuf,
     /// Lines it printed on stdout after the address.
     pub stdout: mpsc::Receiver<String>,
+    /// Its relay's port range (inclusive).
+    pub relay_ports: (u16, u16),
     /// Keeps the data directory (when made by [`data_dir`]) while the node runs.
     _dir_guard: Option<DataDir>,
 }
@@ -182,6 +186,7 @@ impl Node {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
         let lo = 20_000 + ((std::process::id() % 100) * 10 + n) * 12;
+        let relay_ports = (lo as u16, lo as u16 + 11);
         let (lo, hi) = (lo.to_string(), (lo + 11).to_string());
         let mut c = Command::new(BIN);
         c.env("SUPERNODE_RELAY_PORT_MIN", &lo)
@@ -207,19 +212,24 @@ impl Node {
                 let _ = tx.send(l);
             }
         });
-        let addr = loop {
+        let (addr, https) = loop {
             let l = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("supernode did not print its address");
             if let Some(a) = l.strip_prefix("supernode: listening on http://") {
-                break a.trim().parse().unwrap();
+                break (a.trim().parse().unwrap(), false);
+            }
+            if let Some(a) = l.strip_prefix("supernode: listening on https://") {
+                break (a.trim().parse().unwrap(), true);
             }
         };
         Node {
             child,
             addr,
+            https,
             dir: dir.to_owned(),
             stdout: rx,
+            relay_ports,
             _dir_guard: dirs()
                 .lock()
                 .unwrap()
@@ -229,9 +239,10 @@ impl Node {
         }
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR` (`https://ADDR` when it serves HTTPS).
     pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Sends SIGTERM.

@@ -62,6 +62,12 @@ pub(super) struct CallNet {
     pub(super) refused_busy: bool,
     /// Anchor: a rung node could not be reached.
     pub(super) unreachable: bool,
+    /// Mirror: the answering endpoint's SDP (a browser's offer, for its transport here).
+    pub(super) answer_sdp: Option<String>,
+    /// Anchor: the trunk's far end to send the answering node (`trunk_setup`).
+    pub(super) trunk_out: Option<supernode_proto::relay_ops::TrunkPeer>,
+    /// Mirror: this node's side of a trunked call.
+    pub(super) trunk_in: Option<super::trunk::TrunkIn>,
 }
 
 impl CallNet {
@@ -277,6 +283,7 @@ impl CallCore {
                         session: None,
                     };
                     let (callee, caller) = (call.callee.clone(), call.caller.clone());
+                    call.net.answer_sdp = sdp.clone();
                     self.send_node(
                         anchor,
                         NodeMsg::Answer {
@@ -341,7 +348,10 @@ impl CallCore {
                 // The anchor never heard the answer: the call cannot go on here.
                 self.end_call(&call_id, EndReason::Unavailable);
             }
-            (NodeMsg::MediaSetup { .. }, Err(_) | Ok(NodeReply::Refused { .. })) => {
+            (
+                NodeMsg::MediaSetup { .. } | NodeMsg::TrunkSetup { .. },
+                Err(_) | Ok(NodeReply::Refused { .. }),
+            ) => {
                 self.end_call(&call_id, EndReason::PeerDisconnected);
             }
             _ => {}
@@ -507,6 +517,16 @@ impl CallCore {
                         ok
                     }
                     _ => unknown,
+                }
+            }
+            NodeMsg::TrunkSetup {
+                call: call_id,
+                trunk,
+            } => {
+                if self.handle_trunk_setup(&call_id, trunk) {
+                    ok
+                } else {
+                    unknown
                 }
             }
             NodeMsg::Answered { call: call_id } => {
