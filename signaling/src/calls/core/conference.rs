@@ -582,3 +582,163 @@ impl CallCore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use supernode_proto::relay_ops::{RelayOpError, TransportGrant};
+
+    use super::*;
+    use crate::calls::CallConfig;
+
+    fn core(max: usize) -> CallCore {
+        CallCore::new(
+            CallConfig {
+                max_participants: max,
+                ..CallConfig::default()
+            },
+            Arc::new(crate::directory::InMemoryDirectory::new()),
+        )
+    }
+
+    fn drain(core: &mut CallCore) -> Vec<(EndpointId, ServerMsg)> {
+        std::iter::from_fn(|| core.poll_output().map(|o| (o.to, o.msg))).collect()
+    }
+
+    fn grant(op: &RelayOp) -> RelayResult {
+        match op {
+            RelayOp::JoinConference(j) => RelayResult {
+                op: j.op.clone(),
+                outcome: Ok(RelayOutcome::TransportAdded(TransportGrant {
+                    transport: j.transport.clone(),
+                    address: "127.0.0.1:40000".into(),
+                    srtp: None,
+                    browser: None,
+                })),
+            },
+            RelayOp::OpenConference(o) => RelayResult {
+                op: o.op.clone(),
+                outcome: Ok(RelayOutcome::SessionCreated),
+            },
+            RelayOp::LeaveConference(l) => RelayResult {
+                op: l.op.clone(),
+                outcome: Ok(RelayOutcome::Left),
+            },
+            other => RelayResult {
+                op: other.id().clone(),
+                outcome: Ok(RelayOutcome::Released),
+            },
+        }
+    }
+
+    /// A failed join ends the conference for that endpoint only; a participant that leaves
+    /// while its transport is being made has it removed when it comes; the session is
+    /// released once, after every operation of it was answered.
+    #[test]
+    fn failed_and_abandoned_joins_and_one_release_at_the_end() {
+        let mut core = core(3);
+        let p = PartnerId::random();
+        let (a, b, c) = (
+            AccountId::random(),
+            AccountId::random(),
+            AccountId::random(),
+        );
+        let ea = core.attach(a.clone(), p.clone());
+        let eb = core.attach(b.clone(), p.clone());
+        let ec = core.attach(c.clone(), p.clone());
+        core.conference_create(&ea, None).unwrap();
+        let open = core.poll_relay().unwrap();
+        assert_eq!(open.len(), 2, "open and the creator's join in one batch");
+        let id = match &open[0] {
+            RelayOp::OpenConference(o) => {
+                assert_eq!(o.max_participants, 3);
+                o.call.clone()
+            }
+            other => panic!("{other:?}"),
+        };
+        // Inviting before one's own transport exists is refused.
+        assert_eq!(
+            core.conference_invite(&ea, &id, b.clone())
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidState
+        );
+        for op in &open {
+            core.handle_relay_result(grant(op));
+        }
+        drain(&mut core);
+        core.conference_invite(&ea, &id, b.clone()).unwrap();
+        core.conference_invite(&ea, &id, c.clone()).unwrap();
+        // Bob's join fails at the relay: he is told, Alice's roster stays one.
+        core.conference_join(&eb, &id).unwrap();
+        let jb = core.poll_relay().unwrap();
+        core.handle_relay_result(jb[0].failed(RelayOpError::Exhausted));
+        let out = drain(&mut core);
+        assert!(out.contains(&(
+            eb.clone(),
+            ServerMsg::CallEnded {
+                call_id: id.clone(),
+                reason: EndReason::RelayFailure
+            }
+        )));
+        assert_eq!(core.conference_members(&id), vec![ea.clone()]);
+        assert!(core.conf.of(&b).is_none(), "Bob is free again");
+        // Carol joins and leaves before her transport comes: it is removed on arrival.
+        core.conference_join(&ec, &id).unwrap();
+        let jc = core.poll_relay().unwrap();
+        core.conference_leave(&ec, &id).unwrap();
+        assert!(core.poll_relay().is_none(), "nothing to remove yet");
+        core.handle_relay_result(grant(&jc[0]));
+        let leave = core.poll_relay().unwrap();
+        assert!(matches!(leave[0], RelayOp::LeaveConference(_)), "{leave:?}");
+        // Alice leaves: the conference closes, but the release waits for the leave.
+        core.conference_leave(&ea, &id).unwrap();
+        let leave_a = core.poll_relay().unwrap();
+        assert!(matches!(leave_a[0], RelayOp::LeaveConference(_)));
+        core.handle_relay_result(grant(&leave_a[0]));
+        assert!(
+            core.poll_relay().is_none(),
+            "Carol's removal is outstanding"
+        );
+        core.handle_relay_result(grant(&leave[0]));
+        let release = core.poll_relay().unwrap();
+        assert!(matches!(release[0], RelayOp::Release(_)), "{release:?}");
+        core.handle_relay_result(grant(&release[0]));
+        assert!(core.poll_relay().is_none());
+        assert_eq!(core.conference_count(), 0);
+        assert_eq!(core.relay_books().sessions_released, 1);
+        assert_eq!(core.relay_books().unknown_results, 0);
+        // Everyone may call again.
+        core.conference_create(&eb, None).unwrap();
+    }
+
+    #[test]
+    fn a_join_past_max_participants_is_conference_full() {
+        let mut core = core(2);
+        let p = PartnerId::random();
+        let accounts: Vec<AccountId> = (0..3).map(|_| AccountId::random()).collect();
+        let eps: Vec<EndpointId> = accounts
+            .iter()
+            .map(|a| core.attach(a.clone(), p.clone()))
+            .collect();
+        core.conference_create(&eps[0], None).unwrap();
+        let open = core.poll_relay().unwrap();
+        let RelayOp::OpenConference(o) = &open[0] else {
+            panic!()
+        };
+        let id = o.call.clone();
+        for op in &open {
+            core.handle_relay_result(grant(op));
+        }
+        core.conference_invite(&eps[0], &id, accounts[1].clone())
+            .unwrap();
+        core.conference_invite(&eps[0], &id, accounts[2].clone())
+            .unwrap();
+        core.conference_join(&eps[1], &id).unwrap();
+        // Joining (not yet granted) counts.
+        let e = core.conference_join(&eps[2], &id).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ConferenceFull);
+        assert_eq!(core.conference_members(&id).len(), 2);
+    }
+}
