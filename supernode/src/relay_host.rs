@@ -132,8 +132,9 @@ impl HostRelay {
         self
     }
 
-    /// Where a leg bound at `local` is reached from outside.
-    fn announced(&self, local: std::net::SocketAddr) -> std::net::SocketAddr {
+    /// Where a leg bound at `local` is reached from outside (`relay_public_ip`, at the
+    /// leg's port).
+    pub(crate) fn announced(&self, local: std::net::SocketAddr) -> std::net::SocketAddr {
         self.public_ip
             .map_or(local, |ip| std::net::SocketAddr::new(ip, local.port()))
     }

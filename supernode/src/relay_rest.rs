@@ -220,7 +220,8 @@ supernode_signaling::deserialize_object_only!(CreateSession, "a session object")
 pub struct LegBody {
     /// Leg id.
     pub id: u64,
-    /// The relay's address for this leg: the peer sends here.
+    /// The relay's address for this leg: the peer sends here (`relay_public_ip` when set,
+    /// at the leg's port).
     pub local: String,
 }
 
@@ -396,7 +397,7 @@ async fn create_session(
                 .iter()
                 .map(|l| LegBody {
                     id: l.id.0,
-                    local: l.local.to_string(),
+                    local: st.relay.announced(l.local).to_string(),
                 })
                 .collect(),
         }),
