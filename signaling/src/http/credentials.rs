@@ -55,7 +55,7 @@ pub struct CredentialBody {
     pub ws_url: String,
     /// TURN servers for a browser's `RTCPeerConnection` (`iceServers`), with TURN-REST
     /// credentials valid as long as the token; empty when the supernode has none configured.
-    #[serde(default)]
+    /// Always sent (required in the OpenAPI document).
     pub ice_servers: Vec<IceServer>,
 }
 
