@@ -593,10 +593,20 @@ mod tests {
         assert_eq!(s.public_ws_url, "ws://127.0.0.1:9/v1/ws");
     }
 
+    /// Removes a test's temporary directory when the test ends, passed or failed.
+    struct RemoveOnDrop(std::path::PathBuf);
+
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
     #[test]
     fn file_then_env_then_flags() {
         let dir = std::env::temp_dir().join(format!("sn_cfg_{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let _cleanup = RemoveOnDrop(dir.clone());
         let file = dir.join("c.toml");
         std::fs::write(
             &file,
@@ -636,6 +646,7 @@ mod tests {
     fn bad_configs_are_refused() {
         let dir = std::env::temp_dir().join(format!("sn_cfg_bad_{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let _cleanup = RemoveOnDrop(dir.clone());
         let file = dir.join("c.toml");
         std::fs::write(&file, "no_such_key = 1\n").unwrap();
         assert!(Config::load_from(Some(&file), env(&[]), None, None).is_err());
