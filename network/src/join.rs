@@ -69,6 +69,16 @@ impl Placement for NetworkPlacement {
             .map(|b| b.ws_url)
             .filter(|u| !u.is_empty())
     }
+
+    fn ws_urls(&self) -> Vec<String> {
+        // A dead node's endpoints go to mega nodes first.
+        self.0
+            .ranked(&self.0.config().region, true)
+            .into_iter()
+            .map(|b| b.ws_url)
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
 }
 
 /// Feeds other nodes' messages into a hub.

@@ -126,16 +126,25 @@ impl Members {
     /// full); with `prefer_mega` (a failover) live mega nodes come first. Ties go to the
     /// smaller node id, so every node picks alike.
     pub fn place(&self, region: &str, prefer_mega: bool, now: Instant) -> Option<&Heartbeat> {
-        self.live(now)
+        self.ranked(region, prefer_mega, now).into_iter().next()
+    }
+
+    /// Every node [`Self::place`] could choose, the one it chooses first (the list a client
+    /// reconnects along when its node dies).
+    pub fn ranked(&self, region: &str, prefer_mega: bool, now: Instant) -> Vec<&Heartbeat> {
+        let mut v: Vec<&Heartbeat> = self
+            .live(now)
             .into_iter()
             .filter(|b| b.region == region && !b.draining && !b.full)
-            .min_by(|a, b| {
-                let rank = |h: &Heartbeat| u8::from(!(prefer_mega && h.role == Role::Mega));
-                rank(a)
-                    .cmp(&rank(b))
-                    .then(a.load.score().total_cmp(&b.load.score()))
-                    .then(a.node.cmp(&b.node))
-            })
+            .collect();
+        v.sort_by(|a, b| {
+            let rank = |h: &Heartbeat| u8::from(!(prefer_mega && h.role == Role::Mega));
+            rank(a)
+                .cmp(&rank(b))
+                .then(a.load.score().total_cmp(&b.load.score()))
+                .then(a.node.cmp(&b.node))
+        });
+        v
     }
 }
 

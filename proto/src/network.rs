@@ -99,6 +99,19 @@ pub enum NodeMsg {
         /// Why.
         reason: EndReason,
     },
+    /// Failover: `endpoint` of the call's callee account, on the sending node, takes the
+    /// call back after the node it answered on died. The anchor (the receiver) checks that
+    /// the call waits for a resume of that account, makes the sender the callee's node and
+    /// sends it `trunk_setup` again (the same trunk end, which moves to the first packet
+    /// that authenticates from the new node). Refused `unknown_call` otherwise.
+    Resume {
+        /// The call.
+        call: CallId,
+        /// The account resuming (must be the call's callee).
+        callee: AccountId,
+        /// Its endpoint on the sending node.
+        endpoint: EndpointId,
+    },
     /// SDP/ICE for the far endpoint of an answered call.
     Negotiate {
         /// The call.
@@ -118,6 +131,7 @@ impl NodeMsg {
             | Self::TrunkSetup { call, .. }
             | Self::Answered { call }
             | Self::End { call, .. }
+            | Self::Resume { call, .. }
             | Self::Negotiate { call, .. } => call,
         }
     }
@@ -180,6 +194,15 @@ mod tests {
         assert!(json.contains("\"type\":\"end\""), "{json}");
         assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), env);
         assert_eq!(env.msg.call(), &CallId::from_bytes([7; 16]));
+        let resume = NodeMsg::Resume {
+            call: CallId::from_bytes([7; 16]),
+            callee: AccountId::from_bytes([8; 16]),
+            endpoint: EndpointId::from_bytes([9; 16]),
+        };
+        let json = serde_json::to_string(&resume).unwrap();
+        assert!(json.contains("\"type\":\"resume\""), "{json}");
+        assert_eq!(serde_json::from_str::<NodeMsg>(&json).unwrap(), resume);
+        assert_eq!(resume.call(), &CallId::from_bytes([7; 16]));
         let r = NodeReply::Refused { why: Refusal::Busy };
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<NodeReply>(&json).unwrap(), r);

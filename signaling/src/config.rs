@@ -41,6 +41,9 @@ pub struct SignalingConfig {
     /// TURN servers handed out (with TURN-REST credentials) as `ice_servers` with every
     /// login credential; `None`: `ice_servers` is empty.
     pub turn: Option<crate::turn::TurnConfig>,
+    /// In a network: how long a cross-node call anchored here waits for its callee to
+    /// resume on another node after the callee's node died (failover).
+    pub failover_grace: Duration,
 }
 
 impl Default for SignalingConfig {
@@ -62,6 +65,7 @@ impl Default for SignalingConfig {
             keyring_refresh: Duration::from_secs(5),
             max_participants: 32,
             turn: None,
+            failover_grace: Duration::from_secs(10),
         }
     }
 }

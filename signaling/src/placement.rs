@@ -9,4 +9,11 @@
 pub trait Placement: Send + Sync {
     /// The WebSocket URL a new client should use; `None`: this node's own.
     fn ws_url(&self) -> Option<String>;
+
+    /// The WebSocket URLs of every node a client may use, preferred first: told to each
+    /// client at login (`login_ok.nodes`), where it reconnects when its node dies
+    /// (failover). Empty by default.
+    fn ws_urls(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -32,6 +32,8 @@ struct Net {
     inbox: BTreeMap<EndpointId, Vec<ServerMsg>>,
     /// Trunk ends made: (node, the far end's address when aimed at one).
     trunks: Vec<(usize, Option<String>)>,
+    /// Nodes killed (`kill -9`): they run nothing and messages to them fail.
+    dead: Vec<bool>,
 }
 
 fn keying(b: char) -> SrtpKeying {
@@ -66,6 +68,7 @@ impl Net {
             up: true,
             inbox: BTreeMap::new(),
             trunks: Vec::new(),
+            dead: vec![false; n],
         }
     }
 
@@ -88,6 +91,9 @@ impl Net {
         loop {
             let mut busy = false;
             for i in 0..self.cores.len() {
+                if self.dead[i] {
+                    continue;
+                }
                 while let Some(o) = self.cores[i].poll_output() {
                     self.inbox.entry(o.to).or_default().push(o.msg);
                     busy = true;
@@ -134,8 +140,10 @@ impl Net {
                     let from = self.names[i].clone();
                     match out {
                         NodeOut::Send { to, msg } => {
-                            let result = if self.up {
-                                let j = self.node(&to);
+                            let j = self.node(&to);
+                            let result = if self.dead[j] {
+                                Err(NetFailure::Unreachable)
+                            } else if self.up {
                                 Ok(self.cores[j].handle_node_msg(self.now, &from, msg.clone()))
                             } else {
                                 Err(NetFailure::Unavailable)
@@ -540,4 +548,140 @@ fn replies_and_repeats_are_harmless() {
             .count(),
         1
     );
+}
+
+/// Alice on node 0 calls Bob on node 1 (trunked); Bob's answer is in and his media leg out.
+fn trunked_call(net: &mut Net) -> (EndpointId, AccountId, AccountId, PartnerId, CallId) {
+    let partner = PartnerId::random();
+    let (alice, bob) = (AccountId::random(), AccountId::random());
+    let a = net.cores[0].attach(alice.clone(), partner.clone());
+    let b = net.cores[1].attach(bob.clone(), partner.clone());
+    net.pump();
+    net.inbox.clear();
+    let now = net.now;
+    net.cores[0]
+        .invite(now, &a, bob.clone(), MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    let call = ringing_call(&net.told(&b));
+    net.cores[1].accept(now, &b, &call, None).unwrap();
+    net.pump();
+    assert!(
+        net.told(&b)
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Media { .. }))
+    );
+    assert!(
+        net.told(&a)
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Media { .. }))
+    );
+    (a, alice, bob, partner, call)
+}
+
+#[test]
+fn a_callee_whose_node_died_resumes_the_call_on_another_node() {
+    let mut net = Net::new(3);
+    let (a, alice, bob, partner, call) = trunked_call(&mut net);
+    let anchor_end = net.trunks[0].clone();
+    assert_eq!(anchor_end.0, 0);
+    // kill -9 node 1: the anchor hears of it from membership and keeps the call.
+    net.dead[1] = true;
+    let now = net.now;
+    net.cores[0].node_down(now, "node-1");
+    net.pump();
+    assert!(net.told(&a).is_empty(), "the caller is told nothing yet");
+    assert_eq!(net.cores[0].call_count(), 1);
+    assert_eq!(
+        net.cores[0].poll_timeout(),
+        Some(now + CallConfig::default().failover_grace)
+    );
+    // Another account cannot take the call.
+    let carol = net.cores[2].attach(AccountId::random(), partner.clone());
+    net.cores[2]
+        .resume(now, &carol, &call, alice.clone())
+        .unwrap();
+    net.pump();
+    assert!(
+        net.told(&carol).iter().any(|m| matches!(
+            m,
+            ServerMsg::Error { code: ErrorCode::UnknownCall, in_reply_to: Some(r), .. } if r == "resume"
+        )),
+        "a stranger's resume is refused"
+    );
+    assert_eq!(net.cores[2].call_count(), 0);
+    // Bob logs in on node 2 and resumes: node 2 gets the same trunk end of the anchor and
+    // Bob a new leg there.
+    let b2 = net.cores[2].attach(bob.clone(), partner);
+    net.pump();
+    net.inbox.clear();
+    net.cores[2].resume(now, &b2, &call, alice).unwrap();
+    net.pump();
+    let told = net.told(&b2);
+    assert!(
+        told.iter().any(|m| matches!(
+            m,
+            ServerMsg::Media { call_id, leg } if *call_id == call && leg.address == "127.0.0.3:4000"
+        )),
+        "{told:?}"
+    );
+    assert_eq!(
+        net.trunks.last().unwrap(),
+        &(2, Some("127.0.0.1:5000".to_owned())),
+        "node 2's trunk end is aimed at the anchor's"
+    );
+    // No more grace: the call is whole again, and it ends everywhere as usual.
+    assert_eq!(net.cores[0].poll_timeout(), None);
+    net.cores[0].hangup(&a, &call).unwrap();
+    net.pump();
+    assert!(net.told(&b2).iter().any(|m| matches!(
+        m,
+        ServerMsg::CallEnded {
+            reason: EndReason::Hangup,
+            ..
+        }
+    )));
+    assert_eq!(net.cores[2].call_count(), 0);
+    assert!(net.cores[2].unreleased_sessions().is_empty());
+    assert!(net.cores[0].unreleased_sessions().is_empty());
+}
+
+#[test]
+fn without_a_resume_the_call_ends_after_the_grace() {
+    let mut net = Net::new(3);
+    let (a, _alice, _bob, _partner, call) = trunked_call(&mut net);
+    net.dead[1] = true;
+    let now = net.now;
+    net.cores[0].node_down(now, "node-1");
+    let grace = CallConfig::default().failover_grace;
+    net.cores[0].handle_timeout(now + grace - Duration::from_millis(1));
+    net.pump();
+    assert_eq!(net.cores[0].call_count(), 1);
+    net.cores[0].handle_timeout(now + grace);
+    net.pump();
+    assert!(net.told(&a).iter().any(|m| matches!(
+        m,
+        ServerMsg::CallEnded { call_id, reason: EndReason::PeerDisconnected } if *call_id == call
+    )));
+    assert_eq!(net.cores[0].call_count(), 0);
+    assert!(net.cores[0].unreleased_sessions().is_empty());
+}
+
+#[test]
+fn a_callee_whose_anchor_died_is_told_the_call_ended() {
+    let mut net = Net::new(2);
+    let (_a, _alice, _bob, _partner, call) = trunked_call(&mut net);
+    let b = net.cores[1].answerer(&call).unwrap();
+    net.dead[0] = true;
+    let now = net.now;
+    net.cores[1].node_down(now, "node-0");
+    net.pump();
+    assert!(net.told(&b).iter().any(|m| matches!(
+        m,
+        ServerMsg::CallEnded {
+            reason: EndReason::PeerDisconnected,
+            ..
+        }
+    )));
+    assert_eq!(net.cores[1].call_count(), 0);
 }

@@ -116,6 +116,17 @@ pub enum ClientMsg {
         /// The conference.
         conference_id: CallId,
     },
+    /// Take an answered call back after this endpoint's supernode died (failover): sent
+    /// on a new connection, on another node, by the same account that answered. The call's
+    /// anchor (the node of `peer`) re-trunks it to this node; the endpoint then gets a new
+    /// `media` leg. Refused with `error` `unknown_call` (`in_reply_to: "resume"`) when no
+    /// such call waits for this account.
+    Resume {
+        /// The call.
+        call_id: CallId,
+        /// The other party (the caller): the node of its endpoint anchors the call.
+        peer: AccountId,
+    },
 }
 
 impl ClientMsg {
@@ -134,6 +145,7 @@ impl ClientMsg {
         "conference_invite",
         "conference_join",
         "conference_leave",
+        "resume",
     ];
 
     /// This message's `type` name.
@@ -152,6 +164,7 @@ impl ClientMsg {
             Self::ConferenceInvite { .. } => "conference_invite",
             Self::ConferenceJoin { .. } => "conference_join",
             Self::ConferenceLeave { .. } => "conference_leave",
+            Self::Resume { .. } => "resume",
         }
     }
 }

@@ -205,4 +205,28 @@ mod tests {
             "unknown profiles are refused"
         );
     }
+
+    #[test]
+    fn resume_and_the_node_list_of_login_ok() {
+        let m = ClientMsg::Resume {
+            call_id: CallId::from_bytes([3; 16]),
+            peer: AccountId::from_bytes([4; 16]),
+        };
+        let text = encode_client(&m);
+        assert!(text.contains("\"type\":\"resume\""), "{text}");
+        assert_eq!(decode_client(&text).unwrap(), m);
+        assert_eq!(m.type_name(), "resume");
+        // `nodes` is left out when empty (a supernode alone), and optional when read.
+        let ok = |nodes: Vec<String>| ServerMsg::LoginOk {
+            endpoint_id: crate::ids::EndpointId::from_bytes([5; 16]),
+            account_id: AccountId::from_bytes([4; 16]),
+            keepalive_seconds: 20,
+            nodes,
+        };
+        let alone = encode_server(&ok(Vec::new()));
+        assert!(!alone.contains("nodes"), "{alone}");
+        assert_eq!(decode_server(&alone).unwrap(), ok(Vec::new()));
+        let net = ok(vec!["ws://a/v1/ws".into(), "ws://b/v1/ws".into()]);
+        assert_eq!(decode_server(&encode_server(&net)).unwrap(), net);
+    }
 }

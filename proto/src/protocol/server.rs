@@ -19,6 +19,11 @@ pub enum ServerMsg {
         account_id: AccountId,
         /// Seconds between server pings; silent longer than twice this closes the socket.
         keepalive_seconds: u64,
+        /// In a network: the WebSocket URLs of the live nodes of this node's region, the
+        /// preferred first (placement order), where the client reconnects if this node
+        /// dies (failover). Empty for a supernode alone.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        nodes: Vec<String>,
     },
     /// Answer to `ping`.
     Pong {

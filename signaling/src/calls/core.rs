@@ -1,6 +1,7 @@
 //! The conference state machine.
 
 mod conference;
+mod failover;
 mod remote;
 mod trunk;
 
@@ -54,6 +55,9 @@ pub struct CallConfig {
     /// Most participants of a conference (joined and joining); a join past it is
     /// `conference_full`.
     pub max_participants: usize,
+    /// Failover: how long a trunked call anchored here waits for its callee to resume on
+    /// another node after the callee's node died.
+    pub failover_grace: Duration,
 }
 
 impl Default for CallConfig {
@@ -73,6 +77,7 @@ impl Default for CallConfig {
             public_ip: None,
             network: false,
             max_participants: 32,
+            failover_grace: Duration::from_secs(10),
         }
     }
 }
@@ -276,6 +281,7 @@ impl CallCore {
                 Phase::Connecting { pending, .. } => Some(pending.deadline),
                 Phase::Active { .. } => None,
             })
+            .chain(self.failover_timeout())
             .min()
     }
 
@@ -1252,6 +1258,7 @@ impl CallCore {
             }
             self.end_call(&id, reason);
         }
+        self.failover_expired(now);
     }
 
     /// Removes the call, lets go of its relay session (released now, or once its

@@ -55,6 +55,7 @@ impl Hub {
                 relay: relay.is_some(),
                 node_id: cfg.node_id.clone(),
                 max_participants: cfg.max_participants,
+                failover_grace: cfg.failover_grace,
                 ..CallConfig::default()
             },
             directory,
@@ -82,6 +83,12 @@ impl Hub {
     /// drops repeats); the answer goes back to it.
     pub fn handle_node_msg(self: &Arc<Self>, from: &str, msg: NodeMsg) -> NodeReply {
         self.step(|core| core.handle_node_msg(Instant::now(), from, msg))
+    }
+
+    /// Node `node` of the network is dead (missed heartbeats): see
+    /// [`CallCore::node_down`] (failover).
+    pub fn node_down(self: &Arc<Self>, node: &str) {
+        self.step(|core| core.node_down(Instant::now(), node));
     }
 
     /// Starts the timer task (ring and relay timeouts; stops when the hub is dropped).
@@ -301,6 +308,7 @@ impl Hub {
             ClientMsg::ConferenceLeave { conference_id } => {
                 core.conference_leave(ep, &conference_id)
             }
+            ClientMsg::Resume { call_id, peer } => core.resume(now, ep, &call_id, peer),
             // Login and ping are the connection's business; newer types are not ours.
             _ => Ok(()),
         })

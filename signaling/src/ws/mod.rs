@@ -271,6 +271,12 @@ async fn run(mut socket: WebSocket, state: AppState) {
         endpoint_id: ep.clone(),
         account_id: account,
         keepalive_seconds: keepalive.as_secs().max(1),
+        nodes: state
+            .0
+            .placement
+            .get()
+            .map(|p| p.ws_urls())
+            .unwrap_or_default(),
     };
     if sink.send(text(&ok)).await.is_err() {
         hub.detach(&ep);

@@ -68,6 +68,13 @@ pub(super) struct CallNet {
     pub(super) trunk_out: Option<supernode_proto::relay_ops::TrunkPeer>,
     /// Mirror: this node's side of a trunked call.
     pub(super) trunk_in: Option<super::trunk::TrunkIn>,
+    /// Anchor: the trunk end sent to the answering node, kept for a resume (failover).
+    pub(super) trunk_sent: Option<supernode_proto::relay_ops::TrunkPeer>,
+    /// Anchor: the callee's node died; the call waits for a resume until then.
+    pub(super) orphaned_until: Option<Instant>,
+    /// Mirror of a resumed call: the nodes asked to resume it that have not refused, and
+    /// until when the anchor's `trunk_setup` may take.
+    pub(super) resuming: Option<(BTreeSet<String>, Instant)>,
 }
 
 impl CallNet {
@@ -354,13 +361,15 @@ impl CallCore {
             ) => {
                 self.end_call(&call_id, EndReason::PeerDisconnected);
             }
+            (NodeMsg::Resume { .. }, Ok(NodeReply::Ok)) => {}
+            (NodeMsg::Resume { .. }, _) => self.resume_refused(&call_id, to),
             _ => {}
         }
     }
 
     /// A node stopped ringing for the call: when nothing rings any more, the call ends
     /// (or, if the caller never heard `ringing`, is answered `busy`/`unavailable`).
-    fn ring_gone(&mut self, call_id: &CallId) {
+    pub(super) fn ring_gone(&mut self, call_id: &CallId) {
         let Some(call) = self.calls.get(call_id) else {
             return;
         };
@@ -523,6 +532,7 @@ impl CallCore {
                 call: call_id,
                 trunk,
             } => {
+                self.resumed_by(&call_id, from);
                 if self.handle_trunk_setup(&call_id, trunk) {
                     ok
                 } else {
@@ -576,6 +586,11 @@ impl CallCore {
                 self.ending_from = None;
                 ok
             }
+            NodeMsg::Resume {
+                call,
+                callee,
+                endpoint,
+            } => self.handle_resume(from, &call, &callee, endpoint),
             NodeMsg::Negotiate {
                 call: call_id,
                 negotiation,

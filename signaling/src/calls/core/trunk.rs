@@ -246,11 +246,12 @@ impl CallCore {
         call_id: &CallId,
         leg: crate::protocol::LegInfo,
     ) -> NodeMsg {
-        match self
-            .calls
-            .get_mut(call_id)
-            .and_then(|c| c.net.trunk_out.take())
-        {
+        let trunk = self.calls.get_mut(call_id).and_then(|c| {
+            let t = c.net.trunk_out.take();
+            c.net.trunk_sent = t.clone();
+            t
+        });
+        match trunk {
             Some(trunk) => NodeMsg::TrunkSetup {
                 call: call_id.clone(),
                 trunk,

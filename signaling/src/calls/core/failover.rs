@@ -1,0 +1,266 @@
+//! Failover of a trunked cross-node call when the callee's node dies (`kill -9`).
+//!
+//! The anchor (the caller's node) learns of the death from membership
+//! ([`CallCore::node_down`], the host calls it when a node misses its heartbeats): a call
+//! whose callee was there keeps the caller's side (its relay session, the caller's transport
+//! and the anchor's end of the trunk) for `CallConfig::failover_grace`, then ends
+//! `peer_disconnected`. Calls anchored on the dead node end at once here.
+//!
+//! Meanwhile the callee's client, whose WebSocket closed, logs in on another node and sends
+//! `resume` ([`CallCore::resume`]). That node keeps a *resuming* mirror of the call and
+//! sends [`NodeMsg::Resume`] to the nodes of the caller's endpoints; the anchor checks the
+//! account, makes the sender the callee's node and sends it `trunk_setup` again with the
+//! same trunk end. The new node sets up its end and the endpoint's transport as for a fresh
+//! answer, and the endpoint gets a new `media` leg. The anchor's trunk end is latching: the
+//! first packet from the new node that authenticates moves it there (a proven move), so the
+//! anchor's relay needs no new operation and the caller's leg does not change.
+
+use std::time::Instant;
+
+use supernode_proto::network::{NodeMsg, NodeReply, Refusal};
+
+use super::{Call, CallCore, CallError, Phase, err, remote::CallNet};
+use crate::ids::{AccountId, CallId, EndpointId};
+use crate::protocol::{EndReason, ErrorCode, MediaKind, ServerMsg};
+
+impl CallCore {
+    /// Node `node` is dead (membership): calls anchored here whose callee answered there
+    /// wait `failover_grace` for a resume; calls anchored there end (`peer_disconnected`);
+    /// it stops ringing for calls anchored here.
+    pub fn node_down(&mut self, now: Instant, node: &str) {
+        let grace = self.cfg.failover_grace;
+        let mut end = Vec::new();
+        let mut rings = Vec::new();
+        for (id, call) in &mut self.calls {
+            if call.net.caller_node.as_deref() == Some(node) {
+                end.push(id.clone());
+            } else if call.net.callee_node.as_deref() == Some(node) {
+                match (&call.phase, &call.net.trunk_sent) {
+                    (Phase::Active { .. }, Some(_)) => {
+                        if call.net.orphaned_until.is_none() {
+                            tracing::info!(call = %id, node, "callee's node died: waiting for a resume");
+                            call.net.orphaned_until = Some(now + grace);
+                        }
+                    }
+                    _ => end.push(id.clone()),
+                }
+            } else if call.net.ringing_nodes.remove(node).is_some() {
+                rings.push(id.clone());
+            }
+        }
+        for id in rings {
+            self.ring_gone(&id);
+        }
+        self.ending_from = Some(node.to_owned());
+        for id in end {
+            self.end_call(&id, EndReason::PeerDisconnected);
+        }
+        self.ending_from = None;
+    }
+
+    /// The earliest failover deadline (an orphaned call's grace, a resume's wait).
+    pub(super) fn failover_timeout(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter_map(|c| {
+                c.net
+                    .orphaned_until
+                    .or(c.net.resuming.as_ref().map(|(_, t)| *t))
+            })
+            .min()
+    }
+
+    /// Ends orphaned calls whose grace passed and resumes the anchor never took up.
+    pub(super) fn failover_expired(&mut self, now: Instant) {
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                c.net.orphaned_until.is_some_and(|t| t <= now)
+                    || c.net.resuming.as_ref().is_some_and(|(_, t)| *t <= now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            if call.net.resuming.is_some() {
+                self.resume_failed(&id);
+                continue;
+            }
+            // The dead node hears nothing.
+            call.net.callee_node = None;
+            tracing::info!(call = %id, "no resume within the failover grace");
+            self.end_call(&id, EndReason::PeerDisconnected);
+        }
+    }
+
+    /// `resume` from `ep` (a new connection after its node died): asks the nodes of the
+    /// peer's endpoints to re-trunk the call here; `media` follows.
+    pub fn resume(
+        &mut self,
+        now: Instant,
+        ep: &EndpointId,
+        call_id: &CallId,
+        peer: AccountId,
+    ) -> Result<(), CallError> {
+        let account = self
+            .endpoints
+            .get(ep)
+            .map(|e| e.account.clone())
+            .ok_or_else(super::not_yours)?;
+        if self.calls.contains_key(call_id) {
+            // Anchored here (the callee came back to the caller's node), or resumed
+            // already: a local resume is not done yet.
+            return Err(err(
+                ErrorCode::UnknownCall,
+                "this call cannot be resumed on this supernode",
+            ));
+        }
+        if self.busy.contains_key(&account) {
+            return Err(err(
+                ErrorCode::InvalidState,
+                "the account is in another call",
+            ));
+        }
+        if !self.cfg.network {
+            return Err(super::not_yours());
+        }
+        if !self.network_up {
+            return Err(err(
+                ErrorCode::NetworkUnavailable,
+                "the call spans supernodes and the network is unavailable",
+            ));
+        }
+        let nodes = self.remote_nodes(&peer);
+        if nodes.is_empty() {
+            return Err(super::not_yours());
+        }
+        for node in &nodes {
+            self.send_node(
+                node.clone(),
+                NodeMsg::Resume {
+                    call: call_id.clone(),
+                    callee: account.clone(),
+                    endpoint: ep.clone(),
+                },
+            );
+        }
+        self.busy.insert(account.clone(), call_id.clone());
+        self.calls.insert(
+            call_id.clone(),
+            Call {
+                caller: peer,
+                // The caller's endpoint is on the anchor; a mirror never addresses it.
+                caller_ep: EndpointId::random(),
+                callee: account,
+                media: MediaKind::default(),
+                sdp: None,
+                caller_offer: None,
+                deadline: now + self.cfg.relay_timeout,
+                phase: Phase::Active {
+                    callee_ep: ep.clone(),
+                    session: None,
+                },
+                net: CallNet {
+                    caller_node: nodes.iter().next().cloned(),
+                    resuming: Some((nodes, now + self.cfg.relay_timeout)),
+                    ..CallNet::default()
+                },
+            },
+        );
+        Ok(())
+    }
+
+    /// `trunk_setup` from `from` for a resuming call: `from` is its anchor.
+    pub(super) fn resumed_by(&mut self, call_id: &CallId, from: &str) {
+        if let Some(call) = self.calls.get_mut(call_id)
+            && call.net.resuming.take().is_some()
+        {
+            call.net.caller_node = Some(from.to_owned());
+        }
+    }
+
+    /// Node `to` refused (or never answered) a resume: when none is left, the resume fails.
+    pub(super) fn resume_refused(&mut self, call_id: &CallId, to: &str) {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let Some((nodes, _)) = call.net.resuming.as_mut() else {
+            return;
+        };
+        nodes.remove(to);
+        if nodes.is_empty() {
+            self.resume_failed(call_id);
+        }
+    }
+
+    /// Drops a resuming mirror; the endpoint hears `unknown_call`.
+    fn resume_failed(&mut self, call_id: &CallId) {
+        let Some(call) = self.calls.remove(call_id) else {
+            return;
+        };
+        if self.busy.get(&call.callee) == Some(call_id) {
+            self.busy.remove(&call.callee);
+        }
+        if let Phase::Active { callee_ep, .. } = call.phase {
+            self.push(
+                callee_ep,
+                ServerMsg::Error {
+                    code: ErrorCode::UnknownCall,
+                    message: "no call to resume".into(),
+                    in_reply_to: Some("resume".into()),
+                },
+            );
+        }
+    }
+
+    /// The anchor: `endpoint` of `callee` on node `from` resumes `call_id`. The old node
+    /// (when still alive) is told the call ended there; `from` gets `trunk_setup` again.
+    pub(super) fn handle_resume(
+        &mut self,
+        from: &str,
+        call_id: &CallId,
+        callee: &AccountId,
+        endpoint: EndpointId,
+    ) -> NodeReply {
+        let unknown = NodeReply::Refused {
+            why: Refusal::UnknownCall,
+        };
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return unknown;
+        };
+        if call.net.caller_node.is_some() || call.callee != *callee {
+            return unknown;
+        }
+        let (Phase::Active { callee_ep, .. }, Some(trunk)) =
+            (&mut call.phase, &call.net.trunk_sent)
+        else {
+            return unknown;
+        };
+        let trunk = trunk.clone();
+        *callee_ep = endpoint;
+        let old = call.net.callee_node.replace(from.to_owned());
+        let orphaned = call.net.orphaned_until.take().is_some();
+        tracing::info!(call = %call_id, from, old = ?old, "call resumed on another node");
+        if let Some(old) = old.filter(|o| !orphaned && o != from) {
+            // Its endpoint must not keep the trunk: the call ended there.
+            self.send_node(
+                old,
+                NodeMsg::End {
+                    call: call_id.clone(),
+                    reason: EndReason::PeerDisconnected,
+                },
+            );
+        }
+        self.send_node(
+            from.to_owned(),
+            NodeMsg::TrunkSetup {
+                call: call_id.clone(),
+                trunk,
+            },
+        );
+        NodeReply::Ok
+    }
+}
