@@ -70,6 +70,7 @@ pub mod call;
 pub mod conference;
 pub mod engine;
 mod error;
+pub mod failover;
 pub mod marks;
 pub mod report;
 pub mod runner;

@@ -126,6 +126,11 @@ pub struct SignalingClient {
     pub endpoint_id: EndpointId,
     /// The account logged in.
     pub account_id: AccountId,
+    /// The WebSocket URL of this connection.
+    pub url: String,
+    /// In a network: the nodes to reconnect to if this one dies, preferred first
+    /// (`login_ok.nodes`; see [`crate::failover`]).
+    pub nodes: Vec<String>,
     keepalive: Duration,
     last_sent: Instant,
     ping_nonce: u64,
@@ -168,11 +173,14 @@ impl SignalingClient {
                     endpoint_id,
                     account_id,
                     keepalive_seconds,
+                    nodes,
                 } => {
                     return Ok(Self {
                         ws,
                         endpoint_id,
                         account_id,
+                        url,
+                        nodes,
                         keepalive: Duration::from_secs(keepalive_seconds.max(1)),
                         last_sent: Instant::now(),
                         ping_nonce: 0,
