@@ -399,6 +399,18 @@ impl Network {
             .cloned()
     }
 
+    /// Every live node of `region` that takes endpoints, in placement order (mega nodes
+    /// first with `failover`).
+    pub fn ranked(&self, region: &str, failover: bool) -> Vec<Heartbeat> {
+        self.members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .ranked(region, failover, Instant::now())
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
     /// The shared directory (give it to signaling as its `Directory`).
     pub fn directory(&self) -> Arc<NatsDirectory> {
         self.directory.clone()
@@ -536,11 +548,31 @@ impl Network {
         bump(&self.counters.claims);
         let key = format!("answer.{}", call.as_str());
         let value = format!("{}/{}", self.cfg.node_id, endpoint.as_str());
-        match self
-            .claims
-            .update(&key, Bytes::from(value.clone()), 0)
-            .await
-        {
+        // A write can fail for a while with every server up: after a server died, the
+        // bucket's stream elects a new leader (seconds, more on a loaded machine). Such
+        // failures are retried until the reconnect grace is over; a retry after an attempt
+        // that was applied but not acknowledged finds its own claim below.
+        let give_up = Instant::now() + self.cfg.reconnect_grace;
+        let result = loop {
+            match self
+                .claims
+                .update(&key, Bytes::from(value.clone()), 0)
+                .await
+            {
+                Err(e)
+                    if e.kind() != kv::UpdateErrorKind::WrongLastRevision
+                        && Instant::now() < give_up =>
+                {
+                    tracing::debug!(error = %e, "claim failed: retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if !self.wait_connected().await {
+                        return Err(NetworkError::Unavailable("not connected to NATS".into()));
+                    }
+                }
+                r => break r,
+            }
+        };
+        match result {
             Ok(_) => Ok(Claim::Won),
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 // The key exists (that is why the create failed), but a read may reach a

@@ -45,6 +45,8 @@
 //! nats_password = ""
 //! nats_token = ""                  # … a token (never logged)
 //! nats_kv_replicas = 1             # replicas of the KV buckets (3 in a 3-server cluster)
+//! node_dead_after_ms = 3000        # a node silent this long is dead (placement, failover)
+//! failover_grace_ms = 10000        # a call whose callee's node died waits this long for a resume
 //! demo_partner = false             # POST /demo/login makes accounts for the web client (dev only)
 //! tls_cert = ""                    # PEM certificate chain: with tls_key, the listener is HTTPS/WSS
 //! tls_key = ""                     # PEM private key (PKCS#8, PKCS#1 or SEC1)
@@ -146,6 +148,12 @@ pub struct Config {
     pub nats_token: String,
     /// Replicas of the network's KV buckets.
     pub nats_kv_replicas: usize,
+    /// A node not heard for this many milliseconds is dead: out of placement, its
+    /// directory records ignored, its calls failed over (heartbeats are every second).
+    pub node_dead_after_ms: u64,
+    /// How long (ms) a call anchored here waits for its callee to resume on another node
+    /// after the callee's node died.
+    pub failover_grace_ms: u64,
     /// Serve the demo partner (`POST /demo/login`, `GET /demo/contacts`): anyone who
     /// reaches the port can create accounts. Off by default; `supernode demo` and the dev
     /// configuration (`config/dev.toml`) turn it on.
@@ -204,6 +212,8 @@ const KEYS: &[&str] = &[
     "nats_password",
     "nats_token",
     "nats_kv_replicas",
+    "node_dead_after_ms",
+    "failover_grace_ms",
     "demo_partner",
     "tls_cert",
     "tls_key",
@@ -254,6 +264,8 @@ impl Default for Config {
             nats_password: String::new(),
             nats_token: String::new(),
             nats_kv_replicas: 1,
+            node_dead_after_ms: 3000,
+            failover_grace_ms: 10_000,
             demo_partner: false,
             tls_cert: String::new(),
             tls_key: String::new(),
@@ -404,6 +416,7 @@ impl Config {
             role: self.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
             credentials,
             kv_replicas: self.nats_kv_replicas,
+            dead_after: Duration::from_millis(self.node_dead_after_ms),
             ws_url,
             ..supernode_network::NetworkConfig::default()
         };
@@ -538,6 +551,7 @@ impl Config {
             ws_rate_limit_burst: self.ws_rate_limit_burst,
             max_participants: self.max_participants.max(1),
             turn: self.turn(),
+            failover_grace: Duration::from_millis(self.failover_grace_ms),
             ..SignalingConfig::default()
         }
     }

@@ -31,6 +31,7 @@ pub async fn start(
         .context("serving cross-node messages")?;
     // Credentials send new clients to the least-loaded live node of the region.
     signaling.set_placement(Arc::new(supernode_network::NetworkPlacement(net.clone())));
+    watch_deaths(net, signaling);
     let weak = Arc::downgrade(net);
     let signaling = signaling.clone();
     tokio::spawn(async move {
@@ -65,6 +66,31 @@ pub async fn start(
         }
     });
     Ok(())
+}
+
+/// Tells the call hub when a node that was live stops being live (missed heartbeats, or
+/// left): calls with their far end there fail over (`Hub::node_down`). Checked every
+/// 100 ms, so a death is acted on within `dead_after` + 0.1 s of its last heartbeat.
+fn watch_deaths(net: &Arc<Network>, signaling: &Signaling) {
+    let weak = Arc::downgrade(net);
+    let hub = signaling.hub();
+    tokio::spawn(async move {
+        let mut live: std::collections::BTreeSet<String> = Default::default();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            let Some(net) = weak.upgrade() else { return };
+            let now: std::collections::BTreeSet<String> =
+                net.live_nodes().into_iter().map(|b| b.node).collect();
+            for gone in live.difference(&now) {
+                if gone != net.node_id() {
+                    tracing::warn!(node = %gone, "node lost: failing its calls over");
+                    hub.node_down(gone);
+                }
+            }
+            live = now;
+        }
+    });
 }
 
 /// CPU seconds this process used (user + system), from `/proc/self/stat`; 0 elsewhere.
