@@ -68,6 +68,8 @@ struct Seen {
 pub struct Members {
     dead_after: Duration,
     nodes: HashMap<String, Seen>,
+    /// Since when this node itself cannot hear anyone (its NATS connection is lost).
+    deaf_since: Option<Instant>,
 }
 
 impl Members {
@@ -76,7 +78,32 @@ impl Members {
         Self {
             dead_after,
             nodes: HashMap::new(),
+            deaf_since: None,
         }
+    }
+
+    /// This node lost its NATS connection at `now`: it can no longer hear heartbeats, so
+    /// silence proves nothing. Liveness is judged as of `now` until [`Self::hear_again`]
+    /// (a NATS outage does not make every other node dead, end their calls here or hide
+    /// their directory records: cross-node work fails with `network_unavailable` instead).
+    pub fn deaf(&mut self, now: Instant) {
+        self.deaf_since.get_or_insert(now);
+    }
+
+    /// The connection is back at `now`: every node keeps the age it had when this node
+    /// went deaf (the outage does not count), and heartbeats take over again.
+    pub fn hear_again(&mut self, now: Instant) {
+        if let Some(since) = self.deaf_since.take() {
+            let outage = now.saturating_duration_since(since);
+            for s in self.nodes.values_mut() {
+                s.at += outage;
+            }
+        }
+    }
+
+    /// The instant liveness is judged at: `now`, or when this node went deaf.
+    fn judged(&self, now: Instant) -> Instant {
+        self.deaf_since.map_or(now, |d| d.min(now))
     }
 
     /// A heartbeat arrived at `now`.
@@ -91,6 +118,7 @@ impl Members {
 
     /// Whether `node` was heard within `dead_after` of `now`.
     pub fn is_live(&self, node: &str, now: Instant) -> bool {
+        let now = self.judged(now);
         self.nodes
             .get(node)
             .is_some_and(|s| now.saturating_duration_since(s.at) < self.dead_after)
@@ -103,6 +131,7 @@ impl Members {
 
     /// Live nodes, by node id.
     pub fn live(&self, now: Instant) -> Vec<&Heartbeat> {
+        let now = self.judged(now);
         let mut v: Vec<&Heartbeat> = self
             .nodes
             .values()
@@ -115,6 +144,9 @@ impl Members {
 
     /// When the next live node turns dead (for a caller that wants to act on deaths).
     pub fn next_death(&self, now: Instant) -> Option<Instant> {
+        if self.deaf_since.is_some() {
+            return None;
+        }
         self.nodes
             .values()
             .map(|s| s.at + self.dead_after)
@@ -166,6 +198,24 @@ mod tests {
             full: false,
             seq: 1,
         }
+    }
+
+    #[test]
+    fn nobody_dies_while_this_node_is_deaf() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut m = Members::new(s(3));
+        m.observe(beat("a", "eu", 0), t0);
+        m.observe(beat("b", "eu", 0), t0 + s(2));
+        m.deaf(t0 + s(1));
+        assert!(m.is_live("a", t0 + s(60)));
+        assert_eq!(m.live(t0 + s(60)).len(), 2);
+        assert_eq!(m.next_death(t0 + s(60)), None);
+        // Back after 59 s: each node has the age it had then (a: 1 s, b: heard after).
+        m.hear_again(t0 + s(60));
+        assert!(m.is_live("a", t0 + s(61)));
+        assert!(!m.is_live("a", t0 + s(62)));
+        assert!(m.is_live("b", t0 + s(62)));
     }
 
     #[test]

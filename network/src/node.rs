@@ -261,10 +261,18 @@ impl Network {
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
                                 .get_or_insert(Instant::now());
+                            net.members
+                                .write()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .deaf(Instant::now());
                         }
                         async_nats::Event::Connected if lost => {
                             lost = false;
                             *net.down_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                            net.members
+                                .write()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .hear_again(Instant::now());
                             tracing::info!(node = %net.cfg.node_id, "NATS back: re-registering");
                             net.beat(0).await;
                             net.directory.resync();

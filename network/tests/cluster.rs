@@ -319,7 +319,6 @@ async fn exactly_one_answer_claim_wins() {
     }
 }
 
-#[ignore = "NATS fail-over drill: flaky on a loaded 2-core machine (fail-over and replication timing); run with --ignored (closing note of 2026-12-06)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_nats_server_down_then_all_down_then_back() {
     let Some(mut cluster) = NatsCluster::start(3) else {

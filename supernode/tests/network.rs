@@ -111,6 +111,21 @@ impl Network {
         Some(net)
     }
 
+    /// Panics with `what` and the nodes' logs (their warnings and errors).
+    fn fail(&self, what: &str) -> ! {
+        for (i, n) in self.nodes.iter().enumerate() {
+            let log = std::fs::read_to_string(n.dir.join("supernode.log")).unwrap_or_default();
+            eprintln!("--- node-{i} (warnings and errors)");
+            for l in log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            {
+                eprintln!("{l}");
+            }
+        }
+        panic!("{what}");
+    }
+
     /// Polls `/v1/network` of `node` until `f` holds (20 s at most).
     async fn wait(&self, node: &Node, what: &str, f: impl Fn(&Value) -> bool) -> Value {
         let end = Instant::now() + Duration::from_secs(20);
@@ -305,7 +320,6 @@ async fn edge_clients_on_different_nodes_call_with_media() {
     }
 }
 
-#[ignore = "NATS fail-over drill: flaky on a loaded 2-core machine (fail-over and replication timing); run with --ignored (closing note of 2026-12-06)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_failures_one_server_then_all_then_back() {
     let Some(mut net) = Network::start().await else {
@@ -345,7 +359,7 @@ async fn nats_failures_one_server_then_all_then_back() {
     let call = a
         .invite(bob.clone(), MediaKind::Audio, Duration::from_secs(20))
         .await
-        .unwrap();
+        .unwrap_or_else(|e| net.fail(&format!("a call after one NATS server died: {e:?}")));
     let (mut b, answered) = answer.await.unwrap();
     answered.unwrap();
     let mut c = net.login(0, &carol_token).await;
