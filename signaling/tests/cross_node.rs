@@ -668,13 +668,23 @@ fn without_a_resume_the_call_ends_after_the_grace() {
 }
 
 #[test]
-fn a_callee_whose_anchor_died_is_told_the_call_ended() {
+fn a_callee_whose_anchor_died_is_told_the_call_ended_after_the_grace() {
     let mut net = Net::new(2);
     let (_a, _alice, _bob, _partner, call) = trunked_call(&mut net);
     let b = net.cores[1].answerer(&call).unwrap();
     net.dead[0] = true;
     let now = net.now;
     net.cores[1].node_down(now, "node-0");
+    net.pump();
+    assert!(net.told(&b).is_empty(), "the callee waits the grace");
+    // Heard again (a false death): nothing happens after the grace.
+    net.cores[1].node_up("node-0");
+    let grace = CallConfig::default().failover_grace;
+    net.cores[1].handle_timeout(now + grace);
+    assert_eq!(net.cores[1].call_count(), 1);
+    // Dead for good: the call ends once the grace is over.
+    net.cores[1].node_down(now + grace, "node-0");
+    net.cores[1].handle_timeout(now + grace * 2);
     net.pump();
     assert!(net.told(&b).iter().any(|m| matches!(
         m,

@@ -88,6 +88,9 @@ fn watch_deaths(net: &Arc<Network>, signaling: &Signaling) {
                     hub.node_down(gone);
                 }
             }
+            for back in now.difference(&live) {
+                hub.node_up(back);
+            }
             live = now;
         }
     });

@@ -91,6 +91,11 @@ impl Hub {
         self.step(|core| core.node_down(Instant::now(), node));
     }
 
+    /// Node `node` is live again: see [`CallCore::node_up`].
+    pub fn node_up(self: &Arc<Self>, node: &str) {
+        self.step(|core| core.node_up(node));
+    }
+
     /// Starts the timer task (ring and relay timeouts; stops when the hub is dropped).
     pub fn start_timer(hub: &Arc<Self>) {
         let weak = Arc::downgrade(hub);

@@ -4,7 +4,7 @@
 //! ([`CallCore::node_down`], the host calls it when a node misses its heartbeats): a call
 //! whose callee was there keeps the caller's side (its relay session, the caller's transport
 //! and the anchor's end of the trunk) for `CallConfig::failover_grace`, then ends
-//! `peer_disconnected`. Calls anchored on the dead node end at once here.
+//! `peer_disconnected`. Calls anchored on the dead node wait as long, then end here.
 //!
 //! Meanwhile the callee's client, whose WebSocket closed, logs in on another node and sends
 //! `resume` ([`CallCore::resume`]). That node keeps a *resuming* mirror of the call and
@@ -24,38 +24,37 @@ use crate::ids::{AccountId, CallId, EndpointId};
 use crate::protocol::{EndReason, ErrorCode, MediaKind, ServerMsg};
 
 impl CallCore {
-    /// Node `node` is dead (membership): calls anchored here whose callee answered there
-    /// wait `failover_grace` for a resume; calls anchored there end (`peer_disconnected`);
-    /// it stops ringing for calls anchored here.
+    /// Node `node` is dead (membership): calls with their other end there wait
+    /// `failover_grace` (for a resume when the callee's node died; for the node to be heard
+    /// again when membership was wrong, see [`Self::node_up`]), then end
+    /// `peer_disconnected`. Ringing calls are left to their ring timeout and `end`
+    /// messages (a node judged dead during a NATS server's fail-over may be alive).
     pub fn node_down(&mut self, now: Instant, node: &str) {
         let grace = self.cfg.failover_grace;
-        let mut end = Vec::new();
-        let mut rings = Vec::new();
         for (id, call) in &mut self.calls {
-            if call.net.caller_node.as_deref() == Some(node) {
-                end.push(id.clone());
-            } else if call.net.callee_node.as_deref() == Some(node) {
-                match (&call.phase, &call.net.trunk_sent) {
-                    (Phase::Active { .. }, Some(_)) => {
-                        if call.net.orphaned_until.is_none() {
-                            tracing::info!(call = %id, node, "callee's node died: waiting for a resume");
-                            call.net.orphaned_until = Some(now + grace);
-                        }
-                    }
-                    _ => end.push(id.clone()),
-                }
-            } else if call.net.ringing_nodes.remove(node).is_some() {
-                rings.push(id.clone());
+            let far = call.net.caller_node.as_deref() == Some(node)
+                || call.net.callee_node.as_deref() == Some(node);
+            if far
+                && matches!(call.phase, Phase::Active { .. })
+                && call.net.resuming.is_none()
+                && call.net.orphaned_until.is_none()
+            {
+                tracing::info!(call = %id, node, "far node died: waiting for a resume");
+                call.net.orphaned_until = Some(now + grace);
             }
         }
-        for id in rings {
-            self.ring_gone(&id);
+    }
+
+    /// Node `node` is heard again (membership judged it dead wrongly, e.g. while a NATS
+    /// server failed over): its calls stop waiting.
+    pub fn node_up(&mut self, node: &str) {
+        for call in self.calls.values_mut() {
+            if call.net.caller_node.as_deref() == Some(node)
+                || call.net.callee_node.as_deref() == Some(node)
+            {
+                call.net.orphaned_until = None;
+            }
         }
-        self.ending_from = Some(node.to_owned());
-        for id in end {
-            self.end_call(&id, EndReason::PeerDisconnected);
-        }
-        self.ending_from = None;
     }
 
     /// The earliest failover deadline (an orphaned call's grace, a resume's wait).
@@ -91,6 +90,7 @@ impl CallCore {
             }
             // The dead node hears nothing.
             call.net.callee_node = None;
+            call.net.caller_node = None;
             tracing::info!(call = %id, "no resume within the failover grace");
             self.end_call(&id, EndReason::PeerDisconnected);
         }
