@@ -38,8 +38,8 @@ use supernode_proto::SrtpProfile as WireProfile;
 use supernode_proto::ids::{CallId, RelaySessionId, TransportId};
 use supernode_proto::protocol::SrtpKeying;
 use supernode_proto::relay_ops::{
-    AddTransport, BrowserGrant, BrowserOffer, DtlsFingerprint, IceCandidate, RelayOp, RelayOpError,
-    RelayOutcome, RelayResult, TransportGrant, TransportKind,
+    AddTransport, BrowserGrant, BrowserOffer, DtlsFingerprint, IceCandidate, MediaKindOfLine,
+    RelayOp, RelayOpError, RelayOutcome, RelayResult, TransportGrant, TransportKind,
 };
 use supernode_relay::core::{
     BrowserSpec, DtlsIdentity, Fingerprint, IceCredentials, LegSrtpKeys, LegStats, Pt, SrtpKey,
@@ -636,6 +636,18 @@ impl HostRelay {
             remote_fingerprint: fingerprint,
             remote_ufrag: Some(offer.ice_ufrag.clone()),
             twcc_extension_id: offer.twcc_extension_id,
+            mid_extension_id: offer.mid_extension_id,
+            receive_mids: offer
+                .send
+                .iter()
+                .filter_map(|s| {
+                    let clock = match s.kind {
+                        MediaKindOfLine::Audio => 48_000,
+                        MediaKindOfLine::Video => 90_000,
+                    };
+                    Some((clock, s.mid.clone()?))
+                })
+                .collect(),
         };
         Ok((LegRequest::browser(ice, spec, clock_rates), grant))
     }
@@ -829,6 +841,7 @@ mod tests {
                     value: DtlsIdentity::generate().unwrap().fingerprint().to_sdp(),
                 },
                 twcc_extension_id: None,
+                mid_extension_id: None,
                 clock_rates: vec![(111, 48_000)],
                 send: vec![],
             });
@@ -900,6 +913,7 @@ mod tests {
                 value: fp,
             },
             twcc_extension_id: Some(3),
+            mid_extension_id: None,
             clock_rates: vec![(111, 48_000), (96, 90_000)],
             send: vec![],
         };

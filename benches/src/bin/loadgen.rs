@@ -371,6 +371,8 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
                     remote_fingerprint: client_id.fingerprint(),
                     remote_ufrag: Some(own.clone()),
                     twcc_extension_id: None,
+                    mid_extension_id: None,
+                    receive_mids: Vec::new(),
                 },
                 vec![(Pt(111), 48_000), (Pt(96), 90_000)],
             );

@@ -220,6 +220,12 @@ impl Core {
             .codec_pt(clock)
             .zip(self.t(d).codec_pt(clock))
             .filter(|(from, to)| from != to);
+        let from_mid = self.t(f).browser.as_ref().and_then(|b| b.mid_extension_id);
+        let mid = self
+            .t(d)
+            .browser
+            .as_ref()
+            .and_then(|b| b.mid_rewrite(clock, from_mid));
         let dest = self.t_mut(d);
         if dest.send.iter().flatten().any(|s| s.source == Some(source)) {
             return;
@@ -242,12 +248,14 @@ impl Core {
                 s.orphaned_at = None;
                 s.source_sr = None;
                 s.pt_map = pt_map;
+                s.mid = mid;
                 i
             }
             None => {
                 let out = choose_ssrc(dest, ssrc, src_id);
                 let mut s = SendStream::new(source, out, clock);
                 s.pt_map = pt_map;
+                s.mid = mid;
                 let s = Some(s);
                 match dest.send.iter().position(Option::is_none) {
                     Some(i) => {
