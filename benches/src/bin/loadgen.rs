@@ -326,9 +326,20 @@ fn browser_handshake(
     LegSrtp::new(keys).map_err(anyhow::Error::msg)
 }
 
+/// The loopback address browser `n` of the `webrtc` row sends from (127.10.0.1 onwards).
+fn browser_ip(n: usize) -> std::net::IpAddr {
+    let k = n + 1;
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+        127,
+        10 + (k >> 16) as u8,
+        (k >> 8) as u8,
+        k as u8,
+    ))
+}
+
 /// The `webrtc` row: per stream a browser transport (ICE-lite, DTLS-SRTP with the relay's
-/// certificate; loadgen's side is `DtlsClient` on a socket of its own) on the worker's shared
-/// port, forwarding to an own-port SRTP leg aimed at loadgen's receiver.
+/// certificate; loadgen's side is `DtlsClient`, from a loopback address of its own) on the
+/// worker's shared port, forwarding to an own-port SRTP leg aimed at loadgen's receiver.
 fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
     use supernode_relay::core::{BrowserSpec, DtlsIdentity, IceCredentials, Pt};
     let relay = Relay::start(RelayConfig {
@@ -350,6 +361,7 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
     let relay_id = std::sync::Arc::new(DtlsIdentity::generate().map_err(anyhow::Error::msg)?);
     let client_id = DtlsIdentity::generate().map_err(anyhow::Error::msg)?;
     let rx = load.rx.local_addr()?;
+    let tx_port = load.tx.local_addr()?.port();
     let mut streams = Vec::new();
     for c in 0..calls {
         for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
@@ -385,7 +397,12 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
             };
             let (_s, legs) = relay.create_session(vec![browser, out])?;
             relay.connect(legs[0].id, legs[1].id)?;
-            let sock = supernode_relay::udp::bind("127.0.0.1:0".parse()?, false)?;
+            // Each browser is an address of its own at the sender socket's port: the
+            // handshake goes through a socket bound there, the media through the sender
+            // socket with that source address (batched like every other row's).
+            let ip = browser_ip(n);
+            let sock = supernode_relay::udp::bind(SocketAddr::new(ip, tx_port), false)
+                .with_context(|| format!("binding browser {n} at {ip}:{tx_port}"))?;
             let srtp = browser_handshake(&sock, legs[0].local, &ufrag, &own, &pwd, &client_id)
                 .with_context(|| format!("browser transport {n}"))?;
             let mut s = Stream::new(
@@ -396,6 +413,7 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
                 Some(srtp),
                 (c as u64 * 7_919_000) % 20_000_000,
             );
+            s.src = Some(ip);
             s.sock = Some(sock);
             streams.push(s);
         }
