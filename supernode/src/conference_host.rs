@@ -7,9 +7,10 @@
 //! port; the mixes come back through the transport's return). [`HostedConference::join`]
 //! adds a participant's transport and routes it: its audio to the processor only, its mix
 //! (a stream of the processor) to it alone, its video to every other participant and theirs
-//! to it (SFU). [`HostedConference::leave`] undoes that; the others' streams go on (a
-//! newcomer may continue a leaver's SSRC at a receiver: see the relay core's orphan
-//! adoption). Past `max_participants` a join is a typed [`ConferenceHostError::Full`],
+//! to it (SFU). [`HostedConference::leave`] undoes that; the others' streams go on. A
+//! leaver's video streams at the others are dropped rather than left for adoption, so a
+//! newcomer's video is always its own stream (its own SSRC) at every receiver; its mix
+//! stream (never reused: each participant has its own mix SSRC) goes with it. Past `max_participants` a join is a typed [`ConferenceHostError::Full`],
 //! checked before any relay resource is taken.
 
 use std::sync::Arc;
@@ -171,6 +172,11 @@ impl HostedConference {
         self.handle.remove(participant_of(leg));
         let r = relay.release_leg(leg);
         relay.remove_stream(self.mixer, m.mix)?;
+        // Its video ends at the others (no joiner continues it under its SSRC): each
+        // participant's video is its own stream, which the roster's SSRCs name.
+        for o in &self.members {
+            relay.drop_orphans(o.leg, StreamKind::Video)?;
+        }
         r.map_err(Into::into)
     }
 
