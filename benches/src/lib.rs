@@ -7,4 +7,4 @@
 
 pub mod pesq;
 pub mod speech;
-pub mod wav;
+pub use supernode_media::wav;

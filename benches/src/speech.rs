@@ -47,7 +47,8 @@ pub fn upsample3(x: &[i16]) -> Vec<i16> {
 
 /// The clip at 48 kHz, once: `Err` when the file is missing or not 16 kHz 16-bit PCM.
 pub fn clip_48k() -> Result<Vec<i16>, String> {
-    let w = wav::read(&clip_path())?;
+    let path = clip_path();
+    let w = wav::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     if w.rate != 16_000 {
         return Err(format!(
             "{}: need 16 kHz, got {}",

@@ -7,6 +7,11 @@
 //! batch before protecting; received datagram into the scratch buffer before unprotecting),
 //! so both sides go from a borrowed packet to a processed one.
 //!
+//! A third row per profile and size, `primitives`, is the floor: only the cipher and MAC
+//! calls a protect makes (AES-CTR keystream + HMAC-SHA1 over header and payload, or one
+//! AES-GCM seal), with no SRTP bookkeeping, so `media / primitives` is what the session
+//! adds over the crypto it cannot avoid.
+//!
 //! `cargo bench -p supernode-media --no-default-features --bench srtp` (it lives in
 //! `media`, not `benches`, so that it builds without the codecs and the host's crates);
 //! `scripts/srtp_bench_table.py` prints the medians and ratios from `target/criterion`.
@@ -14,12 +19,16 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hmac::{Hmac, Mac};
+use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use rtc_srtp::context::Context;
 use rtc_srtp::crypto::RTCCryptoProvider;
 use rtc_srtp::crypto::providers::RingProvider;
 use rtc_srtp::option::srtp_replay_protection;
 use rtc_srtp::protection_profile::ProtectionProfile;
+use sha1::Sha1;
 use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::rtp::RtpHeader;
 use supernode_media::srtp::{SrtpKey, SrtpProfile, SrtpSession};
@@ -105,6 +114,17 @@ fn srtp(c: &mut Criterion) {
                 })
             });
 
+            let mut i = 0usize;
+            let mut floor = Primitives::new(profile);
+            g.bench_function(format!("protect/{pname}/{payload}B/primitives"), |b| {
+                b.iter(|| {
+                    let p = black_box(&plain[i & 4095]);
+                    buf[..p.len()].copy_from_slice(p);
+                    i += 1;
+                    floor.seal(&mut buf, p.len())
+                })
+            });
+
             let mut ctx = rtc(&key, true);
             let mut j = 0usize;
             g.bench_function(format!("unprotect/{pname}/{payload}B/rtc-srtp"), |b| {
@@ -136,6 +156,53 @@ fn srtp(c: &mut Criterion) {
         }
     }
     g.finish();
+}
+
+/// The crypto calls of one protect and nothing else (fixed IV, no index or replay state).
+enum Primitives {
+    Cm(Box<(aes::Aes128Enc, Hmac<Sha1>)>),
+    Gcm(Box<LessSafeKey>),
+}
+
+impl Primitives {
+    fn new(profile: SrtpProfile) -> Self {
+        match profile {
+            SrtpProfile::Aes128CmHmacSha1_80 => Self::Cm(Box::new((
+                aes::Aes128Enc::new(&[7u8; 16].into()),
+                <Hmac<Sha1> as Mac>::new_from_slice(&[3; 20]).unwrap(),
+            ))),
+            _ => Self::Gcm(Box::new(LessSafeKey::new(
+                UnboundKey::new(&AES_128_GCM, &[7; 16]).unwrap(),
+            ))),
+        }
+    }
+
+    /// Encrypts the payload after the 12-byte header of `buf[..len]` and returns the tag's
+    /// first byte (so nothing is optimised away).
+    fn seal(&mut self, buf: &mut [u8], len: usize) -> u8 {
+        let (hdr, payload) = buf[..len].split_at_mut(12);
+        match self {
+            Self::Cm(keys) => {
+                let (aes, mac) = &**keys;
+                let mut ctr = ctr::Ctr128BE::from_core(ctr::CtrCore::inner_iv_init(
+                    aes.clone(),
+                    &[5; 16].into(),
+                ));
+                ctr.apply_keystream(payload);
+                let mut m = mac.clone();
+                m.update(hdr);
+                m.update(payload);
+                m.update(&[0; 4]);
+                m.finalize().into_bytes()[0]
+            }
+            Self::Gcm(k) => {
+                let nonce = Nonce::assume_unique_for_key([5; 12]);
+                k.seal_in_place_separate_tag(nonce, Aad::from(&*hdr), payload)
+                    .unwrap()
+                    .as_ref()[0]
+            }
+        }
+    }
 }
 
 criterion_group!(benches, srtp);

@@ -15,6 +15,7 @@
 //! - [`quality`]: the ITU-T G.107 E-model (R factor, MOS) for call-quality estimates.
 //! - [`srtp`]: SRTP/SRTCP sessions (RFC 3711, RFC 7714), protecting and unprotecting in place.
 //! - [`rfc3550`]: receive statistics, NTP time and RTT of RTCP reports.
+//! - [`wav`]: 16-bit PCM WAV files, read as mono and written as mono.
 //!
 //! Feature `codec` (default): [`codec`], [`jitter`] and [`mixer`] (libopus, openh264). Without it the
 //! crate builds no C codec (the relay uses it so).
@@ -39,3 +40,4 @@ pub mod quality;
 pub mod rfc3550;
 pub mod srtp;
 pub mod video;
+pub mod wav;

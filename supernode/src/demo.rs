@@ -414,48 +414,12 @@ fn demo(args: &DemoArgs, me: &Path, edge: &Path, dir: &Path) -> anyhow::Result<(
         .enable_all()
         .build()?;
     let http = reqwest::Client::new();
-    let post = |path: String, body: Value| {
-        let http = http.clone();
-        let key = api_key.clone();
-        let url = format!("{base}{path}");
-        async move {
-            let r = http
-                .post(&url)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .with_context(|| format!("POST {url}"))?;
-            let status = r.status();
-            let v: Value = r.json().await.context("JSON answer")?;
-            if !status.is_success() {
-                bail!("POST {url}: {status} {v}");
-            }
-            anyhow::Ok(v)
-        }
-    };
-    let (alice, bob, alice_tok, bob_tok) = rt.block_on(async {
-        let alice = post(
-            "/v1/accounts".into(),
-            json!({"display_name": "Alice", "external_id": "demo-alice"}),
-        )
-        .await?;
-        let bob = post(
-            "/v1/accounts".into(),
-            json!({"display_name": "Bob", "external_id": "demo-bob"}),
-        )
-        .await?;
-        let a = alice["id"].as_str().context("account id")?.to_owned();
-        let b = bob["id"].as_str().context("account id")?.to_owned();
-        let at = post(format!("/v1/accounts/{a}/credentials"), json!({})).await?;
-        let bt = post(format!("/v1/accounts/{b}/credentials"), json!({})).await?;
-        anyhow::Ok((
-            a,
-            b,
-            at["token"].as_str().context("token")?.to_owned(),
-            bt["token"].as_str().context("token")?.to_owned(),
-        ))
-    })?;
+    let DemoPair {
+        alice,
+        bob,
+        alice_token: alice_tok,
+        bob_token: bob_tok,
+    } = rt.block_on(make_pair(&http, &base, &api_key))?;
     say(&format!(
         "accounts {alice} (Alice, caller) and {bob} (Bob, callee) created; credentials issued"
     ));
@@ -708,6 +672,63 @@ pub(crate) fn pretty(v: &Option<Value>) -> String {
         }
         None => "(none)".into(),
     }
+}
+
+/// Alice and Bob, the demo's two anonymous accounts, with a login credential each.
+pub(crate) struct DemoPair {
+    pub alice: String,
+    pub bob: String,
+    pub alice_token: String,
+    pub bob_token: String,
+}
+
+/// Creates the demo's two accounts through the partner REST API at `base` and issues each a
+/// credential: what a partner's server does before its users call.
+pub(crate) async fn make_pair(
+    http: &reqwest::Client,
+    base: &str,
+    api_key: &str,
+) -> anyhow::Result<DemoPair> {
+    let post = |path: String, body: Value| {
+        let url = format!("{base}{path}");
+        async move {
+            let r = http
+                .post(&url)
+                .bearer_auth(api_key)
+                .json(&body)
+                .send()
+                .await
+                .with_context(|| format!("POST {url}"))?;
+            let status = r.status();
+            let v: Value = r.json().await.context("JSON answer")?;
+            if !status.is_success() {
+                bail!("POST {url}: {status} {v}");
+            }
+            anyhow::Ok(v)
+        }
+    };
+    let account = |name: &'static str, external: &'static str| {
+        let post = &post;
+        async move {
+            let account = post(
+                "/v1/accounts".into(),
+                json!({"display_name": name, "external_id": external}),
+            )
+            .await?;
+            let id = account["id"].as_str().context("account id")?.to_owned();
+            let cred = post(format!("/v1/accounts/{id}/credentials"), json!({})).await?;
+            let token = cred["token"].as_str().context("token")?.to_owned();
+            anyhow::Ok((id, token))
+        }
+    };
+    let (alice, alice_token) = account("Alice", "demo-alice").await?;
+    let (bob, bob_token) = account("Bob", "demo-bob").await?;
+    Ok(DemoPair {
+        alice,
+        bob,
+        alice_token,
+        bob_token,
+    })
 }
 
 /// One unlabelled sample of `/metrics`.

@@ -21,10 +21,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cli::DemoArgs;
-use crate::demo::{Guard, check, collect, edge_path, last_json, metric, pretty, relay_lines, say};
+use crate::demo::{
+    DemoPair, Guard, check, collect, edge_path, last_json, make_pair, metric, pretty, relay_lines,
+    say,
+};
 
 /// `nats-server` on `PATH` (or in `/usr/sbin`, where Debian puts it).
 fn nats_server() -> anyhow::Result<PathBuf> {
@@ -188,45 +191,12 @@ fn demo(args: &DemoArgs, nats: &Path, me: &Path, edge: &Path, dir: &Path) -> any
     })?;
     say(&format!("every node sees {n} live nodes"));
 
-    let post = |path: String, body: Value| {
-        let (http, key, url) = (http.clone(), api_key.clone(), format!("{}{path}", bases[0]));
-        async move {
-            let r = http
-                .post(&url)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .with_context(|| format!("POST {url}"))?;
-            let status = r.status();
-            let v: Value = r.json().await.context("JSON answer")?;
-            if !status.is_success() {
-                bail!("POST {url}: {status} {v}");
-            }
-            anyhow::Ok(v)
-        }
-    };
-    let (bob, alice_tok, bob_tok) = rt.block_on(async {
-        let alice = post(
-            "/v1/accounts".into(),
-            json!({"display_name": "Alice", "external_id": "demo-alice"}),
-        )
-        .await?;
-        let bob = post(
-            "/v1/accounts".into(),
-            json!({"display_name": "Bob", "external_id": "demo-bob"}),
-        )
-        .await?;
-        let a = alice["id"].as_str().context("account id")?.to_owned();
-        let b = bob["id"].as_str().context("account id")?.to_owned();
-        let at = post(format!("/v1/accounts/{a}/credentials"), json!({})).await?;
-        let bt = post(format!("/v1/accounts/{b}/credentials"), json!({})).await?;
-        anyhow::Ok((
-            b,
-            at["token"].as_str().context("token")?.to_owned(),
-            bt["token"].as_str().context("token")?.to_owned(),
-        ))
-    })?;
+    let DemoPair {
+        bob,
+        alice_token: alice_tok,
+        bob_token: bob_tok,
+        ..
+    } = rt.block_on(make_pair(&http, &bases[0], &api_key))?;
 
     let secs = args.seconds.max(2);
     let spawn_edge = |base: &str, role: &[&str], token: &str, seed: &str, peer_seed: &str| {

@@ -217,7 +217,7 @@ fn setup_relay(
         pin_cpus: if args.pin { vec![1] } else { vec![] },
         spin: Duration::from_micros(args.spin_us),
         core: CoreConfig {
-            idle_timeout: Duration::from_secs(3600),
+            idle_timeout: never_idle(args),
             nack_cache_bytes: args.relay_nack_cache,
             report_interval: Duration::from_millis(args.relay_report_ms),
             ..RelayConfig::default().core
@@ -347,8 +347,8 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
         pin_cpus: if args.pin { vec![1] } else { vec![] },
         spin: Duration::from_micros(args.spin_us),
         core: CoreConfig {
-            idle_timeout: Duration::from_secs(3600),
-            consent_timeout: Duration::from_secs(3600),
+            idle_timeout: never_idle(args),
+            consent_timeout: never_idle(args),
             nack_cache_bytes: args.relay_nack_cache,
             report_interval: Duration::from_millis(args.relay_report_ms),
             ..RelayConfig::default().core
@@ -668,6 +668,13 @@ fn ok(r: &StepResult, args: &Args) -> bool {
 
 /// A new forwarder of `target` with its calls, warmed up: the relay's legs latched,
 /// rtpengine's peers learnt.
+/// The relay's idle (and consent) timeout in loadgen: longer than any run, soak included.
+/// The callee side of a call only receives, so with the production timeout its transport
+/// would be freed as idle in the middle of a long run.
+fn never_idle(args: &Args) -> Duration {
+    Duration::from_secs(3600 + args.soak.saturating_mul(2))
+}
+
 fn fresh_forwarder(
     args: &Args,
     load: &mut Load,

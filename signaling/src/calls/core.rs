@@ -1,6 +1,7 @@
 //! The conference state machine.
 
 mod conference;
+mod ops;
 mod remote;
 mod trunk;
 
@@ -14,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use supernode_proto::SrtpProfile;
 use supernode_proto::relay_ops::{
-    AddTransport, CreateSession, RelayOp, RelayOutcome, RelayResult, Release, Subscribe,
-    TransportGrant, TransportKind,
+    CreateSession, RelayOp, RelayOutcome, RelayResult, Release, TransportGrant,
 };
 
 use super::browser::CheckedOffer;
@@ -808,32 +808,6 @@ impl CallCore {
         let session = RelaySessionId::random();
         let (caller_tr, callee_tr) = (TransportId::random(), TransportId::random());
         let caller_offer = self.calls.get(call_id).and_then(|c| c.caller_offer.clone());
-        let transport = |transport: &TransportId, offer: Option<&CheckedOffer>| {
-            RelayOp::AddTransport(AddTransport {
-                op: OperationId::random(),
-                session: session.clone(),
-                transport: transport.clone(),
-                kind: if offer.is_some() {
-                    TransportKind::Browser
-                } else {
-                    TransportKind::Client
-                },
-                srtp: if offer.is_some() {
-                    None
-                } else {
-                    Some(self.cfg.srtp)
-                },
-                browser: offer.map(|o| o.relay_offer(transport, &self.cfg.browser_media)),
-            })
-        };
-        let subscribe = |source: &TransportId, sink: &TransportId| {
-            RelayOp::Subscribe(Subscribe {
-                op: OperationId::random(),
-                session: session.clone(),
-                source: source.clone(),
-                sink: sink.clone(),
-            })
-        };
         // A callee on another node is reached over a trunk to its node's relay.
         let callee_remote = self
             .calls
@@ -842,7 +816,7 @@ impl CallCore {
         let callee_op = if callee_remote {
             self.trunk_op(&session, &callee_tr)
         } else {
-            transport(&callee_tr, callee_offer.as_deref())
+            self.endpoint_transport_op(&session, &callee_tr, callee_offer.as_deref())
         };
         let batch = vec![
             RelayOp::CreateSession(CreateSession {
@@ -850,10 +824,10 @@ impl CallCore {
                 session: session.clone(),
                 call: call_id.clone(),
             }),
-            transport(&caller_tr, caller_offer.as_ref()),
+            self.endpoint_transport_op(&session, &caller_tr, caller_offer.as_ref()),
             callee_op,
-            subscribe(&caller_tr, &callee_tr),
-            subscribe(&callee_tr, &caller_tr),
+            ops::subscribe_op(&session, &caller_tr, &callee_tr),
+            ops::subscribe_op(&session, &callee_tr, &caller_tr),
         ];
         self.sessions.insert(
             session.clone(),

@@ -13,10 +13,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use supernode_proto::network::NodeMsg;
 use supernode_proto::relay_ops::{
-    AddTransport, AddTrunk, CreateSession, RelayOp, RelayOutcome, Subscribe, TransportGrant,
-    TransportKind, TrunkGrant, TrunkPeer,
+    AddTrunk, CreateSession, RelayOp, RelayOutcome, TransportGrant, TrunkGrant, TrunkPeer,
 };
 
+use super::ops::subscribe_op;
 use super::{CallCore, Phase, SessionBook, leg_info};
 use crate::calls::browser::CheckedOffer;
 use crate::ids::{CallId, OperationId, RelaySessionId, TransportId};
@@ -106,14 +106,6 @@ impl CallCore {
         };
         let session = RelaySessionId::random();
         let (trunk_tr, client_tr) = (TransportId::random(), TransportId::random());
-        let subscribe = |source: &TransportId, sink: &TransportId| {
-            RelayOp::Subscribe(Subscribe {
-                op: OperationId::random(),
-                session: session.clone(),
-                source: source.clone(),
-                sink: sink.clone(),
-            })
-        };
         let batch = vec![
             RelayOp::CreateSession(CreateSession {
                 op: OperationId::random(),
@@ -127,26 +119,9 @@ impl CallCore {
                 srtp: self.cfg.srtp,
                 peer: Some(trunk),
             }),
-            RelayOp::AddTransport(AddTransport {
-                op: OperationId::random(),
-                session: session.clone(),
-                transport: client_tr.clone(),
-                kind: if offer.is_some() {
-                    TransportKind::Browser
-                } else {
-                    TransportKind::Client
-                },
-                srtp: if offer.is_some() {
-                    None
-                } else {
-                    Some(self.cfg.srtp)
-                },
-                browser: offer
-                    .as_deref()
-                    .map(|o| o.relay_offer(&client_tr, &self.cfg.browser_media)),
-            }),
-            subscribe(&trunk_tr, &client_tr),
-            subscribe(&client_tr, &trunk_tr),
+            self.endpoint_transport_op(&session, &client_tr, offer.as_deref()),
+            subscribe_op(&session, &trunk_tr, &client_tr),
+            subscribe_op(&session, &client_tr, &trunk_tr),
         ];
         self.sessions.insert(
             session.clone(),
