@@ -50,9 +50,10 @@ use supernode_signaling::relay_access::{RelayAccess, RelayReply};
 
 use crate::call_quality::MosHistogram;
 use crate::conference_host::{ConferenceHostError, HostedConference};
-use crate::media_threads::MediaThreads;
-use supernode_media::conference::ConferenceConfig;
+use crate::media_threads::{MediaThreads, participant_of};
+use supernode_media::conference::{ConferenceConfig, ConferenceEvent, ParticipantId};
 use supernode_proto::relay_ops::{JoinConference, OpenConference};
+use supernode_signaling::calls::SpeechEvent;
 
 /// Who a relay session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,6 +292,44 @@ impl HostRelay {
                 _ => {}
             }
         }
+    }
+
+    /// Takes what the conferences' mixers said about voices since the last call, as the
+    /// conference core names it (its relay session, the participants' transports). The
+    /// host hands each to [`supernode_signaling::calls::hub::Hub::conference_speech`].
+    pub fn take_speech(&self) -> Vec<(RelaySessionId, SpeechEvent)> {
+        let confs = lock(&self.conferences);
+        let mut out = Vec::new();
+        for (session, cs) in confs.iter() {
+            let transport_of = |p: ParticipantId| {
+                cs.transports
+                    .iter()
+                    .find(|(_, leg)| participant_of(**leg) == p)
+                    .map(|(t, _)| t.clone())
+            };
+            for ev in cs.conf.outlet().events.try_iter() {
+                let ev = match ev {
+                    ConferenceEvent::Speaking {
+                        participant,
+                        speaking,
+                    } => match transport_of(participant) {
+                        Some(transport) => SpeechEvent::Speaking {
+                            transport,
+                            speaking,
+                        },
+                        None => continue,
+                    },
+                    ConferenceEvent::ActiveSpeaker(p) => match p.map(transport_of) {
+                        None => SpeechEvent::ActiveSpeaker(None),
+                        Some(Some(t)) => SpeechEvent::ActiveSpeaker(Some(t)),
+                        Some(None) => continue,
+                    },
+                    _ => continue,
+                };
+                out.push((session.clone(), ev));
+            }
+        }
+        out
     }
 
     /// Sessions the host knows to be live.

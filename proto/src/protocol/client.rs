@@ -116,6 +116,19 @@ pub enum ClientMsg {
         /// The conference.
         conference_id: CallId,
     },
+    /// Tell the other participants which SSRCs this participant sends (they appear in its
+    /// `conference_roster` entry, so that a receiver maps the forwarded video streams to
+    /// participants). Sent once the participant has its transport; sending again replaces.
+    ConferenceStreams {
+        /// The conference.
+        conference_id: CallId,
+        /// The SSRC of its audio.
+        #[serde(default)]
+        audio_ssrc: Option<u32>,
+        /// The SSRC of its video.
+        #[serde(default)]
+        video_ssrc: Option<u32>,
+    },
 }
 
 impl ClientMsg {
@@ -134,6 +147,7 @@ impl ClientMsg {
         "conference_invite",
         "conference_join",
         "conference_leave",
+        "conference_streams",
     ];
 
     /// This message's `type` name.
@@ -152,6 +166,7 @@ impl ClientMsg {
             Self::ConferenceInvite { .. } => "conference_invite",
             Self::ConferenceJoin { .. } => "conference_join",
             Self::ConferenceLeave { .. } => "conference_leave",
+            Self::ConferenceStreams { .. } => "conference_streams",
         }
     }
 }

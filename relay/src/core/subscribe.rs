@@ -179,6 +179,28 @@ impl Core {
         }
     }
 
+    /// Removes the orphaned send streams of one kind at transport `leg`, so that no later
+    /// source continues them: a conference's video, where each participant's video is its
+    /// own stream (its own SSRC at every receiver) and a leaver's simply ends. Returns how
+    /// many were removed.
+    pub fn drop_orphans(
+        &mut self,
+        leg: LegId,
+        kind: super::processor::StreamKind,
+    ) -> Result<usize, CoreError> {
+        let i = self.idx(leg)?;
+        let mut n = 0;
+        for s in self.t_mut(i).send.iter_mut() {
+            if s.as_ref().is_some_and(|s| {
+                s.source.is_none() && super::processor::StreamKind::of_clock(s.clock_rate) == kind
+            }) {
+                *s = None;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Orphans the send stream at `o` (its source went away).
     pub(super) fn orphan(&mut self, o: Out, now: Instant) {
         let Some(Some(t)) = self.transports.get_mut(o.transport as usize) else {
