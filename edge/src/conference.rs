@@ -59,6 +59,8 @@ pub struct ConferenceSetup {
     pub measure: Vec<u32>,
     /// Received audio skipped before measuring (the mix settling, others joining).
     pub skip: Duration,
+    /// How long a joiner waits after the invite before it joins (a late joiner).
+    pub join_delay: Duration,
 }
 
 /// The level of one frequency in the received audio.
@@ -83,6 +85,12 @@ pub struct ConferenceOutcome {
     pub measured_seconds: f64,
     /// The media engine's report.
     pub report: CallReport,
+    /// Accounts the roster ever showed speaking.
+    pub speaking_seen: Vec<String>,
+    /// Accounts the roster ever named the active speaker.
+    pub active_speakers_seen: Vec<String>,
+    /// The SSRCs this participant sent (audio, video) and declared.
+    pub own_ssrcs: (u32, Option<u32>),
     /// The received (played-out) audio, 48 kHz mono.
     #[serde(skip)]
     pub audio: Vec<i16>,
@@ -156,6 +164,7 @@ pub async fn run_conference(
             _ => None,
         })
         .await?;
+        tokio::time::sleep(setup.join_delay).await;
         c.send(&ClientMsg::ConferenceJoin {
             conference_id: conf.clone(),
         })
@@ -194,25 +203,61 @@ pub async fn run_conference(
     if let Some(hz) = setup.tone_hz {
         cfg.audio = AudioSource::Pcm(Arc::new(tone(hz)));
     }
+    // Our SSRCs are fixed here (not by the runner) to declare them: the others map the
+    // video they receive to us by it.
+    if cfg.ssrc_seed == 0 {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        cfg.ssrc_seed = (t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)) | 1;
+    }
+    let (audio_ssrc, video_ssrc) = cfg.ssrcs();
+    let video_ssrc = (!matches!(cfg.video, VideoSource::Off)).then_some(video_ssrc.0);
+    c.send(&ClientMsg::ConferenceStreams {
+        conference_id: conf.clone(),
+        audio_ssrc: Some(audio_ssrc.0),
+        video_ssrc,
+    })
+    .await?;
     let socket = UdpSocket::bind(setup.media_bind)
         .map_err(|e| ConferenceError::Media(format!("bind {}: {e}", setup.media_bind)))?;
     let opts = MediaOptions::for_duration(setup.duration);
     let mut media = tokio::task::spawn_blocking(move || run_media(socket, cfg, opts));
     let mut max_seen = 0;
+    // Video SSRC -> account, from every roster seen (a leaver's stays known).
+    let mut video_of: std::collections::HashMap<u32, AccountId> = Default::default();
+    let mut speaking_seen = std::collections::BTreeSet::new();
+    let mut active_seen = std::collections::BTreeSet::new();
     let outcome = loop {
         tokio::select! {
             r = &mut media => break r,
             m = c.next(Instant::now() + Duration::from_millis(500)) => {
-                if let Ok(Some(ServerMsg::ConferenceRoster { participants, .. })) = m {
+                if let Ok(Some(ServerMsg::ConferenceRoster {
+                    participants, active_speaker, ..
+                })) = m {
                     max_seen = max_seen.max(participants.len());
+                    for p in &participants {
+                        if let Some(v) = p.video_ssrc {
+                            video_of.insert(v, p.account_id.clone());
+                        }
+                        if p.speaking {
+                            speaking_seen.insert(p.account_id.to_string());
+                        }
+                        if active_speaker.as_ref() == Some(&p.endpoint_id) {
+                            active_seen.insert(p.account_id.to_string());
+                        }
+                    }
                     progress(&format!("roster: {} participants", participants.len()));
                 }
             }
         }
     };
-    let outcome = outcome
+    let mut outcome = outcome
         .map_err(|e| ConferenceError::Media(e.to_string()))?
         .map_err(|e| ConferenceError::Media(e.to_string()))?;
+    for s in &mut outcome.report.video_sources {
+        s.participant = video_of.get(&s.ssrc).map(|a| a.to_string());
+    }
     let _ = c
         .send(&ClientMsg::ConferenceLeave {
             conference_id: conf.clone(),
@@ -234,18 +279,26 @@ pub async fn run_conference(
             .collect(),
         measured_seconds: x.len() as f64 / 48_000.0,
         report: outcome.report,
+        speaking_seen: speaking_seen.into_iter().collect(),
+        active_speakers_seen: active_seen.into_iter().collect(),
+        own_ssrcs: (audio_ssrc.0, video_ssrc),
         audio: outcome.audio,
     })
 }
 
-/// The engine settings of a conference participant: audio only, no timing marks (they would
-/// be mixed into the others' audio) and no reference to compare with.
-pub fn engine_defaults(mut cfg: EngineConfig) -> EngineConfig {
-    cfg.video = VideoSource::Off;
-    cfg.receive_video = false;
+/// How many test pattern variants conference participants use (`--pattern` below this).
+pub const PATTERN_VARIANTS: u8 = 8;
+
+/// The engine settings of a conference participant: no timing marks (they would be mixed
+/// into the others' audio), no audio reference to compare with, and the others' videos
+/// received one decoder per SSRC, each compared with the pattern variant it matches.
+/// `pattern` is the variant this participant sends.
+pub fn engine_defaults(mut cfg: EngineConfig, pattern: u8) -> EngineConfig {
     cfg.mark_period_ms = 3_600_000;
     cfg.reference_seed = None;
-    cfg.reference_pattern = false;
+    cfg.pattern_variant = pattern.min(PATTERN_VARIANTS - 1);
+    cfg.video_sources = true;
+    cfg.video_variants = PATTERN_VARIANTS;
     cfg
 }
 

@@ -89,6 +89,13 @@ enum Command {
         /// Received audio skipped before measuring.
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         skip: Duration,
+        /// The test pattern variant this participant sends (0 to 7; each participant its
+        /// own, so that receivers tell the videos apart).
+        #[arg(long, default_value_t = 0)]
+        pattern: u8,
+        /// A joiner waits this long after the invite before it joins.
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        join_delay: Duration,
         #[command(flatten)]
         media: MediaArgs,
     },
@@ -298,6 +305,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             tone,
             measure,
             skip,
+            pattern,
+            join_delay,
             media,
         } => {
             let token = need_token(cli.token)?;
@@ -311,12 +320,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-            let engine = supernode_edge::conference::engine_defaults(engine_config(
-                &media,
-                unspecified,
-                unspecified,
-                None,
-            )?);
+            let engine = supernode_edge::conference::engine_defaults(
+                engine_config(&media, unspecified, unspecified, None)?,
+                pattern,
+            );
             let setup = supernode_edge::conference::ConferenceSetup {
                 server: cli.server.clone(),
                 token,
@@ -329,6 +336,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 media_bind: media.media_bind,
                 measure,
                 skip,
+                join_delay,
             };
             conference(setup, &media)
         }

@@ -79,6 +79,39 @@ pub struct VideoReport {
     pub retransmissions: u64,
 }
 
+/// One received video stream of a conference.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VideoSourceReport {
+    /// Its SSRC, as received.
+    pub ssrc: u32,
+    /// The participant (account id) whose video it is, from the roster's SSRCs; `null`
+    /// when no participant declared it.
+    pub participant: Option<String>,
+    /// The test pattern variant its first picture matched (the sender's, when it sends
+    /// the pattern).
+    pub pattern_variant: Option<u8>,
+    /// Unique RTP packets received.
+    pub packets_received: u64,
+    /// Packets lost, percent.
+    pub loss_pct: f64,
+    /// Frames decoded.
+    pub frames_decoded: u64,
+    /// Mean PSNR against the pattern variant, dB.
+    pub psnr_db: Option<f64>,
+    /// Lowest per-frame PSNR, dB.
+    pub psnr_min_db: Option<f64>,
+    /// NACK packets sent about it.
+    pub nacks_sent: u64,
+    /// PLI packets sent about it.
+    pub plis_sent: u64,
+    /// Seconds from the media's start to its first decoded picture.
+    pub first_frame_s: Option<f64>,
+    /// Seconds from the media's start to its last decoded picture.
+    pub last_frame_s: Option<f64>,
+    /// The longest time between two decoded pictures, milliseconds.
+    pub max_frame_gap_ms: f64,
+}
+
 /// Datagrams that were dropped, by reason.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DropReport {
@@ -106,8 +139,11 @@ pub struct CallReport {
     pub duration_s: f64,
     /// Audio figures.
     pub audio: AudioReport,
-    /// Video figures.
+    /// Video figures (in a conference: summed over the received streams).
     pub video: VideoReport,
+    /// In a conference: one entry per received video stream (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub video_sources: Vec<VideoSourceReport>,
     /// Round-trip time to the next RTCP hop (the relay, which terminates RTCP; or the peer
     /// when talking directly), from RR LSR/DLSR, median, milliseconds.
     pub rtt_ms: Option<f64>,

@@ -93,6 +93,8 @@ fuzz_target!(|data: &[u8]| {
             remote_fingerprint: browser_id.fingerprint(),
             remote_ufrag: Some("brws".into()),
             twcc_extension_id: Some(u8::from(mode >> 4).max(1)),
+            mid_extension_id: None,
+            receive_mids: Vec::new(),
         }),
         ..LegSpec::latching(s, SockSlot(0))
     };

@@ -90,6 +90,12 @@ pub struct BrowserOffer {
     /// offer has it: the relay then sends transport-wide congestion control feedback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twcc_extension_id: Option<u8>,
+    /// The `a=extmap` id of `urn:ietf:params:rtp-hdrext:sdes:mid`, if the answer
+    /// negotiated it: the relay then writes the MIDs of [`BrowserOffer::send`] under it in
+    /// what it forwards to this browser (whatever the source's numbering), and knows the
+    /// browser's own MID elements by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid_extension_id: Option<u8>,
     /// Media clock rate by RTP payload type of what the browser sends (from the offer's
     /// `a=rtpmap`s: Opus 48000, H.264 90000, RTX 90000).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -489,6 +495,7 @@ mod tests {
                     value: "AB:CD".into(),
                 },
                 twcc_extension_id: Some(3),
+                mid_extension_id: Some(4),
                 clock_rates: vec![(111, 48_000), (96, 90_000)],
                 send: vec![BrowserSend {
                     kind: MediaKindOfLine::Video,

@@ -92,6 +92,8 @@ fn memory_report(relay: &Arc<DtlsIdentity>, browser: &DtlsIdentity) {
             remote_fingerprint: browser.fingerprint(),
             remote_ufrag: Some("brws".into()),
             twcc_extension_id: Some(3),
+            mid_extension_id: None,
+            receive_mids: Vec::new(),
         }),
         ..LegSpec::latching(SessionId(i), SockSlot(0))
     };

@@ -196,6 +196,15 @@ impl Relay {
         )
     }
 
+    /// Removes the orphaned send streams of one kind at `leg` (see
+    /// [`Core::drop_orphans`](crate::core::Core::drop_orphans)).
+    pub fn drop_orphans(&self, leg: LegId, kind: StreamKind) -> Result<(), RelayError> {
+        self.core_call(
+            self.worker_of(leg),
+            Box::new(move |_, core| core.drop_orphans(leg, kind).map(|_| ())),
+        )
+    }
+
     /// Removes a declared stream of `leg`.
     pub fn remove_stream(&self, leg: LegId, ssrc: Ssrc) -> Result<(), RelayError> {
         self.core_call(

@@ -67,6 +67,8 @@ fn a_browser_handshakes_and_exchanges_srtp_over_loopback() {
                     remote_fingerprint: browser_id.fingerprint(),
                     remote_ufrag: Some("brws".into()),
                     twcc_extension_id: None,
+                    mid_extension_id: None,
+                    receive_mids: Vec::new(),
                 },
                 vec![(Pt(111), 48_000)],
             ),

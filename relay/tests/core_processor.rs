@@ -8,6 +8,8 @@ mod harness;
 use std::time::Duration;
 
 use harness::*;
+use supernode_media::ids::Ssrc;
+use supernode_media::packet::rtcp::{RtcpCompound, RtcpPacket};
 
 const AUDIO_PT: u8 = 111;
 const VIDEO_PT: u8 = 96;
@@ -337,4 +339,76 @@ fn a_flooding_participant_is_capped_toward_the_processor_the_others_are_not() {
     c.h.advance(Duration::from_secs(1));
     c.h.send(peer, leg, &rtp_pt(AUDIO_PT, audio_ssrc(i), 501, 0, b"ok"));
     assert_eq!(c.queue.take().len(), 1);
+}
+
+/// The conference's video after a leave and a join, with the leaver's video streams
+/// dropped at the receivers (as the host does): the joiner's video reaches everyone as its
+/// own stream (its own SSRC, not the leaver's continued), and a PLI from a receiver about
+/// it reaches the joiner alone. Without the drop the joiner would continue the leaver's.
+#[test]
+fn a_joiners_video_is_its_own_stream_and_a_receivers_pli_reaches_it() {
+    let mut c = Conf::new(3, 1024);
+    c.queue.take();
+    for seq in 1..=3 {
+        c.round(seq);
+    }
+    let (b_leg, b_peer) = (c.members[1].1, c.members[1].2);
+    let c_leg = c.members[2].1;
+    c.leave(0);
+    assert_eq!(
+        c.h.drop_orphans(b_leg, StreamKind::Video),
+        1,
+        "A's video at B"
+    );
+    assert_eq!(
+        c.h.drop_orphans(c_leg, StreamKind::Video),
+        1,
+        "A's video at C"
+    );
+    assert_eq!(c.h.drop_orphans(b_leg, StreamKind::Video), 0);
+    c.join(3);
+    let (d_leg, d_peer) = (c.members[2].1, c.members[2].2);
+    c.h.take_rtp(b_peer);
+    c.h.take(d_peer);
+    for seq in 4..=6 {
+        c.round(seq);
+    }
+    let rx = c.h.take_rtp(b_peer);
+    let d_video: Vec<&Rtp> = rx
+        .iter()
+        .filter(|r| r.payload.starts_with(b"v3-"))
+        .collect();
+    assert_eq!(d_video.len(), 3, "{rx:?}");
+    assert!(
+        d_video.iter().all(|r| r.ssrc == video_ssrc(3)),
+        "{d_video:?}"
+    );
+    assert!(rx.iter().all(|r| r.ssrc != video_ssrc(0)));
+    // C's video at B goes on as before.
+    assert_eq!(
+        rx.iter()
+            .filter(|r| r.payload.starts_with(b"v2-") && r.ssrc == video_ssrc(2))
+            .count(),
+        3
+    );
+    c.h.take(d_peer);
+    let c_peer = c.members[1].2;
+    c.h.take(c_peer);
+    c.h.send(b_peer, b_leg, &pli(audio_ssrc(1), video_ssrc(3)));
+    let got = c.h.take(d_peer);
+    let plis: Vec<_> = got
+        .iter()
+        .filter(|d| d.is_rtcp())
+        .flat_map(|d| RtcpCompound::parse(&d.data).collect::<Vec<_>>())
+        .filter_map(|p| match p {
+            Ok(RtcpPacket::Pli(p)) => Some(p.media_ssrc),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(plis, vec![Ssrc(video_ssrc(3))], "{got:?}");
+    assert!(
+        c.h.take(c_peer).iter().all(|d| !d.is_rtcp()),
+        "C got no PLI"
+    );
+    assert_eq!(c.h.stats(d_leg).keyframe_requests_out, 1);
 }

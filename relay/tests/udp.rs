@@ -127,3 +127,58 @@ fn a_failed_gso_send_to_one_destination_does_not_turn_gso_off() {
     let mut batch = RecvBatch::new(16, false);
     assert_eq!(recv_n(&rx, &mut batch, 8).len(), 8);
 }
+
+/// `send_from`: one socket sends from several loopback addresses (its port kept), with and
+/// without GSO, and the receiver sees each datagram from the address it named; the portable
+/// fallback, which cannot choose a source, counts such datagrams as failed.
+#[test]
+fn send_from_chooses_each_datagrams_source_address() {
+    use std::net::{IpAddr, Ipv4Addr};
+    for gso in [true, false] {
+        let tx = udp::bind(any(), false).unwrap();
+        let rx = udp::bind(any(), false).unwrap();
+        let (dst, port) = (rx.local_addr().unwrap(), tx.local_addr().unwrap().port());
+        let a = IpAddr::V4(Ipv4Addr::new(127, 3, 0, 2));
+        let b = IpAddr::V4(Ipv4Addr::new(127, 3, 0, 3));
+        // Three equal datagrams from a (one GSO message when allowed), two from b, one from
+        // the socket's own address.
+        let msgs: Vec<(Option<IpAddr>, Vec<u8>)> = vec![
+            (Some(a), vec![1; 500]),
+            (Some(a), vec![2; 500]),
+            (Some(a), vec![3; 500]),
+            (Some(b), vec![4; 500]),
+            (Some(b), vec![5; 200]),
+            (None, vec![6; 500]),
+        ];
+        let mut send = SendBatch::new(64, false, gso);
+        let st = send.send_from(&tx, msgs.iter().map(|(s, d)| (*s, dst, d.as_slice())));
+        assert_eq!((st.sent, st.failed), (6, 0), "gso {gso}");
+        let mut batch = RecvBatch::new(8, false);
+        let got = recv_n(&rx, &mut batch, 6);
+        assert_eq!(got.len(), 6);
+        let want_src = [Some(a), Some(a), Some(a), Some(b), Some(b), None];
+        for (i, (data, src)) in got.iter().enumerate() {
+            assert_eq!(data[0], i as u8 + 1, "datagram {i} in order");
+            assert_eq!(data.len(), msgs[i].1.len());
+            let ip = want_src[i].unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            assert_eq!(
+                *src,
+                SocketAddr::new(ip, port),
+                "datagram {i} from its address"
+            );
+        }
+    }
+    let tx = udp::bind(any(), false).unwrap();
+    let mut portable = SendBatch::new(8, true, false);
+    let dst = tx.local_addr().unwrap();
+    let st = portable.send_from(
+        &tx,
+        [(
+            Some(IpAddr::V4(Ipv4Addr::new(127, 3, 0, 2))),
+            dst,
+            &[0u8; 10][..],
+        )]
+        .into_iter(),
+    );
+    assert_eq!((st.sent, st.failed), (0, 1));
+}

@@ -7,20 +7,33 @@
 //! port; the mixes come back through the transport's return). [`HostedConference::join`]
 //! adds a participant's transport and routes it: its audio to the processor only, its mix
 //! (a stream of the processor) to it alone, its video to every other participant and theirs
-//! to it (SFU). [`HostedConference::leave`] undoes that; the others' streams go on (a
-//! newcomer may continue a leaver's SSRC at a receiver: see the relay core's orphan
-//! adoption). Past `max_participants` a join is a typed [`ConferenceHostError::Full`],
-//! checked before any relay resource is taken.
+//! to it (SFU). [`HostedConference::leave`] undoes that; the others' streams go on. A
+//! leaver's video streams at the others are dropped rather than left for adoption, so a
+//! newcomer's video is always its own stream (its own SSRC) at every receiver; its mix
+//! stream (never reused: each participant has its own mix SSRC) goes with it. Past `max_participants` a join is a typed [`ConferenceHostError::Full`],
+//! checked before any relay resource is taken. A participant's transport is capped at
+//! [`PARTICIPANT_CAP`] unless its request says otherwise.
 
 use std::sync::Arc;
 
 use supernode_media::conference::{ConferenceConfig, ConferenceError};
 use supernode_media::ids::Ssrc;
-use supernode_relay::core::{StreamKind, StreamSpec};
+use supernode_relay::core::{RateCap, StreamKind, StreamSpec};
 use supernode_relay::{LegId, LegInfo, LegRequest, Relay, RelayError, SessionId};
 
 use crate::media_threads::{
     ConferenceHandle, MediaThreadError, MediaThreads, Outlet, participant_of,
+};
+
+/// What a participant's transport takes in when its request names no cap: 1500 packets/s
+/// and 12 Mbit/s, 500 ms of burst — several times a camera's video and audio, so that a
+/// flooding participant (whose every packet the relay would fan out to all the others)
+/// costs the others nothing: past the cap its packets are dropped (`rate_limited`) on its
+/// own transport.
+pub const PARTICIPANT_CAP: RateCap = RateCap {
+    packets_per_sec: 1500,
+    bytes_per_sec: 1_500_000,
+    burst_ms: 500,
 };
 
 /// Why a conference operation failed.
@@ -120,9 +133,16 @@ impl HostedConference {
 
     /// Adds a participant: a relay transport made from `req`, routed as the module docs
     /// say.
-    pub fn join(&mut self, relay: &Relay, req: LegRequest) -> Result<LegInfo, ConferenceHostError> {
+    pub fn join(
+        &mut self,
+        relay: &Relay,
+        mut req: LegRequest,
+    ) -> Result<LegInfo, ConferenceHostError> {
         if self.members.len() >= self.max {
             return Err(ConferenceHostError::Full(self.max));
+        }
+        if req.rate_cap == RateCap::default() {
+            req.rate_cap = PARTICIPANT_CAP;
         }
         let info = relay.add_leg(self.session, req)?;
         let leg = info.id;
@@ -171,6 +191,11 @@ impl HostedConference {
         self.handle.remove(participant_of(leg));
         let r = relay.release_leg(leg);
         relay.remove_stream(self.mixer, m.mix)?;
+        // Its video ends at the others (no joiner continues it under its SSRC): each
+        // participant's video is its own stream, which the roster's SSRCs name.
+        for o in &self.members {
+            relay.drop_orphans(o.leg, StreamKind::Video)?;
+        }
         r.map_err(Into::into)
     }
 
@@ -198,7 +223,17 @@ mod tests {
     use supernode_media::packet::demux::{PacketKind, classify};
     use supernode_media::packet::rtp::RtpPacket;
     use supernode_relay::RelayConfig;
-    use supernode_relay::core::DropReason;
+    use supernode_relay::core::{DropReason, Pt};
+
+    /// A plain RTP video packet (PT 96, 90 kHz timestamps of 30 frames/s).
+    fn video_packet(ssrc: u32, seq: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, 96];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 3000).to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
 
     const FRAME: Duration = Duration::from_millis(20);
 
@@ -240,12 +275,36 @@ mod tests {
         sent: usize,
         /// (frame at arrival, RTP bytes).
         got: Vec<(usize, Vec<u8>)>,
+        /// Video received: (SSRC, sequence number, payload).
+        video: Vec<(u32, u16, Vec<u8>)>,
+        /// Video packets sent.
+        video_sent: u16,
         active: bool,
     }
 
     impl Client {
         fn join(conf: &mut HostedConference, relay: &Relay, freq: f64, seconds: f64) -> Self {
-            let info = conf.join(relay, LegRequest::latching()).unwrap();
+            Self::join_with(conf, relay, freq, seconds, LegRequest::latching())
+        }
+
+        /// Joins with audio (PT 111) and video (PT 96) told apart by payload type, as the
+        /// host's transports are.
+        fn join_av(conf: &mut HostedConference, relay: &Relay, freq: f64, seconds: f64) -> Self {
+            let req = LegRequest {
+                clock_rates: vec![(Pt(111), 48_000), (Pt(96), 90_000)],
+                ..LegRequest::latching()
+            };
+            Self::join_with(conf, relay, freq, seconds, req)
+        }
+
+        fn join_with(
+            conf: &mut HostedConference,
+            relay: &Relay,
+            freq: f64,
+            seconds: f64,
+            req: LegRequest,
+        ) -> Self {
+            let info = conf.join(relay, req).unwrap();
             let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
             sock.set_nonblocking(true).unwrap();
             let ssrc = Ssrc(0x1000 + freq as u32);
@@ -258,8 +317,22 @@ mod tests {
                 packets: encode_rtp(&OpusConfig::default(), &tone(freq, seconds), ssrc).unwrap(),
                 sent: 0,
                 got: Vec::new(),
+                video: Vec::new(),
+                video_sent: 0,
                 active: true,
             }
+        }
+
+        /// The SSRC of its video.
+        fn video_ssrc(&self) -> u32 {
+            0x7000 + self.freq as u32
+        }
+
+        /// One video packet (PT 96, a frame's worth of payload).
+        fn send_video(&mut self) {
+            let p = video_packet(self.video_ssrc(), self.video_sent, b"picture");
+            self.sock.send_to(&p, self.relay).unwrap();
+            self.video_sent = self.video_sent.wrapping_add(1);
         }
 
         fn send_next(&mut self) {
@@ -274,7 +347,13 @@ mod tests {
             while let Ok((n, _)) = self.sock.recv_from(&mut buf) {
                 // The relay's RTCP reports aside: only the media.
                 if classify(&buf[..n]) == PacketKind::Rtp {
-                    self.got.push((frame, buf[..n].to_vec()));
+                    match RtpPacket::parse(&buf[..n]) {
+                        Ok(p) if p.payload_type() == Pt(96) => {
+                            self.video
+                                .push((p.ssrc().0, p.sequence_number(), p.payload().to_vec()))
+                        }
+                        _ => self.got.push((frame, buf[..n].to_vec())),
+                    }
                 }
             }
         }
@@ -323,6 +402,28 @@ mod tests {
         for f in first..first + frames {
             for c in clients.iter_mut().filter(|c| c.active) {
                 c.send_next();
+            }
+            let due = t0 + FRAME * (f - first + 1) as u32;
+            loop {
+                for c in clients.iter_mut() {
+                    c.drain(f);
+                }
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                std::thread::sleep((due - now).min(Duration::from_millis(2)));
+            }
+        }
+    }
+
+    /// Like [`run`], and every active client also sends one video packet per frame.
+    fn run_av(clients: &mut [Client], first: usize, frames: usize) {
+        let t0 = Instant::now();
+        for f in first..first + frames {
+            for c in clients.iter_mut().filter(|c| c.active) {
+                c.send_next();
+                c.send_video();
             }
             let due = t0 + FRAME * (f - first + 1) as u32;
             loop {
@@ -499,5 +600,102 @@ mod tests {
         assert!(capped > 1000, "capped {capped}");
         let refused = conf.handle().counters().refused.load(Ordering::Relaxed);
         assert!(refused > 0, "refused {refused}");
+    }
+
+    /// A participant that floods video (valid RTP at 5000 packets/s, which the relay
+    /// would fan out to everyone) and sends junk: past its transport's cap its packets are
+    /// dropped and counted on its own transport; the others get each other's video whole
+    /// (every packet, in order) and their mix intact.
+    #[test]
+    fn a_video_flood_and_junk_from_one_participant_leave_the_others_video_and_mix_intact() {
+        let _one_at_a_time = realtime();
+        let (relay, mut threads) = start();
+        let mut conf =
+            HostedConference::open(&relay, &mut threads, ConferenceConfig::default()).unwrap();
+        let freqs = [500.0, 900.0, 1300.0];
+        let mut clients: Vec<Client> = freqs
+            .iter()
+            .map(|&f| Client::join_av(&mut conf, &relay, f, 4.0))
+            .collect();
+        let flooder_leg = clients[2].leg;
+        let flood_ssrc = clients[2].video_ssrc();
+        let (fsock, faddr) = (clients[2].sock.try_clone().unwrap(), clients[2].relay);
+        clients[2].active = false;
+        fsock.send_to(&clients[2].packets[0], faddr).unwrap();
+        let t0 = Instant::now();
+        let flooder = std::thread::spawn(move || {
+            let mut seq = 0u16;
+            let mut sent = 0u64;
+            while t0.elapsed() < Duration::from_secs(3) {
+                // 50 video packets and 10 junk datagrams every 10 ms.
+                for k in 0..50 {
+                    let _ = fsock.send_to(&video_packet(flood_ssrc, seq, &[0xAB; 1000]), faddr);
+                    seq = seq.wrapping_add(1);
+                    sent += 1;
+                    if k % 5 == 0 {
+                        let _ = fsock.send_to(b"\x50junk-that-is-no-media", faddr);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            sent
+        });
+        run_av(&mut clients, 0, 150);
+        let flood_sent = flooder.join().unwrap();
+        // Let the last packets arrive.
+        std::thread::sleep(Duration::from_millis(200));
+        for c in clients.iter_mut() {
+            c.drain(160);
+        }
+        for (i, c) in clients[..2].iter().enumerate() {
+            let other = &clients[1 - i];
+            let from_other: Vec<u16> = c
+                .video
+                .iter()
+                .filter(|v| v.0 == other.video_ssrc())
+                .map(|v| v.1)
+                .collect();
+            assert_eq!(
+                from_other.len(),
+                usize::from(other.video_sent),
+                "{} Hz lost video of {} Hz",
+                c.freq,
+                other.freq
+            );
+            assert!(
+                from_other.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+                "out of order"
+            );
+            let pcm = c.heard(75, 150);
+            assert!(pcm.len() >= 48_000, "{} samples", pcm.len());
+            let (own, heard) = (db_at(&pcm, c.freq), db_at(&pcm, other.freq));
+            assert!(
+                heard > 40.0,
+                "{} Hz hears {} Hz at {heard:.1} dB",
+                c.freq,
+                other.freq
+            );
+            assert!(heard - own >= 30.0, "own {own:.1} vs {heard:.1}");
+            // Of the flood, at most the cap (and its burst) came through.
+            let flood_got = c.video.iter().filter(|v| v.0 == flood_ssrc).count() as u64;
+            let cap = u64::from(PARTICIPANT_CAP.packets_per_sec);
+            assert!(
+                flood_got <= cap * 4 + cap / 2,
+                "{flood_got} of {flood_sent} flood packets reached {} Hz",
+                c.freq
+            );
+        }
+        let st = relay.leg_stats(flooder_leg).unwrap();
+        let limited = st.counters.drops_for(DropReason::RateLimited);
+        assert!(
+            limited >= flood_sent / 2,
+            "{limited} of {flood_sent} flood packets dropped at the cap"
+        );
+        assert!(
+            st.counters.drops_for(DropReason::Unsupported) > 0,
+            "junk counted too: {:?}",
+            st.counters
+        );
+        conf.close(&relay).unwrap();
     }
 }

@@ -38,8 +38,8 @@ use supernode_proto::SrtpProfile as WireProfile;
 use supernode_proto::ids::{CallId, RelaySessionId, TransportId};
 use supernode_proto::protocol::SrtpKeying;
 use supernode_proto::relay_ops::{
-    AddTransport, BrowserGrant, BrowserOffer, DtlsFingerprint, IceCandidate, RelayOp, RelayOpError,
-    RelayOutcome, RelayResult, TransportGrant, TransportKind,
+    AddTransport, BrowserGrant, BrowserOffer, DtlsFingerprint, IceCandidate, MediaKindOfLine,
+    RelayOp, RelayOpError, RelayOutcome, RelayResult, TransportGrant, TransportKind,
 };
 use supernode_relay::core::{
     BrowserSpec, DtlsIdentity, Fingerprint, IceCredentials, LegSrtpKeys, LegStats, Pt, SrtpKey,
@@ -50,9 +50,10 @@ use supernode_signaling::relay_access::{RelayAccess, RelayReply};
 
 use crate::call_quality::MosHistogram;
 use crate::conference_host::{ConferenceHostError, HostedConference};
-use crate::media_threads::MediaThreads;
-use supernode_media::conference::ConferenceConfig;
+use crate::media_threads::{MediaThreads, participant_of};
+use supernode_media::conference::{ConferenceConfig, ConferenceEvent, ParticipantId};
 use supernode_proto::relay_ops::{JoinConference, OpenConference};
+use supernode_signaling::calls::SpeechEvent;
 
 /// Who a relay session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,6 +292,44 @@ impl HostRelay {
                 _ => {}
             }
         }
+    }
+
+    /// Takes what the conferences' mixers said about voices since the last call, as the
+    /// conference core names it (its relay session, the participants' transports). The
+    /// host hands each to [`supernode_signaling::calls::hub::Hub::conference_speech`].
+    pub fn take_speech(&self) -> Vec<(RelaySessionId, SpeechEvent)> {
+        let confs = lock(&self.conferences);
+        let mut out = Vec::new();
+        for (session, cs) in confs.iter() {
+            let transport_of = |p: ParticipantId| {
+                cs.transports
+                    .iter()
+                    .find(|(_, leg)| participant_of(**leg) == p)
+                    .map(|(t, _)| t.clone())
+            };
+            for ev in cs.conf.outlet().events.try_iter() {
+                let ev = match ev {
+                    ConferenceEvent::Speaking {
+                        participant,
+                        speaking,
+                    } => match transport_of(participant) {
+                        Some(transport) => SpeechEvent::Speaking {
+                            transport,
+                            speaking,
+                        },
+                        None => continue,
+                    },
+                    ConferenceEvent::ActiveSpeaker(p) => match p.map(transport_of) {
+                        None => SpeechEvent::ActiveSpeaker(None),
+                        Some(Some(t)) => SpeechEvent::ActiveSpeaker(Some(t)),
+                        Some(None) => continue,
+                    },
+                    _ => continue,
+                };
+                out.push((session.clone(), ev));
+            }
+        }
+        out
     }
 
     /// Sessions the host knows to be live.
@@ -636,6 +675,18 @@ impl HostRelay {
             remote_fingerprint: fingerprint,
             remote_ufrag: Some(offer.ice_ufrag.clone()),
             twcc_extension_id: offer.twcc_extension_id,
+            mid_extension_id: offer.mid_extension_id,
+            receive_mids: offer
+                .send
+                .iter()
+                .filter_map(|s| {
+                    let clock = match s.kind {
+                        MediaKindOfLine::Audio => 48_000,
+                        MediaKindOfLine::Video => 90_000,
+                    };
+                    Some((clock, s.mid.clone()?))
+                })
+                .collect(),
         };
         Ok((LegRequest::browser(ice, spec, clock_rates), grant))
     }
@@ -829,6 +880,7 @@ mod tests {
                     value: DtlsIdentity::generate().unwrap().fingerprint().to_sdp(),
                 },
                 twcc_extension_id: None,
+                mid_extension_id: None,
                 clock_rates: vec![(111, 48_000)],
                 send: vec![],
             });
@@ -900,6 +952,7 @@ mod tests {
                 value: fp,
             },
             twcc_extension_id: Some(3),
+            mid_extension_id: None,
             clock_rates: vec![(111, 48_000), (96, 90_000)],
             send: vec![],
         };

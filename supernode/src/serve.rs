@@ -186,6 +186,22 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         })
     };
 
+    // What the conference mixers say about voices, to the rosters (the core rate-limits
+    // them), every 100 ms.
+    let speech = {
+        let relay = relay.clone();
+        let hub = signaling.hub();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                for (session, ev) in relay.take_speech() {
+                    hub.conference_speech(&session, ev);
+                }
+            }
+        })
+    };
+
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::http_server::serve(
         listener,
@@ -229,6 +245,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Err(_) => tracing::warn!("open connections did not close in 5 s; leaving them"),
     }
     pump.abort();
+    speech.abort();
     if let Some(net) = &network {
         net.leave().await;
     }

@@ -78,6 +78,7 @@ async fn roster(c: &mut SignalingClient, conf: &CallId, n: usize) -> Vec<Account
         ServerMsg::ConferenceRoster {
             conference_id,
             participants,
+            ..
         } if conference_id == conf && participants.len() == n => Some(
             participants
                 .iter()

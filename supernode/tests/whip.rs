@@ -736,8 +736,8 @@ async fn chromium_plays_over_whep_what_a_whip_publisher_sends() {
             }
         }
     });
-    // The viewer first: Chromium's offer decides the payload types the publisher must use
-    // (the relay forwards them unchanged).
+    // The viewer first, so that the publisher can be given numbering that is surely not
+    // the viewer's: the relay rewrites payload types and the MID extension per viewer.
     let next = move || rx.recv_timeout(Duration::from_secs(90)).ok();
     let (next, answer) = tokio::task::spawn_blocking(move || {
         let mut answer = None;
@@ -755,11 +755,16 @@ async fn chromium_plays_over_whep_what_a_whip_publisher_sends() {
     let a = &answer["whep_answer"];
     assert!(a.is_object(), "WHEP in Chromium failed: {answer}");
     let pt = |k: &str| u8::try_from(a[k].as_u64().expect("a payload type")).unwrap();
-    let (apt, vpt) = (pt("audio_pt"), pt("video_pt"));
+    let (viewer_apt, viewer_vpt) = (pt("audio_pt"), pt("video_pt"));
+    let viewer_mid_ext = a["mid_ext"].as_u64().and_then(|i| u8::try_from(i).ok());
+    // The publisher's own numbering: other payload types, another MID extension id.
+    let apt = if viewer_apt == 109 { 110 } else { 109 };
+    let vpt = if viewer_vpt == 125 { 124 } else { 125 };
+    let ext = if viewer_mid_ext == Some(13) { 12 } else { 13 };
     let mids = Mids {
-        ext: a["mid_ext"].as_u64().and_then(|i| u8::try_from(i).ok()),
-        audio: a["audio_mid"].as_str().unwrap_or("0").to_owned(),
-        video: a["video_mid"].as_str().unwrap_or("1").to_owned(),
+        ext: Some(ext),
+        audio: "0".to_owned(),
+        video: "1".to_owned(),
     };
     let pub_id = DtlsIdentity::generate().unwrap();
     let offer = offer_with(
@@ -769,6 +774,10 @@ async fn chromium_plays_over_whep_what_a_whip_publisher_sends() {
         "sendonly",
         apt,
         vpt,
+    )
+    .replace(
+        "a=rtcp-mux\r\n",
+        &format!("a=rtcp-mux\r\na=extmap:{ext} urn:ietf:params:rtp-hdrext:sdes:mid\r\n"),
     );
     let r = post(&node, "/v1/whip/live", Some(&key), "application/sdp", offer).await;
     let (publisher, answer) = created(r, "/v1/whip/live/").await;

@@ -39,11 +39,19 @@ struct Args {
     /// Receivers per fan-out call.
     #[arg(long, default_value_t = 10)]
     fanout: usize,
+    /// Conferences of the `relay-conference` and `bare-conference` rows (video only: each
+    /// participant's video to every other participant).
+    #[arg(long, default_value_t = 2)]
+    conferences: usize,
+    /// Participants per conference of those rows (each video packet goes to size - 1).
+    #[arg(long, default_value_t = 10)]
+    conference_size: usize,
     /// Targets to run, comma separated: direct (no forwarder: loadgen's own ceiling and
     /// latency floor), relay, relay-srtp (AES_CM_128_HMAC_SHA1_80), relay-srtp-gcm
     /// (AEAD_AES_128_GCM, what browsers negotiate first), webrtc (browser transports on the
     /// shared port, ICE-lite and DTLS-SRTP with the relay's `DtlsClient` on loadgen's side,
-    /// forwarding to SRTP legs), bare, rtpengine, relay-fanout, bare-fanout.
+    /// forwarding to SRTP legs), bare, rtpengine, relay-fanout, bare-fanout; not in the
+    /// default: relay-conference and bare-conference (a conference's video, SFU).
     #[arg(
         long,
         value_delimiter = ',',
@@ -326,9 +334,20 @@ fn browser_handshake(
     LegSrtp::new(keys).map_err(anyhow::Error::msg)
 }
 
+/// The loopback address browser `n` of the `webrtc` row sends from (127.10.0.1 onwards).
+fn browser_ip(n: usize) -> std::net::IpAddr {
+    let k = n + 1;
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+        127,
+        10 + (k >> 16) as u8,
+        (k >> 8) as u8,
+        k as u8,
+    ))
+}
+
 /// The `webrtc` row: per stream a browser transport (ICE-lite, DTLS-SRTP with the relay's
-/// certificate; loadgen's side is `DtlsClient` on a socket of its own) on the worker's shared
-/// port, forwarding to an own-port SRTP leg aimed at loadgen's receiver.
+/// certificate; loadgen's side is `DtlsClient`, from a loopback address of its own) on the
+/// worker's shared port, forwarding to an own-port SRTP leg aimed at loadgen's receiver.
 fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
     use supernode_relay::core::{BrowserSpec, DtlsIdentity, IceCredentials, Pt};
     let relay = Relay::start(RelayConfig {
@@ -350,6 +369,7 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
     let relay_id = std::sync::Arc::new(DtlsIdentity::generate().map_err(anyhow::Error::msg)?);
     let client_id = DtlsIdentity::generate().map_err(anyhow::Error::msg)?;
     let rx = load.rx.local_addr()?;
+    let tx_port = load.tx.local_addr()?.port();
     let mut streams = Vec::new();
     for c in 0..calls {
         for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
@@ -371,6 +391,8 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
                     remote_fingerprint: client_id.fingerprint(),
                     remote_ufrag: Some(own.clone()),
                     twcc_extension_id: None,
+                    mid_extension_id: None,
+                    receive_mids: Vec::new(),
                 },
                 vec![(Pt(111), 48_000), (Pt(96), 90_000)],
             );
@@ -383,7 +405,12 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
             };
             let (_s, legs) = relay.create_session(vec![browser, out])?;
             relay.connect(legs[0].id, legs[1].id)?;
-            let sock = supernode_relay::udp::bind("127.0.0.1:0".parse()?, false)?;
+            // Each browser is an address of its own at the sender socket's port: the
+            // handshake goes through a socket bound there, the media through the sender
+            // socket with that source address (batched like every other row's).
+            let ip = browser_ip(n);
+            let sock = supernode_relay::udp::bind(SocketAddr::new(ip, tx_port), false)
+                .with_context(|| format!("binding browser {n} at {ip}:{tx_port}"))?;
             let srtp = browser_handshake(&sock, legs[0].local, &ufrag, &own, &pwd, &client_id)
                 .with_context(|| format!("browser transport {n}"))?;
             let mut s = Stream::new(
@@ -394,11 +421,124 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
                 Some(srtp),
                 (c as u64 * 7_919_000) % 20_000_000,
             );
+            s.src = Some(ip);
             s.sock = Some(sock);
             streams.push(s);
         }
     }
     Ok((Forwarder::Relay(Box::new(relay)), streams))
+}
+
+/// `relay-conference`: `--conferences` sessions of `--conference-size` participants routed
+/// as the host routes a conference's video (per-kind subscriptions, every participant's
+/// video to every other one, each a stream of its own with its own rewrite). Each
+/// participant is two legs here, one that loadgen's sender latches and one toward its
+/// receiver, so that one sending and one receiving socket drive it; the relay's work per
+/// packet is the conference's (one rewrite, protect and send per other participant).
+fn setup_relay_conference(args: &Args, load: &Load) -> Result<(Forwarder, Vec<Stream>)> {
+    use supernode_relay::core::StreamKind;
+    let relay = Relay::start(RelayConfig {
+        port_range: (args.port_base, args.port_base + 9_999),
+        shared_port: None,
+        workers: 1,
+        batch: args.batch,
+        pin_cpus: if args.pin { vec![1] } else { vec![] },
+        spin: Duration::from_micros(args.spin_us),
+        core: CoreConfig {
+            idle_timeout: Duration::from_secs(3600),
+            nack_cache_bytes: args.relay_nack_cache,
+            report_interval: Duration::from_millis(args.relay_report_ms),
+            ..RelayConfig::default().core
+        },
+        ..RelayConfig::default()
+    })?;
+    let rx = load.rx.local_addr()?;
+    let n = args.conference_size.max(2);
+    let mut streams = Vec::new();
+    for c in 0..args.conferences {
+        let mut reqs = Vec::new();
+        for _ in 0..n {
+            reqs.push(LegRequest {
+                clock_rate: 90_000,
+                ..LegRequest::latching()
+            });
+            reqs.push(LegRequest {
+                peer: PeerMode::Fixed(rx),
+                clock_rate: 90_000,
+                ..LegRequest::latching()
+            });
+        }
+        let (_s, legs) = relay.create_session(reqs)?;
+        for p in 0..n {
+            for q in (0..n).filter(|&q| q != p) {
+                relay.connect_kind(legs[2 * p].id, legs[2 * q + 1].id, StreamKind::Video)?;
+            }
+        }
+        for p in 0..n {
+            let outs = (0..n)
+                .filter(|&q| q != p)
+                .map(|q| legs[2 * q + 1].local.port())
+                .collect();
+            streams.push(Stream::new(
+                legs[2 * p].local,
+                0x5000_0000 + (c * n + p) as u32,
+                Kind::Video,
+                outs,
+                None,
+                ((c * n + p) as u64 * 7_919_000) % 20_000_000,
+            ));
+        }
+    }
+    Ok((Forwarder::Relay(Box::new(relay)), streams))
+}
+
+/// `bare-conference`: the bare forwarder doing the same fan-out as `relay-conference` (each
+/// participant's input to the other participants' outputs).
+fn setup_bare_conference(args: &Args, load: &Load) -> Result<(Forwarder, Vec<Stream>)> {
+    let rx = load.rx.local_addr()?;
+    let any: SocketAddr = "127.0.0.1:0".parse()?;
+    let n = args.conference_size.max(2);
+    let mut routes = Vec::new();
+    let mut outs = Vec::new();
+    let mut streams = Vec::new();
+    for c in 0..args.conferences {
+        let first = outs.len();
+        let mut ports = Vec::new();
+        for _ in 0..n {
+            let o = supernode_relay::udp::bind(any, false)?;
+            ports.push(o.local_addr()?.port());
+            outs.push(o);
+        }
+        for p in 0..n {
+            let input = supernode_relay::udp::bind(any, false)?;
+            let to = input.local_addr()?;
+            let others: Vec<usize> = (0..n).filter(|&q| q != p).collect();
+            routes.push(bare::Route {
+                input,
+                outputs: others.iter().map(|&q| (first + q, rx)).collect(),
+            });
+            streams.push(Stream::new(
+                to,
+                0x6000_0000 + (c * n + p) as u32,
+                Kind::Video,
+                others.iter().map(|&q| ports[q]).collect(),
+                None,
+                ((c * n + p) as u64 * 7_919_000) % 20_000_000,
+            ));
+        }
+    }
+    let keep: Vec<UdpSocket> = outs
+        .iter()
+        .map(|s| s.try_clone())
+        .collect::<std::io::Result<_>>()?;
+    let b = bare::Bare::start(
+        routes,
+        outs,
+        args.batch,
+        args.pin.then_some(1),
+        Duration::from_micros(args.bare_spin_us.unwrap_or(args.spin_us)),
+    )?;
+    Ok((Forwarder::Bare(b, keep), streams))
 }
 
 fn setup_bare(
@@ -522,6 +662,8 @@ fn setup(args: &Args, load: &Load, target: &str) -> Result<(Forwarder, Vec<Strea
         "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, None),
         "bare" => setup_bare(args, load, 1, args.calls),
         "bare-fanout" => setup_bare(args, load, args.fanout, args.fanout_calls),
+        "relay-conference" => setup_relay_conference(args, load),
+        "bare-conference" => setup_bare_conference(args, load),
         "rtpengine" => setup_rtpengine(args, load, args.calls),
         "direct" => setup_direct(load, args.calls),
         other => Err(anyhow::anyhow!("unknown target {other}")),
@@ -832,6 +974,8 @@ fn main() -> Result<()> {
         let lat = r.latency.as_ref().and_then(|l| l.latency_us);
         let base_bare = if r.target.ends_with("fanout") {
             find("bare-fanout")
+        } else if r.target.ends_with("conference") {
+            find("bare-conference")
         } else {
             bare
         };
@@ -849,7 +993,7 @@ fn main() -> Result<()> {
             fmt_opt(lat.map(|l| l.2), 1),
             fmt_opt(ratio(max, base_bare), 2),
             fmt_opt(
-                if r.target.ends_with("fanout") {
+                if r.target.ends_with("fanout") || r.target.ends_with("conference") {
                     None
                 } else {
                     ratio(max, rtpe)

@@ -1,11 +1,13 @@
 //! The load: paced RTP streams from one sender socket, received on one receiver socket, in a
 //! single busy-polling thread (batched with the relay's own `sendmmsg`/`recvmmsg` shell).
+//! A stream may send from a loopback address of its own through the same socket
+//! ([`Stream::src`], `IP_PKTINFO`): the `webrtc` row's browsers are told apart by 5-tuple.
 //!
 //! Every packet carries its send time (nanoseconds since the run's start) in an RFC 8285
 //! one-byte header extension, which SRTP leaves in the clear: the receiver measures latency
 //! without decrypting. Outputs are told apart by the forwarder port they come from.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use supernode_relay::core::srtp::LegSrtp;
@@ -32,8 +34,12 @@ pub struct Stream {
     pub out_ports: Vec<u16>,
     /// SRTP context to protect with, for SRTP rows.
     pub srtp: Option<LegSrtp>,
-    /// A socket of its own (the `webrtc` row: a browser transport on the relay's shared port
-    /// is told apart by its 5-tuple); its packets then go out one `send_to` each.
+    /// The local address it sends from, at the sender socket's port (the `webrtc` row: a
+    /// browser transport on the relay's shared port is told apart by its 5-tuple); `None`:
+    /// the sender socket's own. Its packets still go out batched with everyone else's.
+    pub src: Option<IpAddr>,
+    /// A socket bound at that address and port (the `webrtc` row's ICE and DTLS went through
+    /// it), kept open so that what the relay sends back there (RTCP) is not refused.
     pub sock: Option<std::net::UdpSocket>,
     seq: u16,
     next_due_ns: u64,
@@ -55,6 +61,7 @@ impl Stream {
             kind,
             out_ports,
             srtp,
+            src: None,
             sock: None,
             seq: 0,
             next_due_ns: phase_ns,
@@ -156,7 +163,7 @@ pub struct Load {
     send: SendBatch,
     recv: RecvBatch,
     arena: Vec<u8>,
-    lens: Vec<(SocketAddr, usize)>,
+    lens: Vec<(Option<IpAddr>, SocketAddr, usize)>,
     /// Output index by forwarder source port.
     port_out: Vec<u32>,
     out_last_seq: Vec<Option<u16>>,
@@ -356,11 +363,7 @@ impl Load {
                     }
                     s.seq = s.seq.wrapping_add(1);
                     expected += s.out_ports.len() as u64;
-                    if let Some(sock) = &s.sock {
-                        let _ = sock.send_to(&buf[..len], s.to);
-                        continue;
-                    }
-                    self.lens.push((s.to, len));
+                    self.lens.push((s.src, s.to, len));
                 }
                 let interval = (1e9 / (per_sec * mult)) as u64;
                 s.next_due_ns += interval.max(1);
@@ -371,12 +374,12 @@ impl Load {
             }
             if !self.lens.is_empty() {
                 let arena = &self.arena;
-                self.send.send(
+                self.send.send_from(
                     &self.tx,
                     self.lens
                         .iter()
                         .enumerate()
-                        .map(|(i, &(to, len))| (to, &arena[i * SLOT..i * SLOT + len])),
+                        .map(|(i, &(src, to, len))| (src, to, &arena[i * SLOT..i * SLOT + len])),
                 );
             }
             self.drain(record, &mut received, &mut reordered);

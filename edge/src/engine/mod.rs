@@ -113,6 +113,27 @@ pub struct EngineConfig {
     /// Seed for SSRCs, initial sequence numbers and timestamps; 0 lets
     /// [`crate::runner::run_media`] pick one from the clock, the process id and a counter.
     pub ssrc_seed: u64,
+    /// The test pattern variant sent (0: the usual pattern; a conference's participants
+    /// each send their own).
+    pub pattern_variant: u8,
+    /// Receive several video streams, one decoder per SSRC (a conference's forwarded
+    /// videos), instead of one; with `reference_pattern`, each is compared with the pattern
+    /// variant (of `0..video_variants`) its first picture matches. At most
+    /// [`MAX_VIDEO_SOURCES`]; more are dropped as `unknown_stream`.
+    pub video_sources: bool,
+    /// How many pattern variants the senders may use (see `video_sources`).
+    pub video_variants: u8,
+}
+
+/// Most video streams an engine decodes with [`EngineConfig::video_sources`].
+pub const MAX_VIDEO_SOURCES: usize = 32;
+
+impl EngineConfig {
+    /// The SSRCs this configuration sends (audio, video) when `ssrc_seed` is not 0.
+    pub fn ssrcs(&self) -> (Ssrc, Ssrc) {
+        let r = |lane: u64| mix(self.ssrc_seed ^ lane.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        (Ssrc(r(1) as u32 | 1), Ssrc(r(4) as u32 & !1))
+    }
 }
 
 impl EngineConfig {
@@ -140,6 +161,9 @@ impl EngineConfig {
             reference_seed: Some(1),
             reference_pattern: true,
             ssrc_seed: 0,
+            pattern_variant: 0,
+            video_sources: false,
+            video_variants: 1,
         }
     }
 }
@@ -179,6 +203,8 @@ pub struct MediaEngine {
     audio_rx: AudioReceiver,
     video_tx: Option<VideoSender>,
     video_rx: Option<VideoReceiver>,
+    /// With `video_sources`: one receiver per video SSRC, in order of arrival.
+    sources: Vec<(Ssrc, VideoReceiver)>,
     remote_audio_ssrc: Option<Ssrc>,
     remote_video_ssrc: Option<Ssrc>,
     rtcp: rtcp::RtcpState,
@@ -235,7 +261,7 @@ impl MediaEngine {
                 r(5) as u16 & 0x3fff,
             )?),
         };
-        let video_rx = if cfg.receive_video {
+        let video_rx = if cfg.receive_video && !cfg.video_sources {
             Some(VideoReceiver::new(cfg.reference_pattern, cfg.fps, sink)?)
         } else {
             None
@@ -250,6 +276,7 @@ impl MediaEngine {
             audio_rx,
             video_tx,
             video_rx,
+            sources: Vec::new(),
             remote_audio_ssrc: None,
             remote_video_ssrc: None,
             out: VecDeque::new(),
@@ -278,10 +305,14 @@ impl MediaEngine {
         if let Some(v) = &self.video_tx {
             t = t.min(v.next_due());
         }
-        if let Some(v) = &self.video_rx
-            && let Some(d) = v.next_due()
+        for v in self
+            .video_rx
+            .iter()
+            .chain(self.sources.iter().map(|(_, v)| v))
         {
-            t = t.min(d);
+            if let Some(d) = v.next_due() {
+                t = t.min(d);
+            }
         }
         t
     }
@@ -365,6 +396,13 @@ impl MediaEngine {
                 self.push(self.cfg.remote_video, &p, true);
             }
         }
+        let mut fb = Vec::new();
+        for (_, v) in &mut self.sources {
+            v.on_timeout(now, own.1.unwrap_or(own.0), &mut fb);
+        }
+        for p in fb {
+            self.push(self.cfg.remote_video, &p, true);
+        }
     }
 
     fn own_ssrcs(&self) -> (Ssrc, Option<Ssrc>) {
@@ -444,6 +482,28 @@ impl MediaEngine {
             self.drops.unknown_stream += 1;
             return;
         };
+        if medium == Medium::Video && self.cfg.video_sources {
+            let ssrc = pkt.ssrc();
+            let k = match self.sources.iter().position(|(s, _)| *s == ssrc) {
+                Some(k) => k,
+                None if self.sources.len() < MAX_VIDEO_SOURCES => {
+                    let Ok(v) = VideoReceiver::new(self.cfg.reference_pattern, self.cfg.fps, None)
+                    else {
+                        self.drops.unknown_stream += 1;
+                        return;
+                    };
+                    let v = v.identify_variant(self.cfg.video_variants);
+                    self.sources.push((ssrc, v));
+                    self.sources.len() - 1
+                }
+                None => {
+                    self.drops.unknown_stream += 1;
+                    return;
+                }
+            };
+            self.sources[k].1.on_packet(now, &pkt);
+            return;
+        }
         let slot = match medium {
             Medium::Audio => &mut self.remote_audio_ssrc,
             Medium::Video => &mut self.remote_video_ssrc,
@@ -491,8 +551,15 @@ impl MediaEngine {
                 ),
             );
         }
-        if let (Some(rtt), Some(v)) = (self.rtcp.rtt_ms(), &mut self.video_rx) {
-            v.set_rtt(Duration::from_secs_f64(rtt / 1000.0));
+        if let Some(rtt) = self.rtcp.rtt_ms() {
+            let rtt = Duration::from_secs_f64(rtt / 1000.0);
+            for v in self
+                .video_rx
+                .iter_mut()
+                .chain(self.sources.iter_mut().map(|(_, v)| v))
+            {
+                v.set_rtt(rtt);
+            }
         }
         if let Some(mut v) = self.video_tx.take() {
             if keyframe {
@@ -549,11 +616,46 @@ impl MediaEngine {
             r.video.enabled = true;
             v.fill_report(&mut r.video);
         }
+        if self.cfg.video_sources && self.cfg.receive_video {
+            r.video.enabled = true;
+            let start = self.clock.start();
+            let secs =
+                |t: Option<Instant>| t.map(|t| t.saturating_duration_since(start).as_secs_f64());
+            for (ssrc, v) in &self.sources {
+                let mut one = crate::report::VideoReport::default();
+                v.fill_report(&mut one);
+                r.video.frames_decoded += one.frames_decoded;
+                r.video.packets_received += one.packets_received;
+                r.video.nacks_sent += one.nacks_sent;
+                r.video.plis_sent += one.plis_sent;
+                let (first, last, gap) = v.frame_times();
+                r.video_sources.push(crate::report::VideoSourceReport {
+                    ssrc: ssrc.0,
+                    participant: None,
+                    pattern_variant: v.variant(),
+                    packets_received: one.packets_received,
+                    loss_pct: one.loss_pct,
+                    frames_decoded: one.frames_decoded,
+                    psnr_db: one.psnr_db,
+                    psnr_min_db: one.psnr_min_db,
+                    nacks_sent: one.nacks_sent,
+                    plis_sent: one.plis_sent,
+                    first_frame_s: secs(first),
+                    last_frame_s: secs(last),
+                    max_frame_gap_ms: gap.as_secs_f64() * 1000.0,
+                });
+            }
+        }
         r.rtt_ms = self.rtcp.rtt_ms();
         r.estimate_quality();
         r.drops = self.drops.clone();
-        r.drops.malformed +=
-            self.audio_rx.bad_payloads + self.video_rx.as_ref().map_or(0, |v| v.bad_payloads);
+        r.drops.malformed += self.audio_rx.bad_payloads
+            + self.video_rx.as_ref().map_or(0, |v| v.bad_payloads)
+            + self
+                .sources
+                .iter()
+                .map(|(_, v)| v.bad_payloads)
+                .sum::<u64>();
         r.verdict();
         CallOutcome { report: r, audio }
     }

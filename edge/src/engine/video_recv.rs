@@ -64,6 +64,14 @@ pub struct VideoReceiver {
     plis_sent: u64,
     have_frame: bool,
     remote_ssrc: Option<Ssrc>,
+    /// How many test pattern variants the sender may use (more than one: the variant is
+    /// identified on the first decoded picture, by best PSNR).
+    variants: u8,
+    /// The pattern variant compared with.
+    variant: Option<u8>,
+    first_frame_at: Option<Instant>,
+    last_frame_at: Option<Instant>,
+    max_frame_gap: Duration,
     /// Payloads that are not RFC 6184 (counted, dropped).
     pub bad_payloads: u64,
 }
@@ -106,8 +114,31 @@ impl VideoReceiver {
             plis_sent: 0,
             have_frame: false,
             remote_ssrc: None,
+            variants: 1,
+            variant: None,
+            first_frame_at: None,
+            last_frame_at: None,
+            max_frame_gap: Duration::ZERO,
             bad_payloads: 0,
         })
+    }
+
+    /// Compares with the test pattern variant (`0..variants`) that the first decoded
+    /// picture matches best, instead of variant 0 (a conference: each sender has its own).
+    pub fn identify_variant(mut self, variants: u8) -> Self {
+        self.variants = variants.max(1);
+        self
+    }
+
+    /// The test pattern variant compared with (identified, or 0).
+    pub fn variant(&self) -> Option<u8> {
+        self.variant
+    }
+
+    /// When the first and the last picture were decoded, and the longest time between two
+    /// decoded pictures.
+    pub fn frame_times(&self) -> (Option<Instant>, Option<Instant>, Duration) {
+        (self.first_frame_at, self.last_frame_at, self.max_frame_gap)
     }
 
     /// Tells the frame buffer the round-trip time (paces NACK retries).
@@ -141,12 +172,20 @@ impl VideoReceiver {
             return;
         }
         let mut payloads = std::mem::take(&mut self.payloads);
+        let before = self.frames_decoded;
         while let Some(info) = self.buffer.pop_frame(&mut payloads) {
             if !self.decode(&payloads, info.timestamp) {
                 self.want_pli = true;
             }
         }
         self.payloads = payloads;
+        if self.frames_decoded > before {
+            if let Some(last) = self.last_frame_at {
+                self.max_frame_gap = self.max_frame_gap.max(now.saturating_duration_since(last));
+            }
+            self.first_frame_at.get_or_insert(now);
+            self.last_frame_at = Some(now);
+        }
     }
 
     fn decode(&mut self, payloads: &[Bytes], ts: u32) -> bool {
@@ -172,13 +211,18 @@ impl VideoReceiver {
         let index = frame_index_of(ts, self.fps);
         if self.compare {
             let (w, h) = (self.picture.width(), self.picture.height());
+            if self.variant.is_none() {
+                self.variant = Some(self.best_variant(index));
+            }
+            let variant = self.variant.unwrap_or(0);
             let reference = match self.reference.take() {
-                Some(mut r) if r.width() == w && r.height() == h => {
-                    r.draw_test_pattern(index);
-                    Some(r)
-                }
-                _ => I420Frame::test_pattern(w, h, index).ok(),
-            };
+                Some(r) if r.width() == w && r.height() == h => Some(r),
+                _ => I420Frame::new(w, h).ok(),
+            }
+            .map(|mut r| {
+                r.draw_test_pattern_variant(index, variant);
+                r
+            });
             if let Some(r) = reference {
                 if let Ok(p) = self.picture.psnr(&r) {
                     let p = p.min(PSNR_CAP);
@@ -193,6 +237,26 @@ impl VideoReceiver {
             sink.frame(&self.picture, index);
         }
         true
+    }
+
+    /// The pattern variant of `0..variants` closest to the decoded picture of `index`.
+    fn best_variant(&self, index: u64) -> u8 {
+        if self.variants <= 1 {
+            return 0;
+        }
+        let Ok(mut r) = I420Frame::new(self.picture.width(), self.picture.height()) else {
+            return 0;
+        };
+        let mut best = (f64::NEG_INFINITY, 0u8);
+        for v in 0..self.variants {
+            r.draw_test_pattern_variant(index, v);
+            if let Ok(p) = self.picture.psnr(&r)
+                && p > best.0
+            {
+                best = (p, v);
+            }
+        }
+        best.1
     }
 
     /// When feedback may next be due (`None` when nothing is pending).

@@ -81,6 +81,8 @@ pub struct VideoSender {
     /// Packets resent for NACK.
     pub retransmissions: u64,
     keyframe_pending: bool,
+    /// The test pattern variant drawn.
+    variant: u8,
 }
 
 impl VideoSender {
@@ -137,6 +139,7 @@ impl VideoSender {
             keyframes_requested: 0,
             retransmissions: 0,
             keyframe_pending: false,
+            variant: cfg.pattern_variant,
         })
     }
 
@@ -187,9 +190,9 @@ impl VideoSender {
     fn send_picture(&mut self, frame: u64, out: &mut Vec<Vec<u8>>) -> Result<(), EdgeError> {
         let ts = self.ts_of(frame);
         match &self.source {
-            VideoSource::Pattern { .. } => {
-                self.picture.draw_test_pattern(frame_index_of(ts, self.fps))
-            }
+            VideoSource::Pattern { .. } => self
+                .picture
+                .draw_test_pattern_variant(frame_index_of(ts, self.fps), self.variant),
             VideoSource::Frames(f) => {
                 if let Some(p) = f.get(frame as usize % f.len().max(1)) {
                     self.picture.clone_from(p);

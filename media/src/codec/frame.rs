@@ -115,22 +115,33 @@ impl I420Frame {
     /// gradient scrolling right, textured with fine noise-like detail, and a bright box
     /// bouncing across it. Deterministic for `n`; every frame differs from the last.
     pub fn draw_test_pattern(&mut self, n: u64) {
+        self.draw_test_pattern_variant(n, 0);
+    }
+
+    /// Frame `n` of variant `variant` of the test pattern: variant 0 is
+    /// [`Self::draw_test_pattern`]; the others differ in the gradient's slope and phase, the
+    /// colours and the box's path, so that the senders of a conference each send a picture
+    /// of their own (tens of dB apart in PSNR) that a receiver can still regenerate.
+    pub fn draw_test_pattern_variant(&mut self, n: u64, variant: u8) {
         let (w, h) = (self.width, self.height);
+        let v = usize::from(variant);
         let shift = (n as usize * 4) % w.max(1);
         for row in 0..h {
             for col in 0..w {
                 let x = col + shift;
                 // gradient + a deterministic texture (hash of position) for detail
                 let tex = ((x.wrapping_mul(2654435761) ^ row.wrapping_mul(40503)) >> 7) & 15;
-                self.y[row * w + col] = ((x + row) / 3 % 200 + 16 + tex) as u8;
+                self.y[row * w + col] =
+                    ((x + row * (1 + 2 * v) + v * 61) / 3 % 200 + 16 + tex) as u8;
             }
         }
         let (cw, ch) = (w / 2, h / 2);
         for row in 0..ch {
             for col in 0..cw {
                 let x = col + shift / 2;
-                self.u[row * cw + col] = (64 + (x * 128 / cw.max(1)) % 128) as u8;
-                self.v[row * cw + col] = (64 + (row * 128 / ch.max(1) + n as usize) % 128) as u8;
+                self.u[row * cw + col] = (64 + (x * 128 / cw.max(1) + v * 40) % 128) as u8;
+                self.v[row * cw + col] =
+                    (64 + (row * 128 / ch.max(1) + n as usize + v * 77) % 128) as u8;
             }
         }
         // bouncing box, 1/6 of the width
@@ -138,7 +149,7 @@ impl I420Frame {
         let bh = (h / 6).max(2);
         let span_x = (w - bw).max(1);
         let span_y = (h - bh).max(1);
-        let t = n as usize * 7;
+        let t = n as usize * 7 + v * 97;
         let bx = bounce(t, span_x);
         let by = bounce(t / 2 + 3, span_y);
         for row in by..by + bh {
@@ -194,6 +205,29 @@ fn psnr_from(sse: u64, n: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pattern_variants_are_far_apart_and_variant_zero_is_the_pattern() {
+        let a = I420Frame::test_pattern(320, 180, 42).unwrap();
+        let mut z = I420Frame::new(320, 180).unwrap();
+        z.draw_test_pattern_variant(42, 0);
+        assert_eq!(a.psnr(&z).unwrap(), f64::INFINITY);
+        let frames: Vec<I420Frame> = (0..6u8)
+            .map(|v| {
+                let mut f = I420Frame::new(320, 180).unwrap();
+                f.draw_test_pattern_variant(42, v);
+                f
+            })
+            .collect();
+        for i in 0..6 {
+            for j in 0..6 {
+                if i != j {
+                    let p = frames[i].psnr(&frames[j]).unwrap();
+                    assert!(p < 20.0, "variants {i} and {j}: {p:.1} dB");
+                }
+            }
+        }
+    }
 
     #[test]
     fn psnr_of_known_error() {

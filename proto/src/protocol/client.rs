@@ -127,6 +127,19 @@ pub enum ClientMsg {
         /// The other party (the caller): the node of its endpoint anchors the call.
         peer: AccountId,
     },
+    /// Tell the other participants which SSRCs this participant sends (they appear in its
+    /// `conference_roster` entry, so that a receiver maps the forwarded video streams to
+    /// participants). Sent once the participant has its transport; sending again replaces.
+    ConferenceStreams {
+        /// The conference.
+        conference_id: CallId,
+        /// The SSRC of its audio.
+        #[serde(default)]
+        audio_ssrc: Option<u32>,
+        /// The SSRC of its video.
+        #[serde(default)]
+        video_ssrc: Option<u32>,
+    },
 }
 
 impl ClientMsg {
@@ -146,6 +159,7 @@ impl ClientMsg {
         "conference_join",
         "conference_leave",
         "resume",
+        "conference_streams",
     ];
 
     /// This message's `type` name.
@@ -165,6 +179,7 @@ impl ClientMsg {
             Self::ConferenceJoin { .. } => "conference_join",
             Self::ConferenceLeave { .. } => "conference_leave",
             Self::Resume { .. } => "resume",
+            Self::ConferenceStreams { .. } => "conference_streams",
         }
     }
 }

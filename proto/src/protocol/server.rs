@@ -148,12 +148,16 @@ pub enum ServerMsg {
         /// Who is in it now.
         participants: Vec<Participant>,
     },
-    /// To every participant, whenever who is in the conference changes.
+    /// To every participant, whenever who is in the conference changes (at once), or who
+    /// speaks (at most every 500 ms).
     ConferenceRoster {
         /// The conference.
         conference_id: CallId,
         /// Who is in it (with a transport), in join order.
         participants: Vec<Participant>,
+        /// The active speaker (the loudest participant, with hysteresis), if anyone speaks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        active_speaker: Option<EndpointId>,
     },
 }
 
@@ -164,4 +168,14 @@ pub struct Participant {
     pub account_id: AccountId,
     /// The endpoint taking part.
     pub endpoint_id: EndpointId,
+    /// The SSRC of its audio, as it declared in `conference_streams`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_ssrc: Option<u32>,
+    /// The SSRC of its video, as it declared in `conference_streams`: the forwarded
+    /// video stream of that SSRC is this participant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_ssrc: Option<u32>,
+    /// Whether there is voice in its audio now (the mixer's voice activity, held briefly).
+    #[serde(default)]
+    pub speaking: bool,
 }

@@ -28,6 +28,7 @@ use std::time::Instant;
 use super::Core;
 use super::dtls::{DtlsFailure, DtlsIdentity, DtlsPhase, DtlsPoll, DtlsServer, Fingerprint};
 use super::egress::{Out, egress};
+use super::mid::{MidRewrite, MidValue};
 use super::srtp::LegSrtp;
 use super::stats::DropReason;
 use super::transmit::TxBatch;
@@ -46,6 +47,13 @@ pub struct BrowserSpec {
     pub remote_ufrag: Option<String>,
     /// The transport-wide sequence number extension id, if negotiated.
     pub twcc_extension_id: Option<u8>,
+    /// The MID header extension id (`urn:ietf:params:rtp-hdrext:sdes:mid`), if negotiated:
+    /// media toward this browser then carries the MIDs of [`BrowserSpec::receive_mids`]
+    /// under it ([`super::mid`]), and its own MID elements are known by it.
+    pub mid_extension_id: Option<u8>,
+    /// The MID of the m-line that receives each media clock rate (48000: the audio m-line,
+    /// 90000: the video m-line), from the offer.
+    pub receive_mids: Vec<(u32, String)>,
 }
 
 /// The live browser part of a transport.
@@ -61,6 +69,10 @@ pub struct BrowserState {
     pub remote_ufrag: Option<String>,
     /// Transport-wide congestion control bookkeeping, if negotiated.
     pub twcc: Option<TwccRecorder>,
+    /// The MID header extension id, if negotiated.
+    pub mid_extension_id: Option<u8>,
+    /// The MID of the m-line that receives each clock rate (valid MIDs only).
+    pub receive_mids: Vec<(u32, MidValue)>,
 }
 
 impl BrowserState {
@@ -72,7 +84,26 @@ impl BrowserState {
             last_check: now,
             remote_ufrag: spec.remote_ufrag.clone(),
             twcc: spec.twcc_extension_id.map(TwccRecorder::new),
+            mid_extension_id: spec.mid_extension_id.filter(|id| (1..=14).contains(id)),
+            receive_mids: spec
+                .receive_mids
+                .iter()
+                .filter_map(|(clock, mid)| Some((*clock, MidValue::new(mid)?)))
+                .collect(),
         }
+    }
+
+    /// The MID rewrite of a send stream of `clock` Hz toward this browser, from a source
+    /// whose MID extension id is `from_id`: `None` when this browser did not negotiate the
+    /// extension or has no m-line receiving that clock rate with a MID.
+    pub fn mid_rewrite(&self, clock: u32, from_id: Option<u8>) -> Option<MidRewrite> {
+        let to_id = self.mid_extension_id?;
+        let mid = self.receive_mids.iter().find(|(c, _)| *c == clock)?.1;
+        Some(MidRewrite {
+            from_id,
+            to_id,
+            mid,
+        })
     }
 
     /// The earliest time something of the browser part is due, given the consent timeout.

@@ -12,6 +12,7 @@ use std::time::Instant;
 use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::rtp;
 
+use super::mid::MidRewrite;
 use super::rewrite::Mapped;
 use super::stats::DropReason;
 use super::transmit::TxBatch;
@@ -28,6 +29,8 @@ pub(super) enum Out<'a> {
         map: Mapped,
         /// The payload type toward the receiver, when it differs from the source's.
         pt: Option<Pt>,
+        /// The receiver's MID extension, when it negotiated one.
+        mid: Option<MidRewrite>,
         /// The send stream.
         slot: u32,
         /// Payload bytes (for the sender report's octet count).
@@ -75,11 +78,18 @@ pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent 
             plain,
             map,
             pt,
+            mid,
             slot,
             payload_len,
             now,
         } => {
-            let Some(buf) = tx.push(t.sock, peer, plain) else {
+            let rewritten = mid.is_some_and(|m| tx.push_with(t.sock, peer, |b| m.write(plain, b)));
+            let buf = if rewritten {
+                tx.last_mut()
+            } else {
+                tx.push(t.sock, peer, plain)
+            };
+            let Some(buf) = buf else {
                 // Counted on the source by the caller: it is the incoming packet that is lost.
                 return Sent::Full;
             };
@@ -160,6 +170,7 @@ fn hold(t: &mut Transport, out: Out<'_>) -> Sent {
         plain,
         map,
         pt,
+        mid,
         slot,
         now,
         ..
@@ -170,6 +181,11 @@ fn hold(t: &mut Transport, out: Out<'_>) -> Sent {
     if !matches!(t.mode, PeerMode::Latching) || !t.cache.is_enabled() {
         return Sent::Nothing;
     }
+    // Held as it will go out: with the receiver's MID (rewritten on the stack, not per
+    // packet on the heap).
+    let mut scratch = [0u8; super::transmit::MAX_DATAGRAM];
+    let n = mid.map_or(0, |m| m.write(plain, &mut scratch));
+    let plain = if n > 0 { &scratch[..n] } else { plain };
     let Some(buf) = t.cache.insert_mut(map.ssrc, map.seq, plain) else {
         return Sent::Nothing;
     };

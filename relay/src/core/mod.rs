@@ -46,6 +46,7 @@ pub mod dtls;
 mod egress;
 pub mod error;
 pub mod ids;
+pub mod mid;
 pub mod nack_cache;
 pub mod processor;
 pub mod rate;
@@ -719,7 +720,7 @@ impl Core {
                 continue;
             };
             let (map, switched) = ss.rewrite.map(now, key, seq, ts);
-            let pt_map = ss.pt_map;
+            let (pt_map, mid) = (ss.pt_map, ss.mid);
             if switched {
                 dest.counters.source_switches += 1;
             }
@@ -734,6 +735,7 @@ impl Core {
                 plain,
                 map,
                 pt,
+                mid,
                 slot: o.slot,
                 payload_len,
                 now,

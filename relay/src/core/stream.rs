@@ -22,6 +22,7 @@ use std::time::Instant;
 use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::rfc3550::ReceiveStats;
 
+use super::mid::MidRewrite;
 use super::rewrite::Rewriter;
 
 /// A sender report as received from a source: its NTP time, its RTP time, and when it came.
@@ -118,6 +119,9 @@ pub struct SendStream {
     /// client's 96); `None`: payload types pass unchanged. Only the source's codec payload
     /// type is translated (its RTX and anything else pass as they are).
     pub pt_map: Option<(Pt, Pt)>,
+    /// The MID header extension rewrite toward a browser that negotiated it (its id and the
+    /// m-line's MID replace the source's); `None`: extensions pass unchanged.
+    pub mid: Option<MidRewrite>,
 }
 
 impl SendStream {
@@ -135,6 +139,7 @@ impl SendStream {
             sent_sr: None,
             held_last_ts: None,
             pt_map: None,
+            mid: None,
         }
     }
 

@@ -179,6 +179,28 @@ impl Core {
         }
     }
 
+    /// Removes the orphaned send streams of one kind at transport `leg`, so that no later
+    /// source continues them: a conference's video, where each participant's video is its
+    /// own stream (its own SSRC at every receiver) and a leaver's simply ends. Returns how
+    /// many were removed.
+    pub fn drop_orphans(
+        &mut self,
+        leg: LegId,
+        kind: super::processor::StreamKind,
+    ) -> Result<usize, CoreError> {
+        let i = self.idx(leg)?;
+        let mut n = 0;
+        for s in self.t_mut(i).send.iter_mut() {
+            if s.as_ref().is_some_and(|s| {
+                s.source.is_none() && super::processor::StreamKind::of_clock(s.clock_rate) == kind
+            }) {
+                *s = None;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Orphans the send stream at `o` (its source went away).
     pub(super) fn orphan(&mut self, o: Out, now: Instant) {
         let Some(Some(t)) = self.transports.get_mut(o.transport as usize) else {
@@ -220,6 +242,12 @@ impl Core {
             .codec_pt(clock)
             .zip(self.t(d).codec_pt(clock))
             .filter(|(from, to)| from != to);
+        let from_mid = self.t(f).browser.as_ref().and_then(|b| b.mid_extension_id);
+        let mid = self
+            .t(d)
+            .browser
+            .as_ref()
+            .and_then(|b| b.mid_rewrite(clock, from_mid));
         let dest = self.t_mut(d);
         if dest.send.iter().flatten().any(|s| s.source == Some(source)) {
             return;
@@ -242,12 +270,14 @@ impl Core {
                 s.orphaned_at = None;
                 s.source_sr = None;
                 s.pt_map = pt_map;
+                s.mid = mid;
                 i
             }
             None => {
                 let out = choose_ssrc(dest, ssrc, src_id);
                 let mut s = SendStream::new(source, out, clock);
                 s.pt_map = pt_map;
+                s.mid = mid;
                 let s = Some(s);
                 match dest.send.iter().position(Option::is_none) {
                     Some(i) => {

@@ -6,11 +6,11 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
-use super::{Outgoing, RECV_BUF, SendStats};
+use super::{OutgoingFrom, RECV_BUF, SendStats};
 
 const SOL_UDP: libc::c_int = 17;
 const UDP_SEGMENT: libc::c_int = 103;
@@ -151,11 +151,14 @@ pub(super) struct SendSys {
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_storage>,
-    /// One control buffer per message, 8-byte aligned (room for one `UDP_SEGMENT` cmsg).
-    cmsgs: Vec<[u64; 4]>,
+    /// One control buffer per message, 8-byte aligned (room for one `UDP_SEGMENT` cmsg and
+    /// one `IP_PKTINFO`/`IPV6_PKTINFO` cmsg).
+    cmsgs: Vec<[u64; 10]>,
     /// Per message: first iovec, iovec count, segment size (0 = not GSO).
     groups: Vec<(usize, usize, usize)>,
     dsts: Vec<SocketAddr>,
+    /// Per message: the source address asked for (`None`: the socket's own).
+    srcs: Vec<Option<IpAddr>>,
     gso: bool,
 }
 
@@ -170,9 +173,10 @@ impl SendSys {
                 hdrs: vec![zeroed(); cap],
                 iovs: vec![zeroed(); cap],
                 names: vec![zeroed(); cap],
-                cmsgs: vec![[0u64; 4]; cap],
+                cmsgs: vec![[0u64; 10]; cap],
                 groups: Vec::with_capacity(cap),
                 dsts: Vec::with_capacity(cap),
+                srcs: Vec::with_capacity(cap),
                 gso,
             }
         }
@@ -185,14 +189,15 @@ impl SendSys {
     pub(super) fn send<'a>(
         &mut self,
         sock: &UdpSocket,
-        msgs: impl Iterator<Item = Outgoing<'a>>,
+        msgs: impl Iterator<Item = OutgoingFrom<'a>>,
     ) -> SendStats {
         let mut st = SendStats::default();
         let cap = self.iovs.len();
         let mut niov = 0usize;
         self.groups.clear();
         self.dsts.clear();
-        for (dst, data) in msgs {
+        self.srcs.clear();
+        for (src, dst, data) in msgs {
             if niov == cap {
                 self.flush(sock, &mut st);
                 niov = 0;
@@ -205,7 +210,7 @@ impl SendSys {
             if self.gso
                 && let Some(g) = self.groups.last_mut()
             {
-                let same_dst = self.dsts.last() == Some(&dst);
+                let same_dst = self.dsts.last() == Some(&dst) && self.srcs.last() == Some(&src);
                 let seg = if g.2 == 0 {
                     self.iovs[g.0].iov_len
                 } else {
@@ -227,6 +232,7 @@ impl SendSys {
             if !joined {
                 self.groups.push((niov, 1, 0));
                 self.dsts.push(dst);
+                self.srcs.push(src);
             }
             niov += 1;
         }
@@ -248,19 +254,77 @@ impl SendSys {
             h.msg_namelen = namelen;
             h.msg_iov = &mut self.iovs[first];
             h.msg_iovlen = count as _;
-            if seg > 0 && count > 1 {
+            let gso = seg > 0 && count > 1;
+            let src = self.srcs[m];
+            if gso || src.is_some() {
                 let buf = &mut self.cmsgs[m];
                 h.msg_control = buf.as_mut_ptr() as *mut libc::c_void;
-                // SAFETY: CMSG_SPACE of a u16 (24 bytes) fits the 32-byte buffer.
+                let mut space = 0u32;
+                // SAFETY: the control buffer (80 bytes) has room for CMSG_SPACE of a u16 (24)
+                // plus CMSG_SPACE of an in6_pktinfo (36 rounded up to 40; in_pktinfo: 32);
+                // every cmsg header written is inside msg_controllen, which is set to the
+                // total before each CMSG_FIRSTHDR/CMSG_NXTHDR walk.
                 unsafe {
-                    h.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as _;
-                    let c = libc::CMSG_FIRSTHDR(&h);
-                    (*c).cmsg_level = SOL_UDP;
-                    (*c).cmsg_type = UDP_SEGMENT;
-                    (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
-                    ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, seg as u16);
+                    if gso {
+                        space += libc::CMSG_SPACE(size_of::<u16>() as u32);
+                    }
+                    match src {
+                        Some(IpAddr::V4(_)) => {
+                            space += libc::CMSG_SPACE(size_of::<libc::in_pktinfo>() as u32)
+                        }
+                        Some(IpAddr::V6(_)) => {
+                            space += libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32)
+                        }
+                        None => {}
+                    }
+                    debug_assert!(space as usize <= size_of::<[u64; 10]>());
+                    buf.fill(0);
+                    h.msg_controllen = space as _;
+                    let mut c = libc::CMSG_FIRSTHDR(&h);
+                    if gso {
+                        (*c).cmsg_level = SOL_UDP;
+                        (*c).cmsg_type = UDP_SEGMENT;
+                        (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+                        ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, seg as u16);
+                        c = libc::CMSG_NXTHDR(&h, c);
+                    }
+                    match src {
+                        Some(IpAddr::V4(a)) => {
+                            (*c).cmsg_level = libc::IPPROTO_IP;
+                            (*c).cmsg_type = libc::IP_PKTINFO;
+                            (*c).cmsg_len =
+                                libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as _;
+                            let info = libc::in_pktinfo {
+                                ipi_ifindex: 0,
+                                ipi_spec_dst: libc::in_addr {
+                                    s_addr: u32::from_ne_bytes(a.octets()),
+                                },
+                                ipi_addr: libc::in_addr { s_addr: 0 },
+                            };
+                            ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::in_pktinfo, info);
+                        }
+                        Some(IpAddr::V6(a)) => {
+                            (*c).cmsg_level = libc::IPPROTO_IPV6;
+                            (*c).cmsg_type = libc::IPV6_PKTINFO;
+                            (*c).cmsg_len =
+                                libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as _;
+                            let info = libc::in6_pktinfo {
+                                ipi6_addr: libc::in6_addr {
+                                    s6_addr: a.octets(),
+                                },
+                                ipi6_ifindex: 0,
+                            };
+                            ptr::write_unaligned(
+                                libc::CMSG_DATA(c) as *mut libc::in6_pktinfo,
+                                info,
+                            );
+                        }
+                        None => {}
+                    }
                 }
-                st.gso_messages += 1;
+                if gso {
+                    st.gso_messages += 1;
+                }
             }
             self.hdrs[m] = libc::mmsghdr {
                 msg_hdr: h,
@@ -292,11 +356,12 @@ impl SendSys {
                 continue;
             }
             let (first, count, seg) = self.groups[done];
-            if seg > 0 && count > 1 && gso_refused(&err) {
+            if seg > 0 && count > 1 && self.srcs[done].is_none() && gso_refused(&err) {
                 // The kernel cannot do GSO on this path: stop using it and send these one by
                 // one. (Only for errors that say so: a transient error, a full buffer or a
                 // refused destination, says nothing about GSO and must not turn it off for
-                // good.)
+                // good. A message with a chosen source address is not resent this way:
+                // `send_to` cannot choose it; the next batch goes without GSO.)
                 self.gso = false;
                 for k in first..first + count {
                     let iov = self.iovs[k];
@@ -311,12 +376,16 @@ impl SendSys {
                     }
                 }
             } else {
+                if seg > 0 && count > 1 && gso_refused(&err) {
+                    self.gso = false;
+                }
                 st.failed += count;
             }
             done += 1;
         }
         self.groups.clear();
         self.dsts.clear();
+        self.srcs.clear();
     }
 }
 

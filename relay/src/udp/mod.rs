@@ -5,7 +5,8 @@
 //! - [`SendBatch`]: send a run of datagrams from one socket with one `sendmmsg` call; when
 //!   several consecutive datagrams go to the same destination with the same size, they are
 //!   coalesced into one UDP GSO message (`UDP_SEGMENT`), and GSO switches itself off if the
-//!   kernel refuses it.
+//!   kernel refuses it. [`SendBatch::send_from`] also picks each datagram's source address
+//!   (`IP_PKTINFO`).
 //! - [`Poller`] and [`Waker`]: `epoll` readiness over many sockets, and an `eventfd` to wake
 //!   a worker when a command is queued.
 //!
@@ -15,7 +16,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -141,6 +142,11 @@ impl RecvBatch {
 /// One datagram to send: destination and bytes.
 pub type Outgoing<'a> = (SocketAddr, &'a [u8]);
 
+/// One datagram to send from a chosen local address (`None`: the socket's own): source,
+/// destination and bytes. The source must be an address of this host; the socket's port
+/// is kept.
+pub type OutgoingFrom<'a> = (Option<IpAddr>, SocketAddr, &'a [u8]);
+
 /// Buffers for sending a batch of datagrams from one socket, allocated once.
 pub struct SendBatch {
     portable: bool,
@@ -192,12 +198,29 @@ impl SendBatch {
         sock: &UdpSocket,
         msgs: impl Iterator<Item = Outgoing<'a>>,
     ) -> SendStats {
+        self.send_from(sock, msgs.map(|(dst, data)| (None, dst, data)))
+    }
+
+    /// Sends `msgs` from `sock`, in order, each from the source address it names
+    /// (`IP_PKTINFO`/`IPV6_PKTINFO`: one socket speaks for many local addresses, as a load
+    /// generator standing for many browsers does). Never blocks. The portable fallback cannot
+    /// choose a source: such datagrams are counted as failed there, as they are when the
+    /// kernel refuses the address.
+    pub fn send_from<'a>(
+        &mut self,
+        sock: &UdpSocket,
+        msgs: impl Iterator<Item = OutgoingFrom<'a>>,
+    ) -> SendStats {
         #[cfg(target_os = "linux")]
         if !self.portable {
             return self.sys.send(sock, msgs);
         }
         let mut st = SendStats::default();
-        for (dst, data) in msgs {
+        for (src, dst, data) in msgs {
+            if src.is_some() {
+                st.failed += 1;
+                continue;
+            }
             st.syscalls += 1;
             match sock.send_to(data, dst) {
                 Ok(_) => st.sent += 1,

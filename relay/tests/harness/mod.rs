@@ -847,6 +847,11 @@ impl Harness {
             .expect("connect_kind");
     }
 
+    /// Removes the orphaned send streams of one kind at `leg`.
+    pub fn drop_orphans(&mut self, leg: Leg, kind: StreamKind) -> usize {
+        self.core.drop_orphans(leg.id, kind).expect("drop_orphans")
+    }
+
     /// Declares a stream `leg` sends (a processor's mix).
     pub fn add_stream(&mut self, leg: Leg, ssrc: u32, clock_rate: u32) -> Result<(), CoreError> {
         self.core.add_stream(

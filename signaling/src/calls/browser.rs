@@ -197,6 +197,7 @@ impl CheckedOffer {
         let mut clock_rates = Vec::new();
         let mut send = Vec::new();
         let mut twcc = None;
+        let mut mid_ext = None;
         for a in answer.accepted() {
             let rate = match a.codec {
                 Codec::Opus => 48_000,
@@ -207,6 +208,7 @@ impl CheckedOffer {
                 clock_rates.push((rtx.0, 90_000));
             }
             twcc = twcc.or(a.extensions.transport_cc);
+            mid_ext = mid_ext.or(a.extensions.mid);
             if let Some(s) = &a.send {
                 send.push(BrowserSend {
                     kind: match a.kind {
@@ -227,6 +229,7 @@ impl CheckedOffer {
                 value: fingerprint,
             },
             twcc_extension_id: twcc,
+            mid_extension_id: mid_ext,
             clock_rates,
             send,
         }

@@ -6,6 +6,7 @@ mod ops;
 mod remote;
 mod trunk;
 
+pub use conference::{SPEECH_ROSTER_EVERY, SpeechEvent};
 pub use remote::NodeOut;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -282,6 +283,7 @@ impl CallCore {
                 Phase::Active { .. } => None,
             })
             .chain(self.failover_timeout())
+            .chain(self.speech_timeout())
             .min()
     }
 
@@ -1213,6 +1215,7 @@ impl CallCore {
     /// Ends ringing calls whose ring timeout passed (`no_answer`) and answered calls whose
     /// transports did not come within the relay timeout (`relay_failure`).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.flush_speech(now, None);
         let due: Vec<(CallId, EndReason)> = self
             .calls
             .iter()

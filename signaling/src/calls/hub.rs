@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use supernode_proto::relay_ops::{RelayOp, RelayOpError, RelayResult};
 use tokio::sync::mpsc;
 
-use crate::calls::{CallConfig, CallCore, CallError, NodeOut};
+use crate::calls::{CallConfig, CallCore, CallError, NodeOut, SpeechEvent};
 use crate::config::SignalingConfig;
 use crate::directory::Directory;
-use crate::ids::{AccountId, EndpointId, PartnerId};
+use crate::ids::{AccountId, EndpointId, PartnerId, RelaySessionId};
 use crate::network_access::{NetFailure, NetworkAccess};
 use crate::protocol::{ClientKind, ClientMsg, ErrorCode, ServerMsg};
 use crate::relay_access::RelayAccess;
@@ -314,9 +314,21 @@ impl Hub {
                 core.conference_leave(ep, &conference_id)
             }
             ClientMsg::Resume { call_id, peer } => core.resume(now, ep, &call_id, peer),
+            ClientMsg::ConferenceStreams {
+                conference_id,
+                audio_ssrc,
+                video_ssrc,
+            } => core.conference_streams(ep, &conference_id, audio_ssrc, video_ssrc),
             // Login and ping are the connection's business; newer types are not ours.
             _ => Ok(()),
         })
+    }
+
+    /// What the mixer of the conference on relay session `session` said about voices
+    /// (see [`CallCore::conference_speech`]): rosters with who speaks, rate-limited.
+    pub fn conference_speech(self: &Arc<Self>, session: &RelaySessionId, ev: SpeechEvent) {
+        let now = Instant::now();
+        self.step(|core| core.conference_speech(now, session, ev));
     }
 
     /// Attached endpoints.

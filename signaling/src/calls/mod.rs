@@ -31,4 +31,7 @@ pub mod browser;
 mod core;
 pub mod hub;
 
-pub use self::core::{CallConfig, CallCore, CallError, NodeOut, Outgoing, RelayBooks};
+pub use self::core::{
+    CallConfig, CallCore, CallError, NodeOut, Outgoing, RelayBooks, SPEECH_ROSTER_EVERY,
+    SpeechEvent,
+};

@@ -22,6 +22,7 @@
 //! `invalid_state`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use supernode_proto::relay_ops::{
     JoinConference, LeaveConference, OpenConference, RelayOp, RelayOutcome, RelayResult, Release,
@@ -42,6 +43,8 @@ struct Member {
     leg: Option<LegInfo>,
     /// Join order.
     seq: u64,
+    /// The SSRCs it declared (`conference_streams`): audio, video.
+    streams: (Option<u32>, Option<u32>),
 }
 
 #[derive(Debug)]
@@ -56,6 +59,33 @@ struct Conference {
     /// No participant is left: release the session once nothing is outstanding.
     closing: bool,
     next_seq: u64,
+    /// Who speaks now, as the mixer last said.
+    speaking: BTreeSet<EndpointId>,
+    /// The active speaker, as the mixer last said.
+    active: Option<EndpointId>,
+    /// Who speaks changed since the last roster: one is due.
+    speech_due: bool,
+    /// When a roster last went out for a change of who speaks.
+    speech_sent: Option<Instant>,
+}
+
+/// Rosters for a change of who speaks go out at most this often per conference.
+pub const SPEECH_ROSTER_EVERY: Duration = Duration::from_millis(500);
+
+/// What a conference's mixer says about its participants' voices (the host reads it from
+/// the mixer and hands it to [`CallCore::conference_speech`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpeechEvent {
+    /// The participant on `transport` started or stopped speaking.
+    Speaking {
+        /// Its transport.
+        transport: TransportId,
+        /// Whether it speaks now.
+        speaking: bool,
+    },
+    /// The active speaker changed (`None`: nobody speaks).
+    ActiveSpeaker(Option<TransportId>),
 }
 
 /// What an outstanding conference operation is.
@@ -153,6 +183,10 @@ impl CallCore {
                 outstanding: BTreeSet::new(),
                 closing: false,
                 next_seq: 0,
+                speaking: BTreeSet::new(),
+                active: None,
+                speech_due: false,
+                speech_sent: None,
             },
         );
         self.books.sessions_created += 1;
@@ -205,6 +239,7 @@ impl CallCore {
                 transport: transport.clone(),
                 leg: None,
                 seq,
+                streams: (None, None),
             },
         );
         let session = c.session.clone();
@@ -358,6 +393,41 @@ impl CallCore {
         Ok(())
     }
 
+    /// `conference_streams`: a participant with its transport declares the SSRCs it sends;
+    /// every participant gets the new roster.
+    pub fn conference_streams(
+        &mut self,
+        ep: &EndpointId,
+        id: &CallId,
+        audio: Option<u32>,
+        video: Option<u32>,
+    ) -> Result<(), CallError> {
+        let c = self.conference(id, ep)?;
+        match c.members.get(ep) {
+            Some(m) if m.leg.is_some() => {}
+            Some(_) => {
+                return Err(err(
+                    ErrorCode::InvalidState,
+                    "declare streams once the transport is granted (after media)",
+                ));
+            }
+            None => return Err(not_yours()),
+        }
+        if let Some(m) = self
+            .conf
+            .confs
+            .get_mut(id)
+            .and_then(|c| c.members.get_mut(ep))
+        {
+            if m.streams == (audio, video) {
+                return Ok(());
+            }
+            m.streams = (audio, video);
+        }
+        self.send_roster(id);
+        Ok(())
+    }
+
     /// `conference_leave`: the endpoint leaves (also: it declines a ringing invite).
     pub fn conference_leave(&mut self, ep: &EndpointId, id: &CallId) -> Result<(), CallError> {
         let c = self.conference(id, ep)?;
@@ -399,6 +469,10 @@ impl CallCore {
         let Some(m) = c.members.remove(ep) else {
             return;
         };
+        c.speaking.remove(ep);
+        if c.active.as_ref() == Some(ep) {
+            c.active = None;
+        }
         let session = c.session.clone();
         self.conf.of_account.remove(&m.account);
         if self.endpoints.contains_key(ep) {
@@ -469,20 +543,113 @@ impl CallCore {
             .map(|(e, m)| Participant {
                 account_id: m.account.clone(),
                 endpoint_id: e.clone(),
+                audio_ssrc: m.streams.0,
+                video_ssrc: m.streams.1,
+                speaking: c.speaking.contains(e),
             })
             .collect()
     }
 
     fn send_roster(&mut self, id: &CallId) {
         let participants = self.roster(id);
+        let active_speaker = self.conf.confs.get(id).and_then(|c| {
+            c.active
+                .clone()
+                .filter(|a| participants.iter().any(|p| &p.endpoint_id == a))
+        });
+        if let Some(c) = self.conf.confs.get_mut(id) {
+            c.speech_due = false;
+        }
         for p in &participants {
             self.push(
                 p.endpoint_id.clone(),
                 ServerMsg::ConferenceRoster {
                     conference_id: id.clone(),
                     participants: participants.clone(),
+                    active_speaker: active_speaker.clone(),
                 },
             );
+        }
+    }
+
+    /// What the mixer of the conference on relay session `session` says about voices: the
+    /// roster goes out at once, or (within [`SPEECH_ROSTER_EVERY`] of the last one sent for
+    /// speech) from [`Self::handle_timeout`] when that time has passed. Events about
+    /// transports that are not (or no longer) a participant's are ignored.
+    pub fn conference_speech(&mut self, now: Instant, session: &RelaySessionId, ev: SpeechEvent) {
+        let Some((id, c)) = self
+            .conf
+            .confs
+            .iter_mut()
+            .find(|(_, c)| &c.session == session && !c.closing)
+        else {
+            return;
+        };
+        let endpoint_of = |t: &TransportId| {
+            c.members
+                .iter()
+                .find(|(_, m)| &m.transport == t)
+                .map(|(e, _)| e.clone())
+        };
+        let changed = match ev {
+            SpeechEvent::Speaking {
+                transport,
+                speaking,
+            } => match endpoint_of(&transport) {
+                Some(e) if speaking => c.speaking.insert(e),
+                Some(e) => c.speaking.remove(&e),
+                None => false,
+            },
+            SpeechEvent::ActiveSpeaker(t) => {
+                let a = match t {
+                    Some(t) => match endpoint_of(&t) {
+                        Some(e) => Some(e),
+                        None => return,
+                    },
+                    None => None,
+                };
+                let changed = c.active != a;
+                c.active = a;
+                changed
+            }
+        };
+        if changed {
+            c.speech_due = true;
+            let id = id.clone();
+            self.flush_speech(now, Some(&id));
+        }
+    }
+
+    /// When a rate-limited speech roster is next due.
+    pub(super) fn speech_timeout(&self) -> Option<Instant> {
+        self.conf
+            .confs
+            .values()
+            .filter_map(|c| {
+                c.speech_sent
+                    .filter(|_| c.speech_due)
+                    .map(|t| t + SPEECH_ROSTER_EVERY)
+            })
+            .min()
+    }
+
+    /// Sends the speech rosters that are due at `now` (of `only`, or of every conference).
+    pub(super) fn flush_speech(&mut self, now: Instant, only: Option<&CallId>) {
+        let due: Vec<CallId> = self
+            .conf
+            .confs
+            .iter()
+            .filter(|(id, _)| only.is_none_or(|o| o == *id))
+            .filter(|(_, c)| {
+                c.speech_due && c.speech_sent.is_none_or(|t| now >= t + SPEECH_ROSTER_EVERY)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            if let Some(c) = self.conf.confs.get_mut(&id) {
+                c.speech_sent = Some(now);
+            }
+            self.send_roster(&id);
         }
     }
 
@@ -740,5 +907,146 @@ mod tests {
         let e = core.conference_join(&eps[2], &id).unwrap_err();
         assert_eq!(e.code, ErrorCode::ConferenceFull);
         assert_eq!(core.conference_members(&id).len(), 2);
+    }
+
+    /// `conference_streams`: only a participant with its transport declares; the roster
+    /// every participant gets then carries the SSRCs; an unchanged declaration sends
+    /// nothing.
+    #[test]
+    fn declared_streams_appear_in_everyones_roster() {
+        let mut core = core(4);
+        let p = PartnerId::random();
+        let (a, b, c) = (
+            AccountId::random(),
+            AccountId::random(),
+            AccountId::random(),
+        );
+        let ea = core.attach(a.clone(), p.clone());
+        let eb = core.attach(b.clone(), p.clone());
+        let ec = core.attach(c.clone(), p.clone());
+        core.conference_create(&ea, None).unwrap();
+        let open = core.poll_relay().unwrap();
+        let RelayOp::OpenConference(o) = &open[0] else {
+            panic!()
+        };
+        let id = o.call.clone();
+        for op in &open {
+            core.handle_relay_result(grant(op));
+        }
+        core.conference_invite(&ea, &id, b.clone()).unwrap();
+        core.conference_join(&eb, &id).unwrap();
+        // Bob's transport is not made yet: too early.
+        let e = core
+            .conference_streams(&eb, &id, Some(1), Some(2))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidState);
+        let jb = core.poll_relay().unwrap();
+        core.handle_relay_result(grant(&jb[0]));
+        drain(&mut core);
+        // Carol is not in it.
+        assert!(core.conference_streams(&ec, &id, None, Some(9)).is_err());
+        core.conference_streams(&eb, &id, Some(0xB0), Some(0xB1))
+            .unwrap();
+        let out = drain(&mut core);
+        assert_eq!(out.len(), 2, "{out:?}");
+        for to in [&ea, &eb] {
+            let (_, msg) = out.iter().find(|(e, _)| e == to).expect("a roster each");
+            let ServerMsg::ConferenceRoster { participants, .. } = msg else {
+                panic!("{msg:?}")
+            };
+            assert_eq!(participants.len(), 2);
+            let bob = participants.iter().find(|x| x.endpoint_id == eb).unwrap();
+            assert_eq!((bob.audio_ssrc, bob.video_ssrc), (Some(0xB0), Some(0xB1)));
+            let alice = participants.iter().find(|x| x.endpoint_id == ea).unwrap();
+            assert_eq!((alice.audio_ssrc, alice.video_ssrc), (None, None));
+        }
+        core.conference_streams(&eb, &id, Some(0xB0), Some(0xB1))
+            .unwrap();
+        assert!(drain(&mut core).is_empty(), "nothing changed");
+    }
+    /// Who speaks reaches every participant's roster: a change at once, the next within
+    /// 500 ms only once that time has passed (from the timer), with the active speaker;
+    /// repeated or foreign events send nothing.
+    #[test]
+    fn speech_rosters_are_rate_limited_and_name_the_active_speaker() {
+        let mut core = core(4);
+        let p = PartnerId::random();
+        let (a, b) = (AccountId::random(), AccountId::random());
+        let ea = core.attach(a.clone(), p.clone());
+        let eb = core.attach(b.clone(), p.clone());
+        core.conference_create(&ea, None).unwrap();
+        let open = core.poll_relay().unwrap();
+        let (id, session) = match &open[0] {
+            RelayOp::OpenConference(o) => (o.call.clone(), o.session.clone()),
+            other => panic!("{other:?}"),
+        };
+        let transport_of = |op: &RelayOp| match op {
+            RelayOp::JoinConference(j) => j.transport.clone(),
+            other => panic!("{other:?}"),
+        };
+        let ta = transport_of(&open[1]);
+        for op in &open {
+            core.handle_relay_result(grant(op));
+        }
+        core.conference_invite(&ea, &id, b.clone()).unwrap();
+        core.conference_join(&eb, &id).unwrap();
+        let jb = core.poll_relay().unwrap();
+        let tb = transport_of(&jb[0]);
+        core.handle_relay_result(grant(&jb[0]));
+        drain(&mut core);
+        let rosters = |out: Vec<(EndpointId, ServerMsg)>| -> Vec<(EndpointId, Vec<bool>, Option<EndpointId>)> {
+            out.into_iter()
+                .filter_map(|(to, m)| match m {
+                    ServerMsg::ConferenceRoster {
+                        participants,
+                        active_speaker,
+                        ..
+                    } => Some((
+                        to,
+                        participants.iter().map(|p| p.speaking).collect(),
+                        active_speaker,
+                    )),
+                    _ => None,
+                })
+                .collect()
+        };
+        let t0 = Instant::now();
+        let speaks = |t: &TransportId, on: bool| SpeechEvent::Speaking {
+            transport: t.clone(),
+            speaking: on,
+        };
+        core.conference_speech(t0, &session, speaks(&ta, true));
+        let r = rosters(drain(&mut core));
+        assert_eq!(r.len(), 2, "one roster each");
+        assert!(
+            r.iter()
+                .all(|(_, s, act)| s == &vec![true, false] && act.is_none())
+        );
+        // The same again: nothing. An unknown transport or session: nothing.
+        core.conference_speech(t0, &session, speaks(&ta, true));
+        core.conference_speech(t0, &session, speaks(&TransportId::random(), true));
+        core.conference_speech(t0, &RelaySessionId::random(), speaks(&tb, true));
+        assert!(drain(&mut core).is_empty());
+        // 100 ms later Alice becomes the active speaker and Bob speaks: held back.
+        let t1 = t0 + Duration::from_millis(100);
+        core.conference_speech(t1, &session, SpeechEvent::ActiveSpeaker(Some(ta.clone())));
+        core.conference_speech(t1, &session, speaks(&tb, true));
+        assert!(drain(&mut core).is_empty(), "within 500 ms of the last");
+        assert_eq!(core.poll_timeout(), Some(t0 + SPEECH_ROSTER_EVERY));
+        core.handle_timeout(t0 + Duration::from_millis(499));
+        assert!(drain(&mut core).is_empty());
+        core.handle_timeout(t0 + SPEECH_ROSTER_EVERY);
+        let r = rosters(drain(&mut core));
+        assert_eq!(r.len(), 2);
+        assert!(
+            r.iter()
+                .all(|(_, s, act)| s == &vec![true, true] && act.as_ref() == Some(&ea)),
+            "{r:?}"
+        );
+        assert_eq!(core.poll_timeout(), None, "nothing due");
+        // Alice leaves: Bob's roster has her neither speaking nor active.
+        core.conference_leave(&ea, &id).unwrap();
+        let r = rosters(drain(&mut core));
+        assert_eq!(r, vec![(eb.clone(), vec![true], None)]);
     }
 }
