@@ -133,6 +133,8 @@ pub struct LegRequest {
     pub rate_cap: RateCap,
     /// A browser transport (ICE-lite, DTLS-SRTP): see [`LegRequest::browser`].
     pub browser: Option<BrowserSpec>,
+    /// Mixed into the SSRCs the leg sends with; see [`crate::core::LegSpec::ssrc_salt`].
+    pub ssrc_salt: u32,
 }
 
 impl LegRequest {
@@ -149,6 +151,7 @@ impl LegRequest {
             clock_rates: Vec::new(),
             rate_cap: RateCap::default(),
             browser: None,
+            ssrc_salt: 0,
         }
     }
 
@@ -169,11 +172,24 @@ impl LegRequest {
     }
 
     /// One end of a trunk to another relay on its own port (see [`crate::core::trunk`]):
-    /// aimed at `peer`, or latching onto the first packet that authenticates under `keys`.
-    pub fn trunk(peer: Option<SocketAddr>, keys: LegSrtpKeys, clock_rates: Vec<(Pt, u32)>) -> Self {
-        let spec =
-            crate::core::trunk::trunk_spec(SessionId(0), SockSlot(0), peer, keys, clock_rates);
+    /// aimed at `peer`, or latching onto the first packet that authenticates under `keys`;
+    /// `ssrc_salt` must be random per end (see [`crate::core::LegSpec::ssrc_salt`]).
+    pub fn trunk(
+        peer: Option<SocketAddr>,
+        keys: LegSrtpKeys,
+        clock_rates: Vec<(Pt, u32)>,
+        ssrc_salt: u32,
+    ) -> Self {
+        let spec = crate::core::trunk::trunk_spec(
+            SessionId(0),
+            SockSlot(0),
+            peer,
+            keys,
+            clock_rates,
+            ssrc_salt,
+        );
         Self {
+            ssrc_salt: spec.ssrc_salt,
             peer: spec.peer,
             max_streams: spec.max_streams,
             srtp: spec.srtp,
@@ -488,6 +504,7 @@ impl Relay {
             clock_rates: req.clock_rates,
             rate_cap: req.rate_cap,
             browser: req.browser,
+            ssrc_salt: req.ssrc_salt,
         };
         let r = self
             .call(worker, |reply| Command::AddLeg {

@@ -80,6 +80,7 @@ fn trunked(base_a: u16, base_b: u16) -> Trunked {
                     outbound: a_to_b.clone(),
                 },
                 clock.clone(),
+                0x1357_9bdf,
             ),
         ])
         .unwrap();
@@ -93,6 +94,7 @@ fn trunked(base_a: u16, base_b: u16) -> Trunked {
                     outbound: b_to_a,
                 },
                 clock,
+                0x2468_ace0,
             ),
             LegRequest::latching(),
         ])
@@ -141,6 +143,12 @@ fn media_crosses_an_authenticated_trunk_both_ways_and_strangers_are_dropped() {
     let at_bob = bob.recv_rtp();
     assert_eq!(at_bob.len(), 5, "alice's packets reach bob over the trunk");
     assert!(at_bob.iter().all(|p| fields(p).3 == b"from alice"));
+    // A trunk end sends under SSRCs salted with its own `ssrc_salt` (A's end: 0x1357_9bdf),
+    // so a later end keyed alike (a resumed call) never repeats an SRTP IV of this one.
+    assert!(
+        at_bob.iter().all(|p| fields(p).0 == 0xA11CE ^ 0x1357_9bdf),
+        "alice's stream crossed A's trunk end under its salted SSRC"
+    );
     for i in 5..10u16 {
         bob.send(t.cb.local, &rtp(0xB0B, i, u32::from(i) * 960, b"from bob"));
     }
@@ -151,6 +159,10 @@ fn media_crosses_an_authenticated_trunk_both_ways_and_strangers_are_dropped() {
         "bob's packets reach alice over the trunk"
     );
     assert!(at_alice.iter().all(|p| fields(p).3 == b"from bob"));
+    assert!(
+        at_alice.iter().all(|p| fields(p).0 == 0xB0B ^ 0x2468_ace0),
+        "bob's stream crossed B's trunk end under its salted SSRC"
+    );
     // What crossed was SRTP on both ends of the trunk, every packet authenticated.
     let (sa, sb) = (stats(&t.a, t.ta.id), stats(&t.b, t.tb.id));
     assert!(

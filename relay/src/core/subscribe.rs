@@ -298,14 +298,15 @@ impl Core {
     }
 }
 
-/// The SSRC a receiver gets a source stream as: the source's own, unless that is taken at the
-/// receiver; then one derived from it and the source transport's id (deterministic).
+/// The SSRC a receiver gets a source stream as: the source's own (salted with the receiver's
+/// [`transport::Transport::ssrc_salt`], a trunk's), unless that is taken at the receiver;
+/// then one derived from it and the source transport's id (deterministic).
 fn choose_ssrc(dest: &transport::Transport, ssrc: Ssrc, src: LegId) -> Ssrc {
-    let mut candidate = ssrc;
+    let mut candidate = Ssrc(ssrc.0 ^ dest.ssrc_salt);
     let mut salt = src.0 as u32;
     while dest.ssrc_taken(candidate) {
         salt = salt.wrapping_add(0x9E37_79B9);
-        candidate = Ssrc(ssrc.0.rotate_left(7) ^ salt.wrapping_mul(0x85EB_CA6B));
+        candidate = Ssrc((ssrc.0 ^ dest.ssrc_salt).rotate_left(7) ^ salt.wrapping_mul(0x85EB_CA6B));
     }
     candidate
 }

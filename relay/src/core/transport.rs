@@ -88,6 +88,11 @@ pub struct LegSpec {
     /// A browser transport (WebRTC: ICE-lite, DTLS-SRTP, TWCC; see [`super::browser`]):
     /// needs `ice`, and `srtp` must be `None` (DTLS makes the keys).
     pub browser: Option<BrowserSpec>,
+    /// Mixed into the SSRCs this transport sends with (its send streams' and its RTCP
+    /// sender SSRC); 0: none. A trunk gets a random one per end, so that a new end keyed like
+    /// an old one (a call resumed on another node) never sends under the SSRC, and so the
+    /// SRTP IVs, that the old end used.
+    pub ssrc_salt: u32,
 }
 
 impl LegSpec {
@@ -107,6 +112,7 @@ impl LegSpec {
             clock_rates: Vec::new(),
             rate_cap: RateCap::default(),
             browser: None,
+            ssrc_salt: 0,
         }
     }
 }
@@ -178,6 +184,8 @@ impl EarlyRing {
 pub struct Transport {
     /// Public id.
     pub id: LegId,
+    /// See [`LegSpec::ssrc_salt`].
+    pub ssrc_salt: u32,
     /// Generation of its slot in the core (timers of a freed slot's previous transport are
     /// recognised and skipped).
     pub generation: u32,
@@ -286,7 +294,10 @@ impl Transport {
             heard: false,
             rtt: None,
             next_report,
-            report_ssrc: Ssrc(0x5EED_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9)),
+            report_ssrc: Ssrc(
+                0x5EED_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9) ^ spec.ssrc_salt,
+            ),
+            ssrc_salt: spec.ssrc_salt,
             browser: spec
                 .browser
                 .as_ref()

@@ -40,15 +40,20 @@ pub const TRUNK_MAX_STREAMS: usize = MAX_STREAMS;
 /// The spec of one end of a trunk on its own socket `sock`: aimed at `peer` (the second end)
 /// or latching onto the first authenticated packet (the first end, `peer` `None`), keyed with
 /// `keys` (inbound: what the far relay protects with), streams learned with `clock_rates` by
-/// payload type, no rate cap (the far relay caps its own endpoints).
+/// payload type, no rate cap (the far relay caps its own endpoints), sending under SSRCs
+/// salted with `ssrc_salt` (random per end: both ends of a resumed call's trunk share keys
+/// with the ends before them, and must not share SSRC and packet index with them, which
+/// would repeat an SRTP IV).
 pub fn trunk_spec(
     session: SessionId,
     sock: SockSlot,
     peer: Option<SocketAddr>,
     keys: LegSrtpKeys,
     clock_rates: Vec<(Pt, u32)>,
+    ssrc_salt: u32,
 ) -> LegSpec {
     LegSpec {
+        ssrc_salt,
         peer: peer.map_or(PeerMode::Latching, PeerMode::Fixed),
         max_streams: TRUNK_MAX_STREAMS,
         srtp: Some(keys),

@@ -61,7 +61,9 @@ impl HostRelay {
             inbound: key_of(&keys.inbound)?,
             outbound: key_of(&keys.outbound)?,
         };
-        let req = LegRequest::trunk(peer, legkeys, CALL_CLOCK_RATES.to_vec());
+        // A fresh SSRC salt per end: a resumed call's new end is keyed like the old one and must
+        // never repeat its SSRC and packet indices (an SRTP IV).
+        let req = LegRequest::trunk(peer, legkeys, CALL_CLOCK_RATES.to_vec(), rand::random());
         let leg = self.relay.add_leg(session, req).map_err(|e| {
             self.refused.fetch_add(1, Ordering::Relaxed);
             op_err(e)
