@@ -158,7 +158,8 @@ async fn exercise(store: &Store) {
 
 #[tokio::test]
 async fn sqlite_storage() {
-    let url = common::sqlite_url();
+    let db = common::temp_sqlite();
+    let url = db.url.clone();
     let store = Store::connect(&url).await.unwrap();
     assert_eq!(store.backend(), Backend::Sqlite);
     exercise(&store).await;

@@ -51,11 +51,28 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// A fresh SQLite database file URL.
-pub fn sqlite_url() -> String {
+/// A fresh SQLite database in a temporary directory of its own, removed when this is
+/// dropped.
+pub struct TempDb {
+    /// The database's URL.
+    pub url: String,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh SQLite database file (see [`TempDb`]).
+pub fn temp_sqlite() -> TempDb {
     let dir = std::env::temp_dir().join(unique("supernode_sig"));
     std::fs::create_dir_all(&dir).unwrap();
-    format!("sqlite://{}", dir.join("test.db").display())
+    TempDb {
+        url: format!("sqlite://{}", dir.join("test.db").display()),
+        dir,
+    }
 }
 
 /// A fresh schema in the test PostgreSQL database, as a URL whose connections use it.
@@ -240,6 +257,8 @@ pub struct Server {
     pub relay: Arc<RecordingRelay>,
     pub store: Store,
     pub directory: Arc<InMemoryDirectory>,
+    /// The database directory `start` made, removed with the server.
+    pub _db: Option<TempDb>,
 }
 
 impl Server {
@@ -260,7 +279,10 @@ pub fn test_config() -> SignalingConfig {
 }
 
 pub async fn start(cfg: SignalingConfig) -> Server {
-    start_with(&sqlite_url(), cfg).await
+    let db = temp_sqlite();
+    let mut server = start_with(&db.url, cfg).await;
+    server._db = Some(db);
+    server
 }
 
 pub async fn start_with(db_url: &str, mut cfg: SignalingConfig) -> Server {
@@ -292,6 +314,7 @@ pub async fn start_with(db_url: &str, mut cfg: SignalingConfig) -> Server {
         relay,
         store,
         directory,
+        _db: None,
     }
 }
 
