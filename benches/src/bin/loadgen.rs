@@ -527,6 +527,17 @@ fn setup_bare_conference(args: &Args, load: &Load) -> Result<(Forwarder, Vec<Str
             ));
         }
     }
+    start_bare(args, routes, outs, streams)
+}
+
+/// Starts the bare forwarder over `routes`, keeping a clone of each output socket open for
+/// the run.
+fn start_bare(
+    args: &Args,
+    routes: Vec<bare::Route>,
+    outs: Vec<UdpSocket>,
+    streams: Vec<Stream>,
+) -> Result<(Forwarder, Vec<Stream>)> {
     let keep: Vec<UdpSocket> = outs
         .iter()
         .map(|s| s.try_clone())
@@ -579,18 +590,7 @@ fn setup_bare(
             ));
         }
     }
-    let keep: Vec<UdpSocket> = outs
-        .iter()
-        .map(|s| s.try_clone())
-        .collect::<std::io::Result<_>>()?;
-    let b = bare::Bare::start(
-        routes,
-        outs,
-        args.batch,
-        args.pin.then_some(1),
-        Duration::from_micros(args.bare_spin_us.unwrap_or(args.spin_us)),
-    )?;
-    Ok((Forwarder::Bare(b, keep), streams))
+    start_bare(args, routes, outs, streams)
 }
 
 fn setup_rtpengine(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
