@@ -347,14 +347,24 @@ impl Core {
             .ok_or(CoreError::UnknownLeg(id.0))
     }
 
-    /// Sets (or replaces) the SRTP keys of a transport.
+    /// Sets (or replaces) the SRTP keys of a transport: fresh contexts both ways, so every
+    /// stream it sends starts a fresh packet index (rollover counter 0, SRTCP index 0) under
+    /// the new keys, as a fresh far end expects; what the peer still sends under the old keys
+    /// fails authentication (`srtp_auth`, dropped and counted). A re-key of a trunk end on a
+    /// resume (see [`trunk`]) is this. The retransmission cache is forgotten when it holds
+    /// what went on the wire (protected under the old keys, which a NACK must never replay);
+    /// packets held plain for a transport that has not latched are kept.
     pub fn set_srtp(&mut self, id: LegId, keys: Option<LegSrtpKeys>) -> Result<(), CoreError> {
         let i = self.idx(id)?;
         let srtp = match &keys {
             Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| CoreError::Srtp(e.to_string()))?),
             None => None,
         };
-        self.t_mut(i).srtp = srtp;
+        let t = self.t_mut(i);
+        t.srtp = srtp;
+        if t.early.is_empty() {
+            t.cache.clear();
+        }
         Ok(())
     }
 

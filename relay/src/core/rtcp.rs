@@ -15,7 +15,11 @@
 //! - from each transport: SR (kept per receive stream for the LSR/DLSR of the next report,
 //!   and passed on to the send streams it feeds), report blocks about the relay's SRs
 //!   (round-trip time, matched by the LSR the relay sent), generic NACK keyed by media SSRC
-//!   (answered from the transport's retransmission cache), PLI and FIR keyed by media SSRC
+//!   (answered from the transport's retransmission cache — the nearest copy; what the cache
+//!   does not hold, e.g. a packet lost before it reached the relay, or on a trunk before it
+//!   reached this relay, is mapped back through the rewrite to the source transport and
+//!   stream and asked of it in one NACK, so the request travels hop by hop toward the
+//!   sender until a cache has the packet), PLI and FIR keyed by media SSRC
 //!   (mapped back through the rewrite to the source transport and stream, sent there as a
 //!   PLI, coalesced to one per `keyframe_min_interval` per source stream; an unknown media
 //!   SSRC asks every source of the transport). SDES, BYE, APP, REMB and transport-cc
@@ -26,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use supernode_media::ids::Ssrc;
 use supernode_media::packet::rtcp::{
-    Pli, ReceiverReport, ReportBlock, RtcpCompound, RtcpPacket, SenderReport, WireList,
+    Nack, NackPair, Pli, ReceiverReport, ReportBlock, RtcpCompound, RtcpPacket, SenderReport,
+    WireList,
 };
 use supernode_media::rfc3550::{ntp, rtt};
 
@@ -43,6 +48,10 @@ pub const MAX_SENDER_REPORTS: usize = 32;
 
 /// Most source streams one keyframe request is passed to.
 const MAX_KEYFRAME_TARGETS: usize = 16;
+
+/// Most lost packets of one NACK that are forwarded toward the source when no cache here
+/// held them (the rest wait for the receiver's next NACK).
+const MAX_FORWARDED_NACKS: usize = 32;
 
 /// A duration as a 64-bit NTP interval (32.32 fixed point).
 pub fn ntp_interval(d: Duration) -> u64 {
@@ -117,8 +126,16 @@ impl Core {
                 }
                 RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, li, rr.reports),
                 RtcpPacket::Nack(nack) => {
+                    let mut missed = [0u16; MAX_FORWARDED_NACKS];
+                    let mut n = 0;
                     for seq in nack.lost() {
-                        self.retransmit(li, nack.media_ssrc, seq, tx);
+                        if !self.retransmit(li, nack.media_ssrc, seq, tx) && n < missed.len() {
+                            missed[n] = seq;
+                            n += 1;
+                        }
+                    }
+                    if n > 0 {
+                        self.forward_nack(li, nack.media_ssrc, &missed[..n], tx);
                     }
                 }
                 RtcpPacket::Pli(p) => self.on_keyframe_request(now, li, &[p.media_ssrc], tx),
@@ -187,8 +204,9 @@ impl Core {
         }
     }
 
-    /// Answers a NACK for (`media`, `seq`) from transport `li`'s retransmission cache.
-    fn retransmit(&mut self, li: u32, media: Ssrc, seq: u16, tx: &mut TxBatch) {
+    /// Answers a NACK for (`media`, `seq`) from transport `li`'s retransmission cache;
+    /// `false` when the cache does not hold it (a counted miss).
+    fn retransmit(&mut self, li: u32, media: Ssrc, seq: u16, tx: &mut TxBatch) -> bool {
         let t = self.t_mut(li);
         let mut buf = [0u8; super::transmit::MAX_DATAGRAM];
         let len = match t.cache.get(media, seq) {
@@ -198,11 +216,53 @@ impl Core {
             }
             None => {
                 t.counters.nack_misses += 1;
-                return;
+                return false;
             }
         };
         if egress(tx, t, Out::Wire(&buf[..len])) == super::egress::Sent::Batched {
             t.counters.nack_retransmits += 1;
+        }
+        true
+    }
+
+    /// Asks the source of transport `li`'s send stream `media` for the packets `lost` (as
+    /// `li` numbers them) that no cache here held: mapped back through the send stream's
+    /// rewrite to the source stream's SSRC and sequence numbers, one NACK toward the source
+    /// transport. Nothing when `media` is no send stream of `li` or it has no source.
+    fn forward_nack(&mut self, li: u32, media: Ssrc, lost: &[u16], tx: &mut TxBatch) {
+        let t = self.t(li);
+        let Some(s) = t.send_by_ssrc(media).and_then(|i| t.send[i].as_ref()) else {
+            return;
+        };
+        let Some(src) = s.source else {
+            return;
+        };
+        let mut seqs = [0u16; MAX_FORWARDED_NACKS];
+        for (o, &l) in seqs.iter_mut().zip(lost) {
+            *o = s.rewrite.unmap_seq(l);
+        }
+        let seqs = &seqs[..lost.len().min(MAX_FORWARDED_NACKS)];
+        let mut pairs = [NackPair { pid: 0, blp: 0 }; MAX_FORWARDED_NACKS];
+        let Some(n) = Nack::pack(seqs.iter().copied(), &mut pairs) else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        let Some(Some(st)) = self.transports.get_mut(src.transport as usize) else {
+            return;
+        };
+        if st.processor.is_some() || st.recv_index(src.ssrc).is_none() {
+            return; // a mixer's output is made here, not resent
+        }
+        let nack = Nack {
+            sender_ssrc: st.report_ssrc,
+            media_ssrc: src.ssrc,
+            pairs: WireList::Items(&pairs[..n]),
+        };
+        let mut write = |buf: &mut [u8]| nack.write(buf).unwrap_or(0);
+        if egress(tx, st, Out::Rtcp(&mut write)) == super::egress::Sent::Batched {
+            st.counters.nacks_out += seqs.len() as u64;
         }
     }
 

@@ -86,6 +86,9 @@ pub struct LegCounters {
     pub nack_retransmits: u64,
     /// NACKed packets that were no longer (or never) in the cache.
     pub nack_misses: u64,
+    /// Lost packets the relay asked this leg's peer to resend (NACKs of receivers that
+    /// missed the relay's cache, mapped to this leg's stream and forwarded toward it).
+    pub nacks_out: u64,
     /// PLI/FIR requests received from this leg's peer.
     pub keyframe_requests_in: u64,
     /// PLI/FIR requests forwarded to this leg's peer (after coalescing).

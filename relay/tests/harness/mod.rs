@@ -546,6 +546,8 @@ pub struct LegView {
     pub nack_retransmits: u64,
     /// NACKed packets not in the cache.
     pub nack_misses: u64,
+    /// Lost packets asked of this leg's peer (NACKs forwarded toward the source).
+    pub nacks_out: u64,
     /// Keyframe requests from the peer.
     pub keyframe_requests_in: u64,
     /// Keyframe requests sent to the peer.
@@ -580,6 +582,7 @@ impl LegView {
             early_replayed: c.early_replayed,
             nack_retransmits: c.nack_retransmits,
             nack_misses: c.nack_misses,
+            nacks_out: c.nacks_out,
             keyframe_requests_in: c.keyframe_requests_in,
             keyframe_requests_out: c.keyframe_requests_out,
             keyframe_requests_coalesced: c.keyframe_requests_coalesced,
