@@ -211,6 +211,35 @@ pub struct TrunkGrant {
     pub keys: TrunkKeys,
 }
 
+/// Gives an existing trunk end fresh SRTP master keys (both directions, of profile `srtp`):
+/// fresh send and receive contexts, so the streams it sends start a fresh packet index under
+/// the new keys and nothing under the old keys is accepted any more (dropped and counted).
+/// The anchor of a call does this when the call resumes on another node, before it sends
+/// that node the trunk (a fresh far end starts every context at index 0: with the old keys
+/// its RTCP would be taken for replays and a stream past its first sequence wrap would not
+/// authenticate). Answered [`RelayOutcome::TrunkRekeyed`] with the new keys (this end's
+/// view); the end's address does not change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RekeyTrunk {
+    /// This operation.
+    pub op: OperationId,
+    /// The session.
+    pub session: RelaySessionId,
+    /// The trunk transport.
+    pub transport: TransportId,
+    /// The SRTP profile of the fresh keys.
+    pub srtp: SrtpProfile,
+}
+
+/// What a re-keyed trunk end gives the control plane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrunkRekey {
+    /// The transport.
+    pub transport: TransportId,
+    /// Its new keys (this end's view).
+    pub keys: TrunkKeys,
+}
+
 /// Frees a session and all its transports (idempotent).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
@@ -274,6 +303,8 @@ pub enum RelayOp {
     Subscribe(Subscribe),
     /// [`AddTrunk`].
     AddTrunk(AddTrunk),
+    /// [`RekeyTrunk`].
+    RekeyTrunk(RekeyTrunk),
     /// [`Release`].
     Release(Release),
     /// [`OpenConference`].
@@ -292,6 +323,7 @@ impl RelayOp {
             Self::AddTransport(o) => &o.op,
             Self::Subscribe(o) => &o.op,
             Self::AddTrunk(o) => &o.op,
+            Self::RekeyTrunk(o) => &o.op,
             Self::Release(o) => &o.op,
             Self::OpenConference(o) => &o.op,
             Self::JoinConference(o) => &o.op,
@@ -306,6 +338,7 @@ impl RelayOp {
             Self::AddTransport(o) => &o.session,
             Self::Subscribe(o) => &o.session,
             Self::AddTrunk(o) => &o.session,
+            Self::RekeyTrunk(o) => &o.session,
             Self::Release(o) => &o.session,
             Self::OpenConference(o) => &o.session,
             Self::JoinConference(o) => &o.session,
@@ -392,6 +425,8 @@ pub enum RelayOutcome {
     Subscribed,
     /// The trunk transport exists.
     TrunkAdded(TrunkGrant),
+    /// The trunk end has fresh keys ([`RekeyTrunk`]).
+    TrunkRekeyed(TrunkRekey),
     /// The session and its transports are gone.
     Released,
     /// The participant left the conference (its transport is gone).

@@ -13,7 +13,7 @@ use supernode_proto::SrtpProfile;
 use supernode_proto::network::NodeReply;
 use supernode_proto::protocol::SrtpKeying;
 use supernode_proto::relay_ops::{
-    RelayOp, RelayOutcome, RelayResult, TransportGrant, TrunkGrant, TrunkKeys,
+    RelayOp, RelayOutcome, RelayResult, TransportGrant, TrunkGrant, TrunkKeys, TrunkRekey,
 };
 use supernode_signaling::NetFailure;
 use supernode_signaling::calls::{CallConfig, CallCore, NodeOut};
@@ -32,6 +32,10 @@ struct Net {
     inbox: BTreeMap<EndpointId, Vec<ServerMsg>>,
     /// Trunk ends made: (node, the far end's address when aimed at one).
     trunks: Vec<(usize, Option<String>)>,
+    /// The keys each end aimed at a far one was given (node, keys from its view).
+    trunk_keys: Vec<(usize, TrunkKeys)>,
+    /// Re-keys of trunk ends the relays made (node).
+    rekeys: Vec<usize>,
     /// Nodes killed (`kill -9`): they run nothing and messages to them fail.
     dead: Vec<bool>,
 }
@@ -68,6 +72,8 @@ impl Net {
             up: true,
             inbox: BTreeMap::new(),
             trunks: Vec::new(),
+            trunk_keys: Vec::new(),
+            rekeys: Vec::new(),
             dead: vec![false; n],
         }
     }
@@ -114,6 +120,9 @@ impl Net {
                             RelayOp::AddTrunk(t) => {
                                 self.trunks
                                     .push((i, t.peer.as_ref().map(|p| p.address.clone())));
+                                if let Some(p) = &t.peer {
+                                    self.trunk_keys.push((i, p.keys.clone()));
+                                }
                                 RelayOutcome::TrunkAdded(TrunkGrant {
                                     transport: t.transport.clone(),
                                     address: format!("127.0.0.{}:5000", i + 1),
@@ -123,6 +132,18 @@ impl Net {
                                             inbound: keying('A'),
                                             outbound: keying('B'),
                                         },
+                                    },
+                                })
+                            }
+                            RelayOp::RekeyTrunk(t) => {
+                                // Fresh keys each time, as the host's relay makes them.
+                                self.rekeys.push(i);
+                                let n = self.rekeys.len() as u8;
+                                RelayOutcome::TrunkRekeyed(TrunkRekey {
+                                    transport: t.transport.clone(),
+                                    keys: TrunkKeys {
+                                        inbound: keying(char::from(b'a' + 2 * n)),
+                                        outbound: keying(char::from(b'b' + 2 * n)),
                                     },
                                 })
                             }
@@ -629,6 +650,27 @@ fn a_callee_whose_node_died_resumes_the_call_on_another_node() {
         net.trunks.last().unwrap(),
         &(2, Some("127.0.0.1:5000".to_owned())),
         "node 2's trunk end is aimed at the anchor's"
+    );
+    // ... with fresh keys: the anchor re-keyed its end first (a fresh far end starts its
+    // SRTP contexts at index 0, which the old keys' contexts at the anchor would refuse).
+    assert_eq!(
+        net.rekeys,
+        vec![0],
+        "the anchor re-keyed its trunk end once"
+    );
+    let (first, resumed) = (&net.trunk_keys[0], net.trunk_keys.last().unwrap());
+    assert_eq!((first.0, resumed.0), (1, 2));
+    assert_ne!(
+        first.1.inbound, resumed.1.inbound,
+        "the resumed end unprotects with a new key"
+    );
+    assert_ne!(
+        first.1.outbound, resumed.1.outbound,
+        "the resumed end protects with a new key"
+    );
+    assert_ne!(
+        resumed.1.inbound, resumed.1.outbound,
+        "one key per direction"
     );
     // No more grace: the call is whole again, and it ends everywhere as usual.
     assert_eq!(net.cores[0].poll_timeout(), None);

@@ -455,6 +455,7 @@ impl HostRelay {
             }
             RelayOp::AddTransport(t) => self.add_transport(t).map(RelayOutcome::TransportAdded),
             RelayOp::AddTrunk(t) => self.add_trunk(t).map(RelayOutcome::TrunkAdded),
+            RelayOp::RekeyTrunk(t) => self.rekey_trunk(t).map(RelayOutcome::TrunkRekeyed),
             RelayOp::Subscribe(s) => {
                 let (source, sink) = {
                     let calls = lock(&self.calls);

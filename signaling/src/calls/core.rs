@@ -984,7 +984,8 @@ impl CallCore {
             .sessions
             .get(session)
             .map_or(0, |b| b.outstanding.len());
-        if self.trunk_progress(call_id, session, &outcome) {
+        if self.trunk_progress(call_id, session, &outcome) || self.rekey_progress(call_id, &outcome)
+        {
             return;
         }
         let Some(call) = self.calls.get_mut(call_id) else {

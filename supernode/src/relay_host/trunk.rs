@@ -1,17 +1,24 @@
-//! Trunk transports in the host's relay: [`RelayOp::AddTrunk`](supernode_proto::relay_ops::RelayOp::AddTrunk).
+//! Trunk transports in the host's relay: [`RelayOp::AddTrunk`](supernode_proto::relay_ops::RelayOp::AddTrunk)
+//! and [`RelayOp::RekeyTrunk`](supernode_proto::relay_ops::RelayOp::RekeyTrunk).
 //!
 //! The first end (no `peer`) gets two fresh random SRTP master keys, one per direction (a
 //! trunk never reuses a key for both ways, unlike a client transport), and latches onto the
 //! far relay's first authenticated packet; its grant carries its address and keys for the
 //! control plane to send to the other node. The second end is aimed at the first end's
 //! address with the keys it was sent. See `supernode_relay::core::trunk`.
+//!
+//! A re-key (the anchor's end when its call resumes on another node) gives an end two fresh
+//! random keys the same way and installs them on its leg (fresh SRTP contexts both ways;
+//! the retransmission cache, protected under the old keys, is forgotten).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use supernode_proto::protocol::SrtpKeying;
-use supernode_proto::relay_ops::{AddTrunk, RelayOpError, TrunkGrant, TrunkKeys};
+use supernode_proto::relay_ops::{
+    AddTrunk, RekeyTrunk, RelayOpError, TrunkGrant, TrunkKeys, TrunkRekey,
+};
 use supernode_relay::LegRequest;
 use supernode_relay::core::{LegSrtpKeys, SrtpKey};
 
@@ -78,6 +85,30 @@ impl HostRelay {
         Ok(TrunkGrant {
             transport: t.transport,
             address: leg.local.to_string(),
+            keys,
+        })
+    }
+
+    /// Gives an existing trunk end fresh keys (see the module docs).
+    pub(super) fn rekey_trunk(&self, t: RekeyTrunk) -> Result<TrunkRekey, RelayOpError> {
+        let leg = {
+            let calls = lock(&self.calls);
+            let cs = calls.get(&t.session).ok_or(RelayOpError::UnknownSession)?;
+            cs.transports
+                .get(&t.transport)
+                .copied()
+                .ok_or(RelayOpError::UnknownTransport)?
+        };
+        let (inbound, _) = fresh_keys(t.srtp)?;
+        let (outbound, _) = fresh_keys(t.srtp)?;
+        let keys = TrunkKeys { inbound, outbound };
+        let legkeys = LegSrtpKeys {
+            inbound: key_of(&keys.inbound)?,
+            outbound: key_of(&keys.outbound)?,
+        };
+        self.relay.set_srtp(leg, Some(legkeys)).map_err(op_err)?;
+        Ok(TrunkRekey {
+            transport: t.transport,
             keys,
         })
     }

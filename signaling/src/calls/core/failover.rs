@@ -9,11 +9,18 @@
 //! Meanwhile the callee's client, whose WebSocket closed, logs in on another node and sends
 //! `resume` ([`CallCore::resume`]). That node keeps a *resuming* mirror of the call and
 //! sends [`NodeMsg::Resume`] to the nodes of the caller's endpoints; the anchor checks the
-//! account, makes the sender the callee's node and sends it `trunk_setup` again with the
-//! same trunk end. The new node sets up its end and the endpoint's transport as for a fresh
-//! answer, and the endpoint gets a new `media` leg. The anchor's trunk end is latching: the
-//! first packet from the new node that authenticates moves it there (a proven move), so the
-//! anchor's relay needs no new operation and the caller's leg does not change.
+//! account, makes the sender the callee's node, gives its own trunk end fresh keys (a
+//! [`RelayOp::RekeyTrunk`](supernode_proto::relay_ops::RelayOp::RekeyTrunk), answered
+//! asynchronously) and then sends the new node `trunk_setup` with the same address and the
+//! new keys. Fresh keys matter because the new node's SRTP contexts start at index 0: under
+//! the old keys the anchor would drop its SRTCP as replays (its index restarts at 0 below
+//! the dead node's), and a stream the anchor sends that is past its first sequence wrap
+//! (rollover counter ≥ 1) would not authenticate at the new node; with new keys both sides
+//! start fresh contexts, and whatever still comes under the old keys (the dead node's) is
+//! dropped and counted (`srtp_auth`). The new node sets up its end and the endpoint's
+//! transport as for a fresh answer, and the endpoint gets a new `media` leg. The anchor's
+//! trunk end is latching: the first packet from the new node that authenticates moves it
+//! there (a proven move), so the caller's leg does not change.
 
 use std::time::Instant;
 
@@ -234,12 +241,18 @@ impl CallCore {
         if call.net.caller_node.is_some() || call.callee != *callee {
             return unknown;
         }
-        let (Phase::Active { callee_ep, .. }, Some(trunk)) =
-            (&mut call.phase, &call.net.trunk_sent)
+        let (
+            Phase::Active {
+                callee_ep,
+                session: Some(session),
+            },
+            Some(_),
+            Some(trunk_tr),
+        ) = (&mut call.phase, &call.net.trunk_sent, &call.net.trunk_tr)
         else {
             return unknown;
         };
-        let trunk = trunk.clone();
+        let (session, trunk_tr) = (session.clone(), trunk_tr.clone());
         *callee_ep = endpoint;
         let old = call.net.callee_node.replace(from.to_owned());
         let orphaned = call.net.orphaned_until.take().is_some();
@@ -254,13 +267,10 @@ impl CallCore {
                 },
             );
         }
-        self.send_node(
-            from.to_owned(),
-            NodeMsg::TrunkSetup {
-                call: call_id.clone(),
-                trunk,
-            },
-        );
+        // Fresh keys for the anchor's end first (see the module docs); `trunk_setup` with
+        // them follows the relay's answer ([`Self::rekey_progress`]).
+        let op = self.rekey_op(&session, &trunk_tr);
+        self.emit(&session, vec![op]);
         NodeReply::Ok
     }
 }

@@ -70,6 +70,8 @@ pub(super) struct CallNet {
     pub(super) trunk_in: Option<super::trunk::TrunkIn>,
     /// Anchor: the trunk end sent to the answering node, kept for a resume (failover).
     pub(super) trunk_sent: Option<supernode_proto::relay_ops::TrunkPeer>,
+    /// Anchor: its trunk transport (re-keyed on a resume).
+    pub(super) trunk_tr: Option<crate::ids::TransportId>,
     /// Anchor: the callee's node died; the call waits for a resume until then.
     pub(super) orphaned_until: Option<Instant>,
     /// Mirror of a resumed call: the nodes asked to resume it that have not refused, and

@@ -13,7 +13,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use supernode_proto::network::NodeMsg;
 use supernode_proto::relay_ops::{
-    AddTrunk, CreateSession, RelayOp, RelayOutcome, TransportGrant, TrunkGrant, TrunkPeer,
+    AddTrunk, CreateSession, RekeyTrunk, RelayOp, RelayOutcome, TransportGrant, TrunkGrant,
+    TrunkPeer,
 };
 
 use super::ops::subscribe_op;
@@ -74,6 +75,46 @@ impl CallCore {
             srtp: self.cfg.srtp,
             peer: None,
         })
+    }
+
+    /// The anchor's operation that gives its trunk end fresh keys (on a resume).
+    pub(super) fn rekey_op(&self, session: &RelaySessionId, transport: &TransportId) -> RelayOp {
+        RelayOp::RekeyTrunk(RekeyTrunk {
+            op: OperationId::random(),
+            session: session.clone(),
+            transport: transport.clone(),
+            srtp: self.cfg.srtp,
+        })
+    }
+
+    /// The anchor: its trunk end was re-keyed for a resume; the node the callee resumed on
+    /// gets `trunk_setup` with the new keys (the end's address is unchanged). `false` when
+    /// `outcome` is no re-key.
+    pub(super) fn rekey_progress(&mut self, call_id: &CallId, outcome: &RelayOutcome) -> bool {
+        let RelayOutcome::TrunkRekeyed(r) = outcome else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return true;
+        };
+        if call.net.trunk_tr.as_ref() != Some(&r.transport) {
+            return true;
+        }
+        let (Some(node), Some(sent)) = (call.net.callee_node.clone(), call.net.trunk_sent.as_mut())
+        else {
+            return true;
+        };
+        sent.keys = r.keys.clone().swapped();
+        let trunk = sent.clone();
+        tracing::info!(call = %call_id, node = %node, "trunk re-keyed: sending it to the resumed node");
+        self.send_node(
+            node,
+            NodeMsg::TrunkSetup {
+                call: call_id.clone(),
+                trunk,
+            },
+        );
+        true
     }
 
     /// `trunk_setup` from the anchor: sets up this node's end of the trunk and the answering
@@ -209,9 +250,11 @@ impl CallCore {
         grants: &mut HashMap<TransportId, TransportGrant>,
     ) {
         let (grant, peer) = trunk_grant_parts(g, self.cfg.public_ip);
+        let transport = grant.transport.clone();
         grants.insert(grant.transport.clone(), grant);
         if let Some(call) = self.calls.get_mut(call_id) {
             call.net.trunk_out = Some(peer);
+            call.net.trunk_tr = Some(transport);
         }
     }
 
