@@ -157,7 +157,11 @@ fn assert_hears_others_not_self(p: &Party, tones: &[(ParticipantId, f64)], from:
         "{}: others uneven {others:?}",
         p.id
     );
-    assert!(weakest > -44.0, "{}: others too quiet {others:?} dBFS", p.id);
+    assert!(
+        weakest > -44.0,
+        "{}: others too quiet {others:?} dBFS",
+        p.id
+    );
     if let Some(f) = own {
         let own_db = level_db(heard, f);
         println!(
