@@ -2,9 +2,9 @@
 //!
 //! [`run_conference`] logs in, creates a conference (and invites the accounts given) or
 //! waits for an invite and joins it, runs the media engine on the participant's relay
-//! transport for the duration (sending a looped tone, see [`tone`]), follows the roster
+//! transport for the duration (sending a looped tone, [`supernode_media::tone::sine`]), follows the roster
 //! meanwhile, leaves, and measures the received mix at the frequencies asked for
-//! ([`level_db`], a Goertzel filter): in a conference each participant hears the others'
+//! ([`supernode_media::tone::level_db`], a Goertzel filter): in a conference each participant hears the others'
 //! tones and not its own.
 
 use std::net::{SocketAddr, UdpSocket};
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use supernode_media::tone::{level_db, sine};
 use supernode_proto::ids::{AccountId, CallId};
 use supernode_proto::protocol::{ClientMsg, ServerMsg};
 use tokio::time::Instant;
@@ -96,35 +97,6 @@ pub struct ConferenceOutcome {
     pub audio: Vec<i16>,
 }
 
-/// One second of a sine at `hz` (loops seamlessly at whole Hz), 48 kHz, amplitude 8000.
-pub fn tone(hz: u32) -> Vec<i16> {
-    (0..48_000)
-        .map(|i| {
-            (8000.0 * (std::f64::consts::TAU * f64::from(hz) * f64::from(i) / 48_000.0).sin())
-                as i16
-        })
-        .collect()
-}
-
-/// Power of `x` at `hz` (Goertzel), dB relative to a full-scale sine (0 dB).
-pub fn level_db(x: &[i16], hz: u32) -> f64 {
-    if x.is_empty() {
-        return -200.0;
-    }
-    let w = std::f64::consts::TAU * f64::from(hz) / 48_000.0;
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &v in x {
-        let s0 = f64::from(v) / 32768.0 + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let n = x.len() as f64;
-    // A full-scale sine gives (n/2)^2.
-    let p = (s1 * s1 + s2 * s2 - c * s1 * s2) / (n * n / 4.0);
-    10.0 * p.max(1e-20).log10()
-}
-
 async fn expect<T>(
     c: &mut SignalingClient,
     what: &'static str,
@@ -201,7 +173,7 @@ pub async fn run_conference(
         None => None,
     };
     if let Some(hz) = setup.tone_hz {
-        cfg.audio = AudioSource::Pcm(Arc::new(tone(hz)));
+        cfg.audio = AudioSource::Pcm(Arc::new(sine(f64::from(hz), 8000.0, 1.0)));
     }
     // Our SSRCs are fixed here (not by the runner) to declare them: the others map the
     // video they receive to us by it.
@@ -274,7 +246,7 @@ pub async fn run_conference(
             .iter()
             .map(|&hz| ToneLevel {
                 hz,
-                db: level_db(x, hz),
+                db: level_db(x, f64::from(hz)),
             })
             .collect(),
         measured_seconds: x.len() as f64 / 48_000.0,
@@ -300,22 +272,4 @@ pub fn engine_defaults(mut cfg: EngineConfig, pattern: u8) -> EngineConfig {
     cfg.video_sources = true;
     cfg.video_variants = PATTERN_VARIANTS;
     cfg
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn goertzel_finds_the_tone_and_not_the_others() {
-        let mut x = tone(440);
-        let y = tone(1000);
-        for (a, b) in x.iter_mut().zip(&y) {
-            *a = (*a / 2).saturating_add(*b / 2);
-        }
-        let at = level_db(&x, 440);
-        assert!((at - (-18.3)).abs() < 1.0, "{at}");
-        assert!(level_db(&tone(440), 660) < at - 60.0);
-        assert!(level_db(&[], 440) < -100.0);
-    }
 }

@@ -39,5 +39,6 @@ pub mod payload;
 pub mod quality;
 pub mod rfc3550;
 pub mod srtp;
+pub mod tone;
 pub mod video;
 pub mod wav;

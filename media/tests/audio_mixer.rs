@@ -9,27 +9,7 @@ use supernode_media::jitter::sim::encode_rtp;
 use supernode_media::mixer::{Mixer, MixerConfig};
 use supernode_media::net::{NetEmulator, NetProfile};
 use supernode_media::packet::rtp::RtpPacket;
-
-const RATE: f64 = 48_000.0;
-
-fn tone(freq: f64, amp: f64, seconds: f64) -> Vec<i16> {
-    (0..(seconds * RATE) as usize)
-        .map(|i| (amp * (std::f64::consts::TAU * freq * i as f64 / RATE).sin()) as i16)
-        .collect()
-}
-
-/// Goertzel power of `freq` in `x`.
-fn power_at(x: &[i16], freq: f64) -> f64 {
-    let w = std::f64::consts::TAU * freq / RATE;
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &v in x {
-        let s0 = v as f64 + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
-}
+use supernode_media::tone::{RATE, level_db, sine};
 
 /// Runs the mixer over `sources` (one per participant, ids 1..), each through its own
 /// wired path, and returns each participant's whole output plus the per-frame active speaker
@@ -91,17 +71,16 @@ fn run_mixer(sources: &[Vec<i16>]) -> Run {
 #[test]
 fn each_participant_hears_everyone_but_themselves() {
     let freqs = [300.0, 700.0, 1100.0];
-    let sources: Vec<Vec<i16>> = freqs.iter().map(|&f| tone(f, 6000.0, 4.0)).collect();
+    let sources: Vec<Vec<i16>> = freqs.iter().map(|&f| sine(f, 6000.0, 4.0)).collect();
     let run = run_mixer(&sources);
     for (k, out) in run.outputs.iter().enumerate() {
         let steady = &out[48_000..48_000 * 3];
-        let own = power_at(steady, freqs[k]);
+        let own = level_db(steady, freqs[k]);
         for (j, &f) in freqs.iter().enumerate() {
             if j == k {
                 continue;
             }
-            let other = power_at(steady, f);
-            let db = 10.0 * (other / own.max(1e-9)).log10();
+            let db = level_db(steady, f) - own;
             assert!(
                 db > 30.0,
                 "participant {k} hears itself: {f} Hz is only {db:.1} dB above own voice"
@@ -114,7 +93,7 @@ fn each_participant_hears_everyone_but_themselves() {
 #[test]
 fn loud_mix_is_limited_and_never_hard_clips() {
     // Three in-phase 200 Hz tones at 20000: each output sums two, 40000 peak.
-    let sources: Vec<Vec<i16>> = (0..3).map(|_| tone(200.0, 20_000.0, 3.0)).collect();
+    let sources: Vec<Vec<i16>> = (0..3).map(|_| sine(200.0, 20_000.0, 3.0)).collect();
     // What a plain saturating sum of two inputs would do:
     let naive_clipped = sources[0]
         .iter()
@@ -144,12 +123,12 @@ fn loud_mix_is_limited_and_never_hard_clips() {
 fn levels_and_active_speaker_follow_who_talks() {
     // Participant 1 talks 0–2.5 s; participant 2 talks louder from 2 s to 5 s;
     // participant 3 coughs for 60 ms at 3.5 s.
-    let mut a = tone(220.0, 8000.0, 2.5);
+    let mut a = sine(220.0, 8000.0, 2.5);
     a.extend(vec![0i16; (2.5 * RATE) as usize]);
     let mut b = vec![0i16; (2.0 * RATE) as usize];
-    b.extend(tone(330.0, 16000.0, 3.0));
+    b.extend(sine(330.0, 16000.0, 3.0));
     let mut c = vec![0i16; (3.5 * RATE) as usize];
-    c.extend(tone(500.0, 30000.0, 0.06));
+    c.extend(sine(500.0, 30000.0, 0.06));
     c.extend(vec![0i16; (1.44 * RATE) as usize]);
     let run = run_mixer(&[a, b, c]);
     // Frame indices (10 ms), allowing ~0.1 s of network and buffer delay.

@@ -90,6 +90,11 @@ pub struct NetworkConfig {
     /// another server of the list) before new cross-node work fails with
     /// `network_unavailable`; work started meanwhile waits for it.
     pub reconnect_grace: Duration,
+    /// How long a KV write that decides something (an answer claim) is retried while its
+    /// bucket's stream has no leader. After the leader's server dies, the other replicas
+    /// wait 4–9 s before they campaign (nats-server's Raft election timeouts), so this
+    /// covers one election and a second round.
+    pub kv_retry_window: Duration,
     /// Prefix of every subject and bucket name (several test networks may share a cluster).
     pub prefix: String,
     /// The WebSocket URL clients of this node use (published in its heartbeat for
@@ -111,6 +116,7 @@ impl Default for NetworkConfig {
             request_timeout: Duration::from_millis(1000),
             request_attempts: 3,
             reconnect_grace: Duration::from_secs(4),
+            kv_retry_window: Duration::from_secs(20),
             prefix: "sn".into(),
             ws_url: String::new(),
         }

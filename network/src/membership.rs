@@ -7,6 +7,13 @@
 //! ignored. Liveness is judged by the *receiver's* clock, never by a timestamp inside the
 //! heartbeat, so clock skew between hosts does not matter. [`Members::place`] picks the
 //! least-loaded live node of a region that takes new endpoints.
+//!
+//! Silence proves a death only while this node can hear at all. Two ways it cannot: its NATS
+//! connection is lost ([`Members::deaf`]), or the registry stream itself stalls (a JetStream
+//! leader election after a NATS server dies takes seconds, and every node's watch goes quiet
+//! at once). The second is caught by the node's own heartbeat, which comes back through the
+//! same watch ([`Members::hearing_self`]): while it does not, liveness is judged as of the
+//! last echo, so a stalled registry never makes the whole network dead.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -61,6 +68,8 @@ pub struct Heartbeat {
 struct Seen {
     beat: Heartbeat,
     at: Instant,
+    /// The registry revision the heartbeat came with (0 if unknown).
+    revision: u64,
 }
 
 /// The membership table of one node (sans-IO).
@@ -70,6 +79,11 @@ pub struct Members {
     nodes: HashMap<String, Seen>,
     /// Since when this node itself cannot hear anyone (its NATS connection is lost).
     deaf_since: Option<Instant>,
+    /// This node's id and how long after its own last echo liveness is still judged at
+    /// `now` ([`Self::hearing_self`]).
+    echo: Option<(String, Duration)>,
+    /// When this node last heard its own heartbeat.
+    heard_self: Option<Instant>,
 }
 
 impl Members {
@@ -79,7 +93,21 @@ impl Members {
             dead_after,
             nodes: HashMap::new(),
             deaf_since: None,
+            echo: None,
+            heard_self: None,
         }
+    }
+
+    /// Judges liveness against this node's own heartbeat, `node`, put every `every`: a node
+    /// is dead only if silent for `dead_after` while this node kept hearing itself. Once
+    /// its own echo is more than `every + (dead_after - every) / 4` old (1.5 s with the
+    /// defaults), the watch is taken as stalled and the clock of liveness stops there until
+    /// the echo comes back (a peer heard up to one interval before the last echo stays
+    /// live). Before the first echo, liveness is judged at `now`.
+    pub fn hearing_self(mut self, node: impl Into<String>, every: Duration) -> Self {
+        let grace = every + self.dead_after.saturating_sub(every) / 4;
+        self.echo = Some((node.into(), grace));
+        self
     }
 
     /// This node lost its NATS connection at `now`: it can no longer hear heartbeats, so
@@ -101,14 +129,59 @@ impl Members {
         }
     }
 
-    /// The instant liveness is judged at: `now`, or when this node went deaf.
+    /// The instant liveness is judged at: `now`, or when this node went deaf, or a grace
+    /// after it last heard its own heartbeat, whichever is first.
     fn judged(&self, now: Instant) -> Instant {
-        self.deaf_since.map_or(now, |d| d.min(now))
+        let mut at = self.deaf_since.map_or(now, |d| d.min(now));
+        if let (Some((_, grace)), Some(heard)) = (&self.echo, self.heard_self) {
+            at = at.min(heard + *grace);
+        }
+        at
     }
 
-    /// A heartbeat arrived at `now`.
+    /// A heartbeat arrived at `now` from the registry at `revision`. A revision already
+    /// seen is a replay (a watch made again delivers every node's latest entry): it says
+    /// nothing about liveness and is ignored, so a dead node is not revived by it. (Only the
+    /// same revision: a bucket made anew after a JetStream wipe counts from 1 again.)
+    pub fn observe_put(&mut self, beat: Heartbeat, revision: u64, now: Instant) {
+        if self
+            .nodes
+            .get(&beat.node)
+            .is_some_and(|s| s.revision == revision)
+        {
+            return;
+        }
+        if let Some((me, grace)) = &self.echo
+            && *me == beat.node
+        {
+            // Back from a stall: like `hear_again`, the time this node could not hear does
+            // not count against anyone (capped at `now`: a node's age never goes below zero).
+            if let Some(stalled) = self.heard_self.map(|h| h + *grace).filter(|t| *t < now) {
+                let outage = now - stalled;
+                for s in self.nodes.values_mut() {
+                    s.at = (s.at + outage).min(now);
+                }
+            }
+            self.heard_self = Some(now);
+        }
+        self.record(beat, revision, now);
+    }
+
+    /// A heartbeat arrived at `now` other than through the registry (this node's own, as
+    /// it puts it; a test's): recorded, no revision checked, no echo.
     pub fn observe(&mut self, beat: Heartbeat, now: Instant) {
-        self.nodes.insert(beat.node.clone(), Seen { beat, at: now });
+        self.record(beat, 0, now);
+    }
+
+    fn record(&mut self, beat: Heartbeat, revision: u64, now: Instant) {
+        self.nodes.insert(
+            beat.node.clone(),
+            Seen {
+                beat,
+                at: now,
+                revision,
+            },
+        );
     }
 
     /// A node left on purpose (its registry entry was deleted).
@@ -144,7 +217,7 @@ impl Members {
 
     /// When the next live node turns dead (for a caller that wants to act on deaths).
     pub fn next_death(&self, now: Instant) -> Option<Instant> {
-        if self.deaf_since.is_some() {
+        if self.judged(now) < now {
             return None;
         }
         self.nodes
@@ -216,6 +289,73 @@ mod tests {
         assert!(m.is_live("a", t0 + s(61)));
         assert!(!m.is_live("a", t0 + s(62)));
         assert!(m.is_live("b", t0 + s(62)));
+    }
+
+    #[test]
+    fn a_stalled_registry_watch_kills_nobody_until_this_node_hears_itself_again() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut m = Members::new(ms(3000)).hearing_self("me", ms(1000));
+        // Everyone beats each second until t0 + 2 s; then the watch stalls (no echo).
+        let mut rev = 0;
+        let mut echo = |m: &mut Members, at| {
+            rev += 1;
+            m.observe_put(beat("me", "eu", 0), rev, at);
+        };
+        for i in 0..3 {
+            // Its own heartbeat as it puts it (not an echo), then the echo.
+            m.observe(beat("me", "eu", 0), t0 + ms(1000 * i));
+            echo(&mut m, t0 + ms(1000 * i));
+            m.observe(beat("a", "eu", 0), t0 + ms(1000 * i + 10));
+            m.observe(beat("b", "eu", 0), t0 + ms(1000 * i - 10 * (i > 0) as u64));
+        }
+        // 10 s of silence (the node keeps putting its own heartbeat; no echo): nobody is
+        // judged dead, and no death is due.
+        for i in 3..12 {
+            m.observe(beat("me", "eu", 0), t0 + ms(1000 * i));
+        }
+        assert!(m.is_live("a", t0 + ms(12_000)));
+        assert!(m.is_live("b", t0 + ms(12_000)));
+        assert_eq!(m.live(t0 + ms(12_000)).len(), 3);
+        assert_eq!(m.next_death(t0 + ms(12_000)), None);
+        // The watch comes back: the backlog arrives, b's included; a is still silent.
+        echo(&mut m, t0 + ms(12_000));
+        m.observe(beat("b", "eu", 0), t0 + ms(12_001));
+        // Silence counts again, but the stall does not: a had 1.5 s of age at the stall
+        // (t0 + 3.5 s) and dies 1.5 s after the echo came back.
+        assert!(m.is_live("a", t0 + ms(13_400)));
+        echo(&mut m, t0 + ms(13_000));
+        assert!(!m.is_live("a", t0 + ms(13_600)));
+        assert!(m.is_live("b", t0 + ms(13_600)));
+    }
+
+    #[test]
+    fn a_replayed_registry_entry_does_not_revive_a_dead_node() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut m = Members::new(ms(3000));
+        m.observe_put(beat("a", "eu", 0), 7, t0);
+        assert!(!m.is_live("a", t0 + ms(5000)));
+        // The watch is made again and delivers a's latest entry once more.
+        m.observe_put(beat("a", "eu", 0), 7, t0 + ms(5000));
+        assert!(!m.is_live("a", t0 + ms(5001)));
+        // A new entry (a restarted a) does.
+        m.observe_put(beat("a", "eu", 0), 9, t0 + ms(6000));
+        assert!(m.is_live("a", t0 + ms(6001)));
+    }
+
+    #[test]
+    fn a_peer_that_stops_dies_on_time_while_this_node_hears_itself() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut m = Members::new(ms(3000)).hearing_self("me", ms(1000));
+        m.observe(beat("a", "eu", 0), t0);
+        for i in 0..=4 {
+            m.observe_put(beat("me", "eu", 0), i + 1, t0 + ms(1000 * i));
+        }
+        assert!(m.is_live("a", t0 + ms(2999)));
+        assert!(!m.is_live("a", t0 + ms(3000)));
+        assert_eq!(m.next_death(t0 + ms(4000)), Some(t0 + ms(7000)));
     }
 
     #[test]

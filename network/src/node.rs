@@ -175,7 +175,9 @@ impl Network {
         .await?;
 
         let counters = Arc::new(Counters::default());
-        let members = Arc::new(RwLock::new(Members::new(cfg.dead_after)));
+        let members = Arc::new(RwLock::new(
+            Members::new(cfg.dead_after).hearing_self(cfg.node_id.clone(), cfg.heartbeat_interval),
+        ));
         let (dir_tx, dir_rx) = mpsc::unbounded_channel();
         let directory = Arc::new(NatsDirectory::new(
             cfg.node_id.clone(),
@@ -224,17 +226,23 @@ impl Network {
         {
             let registry = net.registry.clone();
             let members = net.members.clone();
+            // This node's own heartbeat comes through the watch every interval; a watch
+            // silent for `dead_after` is stuck (its consumer lost with a NATS server) and is
+            // made again, which replays every node's latest heartbeat.
+            let stuck_after = net.cfg.dead_after;
             tasks.push(tokio::spawn(async move {
                 loop {
                     if let Ok(mut watch) = registry.watch_with_history(">").await {
-                        while let Some(Ok(entry)) = watch.next().await {
+                        while let Ok(Some(Ok(entry))) =
+                            tokio::time::timeout(stuck_after, watch.next()).await
+                        {
                             let mut m = members.write().unwrap_or_else(|e| e.into_inner());
                             match entry.operation {
                                 kv::Operation::Put => {
                                     if let Ok(beat) =
                                         serde_json::from_slice::<Heartbeat>(&entry.value)
                                     {
-                                        m.observe(beat, Instant::now());
+                                        m.observe_put(beat, entry.revision, Instant::now());
                                     }
                                 }
                                 kv::Operation::Delete | kv::Operation::Purge => {
@@ -557,10 +565,10 @@ impl Network {
         let key = format!("answer.{}", call.as_str());
         let value = format!("{}/{}", self.cfg.node_id, endpoint.as_str());
         // A write can fail for a while with every server up: after a server died, the
-        // bucket's stream elects a new leader (seconds, more on a loaded machine). Such
-        // failures are retried until the reconnect grace is over; a retry after an attempt
-        // that was applied but not acknowledged finds its own claim below.
-        let give_up = Instant::now() + self.cfg.reconnect_grace;
+        // bucket's stream elects a new leader (4–9 s, more on a loaded machine; meanwhile a
+        // write finds "no stream"). Such failures are retried for `kv_retry_window`; a retry
+        // after an attempt that was applied but not acknowledged finds its own claim below.
+        let give_up = Instant::now() + self.cfg.kv_retry_window;
         let result = loop {
             match self
                 .claims

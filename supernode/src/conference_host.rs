@@ -222,6 +222,7 @@ mod tests {
     use supernode_media::jitter::sim::encode_rtp;
     use supernode_media::packet::demux::{PacketKind, classify};
     use supernode_media::packet::rtp::RtpPacket;
+    use supernode_media::tone::{level_db, sine};
     use supernode_relay::RelayConfig;
     use supernode_relay::core::{DropReason, Pt};
 
@@ -243,26 +244,6 @@ mod tests {
 
     fn realtime() -> std::sync::MutexGuard<'static, ()> {
         REALTIME.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn tone(freq: f64, seconds: f64) -> Vec<i16> {
-        (0..(seconds * 48_000.0) as usize)
-            .map(|i| (2000.0 * (std::f64::consts::TAU * freq * i as f64 / 48_000.0).sin()) as i16)
-            .collect()
-    }
-
-    /// Power of `x` at `freq` (Goertzel), dB.
-    fn db_at(x: &[i16], freq: f64) -> f64 {
-        let w = std::f64::consts::TAU * freq / 48_000.0;
-        let c = 2.0 * w.cos();
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for &v in x {
-            let s0 = v as f64 + c * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        let p = (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2);
-        10.0 * p.max(1e-12).log10()
     }
 
     struct Client {
@@ -314,7 +295,8 @@ mod tests {
                 relay: info.local,
                 leg: info.id,
                 mix: conf.mix_ssrc(info.id).unwrap(),
-                packets: encode_rtp(&OpusConfig::default(), &tone(freq, seconds), ssrc).unwrap(),
+                packets: encode_rtp(&OpusConfig::default(), &sine(freq, 2000.0, seconds), ssrc)
+                    .unwrap(),
                 sent: 0,
                 got: Vec::new(),
                 video: Vec::new(),
@@ -440,17 +422,17 @@ mod tests {
             c.refused.load(Ordering::Relaxed)
         );
         assert!(pcm.len() >= 48_000 / 2, "{} samples", pcm.len());
-        let levels: Vec<f64> = others.iter().map(|&f| db_at(pcm, f)).collect();
+        let levels: Vec<f64> = others.iter().map(|&f| level_db(pcm, f)).collect();
         let weakest = levels.iter().copied().fold(f64::INFINITY, f64::min);
         assert!(
-            weakest > 40.0,
-            "{own} Hz hears {others:?} at {levels:.1?} dB {load}"
+            weakest > -44.0,
+            "{own} Hz hears {others:?} at {levels:.1?} dBFS {load}"
         );
         for &f in std::iter::once(&own).chain(absent) {
-            let l = db_at(pcm, f);
+            let l = level_db(pcm, f);
             assert!(
                 weakest - l >= 30.0,
-                "{own} Hz hears {f} Hz at {l:.1} dB, the others at {levels:.1?} dB {load}"
+                "{own} Hz hears {f} Hz at {l:.1} dB, the others at {levels:.1?} dBFS {load}"
             );
         }
     }
@@ -572,10 +554,10 @@ mod tests {
             let other = freqs[..2].iter().copied().find(|&f| f != c.freq).unwrap();
             let pcm = c.heard(75, 150);
             assert!(pcm.len() >= 48_000, "{} samples", pcm.len());
-            let (own, heard) = (db_at(&pcm, c.freq), db_at(&pcm, other));
+            let (own, heard) = (level_db(&pcm, c.freq), level_db(&pcm, other));
             assert!(
-                heard > 40.0,
-                "{} Hz hears {other} Hz at {heard:.1} dB",
+                heard > -44.0,
+                "{} Hz hears {other} Hz at {heard:.1} dBFS",
                 c.freq
             );
             assert!(heard - own >= 30.0, "own {own:.1} vs {heard:.1}");
@@ -658,10 +640,10 @@ mod tests {
             );
             let pcm = c.heard(75, 150);
             assert!(pcm.len() >= 48_000, "{} samples", pcm.len());
-            let (own, heard) = (db_at(&pcm, c.freq), db_at(&pcm, other.freq));
+            let (own, heard) = (level_db(&pcm, c.freq), level_db(&pcm, other.freq));
             assert!(
-                heard > 40.0,
-                "{} Hz hears {} Hz at {heard:.1} dB",
+                heard > -44.0,
+                "{} Hz hears {} Hz at {heard:.1} dBFS",
                 c.freq,
                 other.freq
             );

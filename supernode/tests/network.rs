@@ -111,14 +111,18 @@ impl Network {
         Some(net)
     }
 
-    /// Panics with `what` and the nodes' logs (their warnings and errors).
+    /// Panics with `what` and the nodes' logs (their warnings and errors, and the last 40
+    /// lines of any level).
     fn fail(&self, what: &str) -> ! {
         for (i, n) in self.nodes.iter().enumerate() {
             let log = std::fs::read_to_string(n.dir.join("supernode.log")).unwrap_or_default();
-            eprintln!("--- node-{i} (warnings and errors)");
-            for l in log
-                .lines()
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines.len().saturating_sub(40);
+            eprintln!("--- node-{i} (warnings and errors, then the last 40 lines)");
+            for l in lines[..tail]
+                .iter()
                 .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .chain(&lines[tail..])
             {
                 eprintln!("{l}");
             }

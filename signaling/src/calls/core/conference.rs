@@ -769,6 +769,45 @@ mod tests {
         )
     }
 
+    /// `N` accounts of one partner attached, and a conference created by the first: the
+    /// open batch (open + the creator's join) is polled, not yet answered.
+    struct Opened<const N: usize> {
+        core: CallCore,
+        accounts: [AccountId; N],
+        eps: [EndpointId; N],
+        id: CallId,
+        session: RelaySessionId,
+        open: Vec<RelayOp>,
+    }
+
+    fn opened<const N: usize>(max: usize) -> Opened<N> {
+        let mut core = core(max);
+        let p = PartnerId::random();
+        let accounts: [AccountId; N] = std::array::from_fn(|_| AccountId::random());
+        let eps = accounts.clone().map(|a| core.attach(a, p.clone()));
+        core.conference_create(&eps[0], None).unwrap();
+        let open = core.poll_relay().unwrap();
+        let RelayOp::OpenConference(o) = &open[0] else {
+            panic!("{open:?}")
+        };
+        let (id, session) = (o.call.clone(), o.session.clone());
+        Opened {
+            core,
+            accounts,
+            eps,
+            id,
+            session,
+            open,
+        }
+    }
+
+    /// Answers each of `ops` with its success.
+    fn grant_all(core: &mut CallCore, ops: &[RelayOp]) {
+        for op in ops {
+            core.handle_relay_result(grant(op));
+        }
+    }
+
     fn drain(core: &mut CallCore) -> Vec<(EndpointId, ServerMsg)> {
         std::iter::from_fn(|| core.poll_output().map(|o| (o.to, o.msg))).collect()
     }
@@ -804,26 +843,19 @@ mod tests {
     /// released once, after every operation of it was answered.
     #[test]
     fn failed_and_abandoned_joins_and_one_release_at_the_end() {
-        let mut core = core(3);
-        let p = PartnerId::random();
-        let (a, b, c) = (
-            AccountId::random(),
-            AccountId::random(),
-            AccountId::random(),
-        );
-        let ea = core.attach(a.clone(), p.clone());
-        let eb = core.attach(b.clone(), p.clone());
-        let ec = core.attach(c.clone(), p.clone());
-        core.conference_create(&ea, None).unwrap();
-        let open = core.poll_relay().unwrap();
+        let Opened {
+            mut core,
+            accounts: [_, b, c],
+            eps: [ea, eb, ec],
+            id,
+            open,
+            ..
+        } = opened::<3>(3);
         assert_eq!(open.len(), 2, "open and the creator's join in one batch");
-        let id = match &open[0] {
-            RelayOp::OpenConference(o) => {
-                assert_eq!(o.max_participants, 3);
-                o.call.clone()
-            }
-            other => panic!("{other:?}"),
+        let RelayOp::OpenConference(o) = &open[0] else {
+            panic!()
         };
+        assert_eq!(o.max_participants, 3);
         // Inviting before one's own transport exists is refused.
         assert_eq!(
             core.conference_invite(&ea, &id, b.clone())
@@ -831,9 +863,7 @@ mod tests {
                 .code,
             ErrorCode::InvalidState
         );
-        for op in &open {
-            core.handle_relay_result(grant(op));
-        }
+        grant_all(&mut core, &open);
         drain(&mut core);
         core.conference_invite(&ea, &id, b.clone()).unwrap();
         core.conference_invite(&ea, &id, c.clone()).unwrap();
@@ -882,22 +912,15 @@ mod tests {
 
     #[test]
     fn a_join_past_max_participants_is_conference_full() {
-        let mut core = core(2);
-        let p = PartnerId::random();
-        let accounts: Vec<AccountId> = (0..3).map(|_| AccountId::random()).collect();
-        let eps: Vec<EndpointId> = accounts
-            .iter()
-            .map(|a| core.attach(a.clone(), p.clone()))
-            .collect();
-        core.conference_create(&eps[0], None).unwrap();
-        let open = core.poll_relay().unwrap();
-        let RelayOp::OpenConference(o) = &open[0] else {
-            panic!()
-        };
-        let id = o.call.clone();
-        for op in &open {
-            core.handle_relay_result(grant(op));
-        }
+        let Opened {
+            mut core,
+            accounts,
+            eps,
+            id,
+            open,
+            ..
+        } = opened::<3>(2);
+        grant_all(&mut core, &open);
         core.conference_invite(&eps[0], &id, accounts[1].clone())
             .unwrap();
         core.conference_invite(&eps[0], &id, accounts[2].clone())
@@ -914,25 +937,15 @@ mod tests {
     /// nothing.
     #[test]
     fn declared_streams_appear_in_everyones_roster() {
-        let mut core = core(4);
-        let p = PartnerId::random();
-        let (a, b, c) = (
-            AccountId::random(),
-            AccountId::random(),
-            AccountId::random(),
-        );
-        let ea = core.attach(a.clone(), p.clone());
-        let eb = core.attach(b.clone(), p.clone());
-        let ec = core.attach(c.clone(), p.clone());
-        core.conference_create(&ea, None).unwrap();
-        let open = core.poll_relay().unwrap();
-        let RelayOp::OpenConference(o) = &open[0] else {
-            panic!()
-        };
-        let id = o.call.clone();
-        for op in &open {
-            core.handle_relay_result(grant(op));
-        }
+        let Opened {
+            mut core,
+            accounts: [_, b, _],
+            eps: [ea, eb, ec],
+            id,
+            open,
+            ..
+        } = opened::<3>(4);
+        grant_all(&mut core, &open);
         core.conference_invite(&ea, &id, b.clone()).unwrap();
         core.conference_join(&eb, &id).unwrap();
         // Bob's transport is not made yet: too early.
@@ -969,25 +982,20 @@ mod tests {
     /// repeated or foreign events send nothing.
     #[test]
     fn speech_rosters_are_rate_limited_and_name_the_active_speaker() {
-        let mut core = core(4);
-        let p = PartnerId::random();
-        let (a, b) = (AccountId::random(), AccountId::random());
-        let ea = core.attach(a.clone(), p.clone());
-        let eb = core.attach(b.clone(), p.clone());
-        core.conference_create(&ea, None).unwrap();
-        let open = core.poll_relay().unwrap();
-        let (id, session) = match &open[0] {
-            RelayOp::OpenConference(o) => (o.call.clone(), o.session.clone()),
-            other => panic!("{other:?}"),
-        };
+        let Opened {
+            mut core,
+            accounts: [_, b],
+            eps: [ea, eb],
+            id,
+            session,
+            open,
+        } = opened::<2>(4);
         let transport_of = |op: &RelayOp| match op {
             RelayOp::JoinConference(j) => j.transport.clone(),
             other => panic!("{other:?}"),
         };
         let ta = transport_of(&open[1]);
-        for op in &open {
-            core.handle_relay_result(grant(op));
-        }
+        grant_all(&mut core, &open);
         core.conference_invite(&ea, &id, b.clone()).unwrap();
         core.conference_join(&eb, &id).unwrap();
         let jb = core.poll_relay().unwrap();
