@@ -19,8 +19,13 @@
 //! - RTCP is terminated per transport as everywhere: each relay reports on its side of the
 //!   trunk; a keyframe request from the far endpoint reaches the sender hop by hop (the far
 //!   relay maps it to its source stream, the trunk, and sends a PLI over it; this relay maps
-//!   that to its source), and NACKs are answered per hop from each relay's retransmission
-//!   cache.
+//!   that to its source); a NACK is answered by the nearest relay whose retransmission
+//!   cache has the packet, each relay that misses passing it on toward the source (see
+//!   [`super::rtcp`]).
+//! - **A resumed call re-keys the first end** ([`super::Core::set_srtp`] with fresh keys):
+//!   the new far end starts its SRTP contexts at index 0, so the first end starts fresh
+//!   contexts too (and forgets its retransmission cache, protected under the old keys);
+//!   whatever still comes under the old keys is dropped and counted.
 //!
 //! [`trunk_spec`] makes the core's spec of one end.
 

@@ -8,6 +8,8 @@
 //! end (aimed at the anchor's) and a transport for its endpoint, subscribed both ways, and
 //! hands its endpoint `media` once every operation succeeded; a failure ends the call
 //! `relay_failure` everywhere. Its session is released with the call, like the anchor's.
+//! When the call resumes on another node, the anchor re-keys its end first
+//! ([`RelayOp::RekeyTrunk`], see `failover`) and sends that node the new keys.
 
 use std::collections::{BTreeSet, HashMap};
 
