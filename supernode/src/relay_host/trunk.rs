@@ -25,7 +25,7 @@ use supernode_relay::core::{LegSrtpKeys, SrtpKey};
 use super::{CALL_CLOCK_RATES, HostRelay, fresh_keys, lock, op_err, relay_profile};
 
 /// The relay's key for a wire keying (profile and base64 key ‖ salt of the right length).
-fn key_of(k: &SrtpKeying) -> Result<SrtpKey, RelayOpError> {
+pub(super) fn key_of(k: &SrtpKeying) -> Result<SrtpKey, RelayOpError> {
     let profile = relay_profile(k.profile)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&k.key_b64)
@@ -111,5 +111,126 @@ impl HostRelay {
             transport: t.transport,
             keys,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+
+    use supernode_proto::SrtpProfile as WireProfile;
+    use supernode_proto::ids::{CallId, OperationId, RelaySessionId, TransportId};
+    use supernode_proto::relay_ops::{CreateSession, RelayOp, RelayOutcome};
+    use supernode_relay::RelayConfig;
+    use supernode_relay::core::DropReason;
+    use supernode_relay::core::srtp::LegSrtp;
+
+    use super::*;
+
+    /// The far relay's SRTP for a trunk end keyed `keys` (it protects with the end's
+    /// inbound key).
+    fn far_end(keys: &TrunkKeys) -> LegSrtp {
+        LegSrtp::new(&LegSrtpKeys {
+            inbound: key_of(&keys.outbound).unwrap(),
+            outbound: key_of(&keys.inbound).unwrap(),
+        })
+        .unwrap()
+    }
+
+    fn srtp_rtp(ctx: &mut LegSrtp, seq: u16) -> Vec<u8> {
+        let mut p = vec![0x80, 111];
+        p.extend(seq.to_be_bytes());
+        p.extend((u32::from(seq) * 960).to_be_bytes());
+        p.extend(0xF2E5_u32.to_be_bytes());
+        p.extend([7u8; 40]);
+        let len = p.len();
+        p.resize(len + 64, 0);
+        let n = ctx.protect_rtp(&mut p, len).unwrap();
+        p.truncate(n);
+        p
+    }
+
+    fn eventually(mut f: impl FnMut() -> bool) -> bool {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        f()
+    }
+
+    /// `RekeyTrunk` gives a trunk end two fresh keys (its grant's keys no longer work on
+    /// the wire, the new ones do); an unknown transport is refused.
+    #[test]
+    fn a_rekeyed_trunk_end_takes_the_new_keys_and_refuses_the_old_ones() {
+        let base = 33_000 + (std::process::id() % 50) as u16 * 40;
+        let host = HostRelay::start(RelayConfig {
+            workers: 1,
+            port_range: (base, base + 39),
+            shared_port: None,
+            ..RelayConfig::default()
+        })
+        .unwrap();
+        let (session, tr) = (RelaySessionId::random(), TransportId::random());
+        let profile = WireProfile::Aes128CmHmacSha1_80;
+        let results = host.execute(vec![
+            RelayOp::CreateSession(CreateSession {
+                op: OperationId::random(),
+                session: session.clone(),
+                call: CallId::random(),
+            }),
+            RelayOp::AddTrunk(AddTrunk {
+                op: OperationId::random(),
+                session: session.clone(),
+                transport: tr.clone(),
+                srtp: profile,
+                peer: None,
+            }),
+        ]);
+        let Ok(RelayOutcome::TrunkAdded(g)) = &results[1].outcome else {
+            panic!("{results:?}");
+        };
+        let rekey = |t: &TransportId| {
+            RelayOp::RekeyTrunk(RekeyTrunk {
+                op: OperationId::random(),
+                session: session.clone(),
+                transport: t.clone(),
+                srtp: profile,
+            })
+        };
+        let r = host.execute(vec![rekey(&tr)]);
+        let Ok(RelayOutcome::TrunkRekeyed(k)) = &r[0].outcome else {
+            panic!("{r:?}");
+        };
+        assert_eq!(k.transport, tr);
+        assert_ne!(k.keys.inbound, g.keys.inbound);
+        assert_ne!(k.keys.outbound, g.keys.outbound);
+        assert_ne!(k.keys.inbound, k.keys.outbound, "one key per direction");
+        let r = host.execute(vec![rekey(&TransportId::random())]);
+        assert_eq!(r[0].outcome, Err(RelayOpError::UnknownTransport));
+        // On the wire: the grant's (old) keys are refused, the new ones are taken.
+        let leg = lock(&host.calls)[&session].transports[&tr];
+        let stats = || host.relay.leg_stats(leg).unwrap();
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to: SocketAddr = g.address.parse().unwrap();
+        let (mut old, mut new) = (far_end(&g.keys), far_end(&k.keys));
+        sock.send_to(&srtp_rtp(&mut old, 1), to).unwrap();
+        assert!(
+            eventually(|| stats().counters.drops_for(DropReason::Stranger) >= 1),
+            "an old-key packet does not latch the trunk"
+        );
+        assert_eq!(stats().peer, None);
+        sock.send_to(&srtp_rtp(&mut new, 1), to).unwrap();
+        assert!(eventually(|| stats().counters.rtp_in >= 1));
+        assert_eq!(stats().peer, Some(sock.local_addr().unwrap()));
+        sock.send_to(&srtp_rtp(&mut old, 2), to).unwrap();
+        assert!(
+            eventually(|| stats().counters.drops_for(DropReason::SrtpAuth) >= 1),
+            "an old-key packet from the peer fails authentication"
+        );
+        assert_eq!(stats().counters.rtp_in, 1);
     }
 }
