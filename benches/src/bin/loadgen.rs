@@ -894,6 +894,10 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    // Counted before pinning (a pinned thread sees one CPU).
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     if args.pin {
         supernode_relay::udp::pin_current_thread(0);
     }
@@ -908,9 +912,6 @@ fn main() -> Result<()> {
             .trim()
             .to_string()
     };
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     eprintln!("loadgen: {cpus} CPUs, load average at start: {}", loadavg());
     let stalls = (args.stall_check_secs > 0.0)
         .then(|| stall_check(args.pin.then_some(1), args.stall_check_secs));
