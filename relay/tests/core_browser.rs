@@ -420,45 +420,6 @@ fn a_browser_keyed_after_its_source_started_gets_a_keyframe_asked_for() {
     assert_eq!(plis(&mut h, &mut client), 1, "a later one goes through");
 }
 
-/// An RTP packet with RFC 8285 one-byte extension elements `ext` (id, value).
-fn rtp_ext(pt: u8, ssrc: u32, seq: u16, ext: &[(u8, &[u8])], payload: &[u8]) -> Vec<u8> {
-    let mut p = rtp_pt(pt, ssrc, seq, u32::from(seq) * 960, &[]);
-    p[0] |= 0x10;
-    let mut els = Vec::new();
-    for (id, v) in ext {
-        els.push((id << 4) | (v.len() as u8 - 1));
-        els.extend_from_slice(v);
-    }
-    while els.len() % 4 != 0 {
-        els.push(0);
-    }
-    p.extend_from_slice(&[0xBE, 0xDE]);
-    p.extend_from_slice(&((els.len() / 4) as u16).to_be_bytes());
-    p.extend_from_slice(&els);
-    p.extend_from_slice(payload);
-    p
-}
-
-/// The one-byte extension elements of a plain RTP packet (padding skipped).
-fn ext_elements(pkt: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    assert!(pkt[0] & 0x10 != 0, "has an extension block");
-    let fixed = 12 + 4 * usize::from(pkt[0] & 0x0f);
-    assert_eq!(pkt[fixed..fixed + 2], [0xBE, 0xDE]);
-    let words = usize::from(u16::from_be_bytes([pkt[fixed + 2], pkt[fixed + 3]]));
-    let block = &pkt[fixed + 4..fixed + 4 + 4 * words];
-    let (mut out, mut i) = (Vec::new(), 0);
-    while i < block.len() {
-        if block[i] == 0 {
-            i += 1;
-            continue;
-        }
-        let (id, len) = (block[i] >> 4, usize::from(block[i] & 0x0f) + 1);
-        out.push((id, block[i + 1..i + 1 + len].to_vec()));
-        i += 1 + len;
-    }
-    out
-}
-
 /// A WHIP publisher and a WHEP viewer that number everything differently: the viewer gets
 /// the publisher's audio and video under its own payload types, its own MID extension id
 /// and its own m-lines' MIDs (the publisher's MID element removed, others kept), the
@@ -491,17 +452,25 @@ fn a_viewer_gets_its_own_payload_types_and_mids_whatever_the_publishers_numberin
     let mut ps = p.handshake(&mut h, lp, 20).expect("publisher keyed");
 
     // Before the viewer is keyed: held, then replayed with the viewer's numbering.
-    let early = rtp_ext(102, 0xB1D, 1, &[(4, b"1"), (3, &[0, 7])], b"early video");
+    let early = rtp_ext(
+        102,
+        0xB1D,
+        1,
+        960,
+        &[(4, b"1"), (3, &[0, 7])],
+        b"early video",
+    );
     h.send(p.peer, lp, &ps.protect_rtp(&early));
     let mut vs = v.handshake(&mut h, lv, 20).expect("viewer keyed");
     h.advance(Duration::from_millis(10));
     // Then one of each kind, the video also carrying an element under the viewer's MID id
     // (the publisher's abs-send-time, say), which must not reach the viewer as a MID.
-    let audio = rtp_ext(111, 0xA0D, 2, &[(4, b"0")], b"opus frame");
+    let audio = rtp_ext(111, 0xA0D, 2, 2 * 960, &[(4, b"0")], b"opus frame");
     let video = rtp_ext(
         102,
         0xB1D,
         3,
+        3 * 960,
         &[(9, &[1, 2, 3]), (4, b"1"), (3, &[0, 8])],
         b"h264 nal",
     );
@@ -522,16 +491,16 @@ fn a_viewer_gets_its_own_payload_types_and_mids_whatever_the_publishers_numberin
     let (e, a, vd) = (by_seq(1), by_seq(2), by_seq(3));
     assert_eq!(e[1] & 0x7f, 127, "H.264 under the viewer's payload type");
     assert_eq!(
-        ext_elements(e),
+        extensions(e),
         vec![(3, vec![0, 7]), (9, b"video1".to_vec())]
     );
     assert_eq!(fields(e).3, b"early video");
     assert_eq!(a[1] & 0x7f, 109, "Opus under the viewer's payload type");
-    assert_eq!(ext_elements(a), vec![(9, b"a0".to_vec())]);
+    assert_eq!(extensions(a), vec![(9, b"a0".to_vec())]);
     assert_eq!(fields(a).3, b"opus frame");
     assert_eq!(vd[1] & 0x7f, 127);
     assert_eq!(
-        ext_elements(vd),
+        extensions(vd),
         vec![(3, vec![0, 8]), (9, b"video1".to_vec())]
     );
     assert_eq!(fields(vd).3, b"h264 nal");

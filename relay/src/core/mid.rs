@@ -123,26 +123,22 @@ impl MidRewrite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use supernode_media::ids::{Pt, Ssrc};
+    use supernode_media::packet::rtp::RtpHeader;
 
     /// An RTP packet with one-byte extension elements `ext` (id, value) and `payload`.
     fn packet(ext: &[(u8, &[u8])], payload: &[u8]) -> Vec<u8> {
-        let mut p = vec![0x80, 102, 0, 7, 0, 0, 0, 9, 0xAA, 0xBB, 0xCC, 0xDD];
-        if !ext.is_empty() {
-            p[0] |= 0x10;
-            let mut els = Vec::new();
-            for (id, v) in ext {
-                els.push((id << 4) | (v.len() as u8 - 1));
-                els.extend_from_slice(v);
-            }
-            while els.len() % 4 != 0 {
-                els.push(0);
-            }
-            p.extend_from_slice(&[0xBE, 0xDE]);
-            p.extend_from_slice(&((els.len() / 4) as u16).to_be_bytes());
-            p.extend_from_slice(&els);
-        }
-        p.extend_from_slice(payload);
-        p
+        let h = RtpHeader {
+            payload_type: Pt(102),
+            sequence_number: 7,
+            timestamp: 9,
+            ssrc: Ssrc(0xAABB_CCDD),
+            extensions: ext.iter().map(|(id, v)| (*id, v.to_vec())).collect(),
+            ..RtpHeader::default()
+        };
+        let mut buf = [0u8; 1500];
+        let n = h.write(payload, &mut buf).unwrap();
+        buf[..n].to_vec()
     }
 
     fn rewrite(rw: &MidRewrite, pkt: &[u8]) -> Vec<u8> {

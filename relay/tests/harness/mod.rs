@@ -182,6 +182,30 @@ pub fn rtp_pt(pt: u8, ssrc: u32, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
     buf
 }
 
+/// An RTP packet with RFC 8285 header extension elements `ext` (id, value; the one-byte
+/// form when they fit it).
+pub fn rtp_ext(
+    pt: u8,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    ext: &[(u8, &[u8])],
+    payload: &[u8],
+) -> Vec<u8> {
+    let h = RtpHeader {
+        payload_type: Pt(pt),
+        sequence_number: seq,
+        timestamp: ts,
+        ssrc: Ssrc(ssrc),
+        extensions: ext.iter().map(|(id, v)| (*id, v.to_vec())).collect(),
+        ..RtpHeader::default()
+    };
+    let mut buf = vec![0u8; 1500];
+    let n = h.write(payload, &mut buf).expect("RTP fits");
+    buf.truncate(n);
+    buf
+}
+
 /// An RTP packet (payload type 96) carrying a transport-wide sequence number in the one-byte
 /// header extension `ext_id` (what a browser sends when TWCC is negotiated).
 pub fn rtp_twcc(
@@ -192,18 +216,23 @@ pub fn rtp_twcc(
     twcc_seq: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let h = RtpHeader {
-        payload_type: Pt(96),
-        sequence_number: seq,
-        timestamp: ts,
-        ssrc: Ssrc(ssrc),
-        extensions: vec![(ext_id, twcc_seq.to_be_bytes().to_vec())],
-        ..RtpHeader::default()
-    };
-    let mut buf = vec![0u8; 1500];
-    let n = h.write(payload, &mut buf).expect("RTP fits");
-    buf.truncate(n);
-    buf
+    rtp_ext(
+        96,
+        ssrc,
+        seq,
+        ts,
+        &[(ext_id, &twcc_seq.to_be_bytes())],
+        payload,
+    )
+}
+
+/// The header extension elements (id, value) of a plain RTP packet.
+pub fn extensions(pkt: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    RtpPacket::parse(pkt)
+        .expect("an RTP packet")
+        .extensions()
+        .map(|(id, v)| (id, v.to_vec()))
+        .collect()
 }
 
 /// An RTCP compound of `packets`.
