@@ -378,34 +378,45 @@ async fn oversized_messages_close_the_socket_with_1009() {
 async fn thousands_of_idle_and_half_open_connections_time_out_without_harm() {
     const IDLE_TCP: usize = 1_000;
     const SILENT_WS: usize = 1_000;
+    // The timeouts are longer than opening 2,000 connections takes on a loaded 2-core CI
+    // machine (≈ 1–5 s), so all of them are open at once when the count below is read; that
+    // count, not a stopwatch, is what the test asserts.
     let (node, key) = node_with(
         "idle",
         &[
-            ("SUPERNODE_HEADER_READ_TIMEOUT_SECONDS", "5"),
-            ("SUPERNODE_LOGIN_TIMEOUT_SECONDS", "5"),
+            ("SUPERNODE_HEADER_READ_TIMEOUT_SECONDS", "12"),
+            ("SUPERNODE_LOGIN_TIMEOUT_SECONDS", "12"),
         ],
     );
-    let (mut caller, mut callee) = node.audio_call(&key, "20s").await;
+    let (mut caller, mut callee) = node.audio_call(&key, "30s").await;
     let mut pair = Pair::new(&node, &key).await;
     pair.call().await;
     let pid = node.child.id();
     let rss_before = rss_kib(pid);
 
+    // Opened 50 at a time, concurrently, from ten source addresses.
     let started = Instant::now();
     let mut idle = Vec::with_capacity(IDLE_TCP);
-    for i in 0..IDLE_TCP {
-        idle.push(tcp_from(node.addr, lo(2 + (i % 10) as u8)).await);
+    for chunk in (0..IDLE_TCP).collect::<Vec<_>>().chunks(50) {
+        idle.extend(
+            futures_util::future::join_all(
+                chunk
+                    .iter()
+                    .map(|i| tcp_from(node.addr, lo(2 + (i % 10) as u8))),
+            )
+            .await,
+        );
     }
     let mut silent = Vec::with_capacity(SILENT_WS);
-    for i in 0..SILENT_WS {
-        silent.push(ws_from(&node, lo(2 + (i % 10) as u8)).await);
+    for chunk in (0..SILENT_WS).collect::<Vec<_>>().chunks(50) {
+        silent.extend(
+            futures_util::future::join_all(
+                chunk.iter().map(|i| ws_from(&node, lo(2 + (i % 10) as u8))),
+            )
+            .await,
+        );
     }
     let opened_in = started.elapsed();
-    // All 2,000 are open at once (the timeouts are longer than opening them took).
-    assert!(
-        opened_in < Duration::from_secs(4),
-        "opening took {opened_in:?}"
-    );
     let open = node.metric("supernode_http_connections").await;
     let rss_peak = rss_kib(pid);
     pair.alive().await;
@@ -418,7 +429,7 @@ async fn thousands_of_idle_and_half_open_connections_time_out_without_harm() {
     let idle_closed = futures_util::future::join_all(idle.into_iter().map(|mut s| async move {
         let mut b = [0u8; 64];
         matches!(
-            tokio::time::timeout(Duration::from_secs(15), s.read(&mut b)).await,
+            tokio::time::timeout(Duration::from_secs(30), s.read(&mut b)).await,
             Ok(Ok(0) | Err(_))
         )
     }))
