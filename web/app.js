@@ -6,10 +6,16 @@
 // deployment replaces that one call with its own server's. `?name=Alice` logs in at once as
 // a new account; `?account=acc_…` opens another tab (endpoint) of an existing demo account.
 //
+// Group calls (conferences): "Start a group call" creates one, each online contact then
+// has an "Invite" button; an invite shows "Join" / "Decline"; the others' videos fill a
+// grid (one per video slot of the offer, `conference.js`), the mix of their voices plays
+// in one audio element, the roster names who is in and who speaks.
+//
 // The page's state is also exposed as `window.supernode` (for the browser tests).
 
 import { Signaling } from './signaling.js';
 import { CallLeg } from './call.js';
+import { ConferenceLeg } from './conference.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -27,6 +33,10 @@ const app = {
   errors: [],
   stats: null,
   sig: null,
+  // The group call: { id, leg, roster, activeSpeaker, streamsSent } once created/joined.
+  conf: null,
+  confInvite: null, // a ringing conference_invite
+  confStats: null,
 };
 window.supernode = app;
 
@@ -36,6 +46,9 @@ function setState(state, text) {
   $('call-status').textContent = text ?? state.replace('_', ' ');
   $('incoming').hidden = state !== 'ringing';
   $('call').hidden = !['calling', 'connecting', 'in_call'].includes(state);
+  $('conf-invite').hidden = state !== 'conf_ringing';
+  $('conference').hidden = !['conf_joining', 'in_conference'].includes(state);
+  $('group-call').disabled = state !== 'idle';
 }
 
 function notice(text) {
@@ -132,10 +145,18 @@ function renderContacts() {
     name.className = 'name';
     name.textContent = c.display_name || id;
     const btn = document.createElement('button');
-    btn.className = 'call';
-    btn.textContent = 'Call';
-    btn.disabled = !c.online || app.state !== 'idle';
-    btn.onclick = () => call(id);
+    if (app.state === 'in_conference') {
+      const inIt = app.conf?.roster.some((p) => p.account_id === id);
+      btn.className = 'invite';
+      btn.textContent = inIt ? 'In the call' : 'Invite';
+      btn.disabled = !c.online || inIt;
+      btn.onclick = () => inviteToConference(id);
+    } else {
+      btn.className = 'call';
+      btn.textContent = 'Call';
+      btn.disabled = !c.online || app.state !== 'idle';
+      btn.onclick = () => call(id);
+    }
     li.append(dot, name, btn);
     ul.append(li);
   }
@@ -152,6 +173,11 @@ function wire(sig) {
   sig.addEventListener('error', ({ detail }) => {
     app.errors.push(detail);
     notice(`error ${detail.code}: ${detail.message}`);
+    if (['conference_create', 'conference_join'].includes(detail.in_reply_to)) {
+      endConference(detail.code);
+      return;
+    }
+    if (app.conf) return;
     if (['calling', 'connecting'].includes(app.state) && detail.in_reply_to !== 'accept') {
       endCall(detail.code);
     } else if (detail.in_reply_to === 'accept' && app.state === 'connecting') {
@@ -168,16 +194,29 @@ function wire(sig) {
     setState('ringing', `${nameOf(detail.from)} is calling`);
   });
   sig.addEventListener('ringing', ({ detail }) => {
+    if (app.conf) {
+      notice(`ringing ${nameOf(detail.to)}…`);
+      return;
+    }
     app.callId = detail.call_id;
     setState('calling', `ringing ${nameOf(detail.to)}…`);
   });
   for (const t of ['busy', 'unavailable']) {
-    sig.addEventListener(t, () => endCall(t));
+    sig.addEventListener(t, ({ detail }) => {
+      if (app.conf) notice(`${nameOf(detail.to)} is ${t}`);
+      else endCall(t);
+    });
   }
   sig.addEventListener('accepted', () => {
     setState('connecting', 'answered, connecting media…');
   });
   sig.addEventListener('answered_elsewhere', ({ detail }) => {
+    if (app.confInvite && detail.call_id === app.confInvite.conference_id) {
+      app.confInvite = null;
+      setState('idle', 'ready');
+      notice('Joined the group call in another tab');
+      return;
+    }
     if (detail.call_id !== app.callId) return;
     app.callId = null;
     app.incoming = null;
@@ -189,7 +228,9 @@ function wire(sig) {
     else if (detail.state === 'outgoing') notice(`Calling ${nameOf(detail.peer)} from another tab`);
     else notice(`Call with ${nameOf(detail.peer)} ended (another tab)`);
   });
+  wireConference(sig);
   sig.addEventListener('media', async ({ detail }) => {
+    if (app.conf && detail.call_id === app.conf.id) return;
     if (detail.call_id !== app.callId || !app.leg) return;
     if (!detail.leg.sdp) {
       notice('the supernode sent no SDP answer');
@@ -206,10 +247,15 @@ function wire(sig) {
     }
   });
   sig.addEventListener('call_ended', ({ detail }) => {
-    if (detail.call_id === app.callId) endCall(detail.reason);
+    if (app.conf && detail.call_id === app.conf.id) endConference(detail.reason);
+    else if (app.confInvite && detail.call_id === app.confInvite.conference_id) {
+      app.confInvite = null;
+      setState('idle', 'ready');
+    } else if (detail.call_id === app.callId) endCall(detail.reason);
   });
   sig.addEventListener('close', () => {
     notice('disconnected from the supernode');
+    endConference('disconnected');
     endCall('disconnected');
     setState('logged_out', 'disconnected');
   });
@@ -292,6 +338,183 @@ function hangup() {
   app.sig.send(verb, { call_id: app.callId });
 }
 
+// ---- group calls ----
+
+function wireConference(sig) {
+  sig.addEventListener('conference_created', ({ detail }) => {
+    if (app.conf && !app.conf.id) app.conf.id = detail.conference_id;
+  });
+  sig.addEventListener('conference_invite', ({ detail }) => {
+    if (app.state !== 'idle') return;
+    app.confInvite = detail;
+    $('conf-invite-from').textContent = nameOf(detail.from);
+    $('notice').hidden = true;
+    setState('conf_ringing', `${nameOf(detail.from)} invites you to a group call`);
+  });
+  sig.addEventListener('conference_roster', ({ detail }) => {
+    if (!app.conf || detail.conference_id !== app.conf.id) return;
+    app.conf.roster = detail.participants;
+    app.conf.activeSpeaker = detail.active_speaker ?? null;
+    renderRoster();
+    renderContacts();
+  });
+  sig.addEventListener('media', async ({ detail }) => {
+    if (!app.conf || detail.call_id !== app.conf.id || !app.conf.leg) return;
+    if (!detail.leg.sdp) {
+      notice('the supernode sent no SDP answer');
+      return;
+    }
+    try {
+      await app.conf.leg.answer(detail.leg.sdp);
+      setState('in_conference', 'in a group call');
+      renderContacts();
+    } catch (e) {
+      notice(`could not apply the answer: ${e.message}`);
+      leaveConference();
+    }
+  });
+}
+
+async function startConferenceLeg() {
+  const q = new URL(location.href).searchParams;
+  const leg = await ConferenceLeg.start({
+    iceServers: app.iceServers,
+    iceTransportPolicy: q.get('relay') === '1' ? 'relay' : 'all',
+    // `?audio=raw`: the microphone without echo cancellation, noise suppression and gain
+    // control (the browser tests measure a tone through the mixer).
+    audio: q.get('audio') === 'raw'
+      ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false }
+      : true,
+  });
+  $('conf-local').srcObject = leg.localStream;
+  leg.onAudio = (stream) => {
+    const a = $('conf-audio');
+    a.srcObject = stream;
+    a.play().catch(() => {});
+  };
+  leg.onTile = (mid, track) => {
+    let v = document.querySelector(`#grid video[data-mid="${mid}"]`);
+    if (!v) {
+      const fig = document.createElement('figure');
+      v = document.createElement('video');
+      v.autoplay = true;
+      v.playsInline = true;
+      v.muted = true;
+      v.dataset.mid = mid;
+      const cap = document.createElement('figcaption');
+      cap.textContent = `video ${mid}`;
+      fig.append(v, cap);
+      $('grid').append(fig);
+    }
+    v.srcObject = new MediaStream([track]);
+    v.play().catch(() => {});
+  };
+  return leg;
+}
+
+async function groupCall() {
+  if (app.state !== 'idle') return;
+  $('notice').hidden = true;
+  app.conf = { id: null, leg: null, roster: [], activeSpeaker: null, streamsSent: false };
+  setState('conf_joining', 'opening a group call…');
+  try {
+    app.conf.leg = await startConferenceLeg();
+  } catch (e) {
+    notice(`camera/microphone: ${e.message}`);
+    endConference('no_media');
+    return;
+  }
+  app.sig.send('conference_create', { sdp: app.conf.leg.offerSdp, client_ref: 'web' });
+}
+
+function inviteToConference(accountId) {
+  if (!app.conf?.id || app.state !== 'in_conference') return;
+  app.sig.send('conference_invite', { conference_id: app.conf.id, to: accountId });
+}
+
+async function joinConference() {
+  const inv = app.confInvite;
+  if (!inv || app.state !== 'conf_ringing') return;
+  app.confInvite = null;
+  app.conf = { id: inv.conference_id, leg: null, roster: [], activeSpeaker: null, streamsSent: false };
+  setState('conf_joining', 'joining the group call…');
+  try {
+    app.conf.leg = await startConferenceLeg();
+  } catch (e) {
+    notice(`camera/microphone: ${e.message}`);
+    app.sig.send('conference_leave', { conference_id: inv.conference_id });
+    endConference('no_media');
+    return;
+  }
+  app.sig.send('conference_join', { conference_id: inv.conference_id, sdp: app.conf.leg.offerSdp });
+}
+
+function declineConference() {
+  const inv = app.confInvite;
+  if (!inv) return;
+  app.confInvite = null;
+  app.sig.send('conference_leave', { conference_id: inv.conference_id });
+  setState('idle', 'ready');
+}
+
+function leaveConference() {
+  if (app.conf?.id) app.sig.send('conference_leave', { conference_id: app.conf.id });
+  endConference('left');
+}
+
+function endConference(reason) {
+  if (!app.conf) return;
+  if (app.conf.leg) app.conf.leg.close();
+  app.conf = null;
+  app.confStats = null;
+  $('grid').replaceChildren();
+  $('roster').replaceChildren();
+  $('conf-audio').srcObject = null;
+  $('conf-local').srcObject = null;
+  if (app.state !== 'logged_out') {
+    setState('idle', `group call ended: ${reason}`);
+    document.body.dataset.lastEnd = reason;
+  }
+  renderContacts();
+}
+
+function renderRoster() {
+  const ul = $('roster');
+  ul.replaceChildren();
+  for (const p of app.conf.roster) {
+    const li = document.createElement('li');
+    li.dataset.account = p.account_id;
+    li.dataset.speaking = p.speaking ? 'true' : 'false';
+    li.dataset.active = p.endpoint_id === app.conf.activeSpeaker ? 'true' : 'false';
+    li.textContent = p.account_id === app.account.id ? 'you' : nameOf(p.account_id);
+    ul.append(li);
+  }
+}
+
+async function pollConferenceStats() {
+  const conf = app.conf;
+  if (!conf?.leg || app.state !== 'in_conference') return;
+  const s = await conf.leg.stats();
+  app.confStats = s;
+  // Name this browser's streams in the roster (edge clients map SSRCs to participants).
+  if (!conf.streamsSent && s.audioOut.ssrc && s.videoOut.ssrc) {
+    conf.streamsSent = app.sig.send('conference_streams', {
+      conference_id: conf.id,
+      audio_ssrc: s.audioOut.ssrc,
+      video_ssrc: s.videoOut.ssrc,
+    });
+  }
+  const lines = [
+    `connection   ${s.connection}`,
+    `mix in       ${s.audioIn.totalSamplesReceived ?? 0} samples, ${s.audioIn.packetsLost ?? 0} lost`,
+  ];
+  for (const [mid, v] of Object.entries(s.videoIn)) {
+    lines.push(`video ${mid}      ${v.framesDecoded} frames decoded, ${v.frameWidth}x${v.frameHeight}, ${v.packetsLost} lost`);
+  }
+  lines.push(`video out    ${s.videoOut.framesEncoded ?? 0} frames encoded`);
+  $('conf-stats').textContent = lines.join('\n');
+}
+
 async function pollStats() {
   if (!app.leg) return;
   const s = await app.leg.stats();
@@ -317,7 +540,12 @@ $('reject').onclick = () => {
   if (app.callId) app.sig.send('reject', { call_id: app.callId });
 };
 $('hangup').onclick = hangup;
+$('group-call').onclick = groupCall;
+$('conf-join').onclick = joinConference;
+$('conf-decline').onclick = declineConference;
+$('conf-leave').onclick = leaveConference;
 setInterval(pollStats, 1000);
+setInterval(pollConferenceStats, 1000);
 
 const params = new URL(location.href).searchParams;
 if (params.get('account')) login({ account_id: params.get('account') });

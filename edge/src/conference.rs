@@ -123,8 +123,11 @@ pub async fn run_conference(
     let mut c = SignalingClient::connect(&setup.server, &setup.token).await?;
     let limit = Duration::from_secs(10);
     let conf = if setup.create {
-        c.send(&ClientMsg::ConferenceCreate { client_ref: None })
-            .await?;
+        c.send(&ClientMsg::ConferenceCreate {
+            client_ref: None,
+            sdp: None,
+        })
+        .await?;
         expect(&mut c, "conference_created", limit, |m| match m {
             ServerMsg::ConferenceCreated { conference_id, .. } => Some(Ok(conference_id.clone())),
             _ => None,
@@ -139,6 +142,7 @@ pub async fn run_conference(
         tokio::time::sleep(setup.join_delay).await;
         c.send(&ClientMsg::ConferenceJoin {
             conference_id: conf.clone(),
+            sdp: None,
         })
         .await?;
         conf

@@ -276,6 +276,12 @@ pub struct JoinConference {
     pub transport: TransportId,
     /// The SRTP profile to key it with (`None`: plain RTP).
     pub srtp: Option<SrtpProfile>,
+    /// What a browser participant's offer says: the transport is then a browser transport
+    /// (ICE-lite, DTLS-SRTP; the SRTP profile is ignored) whose [`BrowserOffer::send`]
+    /// lists its audio m-line and its video m-lines, the slots the other participants'
+    /// videos go to (one source each, in join order; sources beyond them are not sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<BrowserOffer>,
 }
 
 /// Removes a participant's transport from a conference (the others go on). Answered

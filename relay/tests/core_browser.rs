@@ -505,3 +505,132 @@ fn a_viewer_gets_its_own_payload_types_and_mids_whatever_the_publishers_numberin
     );
     assert_eq!(fields(vd).3, b"h264 nal");
 }
+
+/// A browser as a conference participant: its audio goes to the mixer (the processor
+/// transport), its mix comes back under its own Opus payload type and audio MID; the other
+/// participants' videos reach its video m-lines one source per MID in the order they were
+/// routed to it, a source beyond its slots is not forwarded, and a freed slot goes to the
+/// one waiting (a new SSRC, not the leaver's continued); a PLI from the browser reaches the
+/// video's sender.
+#[test]
+fn a_conference_browser_gets_the_mix_and_one_video_per_mid_slot() {
+    let mut h = Harness::new(no_reports());
+    let relay = identity();
+    let mut b = h.browser_peer("cnfU");
+    let spec = BrowserSpec {
+        mid_extension_id: Some(4),
+        // One sendrecv video m-line ("1") and one recvonly ("2"): two slots.
+        receive_mids: vec![
+            (48_000, "0".into()),
+            (90_000, "1".into()),
+            (90_000, "2".into()),
+        ],
+        ..spec(&relay, &b, None)
+    };
+    let session = h.session();
+    let (mixer, queue) = h.add_processor(session, 64);
+    let lb = h.add_leg(
+        session,
+        LegOpts::browser(UFRAG, PWD, spec).clock_rates(&[(109, 48_000), (127, 90_000)]),
+    );
+    h.connect_kind(lb, mixer, StreamKind::Audio);
+    h.add_stream(mixer, 0x4D01, 48_000).unwrap();
+    h.subscribe_stream(mixer, 0x4D01, lb).unwrap();
+    // Three edge participants (PT 96 for H.264), routed to the browser in join order.
+    let mut edges = Vec::new();
+    for i in 0..3u32 {
+        let (keys, client) = srtp_pair(SrtpProfile::Aes128CmHmacSha1_80, 10 + i as u8);
+        let leg = h.add_leg(
+            session,
+            LegOpts::latching()
+                .srtp(keys)
+                .clock_rates(&[(111, 48_000), (96, 90_000)]),
+        );
+        h.connect_kind(leg, lb, StreamKind::Video);
+        h.connect_kind(lb, leg, StreamKind::Video);
+        let peer = h.peer();
+        edges.push((leg, peer, client));
+    }
+    h.send(b.peer, lb, &ice_check(UFRAG, "cnfU", PWD, 1, true));
+    let _ = h.take(b.peer);
+    let mut bs = b.handshake(&mut h, lb, 20).expect("browser keyed");
+
+    // The last joiner sends first: it still gets no slot.
+    for round in 0..3u16 {
+        for (i, (leg, peer, client)) in edges.iter_mut().enumerate().rev() {
+            let ssrc = 0xE0 + i as u32;
+            let pkt = rtp_pt(96, ssrc, round, u32::from(round) * 3000, b"nal");
+            h.send(*peer, *leg, &client.protect_rtp(&pkt));
+        }
+        h.advance(Duration::from_millis(33));
+    }
+    let got = |h: &mut Harness, bs: &mut SrtpClient| -> Vec<Vec<u8>> {
+        h.take(b.peer)
+            .into_iter()
+            .filter(|d| d.is_rtp())
+            .filter_map(|d| bs.unprotect_rtp(&d.data))
+            .collect()
+    };
+    let video = got(&mut h, &mut bs);
+    let mid_of = |p: &[u8]| {
+        extensions(p)
+            .into_iter()
+            .find(|(id, _)| *id == 4)
+            .map(|(_, v)| String::from_utf8(v).unwrap())
+    };
+    let by_ssrc = |pkts: &[Vec<u8>], ssrc: u32| -> Vec<(u8, Option<String>)> {
+        pkts.iter()
+            .filter(|p| fields(p).0 == ssrc)
+            .map(|p| (p[1] & 0x7f, mid_of(p)))
+            .collect()
+    };
+    assert_eq!(by_ssrc(&video, 0xE0), vec![(127, Some("1".into())); 3]);
+    assert_eq!(by_ssrc(&video, 0xE1), vec![(127, Some("2".into())); 3]);
+    assert!(
+        by_ssrc(&video, 0xE2).is_empty(),
+        "no slot left: not forwarded"
+    );
+
+    // The browser's audio reaches the mixer tagged with its transport; its mix comes back
+    // under its own Opus payload type and audio MID.
+    h.send(
+        b.peer,
+        lb,
+        &bs.protect_rtp(&rtp_ext(109, 0xBA, 1, 960, &[(4, b"0")], b"me")),
+    );
+    let q = queue.take();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].0, lb.id);
+    h.processed(mixer, &rtp_pt(111, 0x4D01, 1, 960, b"mix"))
+        .unwrap();
+    let mix = got(&mut h, &mut bs);
+    assert_eq!(mix.len(), 1);
+    assert_eq!(fields(&mix[0]).0, 0x4D01);
+    assert_eq!((mix[0][1] & 0x7f, mid_of(&mix[0])), (109, Some("0".into())));
+
+    // A PLI from the browser for the second slot's stream reaches its sender.
+    h.send(b.peer, lb, &bs.protect_rtcp(&pli(0xBB, 0xE1)));
+    let (_, p1, c1) = &mut edges[1];
+    let plis = h
+        .take(*p1)
+        .into_iter()
+        .filter(|d| d.is_rtcp())
+        .filter_map(|d| c1.unprotect_rtcp(&d.data))
+        .filter(|p| p.len() >= 12 && p[1] == 206 && p[8..12] == 0xE1u32.to_be_bytes())
+        .count();
+    assert_eq!(plis, 1, "the PLI reached the second participant");
+
+    // The first participant leaves: its slot goes to the third, under the third's SSRC.
+    let (l0, _, _) = edges.remove(0);
+    h.remove_leg(l0);
+    h.drop_orphans(lb, StreamKind::Video);
+    for (i, (leg, peer, client)) in edges.iter_mut().enumerate() {
+        let ssrc = 0xE1 + i as u32;
+        let pkt = rtp_pt(96, ssrc, 10, 30_000, b"nal");
+        h.send(*peer, *leg, &client.protect_rtp(&pkt));
+    }
+    let video = got(&mut h, &mut bs);
+    assert_eq!(by_ssrc(&video, 0xE1), vec![(127, Some("2".into()))]);
+    assert_eq!(by_ssrc(&video, 0xE2), vec![(127, Some("1".into()))]);
+    assert!(by_ssrc(&video, 0xE0).is_empty());
+}

@@ -546,19 +546,32 @@ impl HostRelay {
         Ok(RelayOutcome::SessionCreated)
     }
 
-    /// A participant: one own-port latching SRTP leg (audio to the mixer, video SFU).
+    /// A participant: one own-port latching SRTP leg (audio to the mixer, video SFU), or
+    /// for a browser's offer a browser leg on the shared port (its video m-lines are the
+    /// slots the others' videos go to, in join order).
     fn join_conference(&self, j: JoinConference) -> Result<RelayOutcome, RelayOpError> {
-        let (keying, legkeys) = match j.srtp {
-            Some(p) => {
-                let (w, k) = fresh_keys(p)?;
-                (Some(w), Some(k))
+        let (mut keying, mut browser) = (None, None);
+        let req = match &j.browser {
+            Some(offer) => {
+                let (req, grant) = self.browser_request(offer)?;
+                browser = Some(grant);
+                req
             }
-            None => (None, None),
-        };
-        let req = LegRequest {
-            srtp: legkeys,
-            clock_rates: CALL_CLOCK_RATES.to_vec(),
-            ..LegRequest::latching()
+            None => {
+                let legkeys = match j.srtp {
+                    Some(p) => {
+                        let (w, k) = fresh_keys(p)?;
+                        keying = Some(w);
+                        Some(k)
+                    }
+                    None => None,
+                };
+                LegRequest {
+                    srtp: legkeys,
+                    clock_rates: CALL_CLOCK_RATES.to_vec(),
+                    ..LegRequest::latching()
+                }
+            }
         };
         let mut confs = lock(&self.conferences);
         let cs = confs
@@ -569,11 +582,15 @@ impl HostRelay {
             conf_err(e)
         })?;
         cs.transports.insert(j.transport.clone(), info.id);
+        let address = self.announced(info.local);
+        if let Some(b) = browser.as_mut() {
+            b.candidates = host_candidates(address);
+        }
         Ok(RelayOutcome::TransportAdded(TransportGrant {
             transport: j.transport,
-            address: self.announced(info.local).to_string(),
+            address: address.to_string(),
             srtp: keying,
-            browser: None,
+            browser,
         }))
     }
 

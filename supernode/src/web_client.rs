@@ -40,6 +40,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../web/call.js"),
     },
     Asset {
+        path: "/web/conference.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../web/conference.js"),
+    },
+    Asset {
         path: "/web/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../web/style.css"),

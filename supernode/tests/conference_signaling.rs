@@ -122,6 +122,7 @@ async fn conference_create_invite_join_full_leave() {
     // Alice opens a conference: created, her transport, a roster of one.
     a.send(&ClientMsg::ConferenceCreate {
         client_ref: Some("c1".into()),
+        sdp: None,
     })
     .await
     .unwrap();
@@ -155,6 +156,7 @@ async fn conference_create_invite_join_full_leave() {
     assert_eq!(invited(&mut b2).await, conf);
     b1.send(&ClientMsg::ConferenceJoin {
         conference_id: conf.clone(),
+        sdp: None,
     })
     .await
     .unwrap();
@@ -176,6 +178,7 @@ async fn conference_create_invite_join_full_leave() {
     // Bob's other tab cannot join as well.
     b2.send(&ClientMsg::ConferenceJoin {
         conference_id: conf.clone(),
+        sdp: None,
     })
     .await
     .unwrap();
@@ -185,6 +188,7 @@ async fn conference_create_invite_join_full_leave() {
     // Alice cannot start one.
     d.send(&ClientMsg::ConferenceJoin {
         conference_id: conf.clone(),
+        sdp: None,
     })
     .await
     .unwrap();
@@ -223,6 +227,7 @@ async fn conference_create_invite_join_full_leave() {
     }
     c.send(&ClientMsg::ConferenceJoin {
         conference_id: conf.clone(),
+        sdp: None,
     })
     .await
     .unwrap();
@@ -233,6 +238,7 @@ async fn conference_create_invite_join_full_leave() {
     );
     d.send(&ClientMsg::ConferenceJoin {
         conference_id: conf.clone(),
+        sdp: None,
     })
     .await
     .unwrap();
@@ -257,6 +263,7 @@ async fn conference_create_invite_join_full_leave() {
     );
     d.send(&ClientMsg::ConferenceJoin {
         conference_id: conf.clone(),
+        sdp: None,
     })
     .await
     .unwrap();
@@ -284,6 +291,7 @@ async fn conference_create_invite_join_full_leave() {
     // A closed conference is unknown.
     a.send(&ClientMsg::ConferenceJoin {
         conference_id: conf.clone(),
+        sdp: None,
     })
     .await
     .unwrap();

@@ -392,3 +392,164 @@ fn the_demo_with_a_browser_passes() {
     assert!(text.contains("== Carol (edge, called by the browser) report =="));
     assert!(text.contains("browser -> Carol: "), "{text}");
 }
+
+/// Issue 14's must-show with browsers: a 4-party conference of 2 headless Chromiums
+/// (separate processes, each with its own tone as its fake microphone: a WAV the test
+/// writes) and 2 `edge conference` clients with their own tones. Browser A starts the group
+/// call from the web client and invites browser B and the edge clients from its contacts;
+/// B joins from the invite. Each edge client's mix has the 3 other tones and its own at
+/// least 30 dB below them; it decodes the other edge client's video (its pattern, PSNR
+/// >= 30 dB) and both browsers' (Chromium's fake camera: frames decoded), each named by the
+/// roster. Each browser's getStats shows the mix's samples growing and frames decoded
+/// growing on 3 remote videos, packetsLost under 1 %.
+#[test]
+fn a_conference_of_two_browsers_and_two_edge_clients() {
+    if !driver_ready("conference_browsers") {
+        return;
+    }
+    const TONES: [u32; 4] = [440, 620, 820, 1040]; // browser A, browser B, edge 1, edge 2
+    let node = node("web-conf");
+    let out = artifacts("conference");
+    let wavs: Vec<PathBuf> = TONES[..2]
+        .iter()
+        .map(|&hz| {
+            let path = out.join(format!("tone-{hz}.wav"));
+            let pcm = supernode_media::tone::sine(f64::from(hz), 8000.0, 1.0);
+            supernode_media::wav::write(&path, 48_000, &pcm).unwrap();
+            path
+        })
+        .collect();
+    let measure: Vec<String> = TONES
+        .iter()
+        .flat_map(|t| ["--measure".to_owned(), t.to_string()])
+        .collect();
+    let mut edges = Vec::new();
+    let mut edge_accounts = Vec::new();
+    for (i, &tone) in TONES[2..].iter().enumerate() {
+        let (account, token) = demo_login(&node, &format!("Edge{i}"));
+        let mut args: Vec<String> = [
+            "conference",
+            "--wait",
+            "120s",
+            "--duration",
+            "25s",
+            "--skip",
+            "10s",
+            "--width",
+            "320",
+            "--height",
+            "180",
+            "--video-bitrate",
+            "300000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(["--tone".into(), tone.to_string()]);
+        args.extend(["--pattern".into(), i.to_string()]);
+        args.extend(measure.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        edges.push(Edge::signaled(&node, &token, &args));
+        edge_accounts.push(account);
+    }
+    let wav_arg = wavs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let invite = edge_accounts.join(",");
+    let mut browser_accounts = Vec::new();
+    let (checks, summary) = run_with(
+        &node,
+        "conference",
+        &["--seconds", "6", "--invite", &invite, "--wavs", &wav_arg],
+        |v| {
+            if let Some(a) = v["browser_accounts"].as_array() {
+                browser_accounts = a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .map(String::from)
+                    .collect();
+            }
+        },
+    );
+    eprintln!("driver summary: {summary}");
+    let ok = |name: &str| checks.iter().any(|c| c["check"] == name && c["ok"] == true);
+    for side in ["A", "B"] {
+        for what in [
+            "the mix's totalSamplesReceived grows",
+            "audio packetsLost < 1 %",
+            "framesDecoded grows on 3 remote videos",
+            "video packetsLost < 1 % on each",
+        ] {
+            let name = format!("browser {side}: {what}");
+            assert!(ok(&name), "{name}: {checks:?}");
+        }
+    }
+    assert_eq!(browser_accounts.len(), 2, "{summary}");
+    for (i, e) in edges.iter_mut().enumerate() {
+        let (code, v) = e.finish(std::time::Duration::from_secs(120));
+        assert_eq!(code, Some(0), "edge {i} failed: {v}");
+        let level = |hz: u32| {
+            v["levels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["hz"] == hz)
+                .unwrap()["db"]
+                .as_f64()
+                .unwrap()
+        };
+        let own = level(TONES[2 + i]);
+        let others: Vec<f64> = (0..4)
+            .filter(|&j| j != 2 + i)
+            .map(|j| level(TONES[j]))
+            .collect();
+        let weakest = others.iter().copied().fold(f64::INFINITY, f64::min);
+        eprintln!("edge {i}: own {own:.1} dB, others (A, B, edge) {others:.1?} dB");
+        assert!(
+            v["measured_seconds"].as_f64().unwrap() > 5.0,
+            "edge {i} measured too little: {v}"
+        );
+        assert_eq!(
+            v["max_participants_seen"].as_u64(),
+            Some(4),
+            "edge {i}: {v}"
+        );
+        assert!(weakest > -40.0, "edge {i} misses a tone: {others:?} dB");
+        assert!(
+            own <= weakest - 30.0,
+            "edge {i} hears its own tone at {own:.1} dB, the others at {others:?}"
+        );
+        let sources = v["report"]["video_sources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let of = |acc: &str| {
+            sources
+                .iter()
+                .find(|s| s["participant"].as_str() == Some(acc))
+                .unwrap_or_else(|| panic!("edge {i} has no video of {acc}: {v}"))
+                .clone()
+        };
+        let other_edge = of(&edge_accounts[1 - i]);
+        eprintln!("edge {i} <- edge {}: {other_edge}", 1 - i);
+        assert!(
+            other_edge["frames_decoded"].as_u64().unwrap() >= 30,
+            "{other_edge}"
+        );
+        assert_eq!(other_edge["pattern_variant"].as_u64(), Some((1 - i) as u64));
+        assert!(
+            other_edge["psnr_db"].as_f64().unwrap_or(0.0) >= 30.0,
+            "{other_edge}"
+        );
+        for acc in &browser_accounts {
+            let s = of(acc);
+            eprintln!("edge {i} <- browser {acc}: {s}");
+            assert!(s["frames_decoded"].as_u64().unwrap() >= 30, "{s}");
+        }
+    }
+    for shot in ["conference-browser-A.png", "conference-browser-B.png"] {
+        assert!(out.join(shot).exists(), "{shot}");
+    }
+}

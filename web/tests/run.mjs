@@ -1,8 +1,9 @@
 // Browser tests of the supernode web client: real headless Chromium (Debian's
 // /usr/bin/chromium, fake camera and microphone) driven by playwright-core.
 //
-//   node run.mjs --base http://127.0.0.1:PORT --scenario tabs|b2b|relay-b2b|edge-callee|edge-caller \
-//                [--out DIR] [--seconds N] [--callee-account acc_…]
+//   node run.mjs --base http://127.0.0.1:PORT --scenario tabs|b2b|relay-b2b|edge-callee|edge-caller|conference \
+//                [--out DIR] [--seconds N] [--callee-account acc_…] [--invite acc_…,acc_…] \
+//                [--wavs A.wav,B.wav]
 //
 // The supernode must run with the demo partner on. Prints one JSON line per check and a
 // final `{"scenario", "ok", ...}` line; exits 0 when every check passed, 1 when one failed,
@@ -24,6 +25,14 @@
 // * edge-caller: a browser logs in as a new account, prints `{"browser_account": id}` and
 //   waits for an edge client to call it; answers, checks its statistics, then as
 //   edge-callee reads them a last time and hangs up.
+// * conference: two browsers (separate Chromium processes, each with its own microphone
+//   file of `--wavs`, no audio processing) in a group call with the accounts of `--invite`
+//   (edge clients that wait for an invite): browser A starts it with "Start a group call"
+//   and invites browser B and the others from its contacts; B joins from the invite. Once
+//   each browser's roster has everyone, on each: the mix's totalSamplesReceived grows, as
+//   many remote videos as there are others have framesDecoded growing, and packetsLost
+//   stays under 1 % for audio and each video. The browsers stay until the others left
+//   (the roster is down to the two of them), then leave.
 
 import { chromium } from 'playwright-core';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -74,13 +83,13 @@ function check(name, ok, detail = {}) {
 
 const browsers = [];
 const dirs = [];
-async function browser() {
+async function browser(extraArgs = []) {
   const dir = mkdtempSync(join(tmpdir(), 'supernode-chromium-'));
   dirs.push(dir);
   const ctx = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ARGS,
+    args: [...ARGS, ...extraArgs],
     viewport: { width: 1100, height: 800 },
   });
   browsers.push(ctx);
@@ -285,7 +294,85 @@ async function edgeCaller() {
   await waitState(a, ['idle'], 10000);
 }
 
-const scenarios = { tabs, b2b, 'relay-b2b': relayB2b, 'edge-callee': edgeCallee, 'edge-caller': edgeCaller };
+const confStats = (page) => page.evaluate(() => window.supernode.confStats);
+
+async function waitRoster(page, n, timeout) {
+  await page.waitForFunction((k) => (window.supernode.conf?.roster.length ?? 0) === k, n, {
+    timeout,
+    polling: 100,
+  });
+}
+
+async function conference() {
+  const wavs = (opts.wavs || '').split(',').filter(Boolean);
+  const invitees = (opts.invite || '').split(',').filter(Boolean);
+  const mic = (i) => (wavs[i] ? [`--use-file-for-fake-audio-capture=${wavs[i]}`] : []);
+  const a = await open(await browser(mic(0)), '?name=BrowserA&audio=raw');
+  const b = await open(await browser(mic(1)), '?name=BrowserB&audio=raw');
+  const [accA, accB] = await Promise.all([accountOf(a), accountOf(b)]);
+  console.log(JSON.stringify({ browser_accounts: [accA, accB] }));
+  await a.click('#group-call');
+  await waitState(a, ['in_conference'], 30000);
+  check('browser A started a group call', true);
+  for (const acc of [accB, ...invitees]) {
+    const sel = `li[data-account="${acc}"][data-online="true"] button.invite:not([disabled])`;
+    await a.waitForSelector(sel, { timeout: 30000 });
+    await a.click(sel);
+  }
+  check('browser A invited everyone from its contacts', true);
+  await waitState(b, ['conf_ringing'], 30000);
+  await b.click('#conf-join');
+  await waitState(b, ['in_conference'], 30000);
+  const everyone = 2 + invitees.length;
+  await Promise.all([waitRoster(a, everyone, 60000), waitRoster(b, everyone, 60000)]);
+  check(`both browsers' rosters have all ${everyone}`, true);
+  const others = everyone - 1;
+  const secs = Number(opts.seconds);
+  const sides = await Promise.all([['A', a], ['B', b]].map(async ([name, page]) => {
+    // Every remote video decodes before the measured window starts (or the check fails).
+    await page.waitForFunction(
+      (k) => {
+        const s = window.supernode.confStats;
+        return s && s.connection === 'connected'
+          && Object.values(s.videoIn).filter((v) => v.framesDecoded > 0).length >= k;
+      },
+      others,
+      { timeout: 60000, polling: 250 },
+    ).catch(() => {});
+    const before = await confStats(page);
+    await page.waitForTimeout(secs * 1000);
+    const after = await confStats(page);
+    return { name, page, before, after };
+  }));
+  const loss = (o) => (o && o.packetsReceived + o.packetsLost ? o.packetsLost / (o.packetsReceived + o.packetsLost) : 1);
+  facts.browsers = {};
+  for (const { name, page, before, after } of sides) {
+    facts.browsers[name] = { before, after };
+    check(`browser ${name}: the mix's totalSamplesReceived grows`,
+      (after.audioIn.totalSamplesReceived ?? 0) > (before.audioIn.totalSamplesReceived ?? 0) + 48000, {
+        before: before.audioIn.totalSamplesReceived, after: after.audioIn.totalSamplesReceived,
+      });
+    check(`browser ${name}: audio packetsLost < 1 %`, loss(after.audioIn) < 0.01, after.audioIn);
+    const growing = Object.entries(after.videoIn)
+      .filter(([mid, v]) => v.framesDecoded > (before.videoIn[mid]?.framesDecoded ?? 0));
+    check(`browser ${name}: framesDecoded grows on ${others} remote videos`, growing.length >= others, {
+      videos: after.videoIn,
+    });
+    check(`browser ${name}: video packetsLost < 1 % on each`,
+      growing.length > 0 && growing.every(([, v]) => loss(v) < 0.01), { videos: after.videoIn });
+    await page.screenshot({ path: join(opts.out, `conference-browser-${name}.png`) });
+  }
+  // The others leave when their media ends; then the browsers do.
+  await Promise.all([waitRoster(a, 2, 120000), waitRoster(b, 2, 120000)]);
+  check('the others left; the rosters are down to the two browsers', true);
+  await a.click('#conf-leave');
+  await waitRoster(b, 1, 10000);
+  await b.click('#conf-leave');
+  await Promise.all([waitState(a, ['idle'], 10000), waitState(b, ['idle'], 10000)]);
+  check('leaving ends the group call on both', true);
+}
+
+const scenarios = { conference, tabs, b2b, 'relay-b2b': relayB2b, 'edge-callee': edgeCallee, 'edge-caller': edgeCaller };
 let error = null;
 try {
   if (!scenarios[opts.scenario]) throw new Error(`unknown scenario ${opts.scenario}`);

@@ -96,6 +96,12 @@ pub enum ClientMsg {
         /// The creator's own reference, echoed in `conference_created`.
         #[serde(default)]
         client_ref: Option<String>,
+        /// A browser's SDP offer (required from a browser, ignored from an edge client):
+        /// one sendrecv audio m-line (the mix of the others comes back on it), one sendrecv
+        /// video m-line and any number of recvonly video m-lines (each receives one other
+        /// participant's video). Answered in the endpoint's `media` message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp: Option<String>,
     },
     /// Invite an account into a conference one takes part in: rings all its endpoints
     /// (`conference_invite`); the first that joins takes part, the others are told
@@ -110,6 +116,9 @@ pub enum ClientMsg {
     ConferenceJoin {
         /// The conference.
         conference_id: CallId,
+        /// A browser's SDP offer, as for `conference_create`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp: Option<String>,
     },
     /// Leave a conference (the others go on; the last one out closes it).
     ConferenceLeave {

@@ -52,7 +52,10 @@ pub struct BrowserSpec {
     /// under it ([`super::mid`]), and its own MID elements are known by it.
     pub mid_extension_id: Option<u8>,
     /// The MID of the m-line that receives each media clock rate (48000: the audio m-line,
-    /// 90000: the video m-line), from the offer.
+    /// 90000: the video m-line), from the offer. Several m-lines of one clock rate (a
+    /// conference participant's video m-lines) are **slots**: each source transport's
+    /// streams of that rate go to one of them, the first free in the order given, held until
+    /// the source is unlinked; sources beyond the slots are not forwarded to this browser.
     pub receive_mids: Vec<(u32, String)>,
 }
 
@@ -71,8 +74,9 @@ pub struct BrowserState {
     pub twcc: Option<TwccRecorder>,
     /// The MID header extension id, if negotiated.
     pub mid_extension_id: Option<u8>,
-    /// The MID of the m-line that receives each clock rate (valid MIDs only).
-    pub receive_mids: Vec<(u32, MidValue)>,
+    /// The MID of the m-line that receives each clock rate (valid MIDs only), and the
+    /// source transport a slot is held by (when several m-lines receive one clock rate).
+    pub receive_mids: Vec<(u32, MidValue, Option<u32>)>,
 }
 
 impl BrowserState {
@@ -88,7 +92,7 @@ impl BrowserState {
             receive_mids: spec
                 .receive_mids
                 .iter()
-                .filter_map(|(clock, mid)| Some((*clock, MidValue::new(mid)?)))
+                .filter_map(|(clock, mid)| Some((*clock, MidValue::new(mid)?, None)))
                 .collect(),
         }
     }
@@ -97,13 +101,56 @@ impl BrowserState {
     /// whose MID extension id is `from_id`: `None` when this browser did not negotiate the
     /// extension or has no m-line receiving that clock rate with a MID.
     pub fn mid_rewrite(&self, clock: u32, from_id: Option<u8>) -> Option<MidRewrite> {
-        let to_id = self.mid_extension_id?;
-        let mid = self.receive_mids.iter().find(|(c, _)| *c == clock)?.1;
+        let mid = self.receive_mids.iter().find(|(c, _, _)| *c == clock)?.1;
+        self.mid_rewrite_to(mid, from_id)
+    }
+
+    /// The MID rewrite toward m-line `mid` of this browser (`None` without the extension).
+    pub fn mid_rewrite_to(&self, mid: MidValue, from_id: Option<u8>) -> Option<MidRewrite> {
         Some(MidRewrite {
             from_id,
-            to_id,
+            to_id: self.mid_extension_id?,
             mid,
         })
+    }
+
+    /// Whether several m-lines receive `clock` (slots, see [`BrowserSpec::receive_mids`]).
+    pub fn slotted(&self, clock: u32) -> bool {
+        self.receive_mids
+            .iter()
+            .filter(|(c, _, _)| *c == clock)
+            .nth(1)
+            .is_some()
+    }
+
+    /// The slot of `clock` that source transport `source` holds, or else the first free
+    /// one, now held by it; `None` when every slot is held by other sources.
+    pub fn slot_for(&mut self, clock: u32, source: u32) -> Option<MidValue> {
+        if let Some((_, mid, _)) = self
+            .receive_mids
+            .iter()
+            .find(|(c, _, h)| *c == clock && *h == Some(source))
+        {
+            return Some(*mid);
+        }
+        let (_, mid, holder) = self
+            .receive_mids
+            .iter_mut()
+            .find(|(c, _, h)| *c == clock && h.is_none())?;
+        *holder = Some(source);
+        Some(*mid)
+    }
+
+    /// Frees the slots source transport `source` holds; whether it held one.
+    pub fn release_slots(&mut self, source: u32) -> bool {
+        let mut freed = false;
+        for (_, _, h) in &mut self.receive_mids {
+            if *h == Some(source) {
+                *h = None;
+                freed = true;
+            }
+        }
+        freed
     }
 
     /// The earliest time something of the browser part is due, given the consent timeout.

@@ -734,13 +734,14 @@ impl Core {
             if switched {
                 dest.counters.source_switches += 1;
             }
+            let pt = pt_map.and_then(|(from, to)| (plain[1] & 0x7f == from.0).then_some(to));
             if dest.processor.is_some() {
-                if processor::push_to_processor(dest, o, key.leg, plain, map, payload_len, now) {
+                let m = (map, pt);
+                if processor::push_to_processor(dest, o, key.leg, plain, m, payload_len, now) {
                     sent += 1;
                 }
                 continue;
             }
-            let pt = pt_map.and_then(|(from, to)| (plain[1] & 0x7f == from.0).then_some(to));
             let out = Out::Rtp {
                 plain,
                 map,

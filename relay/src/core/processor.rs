@@ -32,7 +32,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Instant;
 
-use supernode_media::ids::Ssrc;
+use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::rtp::RtpPacket;
 
 use super::error::CoreError;
@@ -51,6 +51,11 @@ pub const PROCESSOR_SOCK: SockSlot = SockSlot(u32::MAX);
 /// Most streams a processor transport may declare (one mix per participant: a conference
 /// of up to 64).
 pub const PROCESSOR_MAX_STREAMS: usize = 64;
+
+/// The payload type a processor numbers Opus by (the MCU's, in and out): audio from a
+/// participant that numbers Opus otherwise (a browser) is translated to it on the way in,
+/// and the mix back to the participant's own on the way out.
+pub const PROCESSOR_OPUS_PT: Pt = Pt(111);
 
 /// What one source transport may send toward a processor: 200 packets/s (a 5 ms Opus
 /// frame rate), a burst of 200 ms.
@@ -135,7 +140,8 @@ impl Core {
         session: SessionId,
         port: Arc<dyn ProcessorPort>,
     ) -> Result<(), CoreError> {
-        let spec = LegSpec::latching(session, PROCESSOR_SOCK);
+        let mut spec = LegSpec::latching(session, PROCESSOR_SOCK);
+        spec.clock_rates = vec![(PROCESSOR_OPUS_PT, 48_000)];
         self.add_leg_with(now, id, spec, Some(Box::new(ProcessorState::new(port))))
     }
 
@@ -206,6 +212,14 @@ impl Core {
         self.t_mut(f).kind_subscribers.push((t, kind));
         if !self.t(t).publishers.contains(&f) {
             self.t_mut(t).publishers.push(f);
+        }
+        // A browser with several video m-lines: the source takes its slot now, so slots go
+        // in the order of subscription (a conference's join order), not of first packets.
+        if kind == StreamKind::Video
+            && let Some(b) = self.t_mut(t).browser.as_deref_mut()
+            && b.slotted(90_000)
+        {
+            let _ = b.slot_for(90_000, f);
         }
         for k in 0..self.t(f).recv.len() {
             if StreamKind::of_clock(self.t(f).recv[k].clock_rate) == kind {
@@ -284,15 +298,15 @@ impl Core {
     }
 }
 
-/// Forwarding toward a processor transport: the packet rewritten for its send stream `o`,
-/// handed to its port. Returns whether it was queued.
+/// Forwarding toward a processor transport: the packet rewritten for its send stream `o`
+/// (and its payload type `pt`, when translated), handed to its port. Returns whether it was queued.
 #[inline]
 pub(super) fn push_to_processor(
     dest: &mut Transport,
     o: Out,
     from: LegId,
     plain: &[u8],
-    map: Mapped,
+    (map, pt): (Mapped, Option<Pt>),
     payload_len: u32,
     now: Instant,
 ) -> bool {
@@ -311,6 +325,9 @@ pub(super) fn push_to_processor(
     buf.copy_from_slice(plain);
     if !map.identity {
         super::egress::write_header(buf, map);
+    }
+    if let Some(pt) = pt {
+        buf[1] = (buf[1] & 0x80) | pt.0;
     }
     if !p.port.push(now, from, buf) {
         dest.counters.drop(DropReason::TxFull);

@@ -57,6 +57,11 @@ impl Core {
         self.t_mut(f).subscribers.retain(|&d| d != t);
         self.t_mut(f).kind_subscribers.retain(|&(d, _)| d != t);
         self.t_mut(t).publishers.retain(|&s| s != f);
+        let freed = self
+            .t_mut(t)
+            .browser
+            .as_deref_mut()
+            .is_some_and(|b| b.release_slots(f));
         let now = self.t(t).last_rx;
         for k in 0..self.t(f).recv.len() {
             let outs: Vec<Out> = self.t(f).recv[k]
@@ -69,6 +74,9 @@ impl Core {
             for o in outs {
                 self.orphan(o, now);
             }
+        }
+        if freed {
+            self.refill_slots(t);
         }
         Ok(())
     }
@@ -126,9 +134,16 @@ impl Core {
     pub(super) fn unlink_transport(&mut self, i: u32) {
         let now = self.t(i).last_rx;
         let id = self.t(i).id;
-        for t in self.transports.iter_mut().flatten() {
+        let mut refill = Vec::new();
+        for (d, t) in self.transports.iter_mut().enumerate() {
+            let Some(t) = t else { continue };
             if let Some(p) = t.processor.as_mut() {
                 p.forget(id);
+            }
+            if let Some(b) = t.browser.as_deref_mut()
+                && b.release_slots(i)
+            {
+                refill.push(d as u32);
             }
         }
         let outs: Vec<Out> = self
@@ -175,6 +190,31 @@ impl Core {
             if let Some(Some(t)) = self.transports.get_mut(s as usize) {
                 t.subscribers.retain(|&d| d != i);
                 t.kind_subscribers.retain(|&(d, _)| d != i);
+            }
+        }
+        for d in refill {
+            self.refill_slots(d);
+        }
+    }
+
+    /// A browser's slot was freed: the sources routed to it that had none get one now (in
+    /// the order they subscribed).
+    fn refill_slots(&mut self, d: u32) {
+        let pubs = self.t(d).publishers.clone();
+        for f in pubs {
+            let src = self.t(f);
+            let all = src.subscribers.contains(&d);
+            let kinds: Vec<super::processor::StreamKind> = src
+                .kind_subscribers
+                .iter()
+                .filter(|(t, _)| *t == d)
+                .map(|(_, k)| *k)
+                .collect();
+            for k in 0..self.t(f).recv.len() {
+                let kind = super::processor::StreamKind::of_clock(self.t(f).recv[k].clock_rate);
+                if all || kinds.contains(&kind) {
+                    self.add_send_stream(f, k, d);
+                }
             }
         }
     }
@@ -243,16 +283,28 @@ impl Core {
             .zip(self.t(d).codec_pt(clock))
             .filter(|(from, to)| from != to);
         let from_mid = self.t(f).browser.as_ref().and_then(|b| b.mid_extension_id);
-        let mid = self
+        if self
             .t(d)
-            .browser
-            .as_ref()
-            .and_then(|b| b.mid_rewrite(clock, from_mid));
-        let dest = self.t_mut(d);
-        if dest.send.iter().flatten().any(|s| s.source == Some(source)) {
+            .send
+            .iter()
+            .flatten()
+            .any(|s| s.source == Some(source))
+        {
             return;
         }
-        // Adopt the oldest orphan of the same clock rate: the receiver's stream continues.
+        let mid = match self.t_mut(d).browser.as_deref_mut() {
+            // Several m-lines receive this rate: the source's slot, or none left.
+            Some(b) if b.slotted(clock) => match b.slot_for(clock, f) {
+                Some(m) => b.mid_rewrite_to(m, from_mid),
+                None => return,
+            },
+            Some(b) => b.mid_rewrite(clock, from_mid),
+            None => None,
+        };
+        let dest = self.t_mut(d);
+        // Adopt the oldest orphan of the same clock rate: the receiver's stream continues
+        // (not into a browser's slot: each source there is its own stream).
+        let slotted = dest.browser.as_ref().is_some_and(|b| b.slotted(clock));
         let adopt = dest
             .send
             .iter()
@@ -262,7 +314,8 @@ impl Core {
                 (s.source.is_none() && s.clock_rate == clock).then_some((s.orphaned_at?, i))
             })
             .min()
-            .map(|(_, i)| i);
+            .map(|(_, i)| i)
+            .filter(|_| !slotted);
         let slot = match adopt {
             Some(i) => {
                 let s = dest.send[i].as_mut().expect("orphan slot");

@@ -38,8 +38,14 @@ pub struct CheckedOffer {
     trial: Answer,
 }
 
-/// What the answer announces and the relay must send under (derived from the transport id).
-fn send_streams(transport: &TransportId) -> (SendStream, SendStream) {
+/// Most video m-lines of one offer that get a stream to receive (a conference browser's
+/// slots; a call's offer has one).
+pub const MAX_VIDEO_RECEIVE: usize = 32;
+
+/// What the answer announces and the relay must send under (derived from the transport id):
+/// the audio stream and [`MAX_VIDEO_RECEIVE`] video streams (the n-th receiving video
+/// m-line gets the n-th; a call's one video m-line the first).
+fn send_streams(transport: &TransportId) -> (SendStream, Vec<SendStream>) {
     // FNV-1a over the id text: random ids give random-looking, reproducible SSRCs.
     let mut h: u32 = 0x811c_9dc5;
     for b in transport.as_str().bytes() {
@@ -53,14 +59,22 @@ fn send_streams(transport: &TransportId) -> (SendStream, SendStream) {
         stream_id: "peer".into(),
         track_id: track.into(),
     };
-    (
-        stream(base, None, "peer-audio"),
-        stream(
-            base.wrapping_add(2),
-            Some(base.wrapping_add(4)),
-            "peer-video",
-        ),
-    )
+    let video = (0..MAX_VIDEO_RECEIVE as u32)
+        .map(|n| {
+            let mut s = stream(
+                base.wrapping_add(2 + 4 * n),
+                Some(base.wrapping_add(4 + 4 * n)),
+                "peer-video",
+            );
+            if n > 0 {
+                // Each further video is its own stream and track (one picture per slot).
+                s.stream_id = format!("peer-{n}");
+                s.track_id = format!("peer-video-{n}");
+            }
+            s
+        })
+        .collect();
+    (stream(base, None, "peer-audio"), video)
 }
 
 fn session_id(transport: &TransportId) -> u64 {
@@ -82,7 +96,7 @@ fn params(
         transport,
         policy: *policy,
         audio_send: vec![audio],
-        video_send: vec![video],
+        video_send: video,
     }
 }
 
@@ -167,6 +181,53 @@ impl CheckedOffer {
     /// Whether the offer sends or receives video the supernode accepted.
     pub fn has_video(&self) -> bool {
         self.trial.accepted().any(|a| a.kind == AcceptedKind::Video)
+    }
+
+    /// How many accepted m-lines of each kind receive from the supernode: (audio, video).
+    pub fn receiving(&self) -> (usize, usize) {
+        let n = |k| {
+            self.trial
+                .accepted()
+                .filter(|a| a.kind == k && a.send.is_some())
+                .count()
+        };
+        (n(AcceptedKind::Audio), n(AcceptedKind::Video))
+    }
+
+    /// Checks an offer for a conference (the offer shape of `docs/protocol.md`,
+    /// "Conferences"): what [`Self::check`] asks, and exactly one accepted audio m-line,
+    /// which receives (the mix comes back there). Its receiving video m-lines are the slots
+    /// the others' videos go to (at most [`MAX_VIDEO_RECEIVE`]; none: audio only).
+    pub fn check_conference(sdp: &str, policy: &MediaPolicy) -> Result<Self, CallError> {
+        let c = Self::check(sdp, policy)?;
+        let (receiving, video) = c.receiving();
+        let audio = c
+            .trial
+            .accepted()
+            .filter(|a| a.kind == AcceptedKind::Audio)
+            .count();
+        if audio != 1 || receiving != 1 {
+            return Err(invalid(format!(
+                "a conference offer needs exactly one audio m-line (Opus), which receives \
+                 the mix; this one has {audio} audio m-lines, {receiving} receiving"
+            )));
+        }
+        if video > MAX_VIDEO_RECEIVE {
+            return Err(invalid(format!(
+                "a conference offer receives at most {MAX_VIDEO_RECEIVE} videos; this one \
+                 offers {video} receiving video m-lines"
+            )));
+        }
+        if !c
+            .trial
+            .accepted()
+            .any(|a| a.kind == AcceptedKind::Audio && a.mid.is_some())
+        {
+            return Err(invalid(
+                "the conference offer's audio m-line has no a=mid".into(),
+            ));
+        }
+        Ok(c)
     }
 
     /// What `AddTransport{Browser}` for transport `transport` carries.
@@ -284,9 +345,83 @@ fn unsignal_ssrcs(sdp: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use supernode_proto::relay_ops::BrowserGrant;
+
+    /// [`CHROME_OFFER`] shaped for a conference: its sendrecv audio and video m-lines and
+    /// `k` recvonly video m-lines (MIDs 2, 3, ...), all in the BUNDLE.
+    pub(crate) fn conference_offer(k: usize) -> String {
+        let mids: Vec<String> = (0..k + 2).map(|i| i.to_string()).collect();
+        let mut sdp = CHROME_OFFER.replace(
+            "a=group:BUNDLE 0 1\r\n",
+            &format!("a=group:BUNDLE {}\r\n", mids.join(" ")),
+        );
+        let video = &CHROME_OFFER[CHROME_OFFER.find("m=video").expect("a video m-line")..];
+        for mid in 2..k + 2 {
+            let line: String = video
+                .split_inclusive("\r\n")
+                .filter(|l| !l.starts_with("a=ssrc") && !l.starts_with("a=msid"))
+                .map(|l| match l {
+                    "a=mid:1\r\n" => format!("a=mid:{mid}\r\n"),
+                    "a=sendrecv\r\n" => "a=recvonly\r\n".to_owned(),
+                    other => other.to_owned(),
+                })
+                .collect();
+            sdp.push_str(&line);
+        }
+        sdp
+    }
+
+    /// A conference offer: one audio m-line receiving the mix, video m-lines as slots (an
+    /// answer with one send stream and one MID each); offers without the audio m-line, or
+    /// with two, are refused.
+    #[test]
+    fn conference_offers_have_one_audio_line_and_video_slots() {
+        let policy = MediaPolicy::default();
+        let c = CheckedOffer::check_conference(&conference_offer(3), &policy).unwrap();
+        assert_eq!(c.receiving(), (1, 4));
+        let tr = TransportId::from_bytes([7; 16]);
+        let op = c.relay_offer(&tr, &policy);
+        let mids: Vec<(MediaKindOfLine, Option<String>)> =
+            op.send.iter().map(|s| (s.kind, s.mid.clone())).collect();
+        assert_eq!(
+            mids,
+            vec![
+                (MediaKindOfLine::Audio, Some("0".into())),
+                (MediaKindOfLine::Video, Some("1".into())),
+                (MediaKindOfLine::Video, Some("2".into())),
+                (MediaKindOfLine::Video, Some("3".into())),
+                (MediaKindOfLine::Video, Some("4".into())),
+            ]
+        );
+        assert_eq!(op.mid_extension_id, Some(4));
+        let sdp = c.answer(&grant(&tr), None, &policy).unwrap();
+        assert!(sdp.contains("a=group:BUNDLE 0 1 2 3 4\r\n"), "{sdp}");
+        assert_eq!(sdp.matches("a=sendonly\r\n").count(), 3, "{sdp}");
+        assert!(sdp.contains("a=msid:peer-3 peer-video-3\r\n"), "{sdp}");
+        // No audio m-line; two of them.
+        let video_only = conference_offer(1).replace("m=audio 9", "m=audio 0");
+        let e = CheckedOffer::check_conference(&video_only, &policy).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidSdp, "{}", e.message);
+        let audio = &CHROME_OFFER
+            [CHROME_OFFER.find("m=audio").unwrap()..CHROME_OFFER.find("m=video").unwrap()];
+        let audio: String = audio
+            .split_inclusive("\r\n")
+            .filter(|l| !l.starts_with("a=ssrc") && !l.starts_with("a=msid"))
+            .collect();
+        let two_audio = format!(
+            "{}{}",
+            conference_offer(0),
+            audio.replace("a=mid:0", "a=mid:9")
+        )
+        .replace("BUNDLE 0 1", "BUNDLE 0 1 9");
+        let e = CheckedOffer::check_conference(&two_audio, &policy).unwrap_err();
+        assert!(e.message.contains("exactly one audio"), "{}", e.message);
+        // The plain 1:1 offer is a conference offer with one slot.
+        let c = CheckedOffer::check_conference(CHROME_OFFER, &policy).unwrap();
+        assert_eq!(c.receiving(), (1, 1));
+    }
 
     /// Chrome 156's offer (Debian's headless chromium, fake devices), trimmed to what
     /// matters: audio and video in one BUNDLE, H.264 and VP8, RTX, transport-cc.

@@ -305,11 +305,15 @@ impl Hub {
                 call_id,
                 negotiation,
             } => core.negotiate(ep, &call_id, negotiation),
-            ClientMsg::ConferenceCreate { client_ref } => core.conference_create(ep, client_ref),
+            ClientMsg::ConferenceCreate { client_ref, sdp } => {
+                core.conference_create(ep, client_ref, sdp.as_deref())
+            }
             ClientMsg::ConferenceInvite { conference_id, to } => {
                 core.conference_invite(ep, &conference_id, to)
             }
-            ClientMsg::ConferenceJoin { conference_id } => core.conference_join(ep, &conference_id),
+            ClientMsg::ConferenceJoin { conference_id, sdp } => {
+                core.conference_join(ep, &conference_id, sdp.as_deref())
+            }
             ClientMsg::ConferenceLeave { conference_id } => {
                 core.conference_leave(ep, &conference_id)
             }

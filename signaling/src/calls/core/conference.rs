@@ -18,8 +18,12 @@
 //! * a failed join ends the conference for that endpoint (`call_ended relay_failure`); a
 //!   failed open ends it for everyone.
 //!
-//! Edge endpoints only for now: a browser's `conference_create` / `conference_join` is
-//! `invalid_state`.
+//! A browser endpoint's `conference_create` / `conference_join` carries its SDP offer
+//! (`sdp`), checked at once ([`CheckedOffer::check_conference`]: `invalid_sdp` and nothing
+//! changes); its transport is a browser transport whose video m-lines are slots for the
+//! others' videos (in join order), and its `media` message carries the answer. The answer
+//! negotiates the MID header extension (the relay writes each slot's MID), unlike a 1:1
+//! call's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -29,10 +33,12 @@ use supernode_proto::relay_ops::{
 };
 
 use super::{CallCore, CallError, err, not_yours};
+use crate::calls::browser::CheckedOffer;
 use crate::ids::{
     AccountId, CallId, EndpointId, OperationId, PartnerId, RelaySessionId, TransportId,
 };
 use crate::protocol::{ClientKind, EndReason, ErrorCode, LegInfo, Participant, ServerMsg};
+use crate::sdp::MediaPolicy;
 
 /// One participant's endpoint (joined, or joining while its transport is made).
 #[derive(Debug)]
@@ -45,6 +51,8 @@ struct Member {
     seq: u64,
     /// The SSRCs it declared (`conference_streams`): audio, video.
     streams: (Option<u32>, Option<u32>),
+    /// A browser's checked offer (answered once its transport is granted).
+    offer: Option<Box<CheckedOffer>>,
 }
 
 #[derive(Debug)]
@@ -129,17 +137,42 @@ impl CallCore {
         m.into_iter().map(|(e, _)| e.clone()).collect()
     }
 
-    fn edge_endpoint(&self, ep: &EndpointId) -> Result<(AccountId, PartnerId), CallError> {
+    /// What browsers in conferences are served: the calls' policy with the MID header
+    /// extension (the relay writes each video slot's MID; see the module docs).
+    fn conference_media(&self) -> MediaPolicy {
+        MediaPolicy {
+            mid_extension: true,
+            ..self.cfg.browser_media
+        }
+    }
+
+    /// The participant's account and partner, and a browser's checked offer (required from
+    /// a browser with `what`; an edge client's `sdp` is ignored).
+    fn participant(
+        &self,
+        ep: &EndpointId,
+        sdp: Option<&str>,
+        what: &str,
+    ) -> Result<(AccountId, PartnerId, Option<CheckedOffer>), CallError> {
         let Some(e) = self.endpoints.get(ep) else {
             return Err(err(ErrorCode::NotLoggedIn, "unknown endpoint"));
         };
-        if e.kind != ClientKind::Edge {
-            return Err(err(
-                ErrorCode::InvalidState,
-                "conferences are for edge clients for now",
-            ));
-        }
-        Ok((e.account.clone(), e.partner.clone()))
+        let offer = match e.kind {
+            ClientKind::Browser => {
+                let Some(sdp) = sdp else {
+                    return Err(err(
+                        ErrorCode::InvalidMessage,
+                        &format!("a browser's {what} carries its SDP offer in \"sdp\""),
+                    ));
+                };
+                Some(CheckedOffer::check_conference(
+                    sdp,
+                    &self.conference_media(),
+                )?)
+            }
+            _ => None,
+        };
+        Ok((e.account.clone(), e.partner.clone(), offer))
     }
 
     /// Emits one batch (run in order by the executor).
@@ -162,8 +195,9 @@ impl CallCore {
         &mut self,
         ep: &EndpointId,
         client_ref: Option<String>,
+        sdp: Option<&str>,
     ) -> Result<(), CallError> {
-        let (account, partner) = self.edge_endpoint(ep)?;
+        let (account, partner, offer) = self.participant(ep, sdp, "conference_create")?;
         self.check_free(&account)?;
         if !self.cfg.relay {
             return Err(err(
@@ -205,7 +239,7 @@ impl CallCore {
         );
         // One batch: the join runs after the open.
         let mut batch = vec![(op, OpKind::Open)];
-        batch.extend(self.add_member(&id, ep, account));
+        batch.extend(self.add_member(&id, ep, account, offer));
         self.conf_emit(&id, batch);
         Ok(())
     }
@@ -226,10 +260,13 @@ impl CallCore {
         id: &CallId,
         ep: &EndpointId,
         account: AccountId,
+        offer: Option<CheckedOffer>,
     ) -> Option<(RelayOp, OpKind)> {
         let srtp = Some(self.cfg.srtp);
+        let policy = self.conference_media();
         let c = self.conf.confs.get_mut(id)?;
         let transport = TransportId::random();
+        let browser = offer.as_ref().map(|o| o.relay_offer(&transport, &policy));
         let seq = c.next_seq;
         c.next_seq += 1;
         c.members.insert(
@@ -240,6 +277,7 @@ impl CallCore {
                 leg: None,
                 seq,
                 streams: (None, None),
+                offer: offer.map(Box::new),
             },
         );
         let session = c.session.clone();
@@ -249,6 +287,7 @@ impl CallCore {
             session,
             transport,
             srtp,
+            browser,
         });
         Some((op, OpKind::Join(ep.clone())))
     }
@@ -340,8 +379,13 @@ impl CallCore {
     }
 
     /// `conference_join`: a ringing endpoint of an invited account joins.
-    pub fn conference_join(&mut self, ep: &EndpointId, id: &CallId) -> Result<(), CallError> {
-        let (account, _) = self.edge_endpoint(ep)?;
+    pub fn conference_join(
+        &mut self,
+        ep: &EndpointId,
+        id: &CallId,
+        sdp: Option<&str>,
+    ) -> Result<(), CallError> {
+        let (account, _, offer) = self.participant(ep, sdp, "conference_join")?;
         let c = self.conference(id, ep)?;
         if c.members.contains_key(ep) {
             return Err(err(ErrorCode::InvalidState, "already in this conference"));
@@ -387,7 +431,7 @@ impl CallCore {
                 },
             );
         }
-        if let Some(op) = self.add_member(id, ep, account) {
+        if let Some(op) = self.add_member(id, ep, account, offer) {
             self.conf_emit(id, vec![op]);
         }
         Ok(())
@@ -688,12 +732,14 @@ impl CallCore {
                 self.remove_member(&id, &ep, EndReason::RelayFailure);
             }
             (OpKind::Join(ep), Ok(RelayOutcome::TransportAdded(g))) => {
-                let leg = LegInfo {
+                let (public_ip, policy) = (self.cfg.public_ip, self.conference_media());
+                let mut leg = LegInfo {
                     leg_id: g.transport.clone(),
                     address: g.address.clone(),
                     srtp: g.srtp.clone(),
                     sdp: None,
                 };
+                let mut unusable = None;
                 let granted = match self
                     .conf
                     .confs
@@ -701,12 +747,21 @@ impl CallCore {
                     .and_then(|c| c.members.get_mut(&ep))
                 {
                     Some(m) if m.transport == g.transport => {
+                        match m.offer.as_ref().map(|o| o.answer(g, public_ip, &policy)) {
+                            Some(Ok(sdp)) => leg.sdp = Some(sdp),
+                            Some(Err(e)) => unusable = Some(e),
+                            None => {}
+                        }
                         m.leg = Some(leg.clone());
                         true
                     }
                     _ => false,
                 };
-                if granted {
+                if let Some(e) = unusable {
+                    // Not a usable grant: the transport is removed, the endpoint told.
+                    tracing::warn!(conference = %id, error = %e, "relay grant unusable");
+                    self.remove_member(&id, &ep, EndReason::RelayFailure);
+                } else if granted {
                     self.push(
                         ep.clone(),
                         ServerMsg::Media {
@@ -785,7 +840,7 @@ mod tests {
         let p = PartnerId::random();
         let accounts: [AccountId; N] = std::array::from_fn(|_| AccountId::random());
         let eps = accounts.clone().map(|a| core.attach(a, p.clone()));
-        core.conference_create(&eps[0], None).unwrap();
+        core.conference_create(&eps[0], None, None).unwrap();
         let open = core.poll_relay().unwrap();
         let RelayOp::OpenConference(o) = &open[0] else {
             panic!("{open:?}")
@@ -868,7 +923,7 @@ mod tests {
         core.conference_invite(&ea, &id, b.clone()).unwrap();
         core.conference_invite(&ea, &id, c.clone()).unwrap();
         // Bob's join fails at the relay: he is told, Alice's roster stays one.
-        core.conference_join(&eb, &id).unwrap();
+        core.conference_join(&eb, &id, None).unwrap();
         let jb = core.poll_relay().unwrap();
         core.handle_relay_result(jb[0].failed(RelayOpError::Exhausted));
         let out = drain(&mut core);
@@ -882,7 +937,7 @@ mod tests {
         assert_eq!(core.conference_members(&id), vec![ea.clone()]);
         assert!(core.conf.of(&b).is_none(), "Bob is free again");
         // Carol joins and leaves before her transport comes: it is removed on arrival.
-        core.conference_join(&ec, &id).unwrap();
+        core.conference_join(&ec, &id, None).unwrap();
         let jc = core.poll_relay().unwrap();
         core.conference_leave(&ec, &id).unwrap();
         assert!(core.poll_relay().is_none(), "nothing to remove yet");
@@ -907,7 +962,7 @@ mod tests {
         assert_eq!(core.relay_books().sessions_released, 1);
         assert_eq!(core.relay_books().unknown_results, 0);
         // Everyone may call again.
-        core.conference_create(&eb, None).unwrap();
+        core.conference_create(&eb, None, None).unwrap();
     }
 
     #[test]
@@ -925,9 +980,9 @@ mod tests {
             .unwrap();
         core.conference_invite(&eps[0], &id, accounts[2].clone())
             .unwrap();
-        core.conference_join(&eps[1], &id).unwrap();
+        core.conference_join(&eps[1], &id, None).unwrap();
         // Joining (not yet granted) counts.
-        let e = core.conference_join(&eps[2], &id).unwrap_err();
+        let e = core.conference_join(&eps[2], &id, None).unwrap_err();
         assert_eq!(e.code, ErrorCode::ConferenceFull);
         assert_eq!(core.conference_members(&id).len(), 2);
     }
@@ -947,7 +1002,7 @@ mod tests {
         } = opened::<3>(4);
         grant_all(&mut core, &open);
         core.conference_invite(&ea, &id, b.clone()).unwrap();
-        core.conference_join(&eb, &id).unwrap();
+        core.conference_join(&eb, &id, None).unwrap();
         // Bob's transport is not made yet: too early.
         let e = core
             .conference_streams(&eb, &id, Some(1), Some(2))
@@ -997,7 +1052,7 @@ mod tests {
         let ta = transport_of(&open[1]);
         grant_all(&mut core, &open);
         core.conference_invite(&ea, &id, b.clone()).unwrap();
-        core.conference_join(&eb, &id).unwrap();
+        core.conference_join(&eb, &id, None).unwrap();
         let jb = core.poll_relay().unwrap();
         let tb = transport_of(&jb[0]);
         core.handle_relay_result(grant(&jb[0]));
@@ -1056,5 +1111,148 @@ mod tests {
         core.conference_leave(&ea, &id).unwrap();
         let r = rosters(drain(&mut core));
         assert_eq!(r, vec![(eb.clone(), vec![true], None)]);
+    }
+
+    /// A browser grant for a join: ICE-lite credentials and a sha-256 fingerprint.
+    fn browser_grant(op: &RelayOp) -> RelayResult {
+        let RelayOp::JoinConference(j) = op else {
+            panic!("{op:?}")
+        };
+        RelayResult {
+            op: j.op.clone(),
+            outcome: Ok(RelayOutcome::TransportAdded(TransportGrant {
+                transport: j.transport.clone(),
+                address: "127.0.0.1:40100".into(),
+                srtp: None,
+                browser: Some(supernode_proto::relay_ops::BrowserGrant {
+                    ice_ufrag: "rlyC".into(),
+                    ice_pwd: "0123456789abcdefABCDEF".into(),
+                    fingerprint: supernode_proto::relay_ops::DtlsFingerprint {
+                        algorithm: "sha-256".into(),
+                        value: vec!["AB"; 32].join(":"),
+                    },
+                    candidates: vec![],
+                }),
+            })),
+        }
+    }
+
+    /// Browsers take part: a browser's create and join carry its offer (none, or a bad
+    /// one, is refused and nothing changes); its join becomes a browser transport whose
+    /// video m-lines are the slots; its `media` carries the answer (with the MID
+    /// extension); an edge client's `sdp` is ignored.
+    #[test]
+    fn browsers_create_and_join_with_an_offer_and_get_the_answer() {
+        use crate::calls::browser::tests::conference_offer;
+        use supernode_proto::relay_ops::MediaKindOfLine;
+        let mut core = core(4);
+        let p = PartnerId::random();
+        let (a, b, c) = (
+            AccountId::random(),
+            AccountId::random(),
+            AccountId::random(),
+        );
+        let ea = core.attach_as(a.clone(), p.clone(), ClientKind::Browser);
+        let eb = core.attach(b.clone(), p.clone());
+        let ec = core.attach_as(c.clone(), p.clone(), ClientKind::Browser);
+        // No offer; a bad one; an offer without audio: refused, nothing opened.
+        let e = core.conference_create(&ea, None, None).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidMessage);
+        let e = core
+            .conference_create(&ea, None, Some("v=0\r\nbogus\r\n"))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidSdp);
+        let no_audio = conference_offer(2).replace("m=audio 9", "m=audio 0");
+        let e = core
+            .conference_create(&ea, None, Some(&no_audio))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidSdp);
+        assert_eq!(core.conference_count(), 0);
+        assert!(core.poll_relay().is_none());
+        assert!(drain(&mut core).is_empty());
+        assert!(core.conf.of(&a).is_none(), "Alice is still free");
+
+        // A good offer with two recvonly video m-lines: three video slots.
+        core.conference_create(&ea, None, Some(&conference_offer(2)))
+            .unwrap();
+        let open = core.poll_relay().unwrap();
+        let RelayOp::JoinConference(j) = &open[1] else {
+            panic!("{open:?}")
+        };
+        let offer = j.browser.as_ref().expect("a browser transport");
+        let kinds: Vec<(MediaKindOfLine, Option<&str>)> = offer
+            .send
+            .iter()
+            .map(|s| (s.kind, s.mid.as_deref()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (MediaKindOfLine::Audio, Some("0")),
+                (MediaKindOfLine::Video, Some("1")),
+                (MediaKindOfLine::Video, Some("2")),
+                (MediaKindOfLine::Video, Some("3")),
+            ]
+        );
+        assert_eq!(
+            offer.mid_extension_id,
+            Some(4),
+            "conferences negotiate MIDs"
+        );
+        core.handle_relay_result(grant(&open[0]));
+        core.handle_relay_result(browser_grant(&open[1]));
+        let out = drain(&mut core);
+        let id = match &open[0] {
+            RelayOp::OpenConference(o) => o.call.clone(),
+            _ => unreachable!(),
+        };
+        let sdp = out
+            .iter()
+            .find_map(|(to, m)| match m {
+                ServerMsg::Media { call_id, leg } if to == &ea && call_id == &id => leg.sdp.clone(),
+                _ => None,
+            })
+            .expect("Alice's media carries her answer");
+        assert!(sdp.contains("a=ice-ufrag:rlyC\r\n"), "{sdp}");
+        assert!(sdp.contains("urn:ietf:params:rtp-hdrext:sdes:mid"), "{sdp}");
+        assert_eq!(sdp.matches("m=video").count(), 3);
+
+        // The edge client joins without sdp (and its sdp would be ignored): a client
+        // transport, no answer.
+        core.conference_invite(&ea, &id, b.clone()).unwrap();
+        core.conference_invite(&ea, &id, c.clone()).unwrap();
+        core.conference_join(&eb, &id, Some("ignored")).unwrap();
+        let jb = core.poll_relay().unwrap();
+        let RelayOp::JoinConference(j) = &jb[0] else {
+            panic!("{jb:?}")
+        };
+        assert!(j.browser.is_none() && j.srtp.is_some());
+        core.handle_relay_result(grant(&jb[0]));
+        let out = drain(&mut core);
+        assert!(
+            out.iter().any(|(to, m)| to == &eb
+                && matches!(m, ServerMsg::Media { leg, .. } if leg.sdp.is_none()))
+        );
+        // Carol's browser: a bad offer on join changes nothing (she still rings and may
+        // join with a good one); a grant without browser parameters ends it for her.
+        let e = core.conference_join(&ec, &id, Some("v=0\r\n")).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidSdp);
+        assert!(core.poll_relay().is_none());
+        assert_eq!(core.conference_members(&id).len(), 2);
+        core.conference_join(&ec, &id, Some(&conference_offer(0)))
+            .unwrap();
+        let jc = core.poll_relay().unwrap();
+        core.handle_relay_result(grant(&jc[0]));
+        let out = drain(&mut core);
+        assert!(out.contains(&(
+            ec.clone(),
+            ServerMsg::CallEnded {
+                call_id: id.clone(),
+                reason: EndReason::RelayFailure
+            }
+        )));
+        let leave = core.poll_relay().unwrap();
+        assert!(matches!(leave[0], RelayOp::LeaveConference(_)), "{leave:?}");
+        assert_eq!(core.conference_members(&id), vec![ea, eb]);
     }
 }
