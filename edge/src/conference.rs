@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use supernode_media::tone::{level_db, sine};
+use supernode_media::tone::{level_db, level_db_windowed, sine};
 use supernode_proto::ids::{AccountId, CallId};
 use supernode_proto::protocol::{ClientMsg, ServerMsg};
 use tokio::time::Instant;
@@ -60,6 +60,9 @@ pub struct ConferenceSetup {
     pub measure: Vec<u32>,
     /// Received audio skipped before measuring (the mix settling, others joining).
     pub skip: Duration,
+    /// Measure in pieces this long, their powers averaged
+    /// ([`supernode_media::tone::level_db_windowed`]); zero: one filter over all of it.
+    pub measure_window: Duration,
     /// How long a joiner waits after the invite before it joins (a late joiner).
     pub join_delay: Duration,
 }
@@ -250,7 +253,10 @@ pub async fn run_conference(
             .iter()
             .map(|&hz| ToneLevel {
                 hz,
-                db: level_db(x, f64::from(hz)),
+                db: match (setup.measure_window.as_secs_f64() * 48_000.0) as usize {
+                    0 => level_db(x, f64::from(hz)),
+                    w => level_db_windowed(x, f64::from(hz), w),
+                },
             })
             .collect(),
         measured_seconds: x.len() as f64 / 48_000.0,

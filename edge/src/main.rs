@@ -89,6 +89,10 @@ enum Command {
         /// Received audio skipped before measuring.
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         skip: Duration,
+        /// Measure the tones in Hann-windowed pieces this long, powers averaged (robust to
+        /// phase jumps); 0s: one filter over all of the measured audio.
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        measure_window: Duration,
         /// The test pattern variant this participant sends (0 to 7; each participant its
         /// own, so that receivers tell the videos apart).
         #[arg(long, default_value_t = 0)]
@@ -305,6 +309,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             tone,
             measure,
             skip,
+            measure_window,
             pattern,
             join_delay,
             media,
@@ -336,6 +341,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 media_bind: media.media_bind,
                 measure,
                 skip,
+                measure_window,
                 join_delay,
             };
             conference(setup, &media)
