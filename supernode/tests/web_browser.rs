@@ -398,8 +398,8 @@ fn the_demo_with_a_browser_passes() {
 /// writes) and 2 `edge conference` clients with their own tones. Browser A starts the group
 /// call from the web client and invites browser B and the edge clients from its contacts;
 /// B joins from the invite. Each edge client's mix has the 3 other tones and its own at
-/// least 30 dB below them; it decodes the other edge client's video (its pattern, PSNR
-/// >= 30 dB) and both browsers' (Chromium's fake camera: frames decoded), each named by the
+/// least 30 dB below them; it decodes the other edge client's video (its pattern, a PSNR
+/// of 30 dB or more) and both browsers' (Chromium's fake camera: frames decoded), each named by the
 /// roster. Each browser's getStats shows the mix's samples growing and frames decoded
 /// growing on 3 remote videos, packetsLost under 1 %.
 #[test]
