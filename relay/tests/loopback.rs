@@ -327,7 +327,7 @@ fn rewrite_on_source_switch_gives_one_continuous_stream() {
 #[test]
 fn nack_is_answered_from_the_cache() {
     let relay = relay(41_500, no_reports());
-    let (_s, legs) = latching_pair(&relay);
+    let (_s, legs) = latching_pair_at(&relay, 90_000);
     let (sender, receiver) = (Client::new(), Client::new());
     receiver.send(legs[1].local, &rtp(0xBB, 1, 0, b"latch"));
     sender.send(legs[0].local, &rtp(0xAA, 1, 0, b"latch"));
