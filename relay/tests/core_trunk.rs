@@ -23,6 +23,9 @@ use supernode_media::packet::rtcp::{RtcpCompound, RtcpPacket};
 fn no_reports() -> CoreConfig {
     CoreConfig {
         report_interval: Duration::from_secs(3600),
+        // Every packet kept from the start (not from the first NACK): this test is about
+        // what the cache answers.
+        nack_cache_policy: NackCachePolicy::Always,
         ..CoreConfig::default()
     }
 }

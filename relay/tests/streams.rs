@@ -13,7 +13,8 @@ use supernode_media::packet::rtcp::{
 };
 use supernode_media::packet::rtp::{RtpHeader, RtpPacket};
 use supernode_relay::core::{
-    Core, CoreConfig, DropReason, LegId, LegSpec, SessionId, SockSlot, StreamSpec, TxBatch,
+    Core, CoreConfig, DropReason, LegId, LegSpec, NackCachePolicy, SessionId, SockSlot, StreamSpec,
+    TxBatch,
 };
 
 fn addr(port: u16) -> SocketAddr {
@@ -372,6 +373,7 @@ fn nack_and_pli_are_keyed_by_media_ssrc() {
     let mut net = Net::new(CoreConfig {
         report_interval: Duration::from_secs(3600),
         keyframe_min_interval: Duration::from_secs(60),
+        nack_cache_policy: NackCachePolicy::Always,
         ..CoreConfig::default()
     });
     net.all_hear_all_at(3, 90_000);

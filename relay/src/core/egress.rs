@@ -131,7 +131,7 @@ pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent 
     let Some(wire) = tx.last_mut() else {
         return Sent::Nothing;
     };
-    if kind == Kind::Rtp && retransmittable && t.cache.is_enabled() && wire.len() >= 12 {
+    if kind == Kind::Rtp && retransmittable && t.cache.keeps_sent() && wire.len() >= 12 {
         let ssrc = Ssrc(u32::from_be_bytes([wire[8], wire[9], wire[10], wire[11]]));
         let seq = u16::from_be_bytes([wire[2], wire[3]]);
         t.cache.insert(ssrc, seq, wire);

@@ -54,7 +54,7 @@ use supernode_relay::core::{
     TxBatch,
 };
 
-pub use supernode_relay::core::{CoreError, StreamKind};
+pub use supernode_relay::core::{CoreError, NackCachePolicy, StreamKind};
 
 pub use supernode_relay::core::{BrowserCounters, BrowserSpec, DtlsIdentity, Fingerprint};
 
