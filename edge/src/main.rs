@@ -100,6 +100,12 @@ enum Command {
         /// A joiner waits this long after the invite before it joins.
         #[arg(long, default_value = "0s", value_parser = parse_duration)]
         join_delay: Duration,
+        /// Keep the timing marks (`--mark-period-ms`): sent in the synthetic speech (without
+        /// `--tone`) and looked for in the received mix, whose report then has
+        /// `mouth_to_ear_ms` through the mixer. Meaningful when one participant sends marks
+        /// and the others tones away from 1 kHz (a mark needs near silence before it).
+        #[arg(long)]
+        marks: bool,
         #[command(flatten)]
         media: MediaArgs,
     },
@@ -312,6 +318,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             measure_window,
             pattern,
             join_delay,
+            marks,
             media,
         } => {
             let token = need_token(cli.token)?;
@@ -325,10 +332,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-            let engine = supernode_edge::conference::engine_defaults(
+            let mut engine = supernode_edge::conference::engine_defaults(
                 engine_config(&media, unspecified, unspecified, None)?,
                 pattern,
             );
+            if marks {
+                engine.mark_period_ms = media.mark_period_ms;
+            }
             let setup = supernode_edge::conference::ConferenceSetup {
                 server: cli.server.clone(),
                 token,

@@ -144,10 +144,10 @@ fn run_seed(seed: u64, srtp: bool, cover: &mut Coverage) {
         if srtp {
             let (relay, client) =
                 srtp_pair(profiles[k % 2], (seed as u8).wrapping_mul(31) ^ k as u8);
-            opts.push(LegOpts::latching().srtp(relay));
+            opts.push(LegOpts::latching().clock_rate(90_000).srtp(relay));
             keys.0.push(Some(client));
         } else {
-            opts.push(LegOpts::latching());
+            opts.push(LegOpts::latching().clock_rate(90_000));
             keys.0.push(None);
         }
     }

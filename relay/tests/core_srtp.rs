@@ -79,7 +79,11 @@ fn srtp_legs_forward_between_different_profiles_and_prove_address_changes() {
 
 #[test]
 fn early_media_toward_an_srtp_leg_is_protected_with_its_key_when_it_latches() {
-    let mut h = Harness::new(no_reports());
+    let mut h = Harness::new(CoreConfig {
+        // Every packet kept from the start: the NACK below asks for a replayed one.
+        nack_cache_policy: NackCachePolicy::Always,
+        ..no_reports()
+    });
     let (relay_a, mut sa) = srtp_pair(SrtpProfile::Aes128CmHmacSha1_80, 3);
     let (relay_b, mut sb) = srtp_pair(SrtpProfile::AeadAes128Gcm, 4);
     let legs = h.session_with([

@@ -23,28 +23,21 @@ use supernode_media::packet::rtcp::{RtcpCompound, RtcpPacket};
 fn no_reports() -> CoreConfig {
     CoreConfig {
         report_interval: Duration::from_secs(3600),
+        // Every packet kept from the start (not from the first NACK): this test is about
+        // what the cache answers.
+        nack_cache_policy: NackCachePolicy::Always,
         ..CoreConfig::default()
     }
 }
 
 const PROFILE: SrtpProfile = SrtpProfile::Aes128CmHmacSha1_80;
+/// The trunk's payload type map: the harness's packets (PT 111) on a 90 kHz clock, i.e.
+/// video, the streams the relay keeps for retransmission.
+const VIDEO: [(u8, u32); 1] = [(111, 90_000)];
 
 /// The RTP sequence number of a datagram (in the clear in SRTP too).
 fn seq_of(d: &Datagram) -> u16 {
     u16::from_be_bytes([d.data[2], d.data[3]])
-}
-
-/// The (media SSRC, lost sequence numbers) of every NACK in the RTCP compounds `rtcp`.
-fn nacks(rtcp: &[Vec<u8>]) -> Vec<(u32, Vec<u16>)> {
-    let mut out = Vec::new();
-    for c in rtcp {
-        for p in RtcpCompound::parse(c).flatten() {
-            if let RtcpPacket::Nack(n) = p {
-                out.push((n.media_ssrc.0, n.lost().collect()));
-            }
-        }
-    }
-    out
 }
 
 /// The media SSRCs of every PLI in the RTCP compounds `rtcp`.
@@ -68,8 +61,8 @@ fn a_rekeyed_trunk_end_serves_a_fresh_far_end_past_the_first_wrap() {
     });
     let (k1, mut old) = srtp_pair(PROFILE, 1);
     let legs = h.session_with([
-        LegOpts::latching(),
-        LegOpts::latching().srtp(k1).clock_rates(&[(111, 48_000)]),
+        LegOpts::latching().clock_rate(90_000),
+        LegOpts::latching().srtp(k1).clock_rates(&VIDEO),
     ]);
     let (la, lt) = (legs[0], legs[1]);
     h.connect_both(la, lt);
@@ -263,15 +256,14 @@ impl Trunked {
         };
         let (pb, alice) = (a.peer(), a.peer());
         let (pa, bob) = (b.peer(), b.peer());
-        let clock = [(111, 48_000)];
         let l = a.session_with([
-            LegOpts::latching(),
-            LegOpts::latching().srtp(ka).clock_rates(&clock),
+            LegOpts::latching().clock_rate(90_000),
+            LegOpts::latching().srtp(ka).clock_rates(&VIDEO),
         ]);
         a.connect_both(l[0], l[1]);
         let r = b.session_with([
-            LegOpts::fixed(pa.addr).srtp(kb).clock_rates(&clock),
-            LegOpts::latching(),
+            LegOpts::fixed(pa.addr).srtp(kb).clock_rates(&VIDEO),
+            LegOpts::latching().clock_rate(90_000),
         ]);
         b.connect_both(r[0], r[1]);
         Self {

@@ -11,7 +11,7 @@ use supernode_media::ids::Ssrc;
 use supernode_media::packet::rtcp::{
     Nack, NackPair, Pli, RtcpCompound, RtcpPacket, WireList, write_compound,
 };
-use supernode_relay::core::{CoreConfig, DropReason, RateCap, StreamSpec};
+use supernode_relay::core::{CoreConfig, DropReason, NackCachePolicy, RateCap, StreamSpec};
 use supernode_relay::{Addressing, LegRequest, RelayEvent};
 
 fn rtcp(packets: &[RtcpPacket<'_>]) -> Vec<u8> {
@@ -326,8 +326,14 @@ fn rewrite_on_source_switch_gives_one_continuous_stream() {
 
 #[test]
 fn nack_is_answered_from_the_cache() {
-    let relay = relay(41_500, no_reports());
-    let (_s, legs) = latching_pair(&relay);
+    let relay = relay(
+        41_500,
+        CoreConfig {
+            nack_cache_policy: NackCachePolicy::Always,
+            ..no_reports()
+        },
+    );
+    let (_s, legs) = latching_pair_at(&relay, 90_000);
     let (sender, receiver) = (Client::new(), Client::new());
     receiver.send(legs[1].local, &rtp(0xBB, 1, 0, b"latch"));
     sender.send(legs[0].local, &rtp(0xAA, 1, 0, b"latch"));

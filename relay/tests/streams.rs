@@ -13,7 +13,8 @@ use supernode_media::packet::rtcp::{
 };
 use supernode_media::packet::rtp::{RtpHeader, RtpPacket};
 use supernode_relay::core::{
-    Core, CoreConfig, DropReason, LegId, LegSpec, SessionId, SockSlot, StreamSpec, TxBatch,
+    Core, CoreConfig, DropReason, LegId, LegSpec, NackCachePolicy, SessionId, SockSlot, StreamSpec,
+    TxBatch,
 };
 
 fn addr(port: u16) -> SocketAddr {
@@ -78,8 +79,14 @@ impl Net {
     /// `n` latching transports, every one subscribed to every other, each latched by a
     /// first packet from its peer (SSRC `0xF000 + i`, which its peers then receive).
     fn all_hear_all(&mut self, n: u32) {
+        self.all_hear_all_at(n, 48_000);
+    }
+
+    /// [`Net::all_hear_all`] with streams of a `clock_rate` Hz media clock (90 kHz: video,
+    /// the streams the relay keeps for retransmission).
+    fn all_hear_all_at(&mut self, n: u32, clock_rate: u32) {
         for i in 0..n {
-            self.add(i, |s| s);
+            self.add(i, |s| LegSpec { clock_rate, ..s });
         }
         for a in 0..n {
             for b in 0..n {
@@ -366,9 +373,10 @@ fn nack_and_pli_are_keyed_by_media_ssrc() {
     let mut net = Net::new(CoreConfig {
         report_interval: Duration::from_secs(3600),
         keyframe_min_interval: Duration::from_secs(60),
+        nack_cache_policy: NackCachePolicy::Always,
         ..CoreConfig::default()
     });
-    net.all_hear_all(3);
+    net.all_hear_all_at(3, 90_000);
     let originals: Vec<(Vec<u8>, Vec<u8>)> = (10..20u16)
         .map(|s| {
             (

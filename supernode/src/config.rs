@@ -33,6 +33,8 @@
 //! relay_idle_timeout_seconds = 30  # a leg that hears nothing this long is freed
 //! relay_spin_us = 200              # longest spin (polling without sleeping) after a busy round
 //! relay_early_media_ms = 200       # media held for a leg not yet latched is kept this long
+//! relay_nack_cache = "first_nack"  # keep sent video for NACKs: "first_nack" (from a leg's
+//!                                  # first NACK on), "always", or "off"
 //! relay_public_ip = ""             # a NAT'd host: the address legs are reached at (grants, SDP)
 //! turn_urls = ""                   # TURN for browsers, comma-separated, e.g. "turn:203.0.113.5:3478"
 //! turn_secret = ""                 # coturn's static-auth-secret (use-auth-secret); docs/browsers.md
@@ -132,6 +134,10 @@ pub struct Config {
     /// Media sent toward a leg that has not latched yet is held and replayed when it
     /// latches, if no older than this many milliseconds (0: nothing is replayed).
     pub relay_early_media_ms: u64,
+    /// When the relay keeps sent video to answer NACKs itself: `first_nack` (from a leg's
+    /// first NACK on; loss-free legs cost nothing), `always`, or `off` (every NACK goes on
+    /// to the sender).
+    pub relay_nack_cache: String,
     /// On SIGTERM, how long running calls may continue before the process exits.
     pub drain_seconds: u64,
     /// NATS URLs of the network (commas between several); empty: no network.
@@ -204,6 +210,7 @@ const KEYS: &[&str] = &[
     "relay_idle_timeout_seconds",
     "relay_spin_us",
     "relay_early_media_ms",
+    "relay_nack_cache",
     "drain_seconds",
     "nats_url",
     "region",
@@ -256,6 +263,7 @@ impl Default for Config {
             relay_idle_timeout_seconds: 30,
             relay_spin_us: 200,
             relay_early_media_ms: 200,
+            relay_nack_cache: "first_nack".into(),
             drain_seconds: 30,
             nats_url: String::new(),
             region: "default".into(),
@@ -316,7 +324,9 @@ impl Config {
                     "data_dir" | "database_url" | "public_ws_url" | "node_id" | "log"
                     | "listen" | "relay_ip" | "nats_url" | "region" | "role" | "nats_user"
                     | "nats_password" | "nats_token" | "tls_cert" | "tls_key"
-                    | "relay_public_ip" | "turn_urls" | "turn_secret" => toml::Value::String(value),
+                    | "relay_public_ip" | "turn_urls" | "turn_secret" | "relay_nack_cache" => {
+                        toml::Value::String(value)
+                    }
                     _ => env_value(&value),
                 };
                 table.insert(key, v);
@@ -344,6 +354,7 @@ impl Config {
         if cfg.relay_early_media_ms > 5_000 {
             bail!("relay_early_media_ms above 5000 would replay stale media");
         }
+        cfg.nack_cache()?;
         if cfg.credential_ttl_seconds > cfg.max_credential_ttl_seconds {
             bail!("credential_ttl_seconds exceeds max_credential_ttl_seconds");
         }
@@ -496,7 +507,25 @@ impl Config {
         r.core.idle_timeout = Duration::from_secs(self.relay_idle_timeout_seconds);
         r.spin = Duration::from_micros(self.relay_spin_us);
         r.core.early_media_max_age = Duration::from_millis(self.relay_early_media_ms);
+        match self.nack_cache() {
+            Ok(Some(policy)) => r.core.nack_cache_policy = policy,
+            Ok(None) => r.core.nack_cache_bytes = 0,
+            Err(_) => {} // refused when the configuration was loaded
+        }
         r
+    }
+
+    /// `relay_nack_cache`, parsed: the policy, or `None` for `off`.
+    fn nack_cache(&self) -> anyhow::Result<Option<supernode_relay::core::NackCachePolicy>> {
+        use supernode_relay::core::NackCachePolicy;
+        match self.relay_nack_cache.trim() {
+            "first_nack" => Ok(Some(NackCachePolicy::FromFirstNack)),
+            "always" => Ok(Some(NackCachePolicy::Always)),
+            "off" => Ok(None),
+            other => {
+                bail!("relay_nack_cache: {other:?} is not \"first_nack\", \"always\" or \"off\"")
+            }
+        }
     }
 
     /// `relay_public_ip`, parsed (`None` when empty).
@@ -801,5 +830,21 @@ mod tests {
         let d = Config::default().relay();
         assert_eq!(d.spin, Duration::from_micros(200));
         assert_eq!(d.core.early_media_max_age, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn relay_nack_cache_is_first_nack_always_or_off_and_nothing_else() {
+        use supernode_relay::core::NackCachePolicy;
+        let load = |v: &str| {
+            Config::load_from(None, env(&[("SUPERNODE_RELAY_NACK_CACHE", v)]), None, None)
+        };
+        let d = Config::default().relay().core;
+        assert_eq!(d.nack_cache_policy, NackCachePolicy::FromFirstNack);
+        assert!(d.nack_cache_bytes > 0);
+        let a = load("always").unwrap().relay().core;
+        assert_eq!(a.nack_cache_policy, NackCachePolicy::Always);
+        assert_eq!(load("off").unwrap().relay().core.nack_cache_bytes, 0);
+        let e = load("sometimes").unwrap_err().to_string();
+        assert!(e.contains("relay_nack_cache"), "{e}");
     }
 }

@@ -295,3 +295,119 @@ async fn each_participant_decodes_the_others_videos_across_a_leave_and_a_join() 
     }
     node.expect_metric("supernode_relay_legs", 0.0).await;
 }
+
+/// The mixer's added delay, on the wire: mouth-to-ear (timing marks in the synthetic speech,
+/// found in the played-out audio) from one `edge` to another through a 2-party conference
+/// (decoded, mixed, encoded again on the supernode) and through a 1:1 call (forwarded), on
+/// the same supernode one after the other. Both must carry the marks through; the figures
+/// are printed for the closing note (speed is not asserted here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mouth_to_ear_through_the_mixer_and_through_a_forwarded_call() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let dir = data_dir("conf_m2e");
+    let (_, key) = partner(&dir, "conf-m2e", false);
+    let node = Node::start(&dir, &[]);
+    const PERIOD: &str = "500";
+
+    // 1:1: the caller sends the speech with marks, the callee finds them.
+    let (_, alice) = node.account(&key, "Alice").await;
+    let (bob_id, bob) = node.account(&key, "Bob").await;
+    let mut callee = common::Edge::signaled(
+        &node,
+        &bob,
+        &[
+            "answer",
+            "--auto-accept",
+            "--no-video",
+            "--duration",
+            "10s",
+            "--mark-period-ms",
+            PERIOD,
+        ],
+    );
+    node.expect_metric("supernode_endpoints", 1.0).await;
+    let mut caller = common::Edge::signaled(
+        &node,
+        &alice,
+        &[
+            "call",
+            &bob_id,
+            "--no-video",
+            "--duration",
+            "10s",
+            "--mark-period-ms",
+            PERIOD,
+        ],
+    );
+    let (code, one_to_one) = callee.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{one_to_one}");
+    let (code, r) = caller.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{r}");
+    node.expect_metric("supernode_relay_legs", 0.0).await;
+
+    // The conference: the creator sends the marks, the joiner a 440 Hz tone, and the
+    // joiner's mix (the creator's audio only) is searched for the marks.
+    let (carol_id, carol) = node.account(&key, "Carol").await;
+    let (_, dave) = node.account(&key, "Dave").await;
+    let conf = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "conference",
+            "--no-video",
+            "--duration",
+            "10s",
+            "--marks",
+            "--mark-period-ms",
+            PERIOD,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let joiner_args = conf(&["--tone", "440", "--measure", "440"]);
+    let joiner_args: Vec<&str> = joiner_args.iter().map(String::as_str).collect();
+    let mut joiner = common::Edge::signaled(&node, &carol, &joiner_args);
+    node.wait_metric("supernode_endpoints", 1.0, Duration::from_secs(30))
+        .await;
+    let creator_args = conf(&["--create", "--invite", &carol_id]);
+    let creator_args: Vec<&str> = creator_args.iter().map(String::as_str).collect();
+    let mut creator = common::Edge::signaled(&node, &dave, &creator_args);
+    let (code, mixed) = joiner.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{mixed}");
+    let (code, r) = creator.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{r}");
+
+    let marks = |v: &serde_json::Value| -> Vec<f64> {
+        v["mouth_to_ear_samples_ms"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default()
+    };
+    let (fwd, mix) = (marks(&one_to_one), marks(&mixed["report"]));
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    // 10 s at one mark per 0.5 s, less the start: most of them found on both paths.
+    assert!(
+        fwd.len() >= 8,
+        "1:1 call: {} marks found: {one_to_one}",
+        fwd.len()
+    );
+    assert!(
+        mix.len() >= 8,
+        "through the mixer: {} marks found: {mixed}",
+        mix.len()
+    );
+    eprintln!(
+        "mouth-to-ear: 1:1 (forwarded) median {:.1} ms over {} marks; through the mixer median {:.1} ms over {} marks; the mixer adds {:.1} ms",
+        median(&fwd),
+        fwd.len(),
+        median(&mix),
+        mix.len(),
+        median(&mix) - median(&fwd)
+    );
+    node.expect_metric("supernode_relay_legs", 0.0).await;
+}

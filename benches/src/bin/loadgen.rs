@@ -138,6 +138,10 @@ struct Args {
     /// Bytes of the relay's per-leg retransmission cache (0 turns NACK answering off).
     #[arg(long, default_value_t = 32 * 1024)]
     relay_nack_cache: usize,
+    /// Keep sent video in that cache from the start (`--relay-nack-always`), not from a
+    /// leg's first NACK (the relay's default; loadgen's receiver never NACKs).
+    #[arg(long)]
+    relay_nack_always: bool,
     /// Interval of the relay's RTCP reports toward each leg, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     relay_report_ms: u64,
@@ -219,6 +223,7 @@ fn setup_relay(
         core: CoreConfig {
             idle_timeout: never_idle(args),
             nack_cache_bytes: args.relay_nack_cache,
+            nack_cache_policy: nack_policy(args),
             report_interval: Duration::from_millis(args.relay_report_ms),
             ..RelayConfig::default().core
         },
@@ -334,6 +339,16 @@ fn browser_handshake(
     LegSrtp::new(keys).map_err(anyhow::Error::msg)
 }
 
+/// The relay's retransmission cache policy for `args`.
+fn nack_policy(args: &Args) -> supernode_relay::core::NackCachePolicy {
+    use supernode_relay::core::NackCachePolicy;
+    if args.relay_nack_always {
+        NackCachePolicy::Always
+    } else {
+        NackCachePolicy::FromFirstNack
+    }
+}
+
 /// The loopback address browser `n` of the `webrtc` row sends from (127.10.0.1 onwards).
 fn browser_ip(n: usize) -> std::net::IpAddr {
     let k = n + 1;
@@ -361,6 +376,7 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
             idle_timeout: never_idle(args),
             consent_timeout: never_idle(args),
             nack_cache_bytes: args.relay_nack_cache,
+            nack_cache_policy: nack_policy(args),
             report_interval: Duration::from_millis(args.relay_report_ms),
             ..RelayConfig::default().core
         },
@@ -447,6 +463,7 @@ fn setup_relay_conference(args: &Args, load: &Load) -> Result<(Forwarder, Vec<St
         core: CoreConfig {
             idle_timeout: Duration::from_secs(3600),
             nack_cache_bytes: args.relay_nack_cache,
+            nack_cache_policy: nack_policy(args),
             report_interval: Duration::from_millis(args.relay_report_ms),
             ..RelayConfig::default().core
         },

@@ -13,6 +13,7 @@ use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::packet::rtp;
 
 use super::mid::MidRewrite;
+use super::processor::StreamKind;
 use super::rewrite::Mapped;
 use super::stats::DropReason;
 use super::transmit::TxBatch;
@@ -73,6 +74,11 @@ pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent 
         (Out::Rtp { .. }, None) => return hold(t, out),
         (_, None) => return Sent::Nothing,
     };
+    // Only video is kept for retransmission: audio is not NACKed (Opus has its in-band FEC;
+    // browsers do not offer `nack` for audio, the edge client NACKs video only), and copying
+    // every audio packet into a ring of cold memory was a third of the cache's cost per
+    // packet. A NACK for audio still reaches the sender (forwarded as a cache miss).
+    let mut retransmittable = true;
     let (pushed, kind) = match out {
         Out::Rtp {
             plain,
@@ -100,6 +106,7 @@ pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent 
                 let _ = rtp::set_payload_type(buf, pt);
             }
             if let Some(Some(s)) = t.send.get_mut(slot as usize) {
+                retransmittable = StreamKind::of_clock(s.clock_rate) == StreamKind::Video;
                 s.packets = s.packets.wrapping_add(1);
                 s.octets = s.octets.wrapping_add(payload_len);
                 s.last_sent = Some((map.ts, now));
@@ -124,7 +131,7 @@ pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent 
     let Some(wire) = tx.last_mut() else {
         return Sent::Nothing;
     };
-    if kind == Kind::Rtp && t.cache.is_enabled() && wire.len() >= 12 {
+    if kind == Kind::Rtp && retransmittable && t.cache.keeps_sent() && wire.len() >= 12 {
         let ssrc = Ssrc(u32::from_be_bytes([wire[8], wire[9], wire[10], wire[11]]));
         let seq = u16::from_be_bytes([wire[2], wire[3]]);
         t.cache.insert(ssrc, seq, wire);

@@ -78,6 +78,7 @@ use egress::{Out, Sent, egress};
 pub use error::CoreError;
 pub use ids::{LegId, SessionId, SockSlot};
 use nack_cache::NackCache;
+pub use nack_cache::NackCachePolicy;
 pub use processor::{PROCESSOR_SOCK, ProcessorPort, ProcessorState, StreamKind};
 pub use rate::RateCap;
 use rewrite::SourceKey;
@@ -102,6 +103,8 @@ pub struct CoreConfig {
     pub nack_cache_bytes: usize,
     /// Index entries of the retransmission cache per transport.
     pub nack_cache_slots: usize,
+    /// When a transport's cache starts keeping what is sent (default: from its first NACK).
+    pub nack_cache_policy: NackCachePolicy,
     /// Most subscribers one transport may have (fan-out bound).
     pub max_destinations: usize,
     /// Early media held for a leg that has not latched is replayed when it latches only if
@@ -125,6 +128,7 @@ impl Default for CoreConfig {
             keyframe_min_interval: Duration::from_millis(300),
             nack_cache_bytes: 32 * 1024,
             nack_cache_slots: 256,
+            nack_cache_policy: NackCachePolicy::default(),
             max_destinations: 64,
             early_media_max_age: transport::EARLY_MEDIA_MAX_AGE,
             wallclock_at_epoch: Duration::ZERO,
@@ -293,7 +297,11 @@ impl Core {
             Some(k) => Some(srtp::LegSrtp::new(k).map_err(|e| CoreError::Srtp(e.to_string()))?),
             None => None,
         };
-        let cache = NackCache::new(self.config.nack_cache_bytes, self.config.nack_cache_slots);
+        let cache = NackCache::with_policy(
+            self.config.nack_cache_bytes,
+            self.config.nack_cache_slots,
+            self.config.nack_cache_policy,
+        );
         let first_report = now + self.jittered(self.config.report_interval);
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);

@@ -5,12 +5,33 @@
 //!
 //! Memory is one byte ring of fixed size plus a fixed index; nothing is allocated after
 //! construction. A packet is found only while its bytes have not been overwritten.
+//!
+//! Keeping what was sent is not free: every kept packet is written into memory last touched a
+//! whole ring ago (cold, out of the CPU's caches), which cost the relay a fifth of its CPU
+//! per packet. So a cache may start **unarmed** ([`NackCachePolicy::FromFirstNack`], the
+//! default): it keeps nothing sent until the transport sends its first NACK; that NACK is a
+//! miss (passed on toward the sender, who retransmits), and from then on the transport's
+//! packets are kept. A loss-free leg costs nothing; a lossy one is answered here from its
+//! second loss on. Early media held for an unlatched transport uses the ring either way.
 
 use supernode_media::ids::Ssrc;
+
+/// When a transport's retransmission cache starts keeping what is sent toward it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NackCachePolicy {
+    /// From the transport's first NACK on (the first NACK is passed on to the sender).
+    #[default]
+    FromFirstNack,
+    /// From the start (every video packet is copied into the ring).
+    Always,
+}
 
 /// Bounded cache of sent packets.
 #[derive(Debug, Clone)]
 pub struct NackCache {
+    /// Whether sent packets are kept (see [`NackCachePolicy`]).
+    armed: bool,
     ring: Box<[u8]>,
     /// Absolute (monotonic) write position in bytes.
     head: u64,
@@ -30,8 +51,14 @@ impl NackCache {
     /// A cache of `bytes` bytes of packet data and `slots` index entries (rounded up to a
     /// power of two). `bytes == 0` makes a cache that stores nothing.
     pub fn new(bytes: usize, slots: usize) -> Self {
+        Self::with_policy(bytes, slots, NackCachePolicy::Always)
+    }
+
+    /// [`NackCache::new`], armed from the start or from the first NACK as `policy` says.
+    pub fn with_policy(bytes: usize, slots: usize, policy: NackCachePolicy) -> Self {
         let slots = slots.max(1).next_power_of_two();
         Self {
+            armed: policy == NackCachePolicy::Always,
             ring: vec![0u8; bytes].into_boxed_slice(),
             head: 0,
             index: vec![Slot::default(); slots].into_boxed_slice(),
@@ -41,6 +68,17 @@ impl NackCache {
     /// Whether this cache stores anything.
     pub fn is_enabled(&self) -> bool {
         !self.ring.is_empty()
+    }
+
+    /// Whether packets sent now are to be kept: enabled and armed.
+    #[inline]
+    pub fn keeps_sent(&self) -> bool {
+        self.armed && !self.ring.is_empty()
+    }
+
+    /// Starts keeping sent packets (the transport asked for a retransmission).
+    pub fn arm(&mut self) {
+        self.armed = true;
     }
 
     #[inline]
@@ -143,6 +181,16 @@ mod tests {
         c.insert(S, 5, b"five"); // same slot as 1
         assert_eq!(c.get(S, 1), None);
         assert_eq!(c.get(S, 5), Some(&b"five"[..]));
+    }
+
+    #[test]
+    fn an_unarmed_cache_keeps_nothing_sent_until_armed() {
+        let mut c = NackCache::with_policy(1000, 64, NackCachePolicy::FromFirstNack);
+        assert!(c.is_enabled() && !c.keeps_sent());
+        c.arm();
+        assert!(c.keeps_sent());
+        assert!(NackCache::new(1000, 64).keeps_sent(), "`new` is armed");
+        assert!(!NackCache::new(0, 64).keeps_sent(), "nothing to keep it in");
     }
 
     #[test]

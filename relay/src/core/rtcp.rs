@@ -126,6 +126,8 @@ impl Core {
                 }
                 RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, li, rr.reports),
                 RtcpPacket::Nack(nack) => {
+                    // From now on what is sent toward this transport is kept.
+                    self.t_mut(li).cache.arm();
                     let mut missed = [0u16; MAX_FORWARDED_NACKS];
                     let mut n = 0;
                     for seq in nack.lost() {

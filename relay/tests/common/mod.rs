@@ -112,9 +112,17 @@ pub fn stats(relay: &Relay, leg: LegId) -> LegStats {
 
 /// A session of two latching legs on `relay`, connected both ways.
 pub fn latching_pair(relay: &Relay) -> (SessionId, Vec<LegInfo>) {
-    let (s, legs) = relay
-        .create_session(vec![LegRequest::latching(), LegRequest::latching()])
-        .expect("session");
+    latching_pair_at(relay, LegRequest::latching().clock_rate)
+}
+
+/// [`latching_pair`] with streams of a `clock_rate` Hz media clock (90 kHz: video, the
+/// streams the relay keeps for retransmission).
+pub fn latching_pair_at(relay: &Relay, clock_rate: u32) -> (SessionId, Vec<LegInfo>) {
+    let leg = || LegRequest {
+        clock_rate,
+        ..LegRequest::latching()
+    };
+    let (s, legs) = relay.create_session(vec![leg(), leg()]).expect("session");
     relay.connect_both(legs[0].id, legs[1].id).expect("connect");
     (s, legs)
 }

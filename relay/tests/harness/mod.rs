@@ -42,7 +42,9 @@ use bytes::Bytes;
 use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::net::{NetEmulator, NetProfile, NetStats};
 use supernode_media::packet::demux::{PacketKind, classify};
-use supernode_media::packet::rtcp::{Nack, NackPair, Pli, RtcpPacket, WireList, write_compound};
+use supernode_media::packet::rtcp::{
+    Nack, NackPair, Pli, RtcpCompound, RtcpPacket, WireList, write_compound,
+};
 use supernode_media::packet::rtp::{RtpHeader, RtpPacket};
 use supernode_media::packet::stun::{Class, Method, StunAttr, StunWriter, TransactionId};
 use supernode_relay::core::dtls::DtlsClient;
@@ -52,7 +54,7 @@ use supernode_relay::core::{
     TxBatch,
 };
 
-pub use supernode_relay::core::{CoreError, StreamKind};
+pub use supernode_relay::core::{CoreError, NackCachePolicy, StreamKind};
 
 pub use supernode_relay::core::{BrowserCounters, BrowserSpec, DtlsIdentity, Fingerprint};
 
@@ -165,6 +167,19 @@ pub fn fields(pkt: &[u8]) -> (u32, u16, u32, Vec<u8>) {
 /// An RTP packet (payload type 111), written with `supernode_media`'s writer.
 pub fn rtp(ssrc: u32, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
     rtp_pt(111, ssrc, seq, ts, payload)
+}
+
+/// The (media SSRC, lost sequence numbers) of every NACK in the RTCP compounds `rtcp`.
+pub fn nacks(rtcp: &[Vec<u8>]) -> Vec<(u32, Vec<u16>)> {
+    let mut out = Vec::new();
+    for c in rtcp {
+        for p in RtcpCompound::parse(c).flatten() {
+            if let RtcpPacket::Nack(n) = p {
+                out.push((n.media_ssrc.0, n.lost().collect()));
+            }
+        }
+    }
+    out
 }
 
 /// An RTP packet of payload type `pt`.
