@@ -20,7 +20,7 @@ import { ConferenceLeg } from './conference.js';
 const $ = (id) => document.getElementById(id);
 
 const app = {
-  state: 'logged_out', // logged_out | idle | ringing | calling | connecting | in_call
+  state: 'logged_out', // logged_out | idle | ringing | calling | connecting | in_call | reconnecting
   account: null,
   endpointId: null,
   iceServers: [],
@@ -37,6 +37,11 @@ const app = {
   conf: null,
   confInvite: null, // a ringing conference_invite
   confStats: null,
+  // Failover: logins again on another node after this one was lost (`reconnecting`
+  // state meanwhile), and when the last one was lost and regained (ms since the epoch).
+  reconnects: 0,
+  lostAt: null,
+  regainedAt: null,
 };
 window.supernode = app;
 
@@ -253,11 +258,32 @@ function wire(sig) {
       setState('idle', 'ready');
     } else if (detail.call_id === app.callId) endCall(detail.reason);
   });
-  sig.addEventListener('close', () => {
-    notice('disconnected from the supernode');
+  sig.addEventListener('close', async ({ detail }) => {
     endConference('disconnected');
     endCall('disconnected');
-    setState('logged_out', 'disconnected');
+    if (detail.byUs || !sig.nodes.length) {
+      notice('disconnected from the supernode');
+      setState('logged_out', 'disconnected');
+      return;
+    }
+    // The node died (or dropped us): log in again on another node of the network. A call
+    // in progress ended with it (a browser calls again; edge clients resume theirs).
+    app.lostAt = Date.now();
+    notice('disconnected from the supernode: reconnecting…');
+    setState('reconnecting', 'reconnecting…');
+    try {
+      const ok = await sig.reconnect();
+      app.endpointId = ok.endpoint_id;
+      app.reconnects += 1;
+      app.regainedAt = Date.now();
+      // A new endpoint: its presence subscriptions start empty.
+      if (app.contacts.size) sig.send('subscribe_presence', { account_ids: [...app.contacts.keys()] });
+      notice(`reconnected to ${new URL(sig.url).host}`);
+      setState('idle', 'ready');
+    } catch (e) {
+      notice(`could not reconnect: ${e.message}`);
+      setState('logged_out', 'disconnected');
+    }
   });
 }
 

@@ -3,7 +3,13 @@
 // `new Signaling(url)`, then `await login(token)`: resolves with `login_ok` (the socket
 // declared `client: "browser"`), rejects with the server's `error`. Every server message is
 // dispatched as an event named by its `type` (`event.detail` is the message); `send(type,
-// fields)` adds `"v": 2`. `close` fires once when the socket closes.
+// fields)` adds `"v": 2`. `close` fires once when a logged-in socket closes.
+//
+// In a network of supernodes `login_ok.nodes` lists the WebSocket URLs to go to when this
+// node dies (docs/protocol.md, "Failover"): after a `close` that was not ours, `await
+// reconnect()` logs in again with the same credential on those nodes (the one just lost
+// last), with jittered exponential back-off between rounds, and resolves with the new
+// `login_ok` (the same `Signaling` object then carries the new socket's messages).
 
 export const PROTOCOL_VERSION = 2;
 
@@ -14,9 +20,14 @@ export class Signaling extends EventTarget {
     this.ws = null;
     this.endpointId = null;
     this.accountId = null;
+    this.token = null;
+    this.nodes = [];
+    this.closedByUs = false;
   }
 
   login(token) {
+    this.token = token;
+    this.closedByUs = false;
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       this.ws = ws;
@@ -33,6 +44,7 @@ export class Signaling extends EventTarget {
           settled = true;
           this.endpointId = msg.endpoint_id;
           this.accountId = msg.account_id;
+          if (Array.isArray(msg.nodes) && msg.nodes.length) this.nodes = msg.nodes;
           resolve(msg);
         } else if (!settled && msg.type === 'error') {
           settled = true;
@@ -43,10 +55,13 @@ export class Signaling extends EventTarget {
       };
       ws.onclose = (ev) => {
         if (!settled) {
+          // A login that never succeeded: the caller hears it as a rejection only.
           settled = true;
           reject(new Error(`socket closed (${ev.code})`));
+          return;
         }
-        this.dispatchEvent(new CustomEvent('close', { detail: { code: ev.code, reason: ev.reason } }));
+        const detail = { code: ev.code, reason: ev.reason, byUs: this.closedByUs };
+        this.dispatchEvent(new CustomEvent('close', { detail }));
       };
     });
   }
@@ -58,6 +73,30 @@ export class Signaling extends EventTarget {
   }
 
   close() {
+    this.closedByUs = true;
     if (this.ws) this.ws.close(1000, 'bye');
+  }
+
+  // Logs in again after the node was lost: every URL of `login_ok.nodes` in turn (the lost
+  // one last), `rounds` times, waiting `baseMs`·2^round (at most `maxMs`, jittered by up
+  // to half) between rounds. A refused credential (expired, revoked) ends it at once.
+  async reconnect({ rounds = 6, baseMs = 250, maxMs = 4000 } = {}) {
+    const lost = this.url;
+    const order = [...this.nodes.filter((u) => u !== lost), lost];
+    let last = new Error('no node to reconnect to');
+    for (let round = 0; round < rounds; round++) {
+      for (const url of order) {
+        this.url = url;
+        try {
+          return await this.login(this.token);
+        } catch (e) {
+          last = e;
+          if (/^(token_expired|invalid_token|account_unavailable):/.test(e.message)) throw e;
+        }
+      }
+      const wait = Math.min(maxMs, baseMs * 2 ** round);
+      await new Promise((res) => setTimeout(res, wait / 2 + (Math.random() * wait) / 2));
+    }
+    throw last;
   }
 }

@@ -112,6 +112,45 @@ fn an_audio_nack_is_not_answered_here_but_forwarded_to_the_sender() {
     );
 }
 
+/// A receiver that floods NACKs the relay cannot answer does not flood the sender: the
+/// sender is asked for at most `max_forwarded_nacks_per_sec` packets (half a second's worth
+/// at once), and the rest is counted on the sender's leg.
+#[test]
+fn a_nack_flood_reaches_the_sender_only_up_to_its_budget() {
+    let mut h = Harness::new(CoreConfig {
+        max_forwarded_nacks_per_sec: 100,
+        ..no_reports()
+    });
+    let [ls, lr] = h.latching_pair(); // audio: nothing is kept, every NACK is a miss
+    let (sender, receiver) = (h.peer(), h.peer());
+    h.send_rtp(receiver, lr, 0xBB, 1, 0, b"latch");
+    h.send_rtp(sender, ls, 0xAA, 1, 0, b"latch");
+    for s in 2..40u16 {
+        h.send_rtp(sender, ls, 0xAA, s, u32::from(s) * 960, &[0; 100]);
+    }
+    let media = h.take_rtp(receiver)[0].ssrc;
+    let _ = h.take(sender);
+    let asked_of_sender = |h: &mut Harness| -> usize {
+        let rtcp: Vec<Vec<u8>> = h.take(sender).into_iter().map(|d| d.data).collect();
+        nacks(&rtcp).iter().map(|(_, seqs)| seqs.len()).sum()
+    };
+    // 40 NACKs of 17 lost packets each (a PID and a full bitmask), all at once.
+    let flood = |h: &mut Harness| {
+        for _ in 0..40 {
+            h.send(receiver, lr, &nack(0xBB, media, &[(2, 0xFFFF)]));
+        }
+    };
+    flood(&mut h);
+    assert_eq!(asked_of_sender(&mut h), 50, "half a second's budget");
+    let st = h.stats(ls);
+    assert_eq!((st.nacks_out, st.nacks_out_limited), (50, 40 * 17 - 50));
+    // The budget refills at 100 per second, up to half a second's worth.
+    h.advance(Duration::from_secs(2));
+    flood(&mut h);
+    assert_eq!(asked_of_sender(&mut h), 50);
+    assert_eq!(h.stats(ls).nacks_out, 100);
+}
+
 #[test]
 fn pli_reaches_the_sender_coalesced() {
     let mut h = Harness::new(CoreConfig {

@@ -8,6 +8,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::*;
+use supernode_relay::core::NackCachePolicy;
 
 fn no_reports() -> CoreConfig {
     CoreConfig {

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use harness::*;
 use supernode_media::packet::rtcp::{RtcpCompound, RtcpPacket};
+use supernode_relay::core::NackCachePolicy;
 
 fn no_reports() -> CoreConfig {
     CoreConfig {

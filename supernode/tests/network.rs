@@ -60,23 +60,27 @@ fn partner(db_dir: &Path, db_url: &str) -> String {
 }
 
 fn start_node(cluster: &NatsCluster, i: usize, db_url: &str) -> Node {
+    start_node_with(cluster, i, db_url, &[])
+}
+
+/// [`start_node`] with more environment (`extra`).
+fn start_node_with(cluster: &NatsCluster, i: usize, db_url: &str, extra: &[(&str, &str)]) -> Node {
     let mut urls = cluster.client_urls();
     let n = urls.len();
     urls.rotate_left(i % n);
     let urls = urls.join(",");
     let id = format!("node-{i}");
-    Node::start(
-        &data_dir(&format!("net{i}")),
-        &[
-            ("SUPERNODE_DATABASE_URL", db_url),
-            ("SUPERNODE_NATS_URL", &urls),
-            ("SUPERNODE_NODE_ID", &id),
-            ("SUPERNODE_NATS_KV_REPLICAS", "3"),
-            ("SUPERNODE_REGION", "eu"),
-            // The doubling phase of netbench opens thousands of WebSockets from 127.0.0.1.
-            ("SUPERNODE_MAX_CONNECTIONS_PER_IP", "10000"),
-        ],
-    )
+    let mut env = vec![
+        ("SUPERNODE_DATABASE_URL", db_url),
+        ("SUPERNODE_NATS_URL", &urls),
+        ("SUPERNODE_NODE_ID", &id),
+        ("SUPERNODE_NATS_KV_REPLICAS", "3"),
+        ("SUPERNODE_REGION", "eu"),
+        // The doubling phase of netbench opens thousands of WebSockets from 127.0.0.1.
+        ("SUPERNODE_MAX_CONNECTIONS_PER_IP", "10000"),
+    ];
+    env.extend_from_slice(extra);
+    Node::start(&data_dir(&format!("net{i}")), &env)
 }
 
 async fn network_view(node: &Node) -> Value {
@@ -90,11 +94,18 @@ async fn network_view(node: &Node) -> Value {
 
 impl Network {
     async fn start() -> Option<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Network::start`] with more environment for node 0 (`first`).
+    async fn start_with(first: &[(&str, &str)]) -> Option<Self> {
         let cluster = NatsCluster::start(3)?;
         let db_dir = data_dir("net_db");
         let db_url = shared_db(&db_dir);
         let key = partner(&db_dir, &db_url);
-        let nodes: Vec<Node> = (0..3).map(|i| start_node(&cluster, i, &db_url)).collect();
+        let nodes: Vec<Node> = (0..3)
+            .map(|i| start_node_with(&cluster, i, &db_url, if i == 0 { first } else { &[] }))
+            .collect();
         let net = Self {
             cluster,
             nodes,
@@ -1099,4 +1110,93 @@ async fn failover_bench() {
         max(&to_bob)
     );
     eprintln!("runs: caller←callee {to_alice:.0?}, callee←caller {to_bob:.0?}");
+}
+
+/// The next line from the browser driver that has the key `want`.
+async fn next_line(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>, want: &str) -> Value {
+    loop {
+        let v = tokio::time::timeout(Duration::from_secs(90), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the browser never printed {want}"))
+            .unwrap_or_else(|| panic!("the driver ended before {want}"));
+        if v.get(want).is_some() {
+            return v;
+        }
+    }
+}
+
+/// The web client's failover (real headless Chromium, `web/tests/run.mjs --scenario
+/// reconnect`): a browser logged in on node 0 (whose page it loaded) loses it to `kill -9`,
+/// logs in again on another node of its `login_ok.nodes` on its own, and is then reachable
+/// there: an invite from node 1 rings the tab, and the tab takes the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_whose_node_dies_logs_in_again_on_another_and_takes_calls() {
+    if !common::web::driver_ready("browser_failover") {
+        return;
+    }
+    let Some(mut net) = Network::start_with(&[("SUPERNODE_DEMO_PARTNER", "true")]).await else {
+        return;
+    };
+    // The caller must be the demo partner's too (calls stay within a partner).
+    let demo: Value = reqwest::Client::new()
+        .post(format!("{}/demo/login", net.nodes[0].base()))
+        .json(&serde_json::json!({ "name": "Caller" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let caller_token = demo["token"]
+        .as_str()
+        .expect("a demo credential")
+        .to_owned();
+    let base = net.nodes[0].base();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let driver = tokio::task::spawn_blocking(move || {
+        common::web::run_at(&base, "reconnect", &[], |v| {
+            let _ = tx.send(v.clone());
+        })
+    });
+    let who = next_line(&mut rx, "browser_account").await;
+    let browser = AccountId::parse(who["browser_account"].as_str().unwrap()).unwrap();
+    // kill -9 the node the page came from and logged in on.
+    net.nodes[0].child.kill().unwrap();
+    let again = next_line(&mut rx, "reconnected").await;
+    let node_ws = again["reconnected"].as_str().unwrap().to_owned();
+    assert!(
+        [1, 2]
+            .iter()
+            .any(|&i| node_ws == format!("ws://{}/v1/ws", net.nodes[i].addr)),
+        "reconnected to {node_ws}"
+    );
+    // The browser is reachable through the network: a call from node 1 rings it (once the
+    // directory has its new endpoint: until then the answer is `unavailable`).
+    let mut caller = net.login(1, &caller_token).await;
+    let end = Instant::now() + Duration::from_secs(30);
+    let call = loop {
+        match caller
+            .invite(browser.clone(), MediaKind::Audio, Duration::from_secs(30))
+            .await
+        {
+            Ok(call) => break call,
+            Err(CallError::Unavailable) if Instant::now() < end => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => net.fail(&format!("calling the reconnected browser: {e:?}")),
+        }
+    };
+    // Once the tab is in the call, the caller hangs up: the tab goes back to idle, and the
+    // driver ends.
+    next_line(&mut rx, "in_call").await;
+    caller.hangup(call.call_id).await.unwrap();
+    let (_, summary) = driver.await.unwrap();
+    assert!(
+        summary["facts"]["reconnect_ms"].as_f64().is_some(),
+        "{summary}"
+    );
+    eprintln!(
+        "browser failover: logged in again on {node_ws} {} ms after the node died",
+        summary["facts"]["reconnect_ms"]
+    );
 }

@@ -33,6 +33,11 @@
 //   many remote videos as there are others have framesDecoded growing, and packetsLost
 //   stays under 1 % for audio and each video. The browsers stay until the others left
 //   (the roster is down to the two of them), then leave.
+// * reconnect (a network of supernodes; `--base` is the node that will be killed): a browser
+//   logs in, prints `{"browser_account": id, "node": ws URL}`; the test kills that node. The
+//   page must log in again on another node of `login_ok.nodes` (state `reconnecting`, then
+//   `idle`), then ring when the test invites it through that node, take the call (its media
+//   connected), and go back to `idle` when the caller hangs up.
 
 import { chromium } from 'playwright-core';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -372,7 +377,43 @@ async function conference() {
   check('leaving ends the group call on both', true);
 }
 
-const scenarios = { conference, tabs, b2b, 'relay-b2b': relayB2b, 'edge-callee': edgeCallee, 'edge-caller': edgeCaller };
+async function reconnect() {
+  const a = await open(await browser(), '?name=Roamer');
+  const before = await a.evaluate(() => ({ node: window.supernode.sig.url, nodes: window.supernode.sig.nodes }));
+  check('login_ok lists the network\'s nodes', before.nodes.length >= 2, before);
+  console.log(JSON.stringify({ browser_account: await accountOf(a), node: before.node }));
+  // (`reconnecting` may last only milliseconds: wait for its outcome.)
+  await a.waitForFunction(() => window.supernode.reconnects >= 1 && window.supernode.state === 'idle', null, {
+    timeout: 60000,
+    polling: 20,
+  });
+  const after = await a.evaluate(() => ({
+    node: window.supernode.sig.url,
+    ms: window.supernode.regainedAt - window.supernode.lostAt,
+  }));
+  facts.reconnect_ms = after.ms;
+  check('logged in again on another node', after.node !== before.node, { before: before.node, after: after.node, ms: after.ms });
+  console.log(JSON.stringify({ reconnected: after.node }));
+  await waitState(a, ['ringing'], 60000);
+  check('an invite through the network rings the tab', true);
+  await a.click('#accept');
+  await waitState(a, ['in_call'], 30000);
+  check('the tab takes the call', true);
+  await a.screenshot({ path: join(opts.out, 'reconnected.png') });
+  console.log(JSON.stringify({ in_call: true }));
+  // The caller hangs up.
+  await waitState(a, ['idle'], 30000);
+}
+
+const scenarios = {
+  tabs,
+  b2b,
+  'relay-b2b': relayB2b,
+  'edge-callee': edgeCallee,
+  'edge-caller': edgeCaller,
+  reconnect,
+  conference,
+};
 let error = null;
 try {
   if (!scenarios[opts.scenario]) throw new Error(`unknown scenario ${opts.scenario}`);

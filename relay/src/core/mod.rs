@@ -105,6 +105,9 @@ pub struct CoreConfig {
     pub nack_cache_slots: usize,
     /// When a transport's cache starts keeping what is sent (default: from its first NACK).
     pub nack_cache_policy: NackCachePolicy,
+    /// Most lost packets per second the relay asks one transport's peer to resend on behalf
+    /// of receivers its cache could not serve (burst: half a second's worth); 0: no limit.
+    pub max_forwarded_nacks_per_sec: u32,
     /// Most subscribers one transport may have (fan-out bound).
     pub max_destinations: usize,
     /// Early media held for a leg that has not latched is replayed when it latches only if
@@ -129,6 +132,7 @@ impl Default for CoreConfig {
             nack_cache_bytes: 32 * 1024,
             nack_cache_slots: 256,
             nack_cache_policy: NackCachePolicy::default(),
+            max_forwarded_nacks_per_sec: 500,
             max_destinations: 64,
             early_media_max_age: transport::EARLY_MEDIA_MAX_AGE,
             wallclock_at_epoch: Duration::ZERO,
@@ -306,6 +310,14 @@ impl Core {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let mut t = Transport::new(id, generation, &spec, srtp, cache, now, first_report);
+        t.nack_forward = rate::RateLimiter::new(
+            rate::RateCap {
+                packets_per_sec: self.config.max_forwarded_nacks_per_sec,
+                bytes_per_sec: 0,
+                burst_ms: 500,
+            },
+            now,
+        );
         let is_processor = processor.is_some();
         if is_processor {
             t.processor = processor;

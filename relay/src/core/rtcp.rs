@@ -137,7 +137,7 @@ impl Core {
                         }
                     }
                     if n > 0 {
-                        self.forward_nack(li, nack.media_ssrc, &missed[..n], tx);
+                        self.forward_nack(now, li, nack.media_ssrc, &missed[..n], tx);
                     }
                 }
                 RtcpPacket::Pli(p) => self.on_keyframe_request(now, li, &[p.media_ssrc], tx),
@@ -231,7 +231,7 @@ impl Core {
     /// `li` numbers them) that no cache here held: mapped back through the send stream's
     /// rewrite to the source stream's SSRC and sequence numbers, one NACK toward the source
     /// transport. Nothing when `media` is no send stream of `li` or it has no source.
-    fn forward_nack(&mut self, li: u32, media: Ssrc, lost: &[u16], tx: &mut TxBatch) {
+    fn forward_nack(&mut self, now: Instant, li: u32, media: Ssrc, lost: &[u16], tx: &mut TxBatch) {
         let t = self.t(li);
         let Some(s) = t.send_by_ssrc(media).and_then(|i| t.send[i].as_ref()) else {
             return;
@@ -240,22 +240,33 @@ impl Core {
             return;
         };
         let mut seqs = [0u16; MAX_FORWARDED_NACKS];
+        let asked = lost.len().min(MAX_FORWARDED_NACKS);
         for (o, &l) in seqs.iter_mut().zip(lost) {
             *o = s.rewrite.unmap_seq(l);
-        }
-        let seqs = &seqs[..lost.len().min(MAX_FORWARDED_NACKS)];
-        let mut pairs = [NackPair { pid: 0, blp: 0 }; MAX_FORWARDED_NACKS];
-        let Some(n) = Nack::pack(seqs.iter().copied(), &mut pairs) else {
-            return;
-        };
-        if n == 0 {
-            return;
         }
         let Some(Some(st)) = self.transports.get_mut(src.transport as usize) else {
             return;
         };
         if st.processor.is_some() || st.recv_index(src.ssrc).is_none() {
             return; // a mixer's output is made here, not resent
+        }
+        // The source's budget of resend requests: a receiver's NACK flood stops here.
+        let mut kept = 0;
+        for k in 0..asked {
+            if st.nack_forward.admit(now, 0) {
+                seqs[kept] = seqs[k];
+                kept += 1;
+            } else {
+                st.counters.nacks_out_limited += 1;
+            }
+        }
+        let seqs = &seqs[..kept];
+        let mut pairs = [NackPair { pid: 0, blp: 0 }; MAX_FORWARDED_NACKS];
+        let Some(n) = Nack::pack(seqs.iter().copied(), &mut pairs) else {
+            return;
+        };
+        if n == 0 {
+            return;
         }
         let nack = Nack {
             sender_ssrc: st.report_ssrc,

@@ -89,6 +89,10 @@ pub struct LegCounters {
     /// Lost packets the relay asked this leg's peer to resend (NACKs of receivers that
     /// missed the relay's cache, mapped to this leg's stream and forwarded toward it).
     pub nacks_out: u64,
+    /// Lost packets not asked for because this leg's peer was already asked for
+    /// [`crate::core::CoreConfig::max_forwarded_nacks_per_sec`] (a receiver's NACK flood
+    /// stops at the relay, not at the sender).
+    pub nacks_out_limited: u64,
     /// PLI/FIR requests received from this leg's peer.
     pub keyframe_requests_in: u64,
     /// PLI/FIR requests forwarded to this leg's peer (after coalescing).

@@ -227,6 +227,8 @@ pub struct Transport {
     pub counters: LegCounters,
     /// Rate cap.
     pub rate: RateLimiter,
+    /// Lost packets the relay may ask this transport's peer to resend (forwarded NACKs).
+    pub nack_forward: RateLimiter,
     /// Retransmission cache of what was sent toward this transport (all its send streams).
     pub cache: NackCache,
     /// Early media held until the transport latches.
@@ -288,6 +290,8 @@ impl Transport {
             processor: None,
             counters: LegCounters::default(),
             rate: RateLimiter::new(spec.rate_cap, now),
+            // Set by the core from its configuration (unlimited until then).
+            nack_forward: RateLimiter::new(RateCap::default(), now),
             cache,
             early: EarlyRing::default(),
             last_rx: now,

@@ -54,7 +54,7 @@ use supernode_relay::core::{
     TxBatch,
 };
 
-pub use supernode_relay::core::{CoreError, NackCachePolicy, StreamKind};
+pub use supernode_relay::core::{CoreError, StreamKind};
 
 pub use supernode_relay::core::{BrowserCounters, BrowserSpec, DtlsIdentity, Fingerprint};
 
@@ -592,6 +592,8 @@ pub struct LegView {
     pub nack_misses: u64,
     /// Lost packets asked of this leg's peer (NACKs forwarded toward the source).
     pub nacks_out: u64,
+    /// Lost packets not asked of the peer: over its budget of forwarded NACKs.
+    pub nacks_out_limited: u64,
     /// Keyframe requests from the peer.
     pub keyframe_requests_in: u64,
     /// Keyframe requests sent to the peer.
@@ -627,6 +629,7 @@ impl LegView {
             nack_retransmits: c.nack_retransmits,
             nack_misses: c.nack_misses,
             nacks_out: c.nacks_out,
+            nacks_out_limited: c.nacks_out_limited,
             keyframe_requests_in: c.keyframe_requests_in,
             keyframe_requests_out: c.keyframe_requests_out,
             keyframe_requests_coalesced: c.keyframe_requests_coalesced,
@@ -671,7 +674,7 @@ pub enum HarnessEvent {
         /// Its session.
         session: SessionId,
         /// Its statistics when freed.
-        stats: LegView,
+        stats: Box<LegView>,
     },
 }
 
@@ -1239,7 +1242,7 @@ impl Harness {
                     self.events.push(HarnessEvent::Freed {
                         leg,
                         session,
-                        stats: LegView::from_stats(&stats),
+                        stats: Box::new(LegView::from_stats(&stats)),
                     });
                 }
                 other => panic!("an event the harness does not know: {other:?}"),

@@ -8,6 +8,8 @@
 //! `cargo test -p supernode` works alone too.
 #![allow(dead_code)]
 
+pub mod web;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
