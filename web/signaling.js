@@ -9,7 +9,9 @@
 // node dies (docs/protocol.md, "Failover"): after a `close` that was not ours, `await
 // reconnect()` logs in again with the same credential on those nodes (the one just lost
 // last), with jittered exponential back-off between rounds, and resolves with the new
-// `login_ok` (the same `Signaling` object then carries the new socket's messages).
+// `login_ok` (the same `Signaling` object then carries the new socket's messages). A
+// `migrate` message (the node is being drained) closes the socket the same way, so the
+// page moves to the nodes it names.
 
 export const PROTOCOL_VERSION = 2;
 
@@ -52,6 +54,12 @@ export class Signaling extends EventTarget {
         }
         this.dispatchEvent(new CustomEvent(msg.type, { detail: msg }));
         this.dispatchEvent(new CustomEvent('message', { detail: msg }));
+        if (msg.type === 'migrate') {
+          // The node is drained (`supernode drain --migrate`; it tells a browser only when
+          // it is in no call): go to the nodes it names, as after losing it.
+          if (Array.isArray(msg.nodes) && msg.nodes.length) this.nodes = msg.nodes;
+          ws.close(4000, 'migrate');
+        }
       };
       ws.onclose = (ev) => {
         if (!settled) {

@@ -99,15 +99,17 @@ pub enum NodeMsg {
         /// Why.
         reason: EndReason,
     },
-    /// Failover: `endpoint` of the call's callee account, on the sending node, takes the
-    /// call back after the node it answered on died. The anchor (the receiver) checks that
-    /// the call waits for a resume of that account, makes the sender the callee's node and
-    /// sends it `trunk_setup` again (the same trunk end, which moves to the first packet
-    /// that authenticates from the new node). Refused `unknown_call` otherwise.
+    /// Failover: `endpoint` of one of the call's accounts, on the sending node, takes the
+    /// call back after the node it was on died. The receiver holds the other end of the
+    /// call: the anchor when the callee resumes (it makes the sender the callee's node), the
+    /// callee's node when the caller resumes (the call is re-anchored there: the anchor
+    /// died). Either re-keys its trunk end and sends the sender `trunk_setup` (the same
+    /// trunk end, which moves to the first packet that authenticates under the new keys).
+    /// Refused `unknown_call` otherwise. (The field keeps its wire name `callee`.)
     Resume {
         /// The call.
         call: CallId,
-        /// The account resuming (must be the call's callee).
+        /// The account resuming (the callee's, or the caller's when the anchor died).
         callee: AccountId,
         /// Its endpoint on the sending node.
         endpoint: EndpointId,

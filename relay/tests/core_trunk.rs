@@ -231,6 +231,66 @@ fn a_rekeyed_trunk_end_serves_a_fresh_far_end_past_the_first_wrap() {
     );
 }
 
+/// Re-anchoring on the node that did not make the trunk: its end is aimed at the anchor
+/// (fixed). The anchor dies and the caller resumes on a third node; this node re-keys its
+/// end, which then keeps its old aim until a packet that authenticates under the new keys
+/// comes from the third node, and moves there. A stranger (or the dead anchor's keys) cannot
+/// move it.
+#[test]
+fn a_fixed_trunk_end_rekeyed_moves_to_the_new_keys_holder_only() {
+    let mut h = Harness::new(no_reports());
+    let (k1, mut old) = srtp_pair(PROFILE, 3);
+    let (dead, bob, third, stranger) = (h.peer(), h.peer(), h.peer(), h.peer());
+    let legs = h.session_with([
+        LegOpts::latching().clock_rate(90_000),
+        LegOpts::fixed(dead.addr).srtp(k1).clock_rates(&VIDEO),
+    ]);
+    let (lb, lt) = (legs[0], legs[1]);
+    h.connect_both(lb, lt);
+    // Before: the fixed end takes the anchor's media, and a stranger's packet under valid
+    // keys cannot move it.
+    h.send(dead, lt, &old.protect_rtp(&rtp(0xA, 1, 0, b"from-anchor")));
+    assert!(h.take_rtp(bob).is_empty(), "bob has not latched yet");
+    h.send_rtp(bob, lb, 0xB0B, 1, 0, b"bob");
+    h.send(stranger, lt, &old.protect_rtp(&rtp(0xA, 2, 960, b"stolen")));
+    assert_eq!(h.stats(lt).peer, Some(dead.addr));
+    assert_eq!(h.stats(lt).drops(DropReason::Stranger), 1);
+    let _ = h.take(dead);
+    let _ = h.take(bob);
+
+    // The anchor died; the call is re-anchored here: fresh keys.
+    let (k2, mut new) = srtp_pair(PROFILE, 4);
+    h.set_srtp(lt, Some(k2));
+    // Until the third node is heard, bob's media still goes to the old aim.
+    h.send_rtp(bob, lb, 0xB0B, 2, 960, b"bob");
+    assert_eq!(h.take(dead).iter().filter(|d| d.is_rtp()).count(), 1);
+    // The dead anchor's keys (from anywhere) move nothing.
+    h.send(stranger, lt, &old.protect_rtp(&rtp(0xA, 3, 1920, b"stale")));
+    h.send(dead, lt, &old.protect_rtp(&rtp(0xA, 4, 2880, b"stale")));
+    assert_eq!(h.stats(lt).peer, Some(dead.addr));
+    assert!(h.take_rtp(bob).is_empty(), "nothing stale reaches bob");
+    // The third node's first packet under the new keys moves the end there.
+    h.send(third, lt, &new.protect_rtp(&rtp(0xC, 1, 0, b"resumed")));
+    assert_eq!(
+        h.stats(lt).peer,
+        Some(third.addr),
+        "moved to the third node"
+    );
+    assert!(
+        h.take_rtp(bob).iter().any(|p| p.payload == b"resumed"),
+        "the caller's media reaches bob again"
+    );
+    h.send_rtp(bob, lb, 0xB0B, 3, 1920, b"bob");
+    let to_third: Vec<Datagram> = h.take(third).into_iter().filter(|d| d.is_rtp()).collect();
+    assert_eq!(to_third.len(), 1);
+    let (_, mut third_rx) = srtp_pair(PROFILE, 4);
+    let p = third_rx
+        .unprotect_rtp(&to_third[0].data)
+        .expect("protected under the new keys");
+    assert_eq!(fields(&p).3, b"bob");
+    assert!(h.take(dead).is_empty(), "nothing goes to the dead anchor");
+}
+
 /// Two relays (two cores) joined by a trunk: A (alice's leg `la`, trunk end `ta`, latching)
 /// and B (trunk end `tb` aimed at A's, bob's leg `lb`). In each harness a peer stands for
 /// the other relay's trunk end: `pb` in A, `pa` in B.

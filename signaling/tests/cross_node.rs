@@ -737,3 +737,207 @@ fn a_callee_whose_anchor_died_is_told_the_call_ended_after_the_grace() {
     )));
     assert_eq!(net.cores[1].call_count(), 0);
 }
+
+#[test]
+fn a_caller_whose_anchor_died_resumes_and_the_call_is_reanchored_on_the_callees_node() {
+    let mut net = Net::new(3);
+    let (_a, alice, bob, partner, call) = trunked_call(&mut net);
+    let b = net.cores[1].answerer(&call).unwrap();
+    assert_eq!(
+        net.trunks[1],
+        (1, Some("127.0.0.1:5000".to_owned())),
+        "node 1's end aimed at the anchor's"
+    );
+    // kill -9 the anchor (node 0).
+    net.dead[0] = true;
+    let now = net.now;
+    net.cores[1].node_down(now, "node-0");
+    net.pump();
+    assert!(net.told(&b).is_empty(), "the callee is told nothing");
+    // Another account of the partner cannot take the call over.
+    let carol = net.cores[2].attach(AccountId::random(), partner.clone());
+    net.pump();
+    net.cores[2]
+        .resume(now, &carol, &call, bob.clone())
+        .unwrap();
+    net.pump();
+    assert!(net.told(&carol).iter().any(|m| matches!(
+        m,
+        ServerMsg::Error {
+            code: ErrorCode::UnknownCall,
+            ..
+        }
+    )));
+    assert!(net.rekeys.is_empty());
+    // A resume on the callee's own node is refused (it holds the call's other end).
+    let a1 = net.cores[1].attach(alice.clone(), partner.clone());
+    net.pump();
+    net.inbox.clear();
+    assert!(net.cores[1].resume(now, &a1, &call, bob.clone()).is_err());
+    // Alice logs in on node 2 and resumes with Bob as the peer: node 1 re-keys its trunk
+    // end and aims node 2 at it; Alice gets a new leg on node 2; Bob's leg is unchanged.
+    let a2 = net.cores[2].attach(alice.clone(), partner);
+    net.pump();
+    net.inbox.clear();
+    net.cores[2].resume(now, &a2, &call, bob).unwrap();
+    net.pump();
+    assert_eq!(
+        net.rekeys,
+        vec![1],
+        "the callee's node re-keyed its end once"
+    );
+    assert_eq!(
+        net.trunks.last().unwrap(),
+        &(2, Some("127.0.0.2:5000".to_owned())),
+        "node 2's trunk end is aimed at node 1's"
+    );
+    let told = net.told(&a2);
+    assert!(
+        told.iter().any(|m| matches!(
+            m,
+            ServerMsg::Media { call_id, leg } if *call_id == call && leg.address == "127.0.0.3:4000"
+        )),
+        "{told:?}"
+    );
+    assert!(net.told(&b).is_empty(), "bob's leg does not change");
+    let resumed = net.trunk_keys.last().unwrap();
+    assert_eq!(resumed.0, 2);
+    assert_ne!(resumed.1.inbound, net.trunk_keys[0].1.inbound, "fresh keys");
+    // No grace left on node 1: the call is whole again.
+    assert_eq!(net.cores[1].poll_timeout(), None);
+    // The dead anchor's `end`, were it to come late, is ignored (the call left it).
+    // Bob hangs up: Alice on node 2 hears it, and both nodes release everything.
+    net.cores[1].hangup(&b, &call).unwrap();
+    net.pump();
+    assert!(net.told(&a2).iter().any(|m| matches!(
+        m,
+        ServerMsg::CallEnded {
+            reason: EndReason::Hangup,
+            ..
+        }
+    )));
+    assert_eq!(net.cores[1].call_count(), 0);
+    assert_eq!(net.cores[2].call_count(), 0);
+    assert!(net.cores[1].unreleased_sessions().is_empty());
+    assert!(net.cores[2].unreleased_sessions().is_empty());
+}
+
+#[test]
+fn an_end_from_a_node_the_call_left_is_ignored() {
+    let mut net = Net::new(3);
+    let (_a, _alice, _bob, _partner, call) = trunked_call(&mut net);
+    // Node 2 takes no part in the call: its `end` changes nothing.
+    let now = net.now;
+    let r = net.cores[1].handle_node_msg(
+        now,
+        "node-2",
+        supernode_proto::network::NodeMsg::End {
+            call: call.clone(),
+            reason: EndReason::Hangup,
+        },
+    );
+    assert_eq!(r, supernode_proto::network::NodeReply::Ok);
+    assert_eq!(net.cores[1].call_count(), 1);
+    // The anchor's does.
+    net.cores[1].handle_node_msg(
+        now,
+        "node-0",
+        supernode_proto::network::NodeMsg::End {
+            call,
+            reason: EndReason::Hangup,
+        },
+    );
+    assert_eq!(net.cores[1].call_count(), 0);
+}
+
+#[test]
+fn drain_migrate_tells_the_movable_endpoints_and_keeps_their_calls_for_the_resume() {
+    let mut net = Net::new(3);
+    let (a, alice, bob, partner, call) = trunked_call(&mut net);
+    // On node 0 also: an idle endpoint, and a call with both ends on node 0.
+    let idle = net.cores[0].attach(AccountId::random(), partner.clone());
+    let (carol, dave) = (AccountId::random(), AccountId::random());
+    let c = net.cores[0].attach(carol, partner.clone());
+    let d = net.cores[0].attach(dave.clone(), partner.clone());
+    net.pump();
+    let now = net.now;
+    net.cores[0]
+        .invite(now, &c, dave, MediaKind::Audio, None, None)
+        .unwrap();
+    net.pump();
+    let local = ringing_call(&net.told(&d));
+    net.cores[0].accept(now, &d, &local, None).unwrap();
+    net.pump();
+    net.inbox.clear();
+    let nodes = vec!["ws://n1/v1/ws".to_owned(), "ws://n2/v1/ws".to_owned()];
+    let told = net.cores[0].migrate(now, nodes.clone());
+    net.pump();
+    assert_eq!(told, 2, "alice (trunked call) and the idle endpoint");
+    for ep in [&a, &idle] {
+        assert!(
+            net.told(ep)
+                .iter()
+                .any(|m| matches!(m, ServerMsg::Migrate { nodes: n } if *n == nodes)),
+            "{ep:?} told to move"
+        );
+    }
+    assert!(net.told(&c).is_empty() && net.told(&d).is_empty());
+    // Alice's socket closes: her call is not ended (Bob hears nothing), it waits for her
+    // resume elsewhere.
+    net.cores[0].detach(&a);
+    net.pump();
+    assert_eq!(net.cores[0].call_count(), 2);
+    let b = net.cores[1].answerer(&call).unwrap();
+    assert!(net.told(&b).is_empty(), "bob hears nothing");
+    // She resumes on node 2: node 1 re-anchors the call and tells node 0 `end`; node 0
+    // releases its side quietly.
+    let a2 = net.cores[2].attach(alice, partner);
+    net.pump();
+    net.cores[2].resume(now, &a2, &call, bob).unwrap();
+    net.pump();
+    assert!(
+        net.told(&a2)
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Media { .. }))
+    );
+    assert_eq!(net.cores[0].call_count(), 1, "only the local call is left");
+    assert!(net.told(&b).is_empty(), "bob's call goes on");
+    // The local call ends: its endpoints are told to move now.
+    net.cores[0].hangup(&c, &local).unwrap();
+    net.pump();
+    for ep in [&c, &d] {
+        assert!(
+            net.told(ep)
+                .iter()
+                .any(|m| matches!(m, ServerMsg::Migrate { .. })),
+            "{ep:?} told to move once its call ended"
+        );
+    }
+    assert_eq!(net.cores[0].call_count(), 0);
+    assert!(net.cores[0].unreleased_sessions().is_empty());
+}
+
+#[test]
+fn a_moved_endpoint_that_never_resumes_ends_its_call_everywhere_after_the_grace() {
+    let mut net = Net::new(2);
+    let (a, _alice, _bob, _partner, call) = trunked_call(&mut net);
+    let b = net.cores[1].answerer(&call).unwrap();
+    let now = net.now;
+    net.cores[0].migrate(now, vec!["ws://n1/v1/ws".to_owned()]);
+    net.cores[0].detach(&a);
+    net.pump();
+    assert_eq!(net.cores[0].call_count(), 1);
+    let grace = CallConfig::default().failover_grace;
+    net.cores[0].handle_timeout(now + grace);
+    net.pump();
+    assert_eq!(net.cores[0].call_count(), 0);
+    // The far node is alive and is told.
+    assert!(net.told(&b).iter().any(|m| matches!(
+        m,
+        ServerMsg::CallEnded {
+            reason: EndReason::PeerDisconnected,
+            ..
+        }
+    )));
+    assert_eq!(net.cores[1].call_count(), 0);
+}

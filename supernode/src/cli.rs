@@ -27,6 +27,18 @@ pub enum Command {
     Admin(AdminArgs),
     /// A 10-second audio+video call between two edge clients through a fresh supernode.
     Demo(DemoArgs),
+    /// Drain the supernode running with this config/data directory (SIGTERM to it); with
+    /// `--migrate`, also move its endpoints and their calls to other nodes (SIGUSR1).
+    Drain(DrainArgs),
+}
+
+/// `supernode drain`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// Move the endpoints to other nodes of the network the failover way (they log in
+    /// again elsewhere and resume their calls there).
+    #[arg(long)]
+    pub migrate: bool,
 }
 
 /// Where the configuration comes from (read by `run` and `admin`; `demo` makes its own).

@@ -12,6 +12,9 @@
 //!   one JSON object.
 //! * `supernode demo`: a 10-second audio+video call between two `edge` processes through a
 //!   fresh supernode on loopback ([`demo`]).
+//! * `supernode drain [--migrate] [--config FILE] [--data-dir DIR]`: drains the supernode
+//!   running with that data directory (SIGTERM through its pid file); `--migrate` also moves
+//!   its endpoints and their calls to other nodes (SIGUSR1; [`signals`]).
 //!
 //! Configuration: a TOML file in which every key has a working default ([`config`]), then
 //! `SUPERNODE_*` environment variables, then flags. The composition lives in small files:
@@ -41,6 +44,7 @@ mod relay_books;
 mod relay_host;
 mod relay_rest;
 mod serve;
+mod signals;
 mod tls;
 mod web_client;
 mod whip;
@@ -55,7 +59,14 @@ fn main() -> ExitCode {
         cli::Command::Demo(args) => report(demo::run(args)),
         cli::Command::Run(args) => report(serve::run(&cli.common, args)),
         cli::Command::Admin(args) => report(admin::run(&cli.common, args)),
+        cli::Command::Drain(args) => report(drain(&cli.common, &args)),
     }
+}
+
+/// `supernode drain [--migrate]`: signals the supernode of this config's data directory.
+fn drain(common: &cli::Common, args: &cli::DrainArgs) -> anyhow::Result<()> {
+    let cfg = config::Config::load(common, None)?;
+    signals::send(&cfg.data_dir, args.migrate)
 }
 
 fn report(r: anyhow::Result<()>) -> ExitCode {

@@ -22,6 +22,7 @@ use utoipa::OpenApi as _;
 use crate::cli::{Common, RunArgs};
 use crate::config::Config;
 use crate::relay_host::{HostRelay, RelayExecutor};
+use crate::signals::{Signals, Stop};
 
 /// Runs the server.
 pub fn run(common: &Common, args: RunArgs) -> anyhow::Result<()> {
@@ -135,6 +136,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
 
     let mut signals = Signals::register();
+    let _pid = crate::signals::PidFile::write(&cfg.data_dir)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "supernode: listening on {http}://{bound}")?;
     writeln!(out, "supernode: web client at {http}://{bound}/")?;
@@ -214,11 +216,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         },
     ));
 
-    signals.recv().await;
+    let stop = signals.recv().await;
     relay.set_draining(true);
     if let Some(net) = &network {
         // Out of placement at once; the next heartbeat says so.
         net.set_draining(true);
+    }
+    if stop == Stop::Migrate {
+        migrate(&signaling, network.as_ref());
     }
     let drain = Duration::from_secs(cfg.drain_seconds);
     let calls = signaling.call_count();
@@ -232,7 +237,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     tokio::select! {
         _ = drained => {},
-        _ = signals.recv() => tracing::warn!("second signal: drain cut short"),
+        _ = signals.recv_stop() => tracing::warn!("second signal: drain cut short"),
     }
     let left = signaling.call_count();
     if left > 0 {
@@ -255,6 +260,34 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `drain --migrate` (SIGUSR1): tells this node's endpoints to move to the other live nodes
+/// of its region (placement order, this node left out).
+fn migrate(signaling: &Signaling, network: Option<&Arc<supernode_network::Network>>) {
+    let nodes: Vec<String> = match network {
+        Some(net) => {
+            use supernode_signaling::Placement as _;
+            let own = net.config().ws_url.clone();
+            supernode_network::NetworkPlacement(net.clone())
+                .ws_urls()
+                .into_iter()
+                .filter(|u| *u != own)
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    if nodes.is_empty() {
+        tracing::warn!("drain --migrate: no other node to move the endpoints to; draining only");
+        println!("supernode: no other node to migrate to; draining only");
+        return;
+    }
+    let told = signaling.hub().migrate(nodes.clone());
+    println!(
+        "supernode: migrating: {told} endpoints told to move to {}",
+        nodes.join(", ")
+    );
+    tracing::info!(told, nodes = ?nodes, "drain --migrate");
+}
+
 /// Warns when the process may open fewer descriptors than `max_connections` needs (each
 /// connection is one; the relay and the database take some more).
 fn warn_if_descriptors_short(max_connections: usize) {
@@ -274,53 +307,5 @@ fn warn_if_descriptors_short(max_connections: usize) {
             max_connections,
             "the open-file limit is below max_connections + 256: past it, new connections wait in the kernel's backlog; raise `ulimit -n` or lower max_connections"
         );
-    }
-}
-
-/// SIGINT and SIGTERM, registered before the server says it listens: a signal sent right
-/// after that line drains like any other instead of meeting the default action (exit at
-/// once, status "killed").
-struct Signals {
-    #[cfg(unix)]
-    int: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn register() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Self {
-                int: signal(SignalKind::interrupt()).ok(),
-                term: signal(SignalKind::terminate()).ok(),
-            }
-        }
-        #[cfg(not(unix))]
-        Self {}
-    }
-
-    /// The next SIGINT or SIGTERM.
-    async fn recv(&mut self) {
-        #[cfg(unix)]
-        {
-            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
-                match s {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            }
-            tokio::select! {
-                _ = next(&mut self.int) => {},
-                _ = next(&mut self.term) => {},
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
     }
 }

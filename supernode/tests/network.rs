@@ -938,17 +938,28 @@ impl Pump {
     }
 }
 
+/// Which node of a trunked call `failover_once` kills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Victim {
+    /// The callee's node: the callee resumes elsewhere, the anchor re-trunks to it.
+    Callee,
+    /// The anchor (the caller's node): the caller resumes elsewhere, and the call is
+    /// re-anchored on the callee's node.
+    Anchor,
+}
+
 /// One failover: Alice on node `anchor` calls Bob on node `callee` (trunked, media both
-/// ways); `kill -9` Bob's node; Bob's client reconnects along the node list of its login,
-/// resumes the call, and media flows again both ways. Returns the two media gaps (Alice
-/// hearing Bob, Bob hearing Alice) and the node Bob resumed on.
+/// ways); `kill -9` the node of `victim`; that endpoint's client reconnects along the node
+/// list of its login, resumes the call, and media flows again both ways. Returns the two
+/// media gaps (Alice hearing Bob, Bob hearing Alice) and the node the endpoint resumed on.
 async fn failover_once(
     net: &mut Network,
     anchor: usize,
     callee: usize,
+    victim: Victim,
 ) -> (Duration, Duration, String) {
     use supernode_edge::failover::{Reconnect, resume_call};
-    let (_alice, alice_token) = net.account().await;
+    let (alice, alice_token) = net.account().await;
     let (bob, bob_token) = net.account().await;
     let mut b = net.login(callee, &bob_token).await;
     assert_eq!(
@@ -980,36 +991,53 @@ async fn failover_once(
     pump_a.wait_flowing(t0, 50, "alice hearing bob").await;
     pump_b.wait_flowing(t0, 50, "bob hearing alice").await;
 
-    // kill -9 Bob's node.
-    let killed_url = b.url.clone();
-    let nodes = b.nodes.clone();
+    // kill -9 the victim's node; its client notices (its WebSocket closes), the other
+    // endpoint stays where it is.
+    let (mut gone, stays, node, token, call, peer, old_leg) = match victim {
+        Victim::Callee => (
+            b,
+            a,
+            callee,
+            &bob_token,
+            &call_b,
+            alice.clone(),
+            &call_b.leg,
+        ),
+        Victim::Anchor => (
+            a,
+            b,
+            anchor,
+            &alice_token,
+            &call_a,
+            bob.clone(),
+            &call_a.leg,
+        ),
+    };
+    let killed_url = gone.url.clone();
+    let nodes = gone.nodes.clone();
+    let stays_url = stays.url.clone();
     let killed = Instant::now();
-    net.nodes[callee].child.kill().unwrap();
-    let _ = net.nodes[callee].child.wait();
-    // Bob's client notices: its WebSocket closes.
-    let mut b = b;
+    net.nodes[node].child.kill().unwrap();
+    let _ = net.nodes[node].child.wait();
     let end = tokio::time::Instant::now() + Duration::from_secs(10);
     let noticed = loop {
-        match b.next(end).await {
+        match gone.next(end).await {
             Err(_) => break Instant::now(),
             Ok(None) => panic!("the WebSocket to a killed node stayed open"),
             Ok(Some(_)) => {}
         }
     };
     let plan = Reconnect::new(&nodes, &killed_url, Duration::from_millis(100), 0x5eed);
-    let (b2, leg) = resume_call(
-        plan,
-        &bob_token,
-        &call_b.call_id,
-        &call_b.peer.clone().unwrap(),
-        Duration::from_secs(15),
-    )
-    .await
-    .expect("the call resumes on another node");
+    let (back, leg) = resume_call(plan, token, &call.call_id, &peer, Duration::from_secs(15))
+        .await
+        .expect("the call resumes on another node");
     let resumed = Instant::now();
-    assert_ne!(b2.url, killed_url);
-    assert_ne!(leg.address, call_b.leg.address);
-    pump_b.leg.send(Some(leg)).unwrap();
+    assert_ne!(back.url, killed_url);
+    assert_ne!(leg.address, old_leg.address);
+    match victim {
+        Victim::Callee => pump_b.leg.send(Some(leg)).unwrap(),
+        Victim::Anchor => pump_a.leg.send(Some(leg)).unwrap(),
+    }
     pump_a
         .wait_flowing(resumed, 50, "alice hearing bob after the failover")
         .await;
@@ -1018,18 +1046,22 @@ async fn failover_once(
         .await;
     let (gap_a, gap_b) = (pump_a.gap(killed), pump_b.gap(killed));
     eprintln!(
-        "failover: WebSocket closed after {:?}, resumed on {} after {:?}; media gap alice←bob {:?}, bob←alice {:?}",
+        "failover ({victim:?} killed): WebSocket closed after {:?}, resumed on {} after {:?} (the other end on {stays_url}); media gap alice←bob {:?}, bob←alice {:?}",
         noticed - killed,
-        b2.url,
+        back.url,
         resumed - killed,
         gap_a,
         gap_b
     );
-    // The call is whole: a hang-up reaches the resumed endpoint.
-    let mut b2 = b2;
-    a.hangup(call_a.call_id.clone()).await.unwrap();
+    // The call is whole: a hang-up by the endpoint that stayed reaches the resumed one.
+    let (mut stays, mut back) = (stays, back);
+    let (stays_call, back_call) = match victim {
+        Victim::Callee => (&call_a, &call_b),
+        Victim::Anchor => (&call_b, &call_a),
+    };
+    stays.hangup(stays_call.call_id.clone()).await.unwrap();
     let end = tokio::time::Instant::now() + Duration::from_secs(10);
-    match b2.wait_end(call_b.call_id.clone(), end).await.unwrap() {
+    match back.wait_end(back_call.call_id.clone(), end).await.unwrap() {
         supernode_edge::signaling::CallEnd::Remote(r) => {
             assert_eq!(r, supernode_proto::protocol::EndReason::Hangup)
         }
@@ -1037,7 +1069,7 @@ async fn failover_once(
     }
     pump_a.task.abort();
     pump_b.task.abort();
-    (gap_a, gap_b, b2.url.clone())
+    (gap_a, gap_b, back.url.clone())
 }
 
 /// The must-show: `kill -9` the node that carries the callee → media flows again
@@ -1047,7 +1079,7 @@ async fn kill_9_the_callees_node_and_the_call_resumes_on_another() {
     let Some(mut net) = Network::start().await else {
         return;
     };
-    let (gap_a, gap_b, resumed_on) = failover_once(&mut net, 0, 1).await;
+    let (gap_a, gap_b, resumed_on) = failover_once(&mut net, 0, 1, Victim::Callee).await;
     assert_ne!(resumed_on, format!("ws://{}/v1/ws", net.nodes[1].addr));
     for gap in [gap_a, gap_b] {
         assert!(gap < Duration::from_secs(5), "media gap {gap:?}");
@@ -1069,9 +1101,161 @@ async fn kill_9_the_callees_node_and_the_call_resumes_on_another() {
     );
 }
 
+/// `kill -9` the *anchor* (the caller's node) → the caller resumes on a third node, the
+/// call is re-anchored on the callee's node (its trunk end re-keyed and moved to the third
+/// node), and media flows again within 5 s each way; the callee's leg is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_the_anchor_and_the_call_is_reanchored_on_the_callees_node() {
+    let Some(mut net) = Network::start().await else {
+        return;
+    };
+    let (gap_a, gap_b, resumed_on) = failover_once(&mut net, 0, 1, Victim::Anchor).await;
+    assert_eq!(
+        resumed_on,
+        format!("ws://{}/v1/ws", net.nodes[2].addr),
+        "the caller resumes on the third node (the callee's node holds the call already)"
+    );
+    for gap in [gap_a, gap_b] {
+        assert!(gap < Duration::from_secs(5), "media gap {gap:?}");
+    }
+}
+
+/// `supernode drain --migrate` on the anchor of a running trunked call: the node leaves
+/// placement, tells its endpoints `migrate` (the nodes to go to, itself left out); the
+/// caller's client moves to another node and resumes there, the call is re-anchored on the
+/// callee's node and media flows again both ways; an idle endpoint is told too; the drained
+/// node, its last call gone, stops by itself before `drain_seconds` with no call cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_migrate_moves_the_endpoints_and_their_calls_to_other_nodes() {
+    use supernode_edge::failover::{Reconnect, resume_call};
+    let Some(mut net) = Network::start().await else {
+        return;
+    };
+    let (_alice, alice_token) = net.account().await;
+    let (bob, bob_token) = net.account().await;
+    let (_carol, carol_token) = net.account().await;
+    let mut b = net.login(1, &bob_token).await;
+    let mut a = net.login(0, &alice_token).await;
+    let mut c = net.login(0, &carol_token).await;
+    net.wait(&net.nodes[0], "bob visible on the anchor", |v| {
+        v["directory_records"].as_u64().unwrap_or(0) >= 3
+    })
+    .await;
+    let answer = tokio::spawn(async move {
+        let r = b.answer(|_, _| true, Duration::from_secs(15)).await;
+        (b, r)
+    });
+    let call_a = a
+        .invite(bob.clone(), MediaKind::Audio, Duration::from_secs(15))
+        .await
+        .unwrap();
+    let (mut b, call_b) = answer.await.unwrap();
+    let call_b = call_b.unwrap();
+    let pump_a = Pump::start(0x0a11ce);
+    let pump_b = Pump::start(0x0b0b);
+    pump_a.leg.send(Some(call_a.leg.clone())).unwrap();
+    pump_b.leg.send(Some(call_b.leg.clone())).unwrap();
+    let t0 = Instant::now();
+    pump_a.wait_flowing(t0, 50, "alice hearing bob").await;
+    pump_b.wait_flowing(t0, 50, "bob hearing alice").await;
+
+    let drained_url = a.url.clone();
+    let out = Command::new(BIN)
+        .args(["drain", "--migrate", "--data-dir"])
+        .arg(&net.nodes[0].dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "supernode drain --migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let asked = Instant::now();
+    // Both endpoints on the drained node are told where to go.
+    let mut told = Vec::new();
+    for client in [&mut a, &mut c] {
+        let end = tokio::time::Instant::now() + Duration::from_secs(10);
+        let nodes = loop {
+            match client.next(end).await.unwrap() {
+                Some(ServerMsg::Migrate { nodes }) => break nodes,
+                Some(_) => {}
+                None => panic!("no migrate within 10 s"),
+            }
+        };
+        assert!(
+            !nodes.is_empty() && !nodes.contains(&drained_url),
+            "{nodes:?}"
+        );
+        told.push(nodes);
+    }
+    // Alice moves: her old socket closes, she resumes the call on another node.
+    drop(a);
+    let plan = Reconnect::new(&told[0], &drained_url, Duration::from_millis(100), 0x5eed);
+    let (a2, leg) = resume_call(
+        plan,
+        &alice_token,
+        &call_a.call_id,
+        &bob,
+        Duration::from_secs(15),
+    )
+    .await
+    .expect("the call resumes on another node");
+    let resumed = Instant::now();
+    assert_ne!(a2.url, drained_url);
+    pump_a.leg.send(Some(leg)).unwrap();
+    pump_a
+        .wait_flowing(resumed, 50, "alice hearing bob after the move")
+        .await;
+    pump_b
+        .wait_flowing(resumed, 50, "bob hearing alice after the move")
+        .await;
+    let (gap_a, gap_b) = (pump_a.gap(asked), pump_b.gap(asked));
+    eprintln!(
+        "drain --migrate: resumed on {} {:?} after the drain; media gap alice←bob {gap_a:?}, bob←alice {gap_b:?}",
+        a2.url,
+        resumed - asked
+    );
+    for gap in [gap_a, gap_b] {
+        assert!(gap < Duration::from_secs(5), "media gap {gap:?}");
+    }
+    drop(c);
+    // The drained node lets go of the call (the callee's node told it `end`) and stops by
+    // itself, with no call cut, well before its 30 s drain.
+    let node = &mut net.nodes[0];
+    let stopped = loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(25),
+            "the drained node still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(stopped.success(), "{stopped:?}");
+    let lines: Vec<String> = node.stdout.try_iter().collect();
+    assert!(
+        lines.iter().any(|l| l.contains("stopped (0 calls cut")),
+        "{lines:?}"
+    );
+    // The call is whole: bob's hang-up reaches alice on her new node.
+    let mut a2 = a2;
+    b.hangup(call_b.call_id.clone()).await.unwrap();
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    match a2.wait_end(call_a.call_id.clone(), end).await.unwrap() {
+        supernode_edge::signaling::CallEnd::Remote(r) => {
+            assert_eq!(r, supernode_proto::protocol::EndReason::Hangup)
+        }
+        e => panic!("the moved endpoint never heard the hang-up: {e:?}"),
+    }
+    pump_a.task.abort();
+    pump_b.task.abort();
+}
+
 /// `cargo test -p supernode --test network -- --ignored failover_bench --nocapture`: the
-/// failover above 10 times (the anchor and the killed node rotate over the three nodes; the
-/// killed node is started again between runs); p50 and max of the media gap, each way.
+/// failovers above 10 times (the anchor and the callee's node rotate over the three nodes;
+/// even runs kill the callee's node, odd runs the anchor; the killed node is started again
+/// between runs); p50 and max of the media gap, each way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: run it by name"]
 async fn failover_bench() {
@@ -1082,10 +1266,21 @@ async fn failover_bench() {
     let (mut to_alice, mut to_bob) = (Vec::new(), Vec::new());
     for run in 0..RUNS {
         let (anchor, callee) = (run % 3, (run + 1) % 3);
-        let (ga, gb, _) = failover_once(&mut net, anchor, callee).await;
+        // Even runs kill the callee's node, odd runs the anchor.
+        let victim = if run % 2 == 0 {
+            Victim::Callee
+        } else {
+            Victim::Anchor
+        };
+        let (ga, gb, _) = failover_once(&mut net, anchor, callee, victim).await;
         to_alice.push(ga.as_secs_f64() * 1000.0);
         to_bob.push(gb.as_secs_f64() * 1000.0);
-        net.nodes[callee] = start_node(&net.cluster, callee, &net.db_url);
+        let dead = if victim == Victim::Callee {
+            callee
+        } else {
+            anchor
+        };
+        net.nodes[dead] = start_node(&net.cluster, dead, &net.db_url);
         for n in &net.nodes {
             net.wait(n, "three live nodes again", |v| {
                 v["live"].as_array().is_some_and(|l| l.len() == 3)

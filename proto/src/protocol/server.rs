@@ -96,6 +96,15 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sdp: Option<String>,
     },
+    /// This node is being drained (`supernode drain --migrate`): log in again on one of
+    /// `nodes` (placement order; this node is not among them) with the same credential and
+    /// `resume` a call in progress there, as after this node's death. The node keeps a
+    /// call of this endpoint for its resume elsewhere (`failover_grace`) after the
+    /// WebSocket closes.
+    Migrate {
+        /// WebSocket URLs of the nodes to go to, preferred first.
+        nodes: Vec<String>,
+    },
     /// To every other ringing endpoint of the callee: stop ringing.
     AnsweredElsewhere {
         /// The call.

@@ -374,6 +374,13 @@ impl Core {
     /// resume (see [`trunk`]) is this. The retransmission cache is forgotten when it holds
     /// what went on the wire (protected under the old keys, which a NACK must never replay);
     /// packets held plain for a transport that has not latched are kept.
+    ///
+    /// A transport aimed at a fixed address that is given keys becomes latching: it keeps
+    /// sending to that address until a packet that authenticates under the new keys comes
+    /// from elsewhere, and then moves there (only the holder of the new keys can move it).
+    /// A trunk end of the node that did not make the trunk is re-keyed this way when the
+    /// call is re-anchored on it (its far node died and the other endpoint resumed on a
+    /// third node, which then aims at this end).
     pub fn set_srtp(&mut self, id: LegId, keys: Option<LegSrtpKeys>) -> Result<(), CoreError> {
         let i = self.idx(id)?;
         let srtp = match &keys {
@@ -381,6 +388,12 @@ impl Core {
             None => None,
         };
         let t = self.t_mut(i);
+        if srtp.is_some()
+            && let PeerMode::Fixed(a) = t.mode
+        {
+            t.mode = PeerMode::Latching;
+            t.peer = Some(a);
+        }
         t.srtp = srtp;
         if t.early.is_empty() {
             t.cache.clear();

@@ -2,6 +2,7 @@
 
 mod conference;
 mod failover;
+mod migrate;
 mod ops;
 mod remote;
 mod trunk;
@@ -225,6 +226,8 @@ pub struct CallCore {
     elsewhere: VecDeque<(CallId, AccountId)>,
     /// Conferences (group calls).
     conf: conference::Conferences,
+    /// `drain --migrate`: endpoints told to move to other nodes.
+    migration: migrate::Migration,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -258,6 +261,7 @@ impl CallCore {
             ending_from: None,
             elsewhere: VecDeque::new(),
             conf: conference::Conferences::default(),
+            migration: migrate::Migration::default(),
         }
     }
 
@@ -477,7 +481,9 @@ impl CallCore {
         }
         let account = endpoint.account;
         self.conference_detach(ep, &account);
-        if let Some(call_id) = self.busy.get(&account).cloned() {
+        if self.keep_for_resume(ep, &account) {
+            // Told to move (drain --migrate): its call waits for the resume elsewhere.
+        } else if let Some(call_id) = self.busy.get(&account).cloned() {
             let action = match self.calls.get_mut(&call_id) {
                 Some(call) if call.caller_ep == *ep => Some(match call.phase {
                     Phase::Ringing { .. } => EndReason::Cancelled,
@@ -984,7 +990,9 @@ impl CallCore {
             .sessions
             .get(session)
             .map_or(0, |b| b.outstanding.len());
-        if self.trunk_progress(call_id, session, &outcome) || self.rekey_progress(call_id, &outcome)
+        // A re-key first: on a node the call was re-anchored on, the session is also the
+        // one of its trunk set-up.
+        if self.rekey_progress(call_id, &outcome) || self.trunk_progress(call_id, session, &outcome)
         {
             return;
         }
@@ -1292,6 +1300,7 @@ impl CallCore {
                 self.busy.remove(account);
             }
         }
+        self.migrate_freed(&parties);
     }
 }
 

@@ -91,6 +91,12 @@ impl Hub {
         self.step(|core| core.node_down(Instant::now(), node));
     }
 
+    /// `drain --migrate`: tells this node's endpoints to move to `nodes` (see
+    /// [`CallCore::migrate`]); returns how many were told now.
+    pub fn migrate(self: &Arc<Self>, nodes: Vec<String>) -> usize {
+        self.step(|core| core.migrate(Instant::now(), nodes))
+    }
+
     /// Node `node` is live again: see [`CallCore::node_up`].
     pub fn node_up(self: &Arc<Self>, node: &str) {
         self.step(|core| core.node_up(node));

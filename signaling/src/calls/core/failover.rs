@@ -1,4 +1,4 @@
-//! Failover of a trunked cross-node call when the callee's node dies (`kill -9`).
+//! Failover of a trunked cross-node call when the node of one of its endpoints dies (`kill -9`).
 //!
 //! The anchor (the caller's node) learns of the death from membership
 //! ([`CallCore::node_down`], the host calls it when a node misses its heartbeats): a call
@@ -21,6 +21,15 @@
 //! transport as for a fresh answer, and the endpoint gets a new `media` leg. The anchor's
 //! trunk end is latching: the first packet from the new node that authenticates moves it
 //! there (a proven move), so the caller's leg does not change.
+//!
+//! When the *anchor* dies, the caller's client resumes the same way on a third node, whose
+//! `resume` reaches the callee's node: the call is **re-anchored** there
+//! ([`CallCore::reanchor`](CallCore)). That node's trunk end (aimed at the dead anchor) gets
+//! fresh keys and becomes latching, the third node gets `trunk_setup` aimed at it, and the
+//! callee's transport, SSRCs and sequence numbers stay as they are; the relay adopts the
+//! new trunk streams for the callee's send streams (continuous SSRC/sequence/timestamp).
+//! From then on the two nodes are each other's far node; an `end` from a node the call
+//! left is ignored.
 
 use std::time::Instant;
 
@@ -95,9 +104,11 @@ impl CallCore {
                 self.resume_failed(&id);
                 continue;
             }
-            // The dead node hears nothing.
-            call.net.callee_node = None;
-            call.net.caller_node = None;
+            if !call.net.migrated {
+                // The dead node hears nothing.
+                call.net.callee_node = None;
+                call.net.caller_node = None;
+            }
             tracing::info!(call = %id, "no resume within the failover grace");
             self.end_call(&id, EndReason::PeerDisconnected);
         }
@@ -238,7 +249,10 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(call_id) else {
             return unknown;
         };
-        if call.net.caller_node.is_some() || call.callee != *callee {
+        if call.net.caller_node.is_some() {
+            return self.reanchor(from, call_id, callee, endpoint);
+        }
+        if call.callee != *callee {
             return unknown;
         }
         let (
@@ -269,6 +283,63 @@ impl CallCore {
         }
         // Fresh keys for the anchor's end first (see the module docs); `trunk_setup` with
         // them follows the relay's answer ([`Self::rekey_progress`]).
+        let op = self.rekey_op(&session, &trunk_tr);
+        self.emit(&session, vec![op]);
+        NodeReply::Ok
+    }
+
+    /// The node of the callee of a trunked call: `endpoint` of the *caller* (`account`) on
+    /// node `from` resumes `call_id` (the anchor died, or its endpoint left it). The call is
+    /// re-anchored here: this node's trunk end gets fresh keys and becomes latching (it moves
+    /// to the first packet that authenticates under them), `from` becomes the far node and
+    /// gets `trunk_setup` with the new keys (after the relay's answer,
+    /// [`Self::rekey_progress`]), and the callee's transport stays as it is. The old anchor,
+    /// when still alive, is told the call ended there.
+    fn reanchor(
+        &mut self,
+        from: &str,
+        call_id: &CallId,
+        account: &AccountId,
+        endpoint: EndpointId,
+    ) -> NodeReply {
+        let unknown = NodeReply::Refused {
+            why: Refusal::UnknownCall,
+        };
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return unknown;
+        };
+        let ready = call.net.trunk_in.as_ref().is_some_and(|t| t.done);
+        let (
+            Phase::Active {
+                session: Some(session),
+                ..
+            },
+            true,
+            Some(_),
+            Some(trunk_tr),
+        ) = (
+            &call.phase,
+            ready && call.caller == *account,
+            &call.net.trunk_sent,
+            &call.net.trunk_tr,
+        )
+        else {
+            return unknown;
+        };
+        let (session, trunk_tr) = (session.clone(), trunk_tr.clone());
+        call.caller_ep = endpoint;
+        let old = call.net.caller_node.replace(from.to_owned());
+        let orphaned = call.net.orphaned_until.take().is_some();
+        tracing::info!(call = %call_id, from, old = ?old, "call re-anchored here: the caller resumed on another node");
+        if let Some(old) = old.filter(|o| !orphaned && o != from) {
+            self.send_node(
+                old,
+                NodeMsg::End {
+                    call: call_id.clone(),
+                    reason: EndReason::PeerDisconnected,
+                },
+            );
+        }
         let op = self.rekey_op(&session, &trunk_tr);
         self.emit(&session, vec![op]);
         NodeReply::Ok

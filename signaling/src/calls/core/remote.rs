@@ -74,6 +74,9 @@ pub(super) struct CallNet {
     pub(super) trunk_tr: Option<crate::ids::TransportId>,
     /// Anchor: the callee's node died; the call waits for a resume until then.
     pub(super) orphaned_until: Option<Instant>,
+    /// The local endpoint left on `migrate` (drain): the far node is alive, and is told
+    /// `end` if no resume comes within the grace.
+    pub(super) migrated: bool,
     /// Mirror of a resumed call: the nodes asked to resume it that have not refused, and
     /// until when the anchor's `trunk_setup` may take.
     pub(super) resuming: Option<(BTreeSet<String>, Instant)>,
@@ -575,6 +578,20 @@ impl CallCore {
                 let Some(call) = self.calls.get_mut(&call_id) else {
                     return unknown;
                 };
+                let net = &call.net;
+                if !(net.caller_node.as_deref() == Some(from)
+                    || net.callee_node.as_deref() == Some(from)
+                    || net.ringing_nodes.contains_key(from)
+                    || net
+                        .resuming
+                        .as_ref()
+                        .is_some_and(|(nodes, _)| nodes.contains(from)))
+                {
+                    // Not (or no longer) a node of this call: the call moved away from it
+                    // (a resume elsewhere), and what it says is stale.
+                    tracing::debug!(call = %call_id, from, "end from a node the call left: ignored");
+                    return ok;
+                }
                 let only_rings = call.net.ringing_nodes.contains_key(from)
                     && call.net.callee_node.as_deref() != Some(from);
                 if only_rings && reason != EndReason::Rejected {

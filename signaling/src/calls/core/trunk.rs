@@ -89,8 +89,8 @@ impl CallCore {
         })
     }
 
-    /// The anchor: its trunk end was re-keyed for a resume; the node the callee resumed on
-    /// gets `trunk_setup` with the new keys (the end's address is unchanged). `false` when
+    /// A trunk end was re-keyed for a resume; the node the other endpoint resumed on gets
+    /// `trunk_setup` with the new keys (the end's address is unchanged). `false` when
     /// `outcome` is no re-key.
     pub(super) fn rekey_progress(&mut self, call_id: &CallId, outcome: &RelayOutcome) -> bool {
         let RelayOutcome::TrunkRekeyed(r) = outcome else {
@@ -102,8 +102,14 @@ impl CallCore {
         if call.net.trunk_tr.as_ref() != Some(&r.transport) {
             return true;
         }
-        let (Some(node), Some(sent)) = (call.net.callee_node.clone(), call.net.trunk_sent.as_mut())
-        else {
+        // The far node: the callee's for the anchor; the caller's for a node the call was
+        // re-anchored on.
+        let far = call
+            .net
+            .callee_node
+            .clone()
+            .or(call.net.caller_node.clone());
+        let (Some(node), Some(sent)) = (far, call.net.trunk_sent.as_mut()) else {
             return true;
         };
         sent.keys = r.keys.clone().swapped();
@@ -180,6 +186,7 @@ impl CallCore {
                 callee_ep,
                 session: Some(session.clone()),
             };
+            call.net.trunk_tr = Some(trunk_tr);
             call.net.trunk_in = Some(TrunkIn {
                 session,
                 client_tr,
@@ -218,6 +225,13 @@ impl CallCore {
             && g.transport == t.client_tr
         {
             t.grant = Some(g.clone());
+        }
+        if let RelayOutcome::TrunkAdded(g) = outcome
+            && call.net.trunk_tr.as_ref() == Some(&g.transport)
+        {
+            // Its address, for a re-anchoring here (see `failover`); the keys are replaced
+            // by fresh ones then.
+            call.net.trunk_sent = Some(trunk_grant_parts(g.clone(), public_ip).1);
         }
         if outstanding > 0 || t.done {
             return true;
