@@ -2,7 +2,8 @@
 //! [`Directory`] trait.
 //!
 //! Keys are `<account>.<node>.<endpoint>` (ids are `[a-z0-9_]`, node ids `[A-Za-z0-9_-]`),
-//! the value is the node id. Every node keeps a full local replica, fed by a watch of the
+//! the value is the account's partner id (presence is shown only within a partner; a value
+//! that is not a partner id, as an older node wrote, leaves the record's partner unknown). Every node keeps a full local replica, fed by a watch of the
 //! bucket (current values first, then every change), so a lookup in a call set-up never
 //! waits on the network. Its own endpoints enter the replica at once on
 //! [`Directory::attach`] and are written to the bucket by a background writer; writes that
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv;
 use futures_util::StreamExt;
-use supernode_proto::ids::{AccountId, EndpointId};
+use supernode_proto::ids::{AccountId, EndpointId, PartnerId};
 use supernode_signaling::directory::{Directory, EndpointRecord};
 use tokio::sync::{broadcast, mpsc};
 
@@ -30,7 +31,8 @@ use crate::membership::Members;
 /// A write for the background writer.
 #[derive(Debug)]
 pub(crate) enum DirWrite {
-    Put(String),
+    /// The key and its value (the partner id, or `1`).
+    Put(String, bytes::Bytes),
     Delete(String),
     /// Write every own record again (NATS came back).
     Resync,
@@ -40,7 +42,15 @@ fn key_of(account: &AccountId, node: &str, endpoint: &EndpointId) -> String {
     format!("{}.{node}.{}", account.as_str(), endpoint.as_str())
 }
 
-/// `(account, node, endpoint)` of a key, `None` if it is not one of ours.
+/// The value of a record: its partner id (`1` when it has none).
+fn value_of(partner: Option<&PartnerId>) -> bytes::Bytes {
+    match partner {
+        Some(p) => bytes::Bytes::from(p.as_str().to_owned()),
+        None => bytes::Bytes::from_static(b"1"),
+    }
+}
+
+/// `(account, node, endpoint)` of a key (partner unknown), `None` if it is not one of ours.
 fn parse_key(key: &str) -> Option<EndpointRecord> {
     let mut parts = key.splitn(3, '.');
     let account = AccountId::parse(parts.next()?)?;
@@ -50,6 +60,7 @@ fn parse_key(key: &str) -> Option<EndpointRecord> {
         account,
         endpoint,
         supernode: node,
+        partner: None,
     })
 }
 
@@ -109,9 +120,12 @@ impl NatsDirectory {
 
     /// Applies one watched entry to the replica.
     fn apply(&self, entry: &kv::Entry) {
-        let Some(record) = parse_key(&entry.key) else {
+        let Some(mut record) = parse_key(&entry.key) else {
             return;
         };
+        record.partner = std::str::from_utf8(&entry.value)
+            .ok()
+            .and_then(PartnerId::parse);
         let account = record.account.clone();
         {
             let mut r = self.replica.write().unwrap_or_else(|e| e.into_inner());
@@ -131,12 +145,13 @@ impl NatsDirectory {
 impl Directory for NatsDirectory {
     fn attach(&self, record: EndpointRecord) {
         let key = key_of(&record.account, &record.supernode, &record.endpoint);
+        let value = value_of(record.partner.as_ref());
         let account = record.account.clone();
         insert(
             &mut self.replica.write().unwrap_or_else(|e| e.into_inner()),
             record,
         );
-        let _ = self.writes.send(DirWrite::Put(key));
+        let _ = self.writes.send(DirWrite::Put(key, value));
         let _ = self.changes.send(account);
     }
 
@@ -145,6 +160,7 @@ impl Directory for NatsDirectory {
             account: account.clone(),
             endpoint: endpoint.clone(),
             supernode: supernode.to_owned(),
+            partner: None,
         };
         remove(
             &mut self.replica.write().unwrap_or_else(|e| e.into_inner()),
@@ -206,8 +222,8 @@ pub(crate) async fn run_writer(
     mut rx: mpsc::UnboundedReceiver<DirWrite>,
     counters: Arc<Counters>,
 ) {
-    let node_value = bytes::Bytes::from_static(b"1");
-    let mut mine: HashSet<String> = HashSet::new();
+    // Own records: key → value.
+    let mut mine: HashMap<String, bytes::Bytes> = HashMap::new();
     let mut pending_puts: HashSet<String> = HashSet::new();
     let mut pending_deletes: HashSet<String> = HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -221,8 +237,8 @@ pub(crate) async fn run_writer(
             _ = tick.tick() => None,
         };
         match write {
-            Some(DirWrite::Put(key)) => {
-                mine.insert(key.clone());
+            Some(DirWrite::Put(key, value)) => {
+                mine.insert(key.clone(), value);
                 pending_deletes.remove(&key);
                 pending_puts.insert(key);
             }
@@ -233,14 +249,18 @@ pub(crate) async fn run_writer(
             }
             Some(DirWrite::Resync) => {
                 bump(&counters.reregistrations);
-                pending_puts.extend(mine.iter().cloned());
+                pending_puts.extend(mine.keys().cloned());
             }
             None => {}
         }
         // Write what is pending, oldest intent first is not needed: keys are independent.
         let puts: Vec<String> = pending_puts.iter().cloned().collect();
         for key in puts {
-            match kv.put(&key, node_value.clone()).await {
+            let Some(value) = mine.get(&key).cloned() else {
+                pending_puts.remove(&key);
+                continue;
+            };
+            match kv.put(&key, value).await {
                 Ok(_) => {
                     bump(&counters.directory_puts);
                     pending_puts.remove(&key);

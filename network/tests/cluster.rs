@@ -53,6 +53,7 @@ fn record(account: &AccountId, node: &Network) -> EndpointRecord {
         account: account.clone(),
         endpoint: EndpointId::random(),
         supernode: node.node_id().to_owned(),
+        partner: Some(supernode_proto::ids::PartnerId::from_bytes([5; 16])),
     }
 }
 

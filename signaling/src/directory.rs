@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use crate::ids::{AccountId, EndpointId};
+use crate::ids::{AccountId, EndpointId, PartnerId};
 
 /// One attached endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,9 @@ pub struct EndpointRecord {
     pub endpoint: EndpointId,
     /// The supernode it is attached to.
     pub supernode: String,
+    /// The account's partner, when the record says (presence is shown only within a
+    /// partner; a record without one reads offline to everyone).
+    pub partner: Option<PartnerId>,
 }
 
 /// Where the endpoints of accounts are.
@@ -97,6 +100,7 @@ mod tests {
                 account: acc.clone(),
                 endpoint: e[ep].clone(),
                 supernode: node.into(),
+                partner: None,
             });
         }
         // Re-attaching the same endpoint does not duplicate it.
@@ -104,6 +108,7 @@ mod tests {
             account: a.clone(),
             endpoint: e[2].clone(),
             supernode: "n1".into(),
+            partner: None,
         });
         assert_eq!(d.endpoints_of(&a).len(), 3);
         assert_eq!(d.len(), 4);

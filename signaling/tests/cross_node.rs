@@ -941,3 +941,56 @@ fn a_moved_endpoint_that_never_resumes_ends_its_call_everywhere_after_the_grace(
     )));
     assert_eq!(net.cores[1].call_count(), 0);
 }
+
+#[test]
+fn presence_crosses_nodes_within_a_partner_only() {
+    let mut net = Net::new(2);
+    let partner = PartnerId::random();
+    let (alice, bob) = (AccountId::random(), AccountId::random());
+    let a = net.cores[0].attach(alice, partner.clone());
+    let stranger = net.cores[0].attach(AccountId::random(), PartnerId::random());
+    net.cores[0]
+        .subscribe_presence(&a, vec![bob.clone()])
+        .unwrap();
+    net.cores[0]
+        .subscribe_presence(&stranger, vec![bob.clone()])
+        .unwrap();
+    net.pump();
+    let presence = |msgs: Vec<ServerMsg>| -> Vec<bool> {
+        msgs.into_iter()
+            .filter_map(|m| match m {
+                ServerMsg::Presence { online, .. } => Some(online),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(presence(net.told(&a)), vec![false]);
+    assert_eq!(presence(net.told(&stranger)), vec![false]);
+    // Bob logs in on node 1: the directory says so, and node 0 tells Alice (once, even
+    // when told of the change twice); the other partner's endpoint hears nothing.
+    let b = net.cores[1].attach(bob.clone(), partner.clone());
+    net.cores[0].presence_changed(&bob);
+    net.cores[0].presence_changed(&bob);
+    net.pump();
+    assert_eq!(presence(net.told(&a)), vec![true]);
+    assert!(presence(net.told(&stranger)).is_empty());
+    // A second tab of Bob's changes nothing; a late watcher reads him online at once.
+    let b2 = net.cores[1].attach(bob.clone(), partner.clone());
+    net.cores[0].presence_changed(&bob);
+    let late = net.cores[0].attach(AccountId::random(), partner);
+    net.cores[0]
+        .subscribe_presence(&late, vec![bob.clone()])
+        .unwrap();
+    net.pump();
+    assert!(presence(net.told(&a)).is_empty());
+    assert_eq!(presence(net.told(&late)), vec![true]);
+    // Both tabs leave: offline, told once.
+    net.cores[1].detach(&b);
+    net.cores[0].presence_changed(&bob);
+    net.cores[1].detach(&b2);
+    net.cores[0].presence_changed(&bob);
+    net.pump();
+    assert_eq!(presence(net.told(&a)), vec![false]);
+    assert_eq!(presence(net.told(&late)), vec![false]);
+    assert!(presence(net.told(&stranger)).is_empty());
+}

@@ -32,6 +32,7 @@ pub async fn start(
     // Credentials send new clients to the least-loaded live node of the region.
     signaling.set_placement(Arc::new(supernode_network::NetworkPlacement(net.clone())));
     watch_deaths(net, signaling);
+    watch_presence(net, signaling);
     let weak = Arc::downgrade(net);
     let signaling = signaling.clone();
     tokio::spawn(async move {
@@ -66,6 +67,27 @@ pub async fn start(
         }
     });
     Ok(())
+}
+
+/// Feeds the directory's changes (an account's endpoints attached or detached on any node)
+/// to the call hub, whose presence watchers hear of the accounts they watch
+/// (`Hub::presence_changed`); after a lag (more than the channel holds at once), every
+/// watched account is read again.
+fn watch_presence(net: &Arc<Network>, signaling: &Signaling) {
+    let mut changes = net.directory().changes();
+    let hub = Arc::downgrade(&signaling.hub());
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let change = changes.recv().await;
+            let Some(hub) = hub.upgrade() else { return };
+            match change {
+                Ok(account) => hub.presence_changed(&account),
+                Err(RecvError::Lagged(_)) => hub.presence_resync(),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 /// Tells the call hub when a node that was live stops being live (missed heartbeats, or

@@ -1252,6 +1252,66 @@ async fn drain_migrate_moves_the_endpoints_and_their_calls_to_other_nodes() {
     pump_b.task.abort();
 }
 
+/// Presence across nodes: Alice on node 0 watches Bob; Bob logging in on node 1 reads
+/// online to her, his leaving offline, and his node's `kill -9` offline too (once the
+/// node misses its heartbeats).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_crosses_nodes() {
+    use supernode_proto::protocol::ClientMsg;
+    let Some(mut net) = Network::start().await else {
+        return;
+    };
+    let (_alice, alice_token) = net.account().await;
+    let (bob, bob_token) = net.account().await;
+    let mut a = net.login(0, &alice_token).await;
+    a.send(&ClientMsg::SubscribePresence {
+        account_ids: vec![bob.clone()],
+    })
+    .await
+    .unwrap();
+    async fn next_presence(a: &mut SignalingClient, bob: &AccountId) -> (bool, Instant) {
+        let end = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match a.next(end).await.unwrap() {
+                Some(ServerMsg::Presence { account_id, online }) if account_id == *bob => {
+                    return (online, Instant::now());
+                }
+                Some(_) => {}
+                None => panic!("no presence of bob within 15 s"),
+            }
+        }
+    }
+    assert!(
+        !next_presence(&mut a, &bob).await.0,
+        "bob is offline at first"
+    );
+    let t = Instant::now();
+    let b = net.login(1, &bob_token).await;
+    let (online, at) = next_presence(&mut a, &bob).await;
+    assert!(online, "bob logged in on node 1 reads online on node 0");
+    eprintln!(
+        "presence across nodes: online {:?} after bob's login",
+        at - t
+    );
+    let t = Instant::now();
+    drop(b);
+    let (online, at) = next_presence(&mut a, &bob).await;
+    assert!(!online, "bob's leaving reads offline");
+    eprintln!("presence across nodes: offline {:?} after bob left", at - t);
+    // Bob on node 2, whose process dies: offline once node 2 is dead for placement.
+    let _b = net.login(2, &bob_token).await;
+    assert!(next_presence(&mut a, &bob).await.0);
+    let t = Instant::now();
+    net.nodes[2].child.kill().unwrap();
+    let _ = net.nodes[2].child.wait();
+    let (online, at) = next_presence(&mut a, &bob).await;
+    assert!(!online, "bob's dead node takes him offline");
+    eprintln!(
+        "presence across nodes: offline {:?} after kill -9 of bob's node",
+        at - t
+    );
+}
+
 /// `cargo test -p supernode --test network -- --ignored failover_bench --nocapture`: the
 /// failovers above 10 times (the anchor and the callee's node rotate over the three nodes;
 /// even runs kill the callee's node, odd runs the anchor; the killed node is started again

@@ -4,6 +4,7 @@ mod conference;
 mod failover;
 mod migrate;
 mod ops;
+mod presence;
 mod remote;
 mod trunk;
 
@@ -228,6 +229,8 @@ pub struct CallCore {
     conf: conference::Conferences,
     /// `drain --migrate`: endpoints told to move to other nodes.
     migration: migrate::Migration,
+    /// Watched account → watchers' partner → the presence last told to them.
+    presence_told: HashMap<AccountId, HashMap<PartnerId, bool>>,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -262,6 +265,7 @@ impl CallCore {
             elsewhere: VecDeque::new(),
             conf: conference::Conferences::default(),
             migration: migrate::Migration::default(),
+            presence_told: HashMap::new(),
         }
     }
 
@@ -359,37 +363,9 @@ impl CallCore {
             .collect()
     }
 
-    fn online(&self, account: &AccountId) -> bool {
-        !self.local_endpoints(account).is_empty()
-    }
-
     fn partner_of_account(&self, account: &AccountId) -> Option<PartnerId> {
         let ep = self.local_endpoints(account).into_iter().next()?;
         self.endpoints.get(&ep).map(|e| e.partner.clone())
-    }
-
-    fn announce_presence(&mut self, account: &AccountId, online: bool, partner: &PartnerId) {
-        let Some(watchers) = self.watchers.get(account) else {
-            return;
-        };
-        let targets: Vec<EndpointId> = watchers
-            .iter()
-            .filter(|w| {
-                self.endpoints
-                    .get(*w)
-                    .is_some_and(|e| &e.partner == partner)
-            })
-            .cloned()
-            .collect();
-        for w in targets {
-            self.push(
-                w,
-                ServerMsg::Presence {
-                    account_id: account.clone(),
-                    online,
-                },
-            );
-        }
     }
 
     /// An endpoint of `account` (of `partner`) logged in; returns its id (and records it in
@@ -408,7 +384,6 @@ impl CallCore {
         kind: ClientKind,
     ) -> EndpointId {
         let ep = EndpointId::random();
-        let was_online = self.online(&account);
         self.endpoints.insert(
             ep.clone(),
             Endpoint {
@@ -422,10 +397,9 @@ impl CallCore {
             account: account.clone(),
             endpoint: ep.clone(),
             supernode: self.cfg.node_id.clone(),
+            partner: Some(partner.clone()),
         });
-        if !was_online {
-            self.announce_presence(&account, true, &partner);
-        }
+        self.refresh_presence(&account);
         let call_id = self.busy.get(&account).cloned();
         if let Some(call_id) = call_id
             && let Some(call) = self.calls.get_mut(&call_id)
@@ -476,6 +450,7 @@ impl CallCore {
                 w.remove(ep);
                 if w.is_empty() {
                     self.watchers.remove(watched);
+                    self.presence_told.remove(watched);
                 }
             }
         }
@@ -511,13 +486,12 @@ impl CallCore {
                 self.end_call(&call_id, reason);
             }
         }
-        if !self.online(&account) {
-            self.announce_presence(&account, false, &endpoint.partner);
-        }
+        self.refresh_presence(&account);
     }
 
     /// `subscribe_presence`: answers the current presence of each account at once, then on
-    /// every change. Accounts of another partner always read offline.
+    /// every change (endpoints here, and in a network on other live nodes: see
+    /// [`Self::presence_changed`]). Accounts of another partner always read offline.
     pub fn subscribe_presence(
         &mut self,
         ep: &EndpointId,
@@ -536,6 +510,8 @@ impl CallCore {
         }
         let partner = endpoint.partner.clone();
         for account in accounts {
+            // Those watching already are brought up to date first.
+            self.refresh_presence(&account);
             self.watchers
                 .entry(account.clone())
                 .or_default()
@@ -543,7 +519,11 @@ impl CallCore {
             if let Some(e) = self.endpoints.get_mut(ep) {
                 e.watching.insert(account.clone());
             }
-            let online = self.partner_of_account(&account) == Some(partner.clone());
+            let online = self.online_for(&account, &partner);
+            self.presence_told
+                .entry(account.clone())
+                .or_default()
+                .insert(partner.clone(), online);
             self.push(
                 ep.clone(),
                 ServerMsg::Presence {

@@ -97,6 +97,18 @@ impl Hub {
         self.step(|core| core.migrate(Instant::now(), nodes))
     }
 
+    /// The directory says the records of `account` changed on some node: see
+    /// [`CallCore::presence_changed`].
+    pub fn presence_changed(self: &Arc<Self>, account: &AccountId) {
+        self.step(|core| core.presence_changed(account));
+    }
+
+    /// Reads the presence of every watched account again (see
+    /// [`CallCore::presence_resync`]).
+    pub fn presence_resync(self: &Arc<Self>) {
+        self.step(|core| core.presence_resync());
+    }
+
     /// Node `node` is live again: see [`CallCore::node_up`].
     pub fn node_up(self: &Arc<Self>, node: &str) {
         self.step(|core| core.node_up(node));

@@ -59,6 +59,8 @@ impl CallCore {
                 call.net.orphaned_until = Some(now + grace);
             }
         }
+        // Its endpoints leave the lookups: their accounts may read offline now.
+        self.presence_resync();
     }
 
     /// Node `node` is heard again (membership judged it dead wrongly, e.g. while a NATS
@@ -71,6 +73,7 @@ impl CallCore {
                 call.net.orphaned_until = None;
             }
         }
+        self.presence_resync();
     }
 
     /// The earliest failover deadline (an orphaned call's grace, a resume's wait).
