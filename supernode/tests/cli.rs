@@ -186,6 +186,45 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(status.success(), "exit status {status}");
 }
 
+/// `supernode drain [--migrate]` finds the running server through its pid file and drains
+/// it (alone, `--migrate` only drains); the pid file goes with the server; with no server
+/// running it says so and fails.
+#[test]
+fn drain_signals_the_server_of_the_data_directory() {
+    let dir = data_dir("drain");
+    let drain = |migrate: bool| {
+        let mut c = Command::new(BIN);
+        c.arg("drain");
+        if migrate {
+            c.arg("--migrate");
+        }
+        c.arg("--data-dir").arg(&*dir).output().unwrap()
+    };
+    let out = drain(false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a supernode running"), "{err}");
+    for migrate in [false, true] {
+        let mut server = run(&dir, &[("SUPERNODE_NODE_ID", "drain-test")]);
+        let pid_file = dir.join("supernode.pid");
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(pid, server.child.id());
+        let out = drain(migrate);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status = server.child.wait().unwrap();
+        assert!(status.success(), "exit status {status}");
+        assert!(!pid_file.exists(), "the pid file goes with the server");
+    }
+}
+
 #[test]
 fn bad_config_and_demo_fail_honestly() {
     let dir = data_dir("bad");
