@@ -20,7 +20,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use supernode_proto::relay_ops::{
-    BrowserOffer, BrowserSend, DtlsFingerprint, MediaKindOfLine, TransportGrant,
+    BrowserOffer, BrowserSend, BrowserSimulcast, DtlsFingerprint, MediaKindOfLine, TransportGrant,
 };
 
 use super::core::CallError;
@@ -259,7 +259,17 @@ impl CheckedOffer {
         let mut send = Vec::new();
         let mut twcc = None;
         let mut mid_ext = None;
+        let mut simulcast = None;
         for a in answer.accepted() {
+            if let (Some(rid), false, None) =
+                (a.extensions.rid, a.remote_rids.is_empty(), &simulcast)
+            {
+                simulcast = Some(BrowserSimulcast {
+                    rid_extension_id: rid,
+                    repaired_rid_extension_id: a.extensions.repaired_rid,
+                    rids: a.remote_rids.clone(),
+                });
+            }
             let rate = match a.codec {
                 Codec::Opus => 48_000,
                 Codec::H264(_) => 90_000,
@@ -293,6 +303,7 @@ impl CheckedOffer {
             mid_extension_id: mid_ext,
             clock_rates,
             send,
+            simulcast,
         }
     }
 
