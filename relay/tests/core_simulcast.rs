@@ -169,7 +169,8 @@ fn one_layer_reaches_the_receiver_and_switches_only_at_a_keyframe_seamlessly() {
     let mut s = Sim::new();
     // P slices of all three layers: the receiver waits for a keyframe of the lowest, which
     // is asked of its SSRC; nothing is forwarded meanwhile, and nothing counted as a drop.
-    for layer in 0..3 {
+    // (The high layer's SSRC arrives first.)
+    for layer in (0..3).rev() {
         s.send_layer(layer, false, 100);
     }
     assert!(s.viewer_rtp().is_empty(), "no layer before its keyframe");
@@ -200,6 +201,10 @@ fn one_layer_reaches_the_receiver_and_switches_only_at_a_keyframe_seamlessly() {
     }
     assert_eq!(got.len(), 50, "one packet per frame: one layer");
     let out_ssrc = fields(&got[0]).0;
+    assert_eq!(
+        out_ssrc, LAYERS[0],
+        "the receiver sees the lowest layer's SSRC"
+    );
     for (i, p) in got.iter().enumerate() {
         let (ssrc, seq, ts, _) = fields(p);
         assert_eq!(ssrc, out_ssrc);

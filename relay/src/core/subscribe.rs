@@ -314,6 +314,19 @@ impl Core {
             if !self.t(f).recv[k].outs.contains(&out) {
                 self.t_mut(f).recv[k].outs.push(out);
             }
+            // The receiver sees the lowest layer's SSRC (what the publisher declares as its
+            // video in a conference roster), whichever layer arrived first; a receiver
+            // starts on the lowest layer, so nothing was sent under the other yet.
+            if layer.is_some_and(|l| l.index == 0) {
+                let dest = self.t(d);
+                let current = dest.send[slot].as_ref().map(|s| s.ssrc());
+                if current != Some(ssrc) {
+                    let out_ssrc = choose_ssrc(dest, ssrc, src_id);
+                    if let Some(s) = self.t_mut(d).send[slot].as_mut() {
+                        s.rewrite.reassign(out_ssrc);
+                    }
+                }
+            }
             return;
         }
         let mid = match self.t_mut(d).browser.as_deref_mut() {
