@@ -14,10 +14,20 @@
 
 export const DEFAULT_SLOTS = 5;
 
+// The camera's simulcast layers, lowest first: quarter, half and full resolution.
+export const SIMULCAST_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4 },
+  { rid: 'h', scaleResolutionDownBy: 2 },
+  { rid: 'f', scaleResolutionDownBy: 1 },
+];
+
 export class ConferenceLeg {
-  static async start({ iceServers = [], iceTransportPolicy = 'all', slots = DEFAULT_SLOTS, audio = true } = {}) {
+  static async start({ iceServers = [], iceTransportPolicy = 'all', slots = DEFAULT_SLOTS, audio = true, simulcast = true } = {}) {
     const leg = new ConferenceLeg();
-    leg.localStream = await navigator.mediaDevices.getUserMedia({ audio, video: true });
+    // Simulcast: Chrome sends as many layers as the capture's resolution allows (640x360 gives
+    // two), so the camera is asked for 1280x720 to get all three.
+    const video = simulcast ? { width: { ideal: 1280 }, height: { ideal: 720 } } : true;
+    leg.localStream = await navigator.mediaDevices.getUserMedia({ audio, video });
     leg.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: 'max-bundle' });
     leg.audio = new MediaStream();
     leg.tracks = new Map(); // mid -> remote video track
@@ -34,7 +44,10 @@ export class ConferenceLeg {
     const [mic] = leg.localStream.getAudioTracks();
     const [camera] = leg.localStream.getVideoTracks();
     leg.pc.addTransceiver(mic, { direction: 'sendrecv', streams: [leg.localStream] });
-    leg.pc.addTransceiver(camera, { direction: 'sendrecv', streams: [leg.localStream] });
+    // The camera as three layers, low to high (the supernode forwards one to each receiver,
+    // from its bandwidth estimate; it ignores them if simulcast is off in its config).
+    const sendEncodings = simulcast ? SIMULCAST_LAYERS.map((l) => ({ ...l })) : undefined;
+    leg.pc.addTransceiver(camera, { direction: 'sendrecv', streams: [leg.localStream], sendEncodings });
     for (let i = 1; i < slots; i++) leg.pc.addTransceiver('video', { direction: 'recvonly' });
     const offer = await leg.pc.createOffer();
     await leg.pc.setLocalDescription(offer);
@@ -86,12 +99,30 @@ export class ConferenceLeg {
           framesDecoded: s.framesDecoded ?? 0,
           frameWidth: s.frameWidth ?? 0,
           frameHeight: s.frameHeight ?? 0,
+          keyFramesDecoded: s.keyFramesDecoded ?? 0,
+          pliCount: s.pliCount ?? 0,
+          freezeCount: s.freezeCount ?? 0,
         };
+      } else if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        // One entry per simulcast layer: summed, and each by its rid in `layers`.
+        // Its SSRC is the lowest layer's: what other participants receive it as.
+        const o = out.videoOut;
+        if (!s.rid || s.rid === SIMULCAST_LAYERS[0].rid) o.ssrc = s.ssrc;
+        o.packetsSent = (o.packetsSent ?? 0) + (s.packetsSent ?? 0);
+        o.framesEncoded = (o.framesEncoded ?? 0) + (s.framesEncoded ?? 0);
+        if (s.rid) {
+          o.layers = o.layers ?? {};
+          o.layers[s.rid] = {
+            ssrc: s.ssrc,
+            frameWidth: s.frameWidth ?? 0,
+            frameHeight: s.frameHeight ?? 0,
+            framesEncoded: s.framesEncoded ?? 0,
+            qualityLimitationReason: s.qualityLimitationReason ?? '',
+          };
+        }
       } else if (s.type === 'outbound-rtp') {
-        const o = s.kind === 'video' ? out.videoOut : out.audioOut;
-        o.ssrc = s.ssrc;
-        o.packetsSent = s.packetsSent ?? 0;
-        if (s.kind === 'video') o.framesEncoded = s.framesEncoded ?? 0;
+        out.audioOut.ssrc = s.ssrc;
+        out.audioOut.packetsSent = s.packetsSent ?? 0;
       }
     });
     return out;

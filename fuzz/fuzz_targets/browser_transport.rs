@@ -95,6 +95,7 @@ fuzz_target!(|data: &[u8]| {
             twcc_extension_id: Some(u8::from(mode >> 4).max(1)),
             mid_extension_id: None,
             receive_mids: Vec::new(),
+            simulcast: None,
         }),
         ..LegSpec::latching(s, SockSlot(0))
     };

@@ -106,6 +106,22 @@ pub struct BrowserOffer {
     /// stream's). Empty: the browser only sends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub send: Vec<BrowserSend>,
+    /// The browser's simulcast video, when the answer accepted it: the relay binds its
+    /// video SSRCs to layers by RID and forwards one layer to each receiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulcast: Option<BrowserSimulcast>,
+}
+
+/// Simulcast accepted from a browser (`a=simulcast:recv` in the answer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserSimulcast {
+    /// The `a=extmap` id of `urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id`.
+    pub rid_extension_id: u8,
+    /// The `a=extmap` id of `urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repaired_rid_extension_id: Option<u8>,
+    /// The RIDs, lowest layer first (the offer's order).
+    pub rids: Vec<String>,
 }
 
 /// One stream the relay sends toward a browser (one m-line of the answer).
@@ -545,6 +561,11 @@ mod tests {
                     ssrc: 7,
                     rtx: Some((97, 8)),
                 }],
+                simulcast: Some(BrowserSimulcast {
+                    rid_extension_id: 10,
+                    repaired_rid_extension_id: Some(11),
+                    rids: vec!["q".into(), "h".into(), "f".into()],
+                }),
             }),
         });
         let json = serde_json::to_string(&op).unwrap();

@@ -94,6 +94,7 @@ fn memory_report(relay: &Arc<DtlsIdentity>, browser: &DtlsIdentity) {
             twcc_extension_id: Some(3),
             mid_extension_id: None,
             receive_mids: Vec::new(),
+            simulcast: None,
         }),
         ..LegSpec::latching(SessionId(i), SockSlot(0))
     };

@@ -69,6 +69,7 @@ fn a_browser_handshakes_and_exchanges_srtp_over_loopback() {
                     twcc_extension_id: None,
                     mid_extension_id: None,
                     receive_mids: Vec::new(),
+                    simulcast: None,
                 },
                 vec![(Pt(111), 48_000)],
             ),

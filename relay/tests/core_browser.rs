@@ -37,6 +37,7 @@ fn spec(relay: &Arc<DtlsIdentity>, browser: &BrowserPeer, twcc: Option<u8>) -> B
         twcc_extension_id: twcc,
         mid_extension_id: None,
         receive_mids: Vec::new(),
+        simulcast: None,
     }
 }
 

@@ -38,6 +38,9 @@ pub struct SignalingConfig {
     pub keyring_refresh: Duration,
     /// Most participants of a conference; a join past it is `conference_full`.
     pub max_participants: usize,
+    /// Whether browsers in conferences may send simulcast (three layers; each receiver gets
+    /// one, chosen from its bandwidth estimate).
+    pub conference_simulcast: bool,
     /// TURN servers handed out (with TURN-REST credentials) as `ice_servers` with every
     /// login credential; `None`: `ice_servers` is empty.
     pub turn: Option<crate::turn::TurnConfig>,
@@ -64,6 +67,7 @@ impl Default for SignalingConfig {
             ws_rate_limit_burst: 200,
             keyring_refresh: Duration::from_secs(5),
             max_participants: 32,
+            conference_simulcast: true,
             turn: None,
             failover_grace: Duration::from_secs(10),
         }

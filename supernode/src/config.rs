@@ -16,6 +16,7 @@
 //! max_credential_ttl_seconds = 86400
 //! ring_timeout_seconds = 60
 //! max_participants = 32            # most participants of a conference; past it: conference_full
+//! conference_simulcast = true      # browsers in conferences send 3 layers, each receiver gets one
 //! login_timeout_seconds = 10
 //! keepalive_seconds = 20
 //! ws_max_message_bytes = 65536     # a larger WebSocket message: error message_too_big, close 1009
@@ -97,6 +98,8 @@ pub struct Config {
     pub ring_timeout_seconds: u64,
     /// Most participants of a conference (group call).
     pub max_participants: usize,
+    /// Whether browsers in conferences send simulcast (on by default).
+    pub conference_simulcast: bool,
     /// Time a new WebSocket has to log in.
     pub login_timeout_seconds: u64,
     /// WebSocket ping interval.
@@ -193,6 +196,7 @@ const KEYS: &[&str] = &[
     "max_credential_ttl_seconds",
     "ring_timeout_seconds",
     "max_participants",
+    "conference_simulcast",
     "login_timeout_seconds",
     "keepalive_seconds",
     "ws_max_message_bytes",
@@ -246,6 +250,7 @@ impl Default for Config {
             max_credential_ttl_seconds: s.max_credential_ttl.as_secs(),
             ring_timeout_seconds: s.ring_timeout.as_secs(),
             max_participants: s.max_participants,
+            conference_simulcast: s.conference_simulcast,
             login_timeout_seconds: s.login_timeout.as_secs(),
             keepalive_seconds: s.keepalive_interval.as_secs(),
             ws_max_message_bytes: s.ws_max_message_bytes,
@@ -579,6 +584,7 @@ impl Config {
             ws_rate_limit_per_second: self.ws_rate_limit_per_second,
             ws_rate_limit_burst: self.ws_rate_limit_burst,
             max_participants: self.max_participants.max(1),
+            conference_simulcast: self.conference_simulcast,
             turn: self.turn(),
             failover_grace: Duration::from_millis(self.failover_grace_ms),
             ..SignalingConfig::default()

@@ -7,7 +7,8 @@
 //!   `supernode_relay_legs` (gauges), `supernode_draining` (1 while draining);
 //! * `supernode_relay_packets_received_total`, `…_bytes_received_total`,
 //!   `supernode_relay_packets_forwarded_total`, `…_bytes_forwarded_total`,
-//!   `supernode_relay_packets_dropped_total{reason}` — live legs plus released and idle-freed
+//!   `supernode_relay_packets_dropped_total{reason}`, `supernode_simulcast_layer_switches_total`
+//!   — live legs plus released and idle-freed
 //!   legs, never decreasing (a leg freed by the idle timeout keeps the counts last seen of it,
 //!   see [`HostRelay::snapshot`]);
 //! * `supernode_relay_leg_loss_percent`, `…_jitter_ms`, `…_rtt_ms` with `stat="max"|"mean"`
@@ -165,6 +166,13 @@ pub fn render(st: &MetricsState) -> String {
         "counter",
         "Bytes the relay sent toward peers.",
         totals.bytes_out,
+    );
+    one(
+        &mut out,
+        "supernode_simulcast_layer_switches_total",
+        "counter",
+        "Simulcast layer switches toward receivers (each at a keyframe of the new layer).",
+        totals.layer_switches,
     );
     head(
         &mut out,

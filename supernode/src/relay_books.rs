@@ -23,6 +23,8 @@ pub struct Totals {
     pub bytes_out: u64,
     /// Drops by reason (indexed like [`DropReason::ALL`]).
     pub drops: [u64; DropReason::COUNT],
+    /// Simulcast layer switches toward receivers.
+    pub layer_switches: u64,
 }
 
 impl Totals {
@@ -39,6 +41,7 @@ impl Totals {
             packets_out: c.packets_out,
             bytes_out: c.bytes_out,
             drops,
+            layer_switches: c.layer_switches,
         }
     }
 
@@ -48,6 +51,7 @@ impl Totals {
         self.bytes_in += o.bytes_in;
         self.packets_out += o.packets_out;
         self.bytes_out += o.bytes_out;
+        self.layer_switches += o.layer_switches;
         for (t, d) in self.drops.iter_mut().zip(o.drops.iter()) {
             *t += d;
         }
@@ -102,6 +106,7 @@ mod tests {
             packets_out: 2 * n,
             bytes_out: 200 * n,
             drops: [n; DropReason::COUNT],
+            layer_switches: n,
         };
         let (l1, l2) = (LegId(1), LegId(2));
         let mut b = Books::default();

@@ -42,8 +42,8 @@ use supernode_proto::relay_ops::{
     RelayOp, RelayOpError, RelayOutcome, RelayResult, TransportGrant, TransportKind,
 };
 use supernode_relay::core::{
-    BrowserSpec, DtlsIdentity, Fingerprint, IceCredentials, LegSrtpKeys, LegStats, Pt, SrtpKey,
-    SrtpProfile,
+    BrowserSpec, DtlsIdentity, Fingerprint, IceCredentials, LegSrtpKeys, LegStats, Pt,
+    SimulcastSpec, SrtpKey, SrtpProfile,
 };
 use supernode_relay::{LegInfo, LegRequest, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
 use supernode_signaling::relay_access::{RelayAccess, RelayReply};
@@ -705,6 +705,11 @@ impl HostRelay {
                     Some((clock, s.mid.clone()?))
                 })
                 .collect(),
+            simulcast: offer.simulcast.as_ref().map(|s| SimulcastSpec {
+                rid_extension_id: s.rid_extension_id,
+                repaired_rid_extension_id: s.repaired_rid_extension_id,
+                rids: s.rids.clone(),
+            }),
         };
         Ok((LegRequest::browser(ice, spec, clock_rates), grant))
     }
@@ -901,6 +906,7 @@ mod tests {
                 mid_extension_id: None,
                 clock_rates: vec![(111, 48_000)],
                 send: vec![],
+                simulcast: None,
             });
         }
         let results = host.execute(ops);
@@ -973,6 +979,7 @@ mod tests {
             mid_extension_id: None,
             clock_rates: vec![(111, 48_000), (96, 90_000)],
             send: vec![],
+            simulcast: None,
         };
         let mut ops = call_ops(&session, &tb, &tc);
         if let RelayOp::AddTransport(a) = &mut ops[1] {

@@ -409,6 +409,7 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
                     twcc_extension_id: None,
                     mid_extension_id: None,
                     receive_mids: Vec::new(),
+                    simulcast: None,
                 },
                 vec![(Pt(111), 48_000), (Pt(96), 90_000)],
             );

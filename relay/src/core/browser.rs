@@ -26,8 +26,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Core;
+use super::bwe::{Bwe, BweConfig};
 use super::dtls::{DtlsFailure, DtlsIdentity, DtlsPhase, DtlsPoll, DtlsServer, Fingerprint};
 use super::egress::{Out, egress};
+use super::layers::SimulcastSpec;
 use super::mid::{MidRewrite, MidValue};
 use super::srtp::LegSrtp;
 use super::stats::DropReason;
@@ -57,6 +59,8 @@ pub struct BrowserSpec {
     /// streams of that rate go to one of them, the first free in the order given, held until
     /// the source is unlinked; sources beyond the slots are not forwarded to this browser.
     pub receive_mids: Vec<(u32, String)>,
+    /// The browser's simulcast video, when the answer accepted it ([`super::layers`]).
+    pub simulcast: Option<SimulcastSpec>,
 }
 
 /// The live browser part of a transport.
@@ -77,23 +81,35 @@ pub struct BrowserState {
     /// The MID of the m-line that receives each clock rate (valid MIDs only), and the
     /// source transport a slot is held by (when several m-lines receive one clock rate).
     pub receive_mids: Vec<(u32, MidValue, Option<u32>)>,
+    /// The browser's simulcast video, if accepted.
+    pub simulcast: Option<SimulcastSpec>,
+    /// The estimate of what may be sent to it, when transport-cc was negotiated (and the
+    /// MID extension, which carries the sequence number's place).
+    pub bwe: Option<Bwe>,
+    /// The transport-wide sequence number extension id.
+    pub twcc_extension_id: Option<u8>,
 }
 
 impl BrowserState {
     /// A fresh browser part, created at `now`.
-    pub fn new(spec: &BrowserSpec, now: Instant) -> Self {
+    pub fn new(spec: &BrowserSpec, now: Instant, bwe: BweConfig) -> Self {
+        let mid_extension_id = spec.mid_extension_id.filter(|id| (1..=14).contains(id));
+        let twcc_extension_id = spec.twcc_extension_id.filter(|id| (1..=14).contains(id));
         Self {
             dtls: DtlsServer::new(&spec.identity, spec.remote_fingerprint, now),
             nominated: false,
             last_check: now,
             remote_ufrag: spec.remote_ufrag.clone(),
             twcc: spec.twcc_extension_id.map(TwccRecorder::new),
-            mid_extension_id: spec.mid_extension_id.filter(|id| (1..=14).contains(id)),
+            mid_extension_id,
             receive_mids: spec
                 .receive_mids
                 .iter()
                 .filter_map(|(clock, mid)| Some((*clock, MidValue::new(mid)?, None)))
                 .collect(),
+            simulcast: spec.simulcast.clone(),
+            bwe: (mid_extension_id.is_some() && twcc_extension_id.is_some()).then(|| Bwe::new(bwe)),
+            twcc_extension_id,
         }
     }
 
@@ -111,6 +127,8 @@ impl BrowserState {
             from_id,
             to_id: self.mid_extension_id?,
             mid,
+            twcc_id: self.twcc_extension_id.filter(|_| self.bwe.is_some()),
+            strip: [0; 2],
         })
     }
 
@@ -177,6 +195,8 @@ pub struct BrowserCounters {
     pub dtls_failures: u64,
     /// Transports freed because consent expired (no valid check for the consent timeout).
     pub consent_expired: u64,
+    /// Simulcast layer switches toward receivers ([`super::layers`]).
+    pub layer_switches: u64,
 }
 
 impl Core {

@@ -105,6 +105,15 @@ pub(super) fn egress(tx: &mut TxBatch, t: &mut Transport, out: Out<'_>) -> Sent 
             if let Some(pt) = pt {
                 let _ = rtp::set_payload_type(buf, pt);
             }
+            // The transport-wide sequence number the rewrite reserved (see [`super::bwe`]).
+            if rewritten
+                && let Some(m) = mid
+                && let Some(at) = m.twcc_offset(buf)
+                && let Some(bwe) = t.browser.as_mut().and_then(|b| b.bwe.as_mut())
+            {
+                let seq = bwe.stamp(buf.len());
+                buf[at..at + 2].copy_from_slice(&seq.to_be_bytes());
+            }
             if let Some(Some(s)) = t.send.get_mut(slot as usize) {
                 retransmittable = StreamKind::of_clock(s.clock_rate) == StreamKind::Video;
                 s.packets = s.packets.wrapping_add(1);

@@ -48,6 +48,14 @@ pub struct MidRewrite {
     pub to_id: u8,
     /// The MID of the receiver's m-line for this stream.
     pub mid: MidValue,
+    /// The receiver's transport-wide sequence number extension id, when the relay numbers
+    /// what it sends there ([`super::bwe`]): elements under it are removed and a 2-byte
+    /// element under it is written first, right after the block header (at
+    /// [`MidRewrite::twcc_offset`]), for the egress to fill in.
+    pub twcc_id: Option<u8>,
+    /// More source elements removed (a simulcast source's RID and repaired-RID ids; 0:
+    /// none): they name the source's layers, which mean nothing to the receiver.
+    pub strip: [u8; 2],
 }
 
 use supernode_media::packet::rtp::RtpPacket;
@@ -66,7 +74,18 @@ impl MidRewrite {
             from_id,
             to_id,
             mid: MidValue::new(mid)?,
+            twcc_id: None,
+            strip: [0; 2],
         })
+    }
+
+    /// Where [`MidRewrite::write`] put the transport-wide sequence number's 2 bytes in a
+    /// packet it wrote (`buf`), when it reserved one.
+    #[inline]
+    pub fn twcc_offset(&self, buf: &[u8]) -> Option<usize> {
+        self.twcc_id?;
+        let at = 12 + 4 * usize::from(buf.first()? & 0x0f) + 5;
+        (buf.len() >= at + 2).then_some(at)
     }
 
     /// Writes the RTP packet `pkt` into `out` with its header extension rebuilt in the
@@ -88,10 +107,18 @@ impl MidRewrite {
         o[fixed..fixed + 2].copy_from_slice(&ONE_BYTE.to_be_bytes());
         let mut w = fixed + 4;
         let mid = self.mid.as_bytes();
-        let kept = p
-            .extensions()
-            .filter(|&(id, _)| Some(id) != self.from_id && id != self.to_id);
-        for (id, value) in kept.chain(std::iter::once((self.to_id, mid))) {
+        let kept = p.extensions().filter(|&(id, _)| {
+            Some(id) != self.from_id
+                && id != self.to_id
+                && Some(id) != self.twcc_id
+                && !self.strip.contains(&id)
+        });
+        let twcc = self.twcc_id.map(|id| (id, &[0u8, 0][..]));
+        for (id, value) in twcc
+            .into_iter()
+            .chain(kept)
+            .chain(std::iter::once((self.to_id, mid)))
+        {
             if !(1..=14).contains(&id) || value.is_empty() || value.len() > 16 {
                 return 0;
             }

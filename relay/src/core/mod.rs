@@ -42,10 +42,13 @@
 
 pub mod addr_map;
 pub mod browser;
+pub mod bwe;
 pub mod dtls;
 mod egress;
 pub mod error;
 pub mod ids;
+pub mod keyframe;
+pub mod layers;
 pub mod mid;
 pub mod nack_cache;
 pub mod processor;
@@ -73,10 +76,12 @@ use supernode_media::packet::rtp::RtpPacket;
 
 use addr_map::FxHashMap;
 pub use browser::{BrowserCounters, BrowserSpec};
+pub use bwe::BweConfig;
 pub use dtls::{DtlsIdentity, Fingerprint};
 use egress::{Out, Sent, egress};
 pub use error::CoreError;
 pub use ids::{LegId, SessionId, SockSlot};
+pub use layers::SimulcastSpec;
 use nack_cache::NackCache;
 pub use nack_cache::NackCachePolicy;
 pub use processor::{PROCESSOR_SOCK, ProcessorPort, ProcessorState, StreamKind};
@@ -121,6 +126,9 @@ pub struct CoreConfig {
     pub consent_timeout: Duration,
     /// Interval of transport-wide congestion control feedback toward browser senders.
     pub twcc_interval: Duration,
+    /// The bandwidth estimator of browser receivers ([`bwe`]), which picks their simulcast
+    /// layers.
+    pub bwe: BweConfig,
 }
 
 impl Default for CoreConfig {
@@ -138,6 +146,7 @@ impl Default for CoreConfig {
             wallclock_at_epoch: Duration::ZERO,
             consent_timeout: Duration::from_secs(30),
             twcc_interval: Duration::from_millis(100),
+            bwe: BweConfig::default(),
         }
     }
 }
@@ -318,6 +327,11 @@ impl Core {
             },
             now,
         );
+        if let Some(b) = t.browser.as_mut()
+            && b.bwe.is_some()
+        {
+            b.bwe = Some(bwe::Bwe::new(self.config.bwe));
+        }
         let is_processor = processor.is_some();
         if is_processor {
             t.processor = processor;
@@ -652,6 +666,18 @@ impl Core {
         let ssrc = pkt.ssrc();
         let (seq, ts) = (pkt.sequence_number(), pkt.timestamp());
         let known = t.recv_index(ssrc);
+        // A new video SSRC of a simulcast browser is placed by its RID, or not at all.
+        let mut layer = None;
+        if known.is_none()
+            && let Some(sim) = t.browser.as_ref().and_then(|b| b.simulcast.as_ref())
+            && t.clock_for(pkt.payload_type()) == 90_000
+        {
+            layer = sim.layer_of(&pkt);
+            if layer.is_none() {
+                t.counters.drop(DropReason::WrongSsrc);
+                return;
+            }
+        }
         // A proven move (SRTP from a new address) may bring a new SSRC: the peer restarted
         // (a new device); its learned streams are replaced below.
         let proven_move = !from_peer && !first;
@@ -700,13 +726,17 @@ impl Core {
             Some(k) => k,
             None => {
                 let clock = self.t(li).clock_for(pkt.payload_type());
-                self.add_recv_stream(now, li, RecvStream::new(ssrc, clock, false))
+                let mut r = RecvStream::new(ssrc, clock, false);
+                r.layer = layer;
+                self.add_recv_stream(now, li, r)
             }
         };
         let t = self.transports[li as usize]
             .as_mut()
             .expect("live transport");
         t.recv[k].stats.on_packet(now, seq, ts);
+        let layer_rate_measured =
+            t.recv[k].layer.is_some() && t.recv[k].rate.on_packet(now, data.len());
         if let Some(rec) = t.browser.as_mut().and_then(|b| b.twcc.as_mut())
             && let Some(tw) = rec.seq_of(&pkt)
         {
@@ -730,8 +760,12 @@ impl Core {
             None => data,
         };
         let payload_len = plain.len().saturating_sub(pkt.header_len()) as u32;
-        self.forward_rtp(now, li, k, plain, (seq, ts, payload_len), tx);
+        let payload_off = plain.len() - payload_len as usize;
+        self.forward_rtp(now, li, k, plain, (seq, ts, payload_len, payload_off), tx);
         self.srtp_scratch = scratch;
+        if layer_rate_measured {
+            self.reselect_for_layer(now, li, k, tx);
+        }
     }
 
     /// Sends one RTP packet of receive stream `k` of transport `li` to every send stream it
@@ -743,7 +777,7 @@ impl Core {
         li: u32,
         k: usize,
         plain: &[u8],
-        (seq, ts, payload_len): (u16, u32, u32),
+        (seq, ts, payload_len, payload_off): (u16, u32, u32, usize),
         tx: &mut TxBatch,
     ) {
         let src = self.t(li);
@@ -751,8 +785,11 @@ impl Core {
             leg: src.id,
             ssrc: src.recv[k].ssrc,
         };
+        let layer = src.recv[k].layer;
         let n = src.recv[k].outs.len();
         let mut sent = 0usize;
+        let mut skipped = 0usize;
+        let mut want_keyframe = false;
         let mut tx_full = false;
         for j in 0..n {
             let o = self.t(li).recv[k].outs[j];
@@ -762,6 +799,32 @@ impl Core {
             let Some(Some(ss)) = dest.send.get_mut(o.slot as usize) else {
                 continue;
             };
+            if let (Some(l), Some(sel)) = (layer, ss.layers.as_mut())
+                && sel.current != Some(l.index)
+            {
+                // Not the layer this receiver gets: passed over, unless it is the one wanted
+                // and this packet opens a keyframe (then the receiver switches here).
+                if sel.target != l.index {
+                    skipped += 1;
+                    continue;
+                }
+                if !keyframe::h264_keyframe_start(plain.get(payload_off..).unwrap_or(&[])) {
+                    want_keyframe = true;
+                    skipped += 1;
+                    continue;
+                }
+                if sel.current.is_some() {
+                    sel.switches += 1;
+                    dest.counters.layer_switches += 1;
+                    self.browser_counters.layer_switches += 1;
+                }
+                sel.current = Some(l.index);
+                ss.source = Some(stream::Source {
+                    transport: li,
+                    ssrc: key.ssrc,
+                });
+                ss.source_sr = None;
+            }
             let (map, switched) = ss.rewrite.map(now, key, seq, ts);
             let (pt_map, mid) = (ss.pt_map, ss.mid);
             if switched {
@@ -793,9 +856,12 @@ impl Core {
                 Sent::Nothing => {}
             }
         }
+        if want_keyframe {
+            self.request_keyframe_of_stream(now, li, k, tx);
+        }
         if tx_full {
             self.t_mut(li).counters.drop(DropReason::TxFull);
-        } else if sent == 0 {
+        } else if sent == 0 && skipped == 0 {
             self.t_mut(li).counters.drop(DropReason::NoDestination);
         }
     }

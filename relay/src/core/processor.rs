@@ -293,7 +293,14 @@ impl Core {
         t.last_rx = now;
         t.heard = true;
         let payload_len = data.len().saturating_sub(pkt.header_len()) as u32;
-        self.forward_rtp(now, li, k, data, (seq, ts, payload_len), tx);
+        self.forward_rtp(
+            now,
+            li,
+            k,
+            data,
+            (seq, ts, payload_len, pkt.header_len()),
+            tx,
+        );
         Ok(())
     }
 }

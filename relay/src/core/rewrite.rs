@@ -115,6 +115,15 @@ impl Rewriter {
         )
     }
 
+    /// Sends as `out_ssrc` instead, if nothing was mapped yet (whether it changed).
+    pub fn reassign(&mut self, out_ssrc: Ssrc) -> bool {
+        if self.started() {
+            return false;
+        }
+        self.out_ssrc = out_ssrc;
+        true
+    }
+
     /// The SSRC the receiver sees.
     pub fn out_ssrc(&self) -> Ssrc {
         self.out_ssrc

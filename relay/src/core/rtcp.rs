@@ -22,8 +22,9 @@
 //!   sender until a cache has the packet), PLI and FIR keyed by media SSRC
 //!   (mapped back through the rewrite to the source transport and stream, sent there as a
 //!   PLI, coalesced to one per `keyframe_min_interval` per source stream; an unknown media
-//!   SSRC asks every source of the transport). SDES, BYE, APP, REMB and transport-cc
-//!   feedback are consumed and not forwarded.
+//!   SSRC asks every source of the transport). Transport-cc feedback feeds the transport's
+//!   bandwidth estimate ([`super::bwe`]), which picks its simulcast layers. SDES, BYE, APP
+//!   and REMB are consumed and not forwarded.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -141,6 +142,7 @@ impl Core {
                     }
                 }
                 RtcpPacket::Pli(p) => self.on_keyframe_request(now, li, &[p.media_ssrc], tx),
+                RtcpPacket::TransportFeedback(fb) => self.on_transport_feedback(now, li, &fb, tx),
                 RtcpPacket::Fir(f) => {
                     let mut media = [Ssrc(0); 8];
                     let mut n = 0;
@@ -173,6 +175,7 @@ impl Core {
                 .and_then(|d| d.as_mut())
                 .and_then(|d| d.send.get_mut(o.slot as usize))
                 .and_then(|s| s.as_mut())
+                && (s.layers.is_none() || s.source.is_some_and(|x| x.ssrc == ssrc))
             {
                 s.source_sr = Some(info);
             }
@@ -347,31 +350,50 @@ impl Core {
 
     /// PLIs toward transport `li` for each of its video (90 kHz) receive streams.
     fn request_keyframe_of(&mut self, now: Instant, li: u32, tx: &mut TxBatch) -> u32 {
-        let min = self.config.keyframe_min_interval;
-        let st = self.t_mut(li);
         let mut sent = 0;
-        for k in 0..st.recv.len() {
-            if st.recv[k].clock_rate != 90_000 {
+        for k in 0..self.t(li).recv.len() {
+            let r = &self.t(li).recv[k];
+            if r.clock_rate != 90_000 || r.layer.is_some_and(|l| l.rtx) {
                 continue;
             }
-            if let Some(at) = st.recv[k].last_keyframe_request
-                && now.saturating_duration_since(at) < min
-            {
-                st.counters.keyframe_requests_coalesced += 1;
-                continue;
-            }
-            let pli = Pli {
-                sender_ssrc: st.report_ssrc,
-                media_ssrc: st.recv[k].ssrc,
-            };
-            let mut write = |buf: &mut [u8]| pli.write(buf).unwrap_or(0);
-            if egress(tx, st, Out::Rtcp(&mut write)) == super::egress::Sent::Batched {
-                st.recv[k].last_keyframe_request = Some(now);
-                st.counters.keyframe_requests_out += 1;
+            if self.request_keyframe_of_stream(now, li, k, tx) {
                 sent += 1;
             }
         }
         sent
+    }
+
+    /// A PLI toward transport `li` for its receive stream `k`, unless one went less than
+    /// `keyframe_min_interval` ago (then counted as coalesced). Whether one was sent.
+    pub(super) fn request_keyframe_of_stream(
+        &mut self,
+        now: Instant,
+        li: u32,
+        k: usize,
+        tx: &mut TxBatch,
+    ) -> bool {
+        let min = self.config.keyframe_min_interval;
+        let st = self.t_mut(li);
+        let Some(r) = st.recv.get(k) else {
+            return false;
+        };
+        if let Some(at) = r.last_keyframe_request
+            && now.saturating_duration_since(at) < min
+        {
+            st.counters.keyframe_requests_coalesced += 1;
+            return false;
+        }
+        let pli = Pli {
+            sender_ssrc: st.report_ssrc,
+            media_ssrc: r.ssrc,
+        };
+        let mut write = |buf: &mut [u8]| pli.write(buf).unwrap_or(0);
+        if egress(tx, st, Out::Rtcp(&mut write)) == super::egress::Sent::Batched {
+            st.recv[k].last_keyframe_request = Some(now);
+            st.counters.keyframe_requests_out += 1;
+            return true;
+        }
+        false
     }
 
     /// Builds and queues the periodic compound toward transport `li`: report blocks for its

@@ -105,6 +105,8 @@ pub struct LegCounters {
     pub reports_sent: u64,
     /// Source switches seen by this leg as a destination (rewrites started).
     pub source_switches: u64,
+    /// Simulcast layer switches toward this leg (each also a source switch).
+    pub layer_switches: u64,
     /// Packets held for this leg while it had no peer yet (early media).
     pub early_held: u64,
     /// Held packets sent when the leg latched.

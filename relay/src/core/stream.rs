@@ -22,6 +22,7 @@ use std::time::Instant;
 use supernode_media::ids::{Pt, Ssrc};
 use supernode_media::rfc3550::ReceiveStats;
 
+use super::layers::{Layer, LayerSel, RateMeter};
 use super::mid::MidRewrite;
 use super::rewrite::Rewriter;
 
@@ -63,6 +64,10 @@ pub struct RecvStream {
     pub last_keyframe_request: Option<Instant>,
     /// The send streams this stream feeds (one per subscribed transport).
     pub outs: Vec<Out>,
+    /// Its simulcast layer, when its transport sends simulcast ([`super::layers`]).
+    pub layer: Option<Layer>,
+    /// Its bitrate (measured for simulcast layers only).
+    pub rate: RateMeter,
 }
 
 impl RecvStream {
@@ -76,6 +81,8 @@ impl RecvStream {
             last_sr: None,
             last_keyframe_request: None,
             outs: Vec::new(),
+            layer: None,
+            rate: RateMeter::default(),
         }
     }
 }
@@ -122,6 +129,9 @@ pub struct SendStream {
     /// The MID header extension rewrite toward a browser that negotiated it (its id and the
     /// m-line's MID replace the source's); `None`: extensions pass unchanged.
     pub mid: Option<MidRewrite>,
+    /// The layer selection, when the source sends simulcast: every layer of the source feeds
+    /// this one send stream, and one of them passes ([`super::layers`]).
+    pub layers: Option<LayerSel>,
 }
 
 impl SendStream {
@@ -140,6 +150,7 @@ impl SendStream {
             held_last_ts: None,
             pt_map: None,
             mid: None,
+            layers: None,
         }
     }
 

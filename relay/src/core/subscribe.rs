@@ -18,6 +18,8 @@ use supernode_media::ids::Ssrc;
 
 use super::error::CoreError;
 use super::ids::LegId;
+use super::layers::LayerSel;
+use super::mid::MidRewrite;
 use super::stream::{Out, RecvStream, SendStream, Source};
 use super::{Core, transport};
 
@@ -292,6 +294,41 @@ impl Core {
         {
             return;
         }
+        // Simulcast: a layer's RTX is not forwarded; every layer of a source feeds one send
+        // stream at each receiver (see [`super::layers`]).
+        let layer = self.t(f).recv[k].layer;
+        if layer.is_some_and(|l| l.rtx) {
+            return;
+        }
+        if layer.is_some()
+            && let Some(slot) = self.t(d).send.iter().position(|s| {
+                s.as_ref().is_some_and(|s| {
+                    s.layers.is_some() && s.source.is_some_and(|x| x.transport == f)
+                })
+            })
+        {
+            let out = Out {
+                transport: d,
+                slot: slot as u32,
+            };
+            if !self.t(f).recv[k].outs.contains(&out) {
+                self.t_mut(f).recv[k].outs.push(out);
+            }
+            // The receiver sees the lowest layer's SSRC (what the publisher declares as its
+            // video in a conference roster), whichever layer arrived first; a receiver
+            // starts on the lowest layer, so nothing was sent under the other yet.
+            if layer.is_some_and(|l| l.index == 0) {
+                let dest = self.t(d);
+                let current = dest.send[slot].as_ref().map(|s| s.ssrc());
+                if current != Some(ssrc) {
+                    let out_ssrc = choose_ssrc(dest, ssrc, src_id);
+                    if let Some(s) = self.t_mut(d).send[slot].as_mut() {
+                        s.rewrite.reassign(out_ssrc);
+                    }
+                }
+            }
+            return;
+        }
         let mid = match self.t_mut(d).browser.as_deref_mut() {
             // Several m-lines receive this rate: the source's slot, or none left.
             Some(b) if b.slotted(clock) => match b.slot_for(clock, f) {
@@ -301,6 +338,14 @@ impl Core {
             Some(b) => b.mid_rewrite(clock, from_mid),
             None => None,
         };
+        let strip = self
+            .t(f)
+            .browser
+            .as_ref()
+            .and_then(|b| b.simulcast.as_ref())
+            .map(|s| [s.rid_extension_id, s.repaired_rid_extension_id.unwrap_or(0)])
+            .unwrap_or([0; 2]);
+        let mid = mid.map(|m| MidRewrite { strip, ..m });
         let dest = self.t_mut(d);
         // Adopt the oldest orphan of the same clock rate: the receiver's stream continues
         // (not into a browser's slot: each source there is its own stream).
@@ -324,6 +369,7 @@ impl Core {
                 s.source_sr = None;
                 s.pt_map = pt_map;
                 s.mid = mid;
+                s.layers = layer.map(|_| LayerSel::new());
                 i
             }
             None => {
@@ -331,6 +377,7 @@ impl Core {
                 let mut s = SendStream::new(source, out, clock);
                 s.pt_map = pt_map;
                 s.mid = mid;
+                s.layers = layer.map(|_| LayerSel::new());
                 let s = Some(s);
                 match dest.send.iter().position(Option::is_none) {
                     Some(i) => {

@@ -247,6 +247,8 @@ pub struct Transport {
     pub browser: Option<Box<BrowserState>>,
     /// When its live entry in the core's timer heap is due (other entries are stale).
     pub timer_due: Instant,
+    /// The highest simulcast layer this transport may receive ([`super::layers`]).
+    pub max_layer: u8,
 }
 
 impl Transport {
@@ -305,8 +307,9 @@ impl Transport {
             browser: spec
                 .browser
                 .as_ref()
-                .map(|b| Box::new(BrowserState::new(b, now))),
+                .map(|b| Box::new(BrowserState::new(b, now, Default::default()))),
             timer_due: next_report,
+            max_layer: u8::MAX,
         }
     }
 

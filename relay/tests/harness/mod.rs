@@ -602,6 +602,8 @@ pub struct LegView {
     pub keyframe_requests_coalesced: u64,
     /// Source switches seen as a destination.
     pub source_switches: u64,
+    /// Simulcast layer switches seen as a destination.
+    pub layer_switches: u64,
     /// Times the peer address was (re)learned.
     pub latches: u64,
     /// Reports generated toward the peer.
@@ -634,6 +636,7 @@ impl LegView {
             keyframe_requests_out: c.keyframe_requests_out,
             keyframe_requests_coalesced: c.keyframe_requests_coalesced,
             source_switches: c.source_switches,
+            layer_switches: c.layer_switches,
             latches: c.latches,
             reports_sent: c.reports_sent,
             drops: DropReason::ALL
@@ -1010,6 +1013,20 @@ impl Harness {
     /// Relay-wide counters of browser transports.
     pub fn browser_counters(&self) -> BrowserCounters {
         self.core.browser_counters()
+    }
+
+    /// The simulcast state of `leg` as a receiver.
+    pub fn simulcast_view(&self, leg: Leg) -> supernode_relay::core::layers::SimulcastView {
+        self.core.simulcast_view(leg.id).expect("live leg")
+    }
+
+    /// Caps the simulcast layer `leg` receives.
+    pub fn set_max_layer(&mut self, leg: Leg, max: Option<u8>) {
+        self.core
+            .set_max_layer(self.now, leg.id, max, &mut self.tx)
+            .expect("live leg");
+        self.flush();
+        self.progress();
     }
 
     /// A fake browser with its own DTLS identity and ICE ufrag.

@@ -20,7 +20,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use supernode_proto::relay_ops::{
-    BrowserOffer, BrowserSend, DtlsFingerprint, MediaKindOfLine, TransportGrant,
+    BrowserOffer, BrowserSend, BrowserSimulcast, DtlsFingerprint, MediaKindOfLine, TransportGrant,
 };
 
 use super::core::CallError;
@@ -259,7 +259,17 @@ impl CheckedOffer {
         let mut send = Vec::new();
         let mut twcc = None;
         let mut mid_ext = None;
+        let mut simulcast = None;
         for a in answer.accepted() {
+            if let (Some(rid), false, None) =
+                (a.extensions.rid, a.remote_rids.is_empty(), &simulcast)
+            {
+                simulcast = Some(BrowserSimulcast {
+                    rid_extension_id: rid,
+                    repaired_rid_extension_id: a.extensions.repaired_rid,
+                    rids: a.remote_rids.clone(),
+                });
+            }
             let rate = match a.codec {
                 Codec::Opus => 48_000,
                 Codec::H264(_) => 90_000,
@@ -293,6 +303,7 @@ impl CheckedOffer {
             mid_extension_id: mid_ext,
             clock_rates,
             send,
+            simulcast,
         }
     }
 
@@ -527,6 +538,54 @@ pub(crate) mod tests {
         assert_eq!(checked.answer(&grant(&tr), None, &policy).unwrap(), sdp);
         let other = TransportId::from_bytes([10; 16]);
         assert_ne!(checked.relay_offer(&other, &policy).send, op.send);
+    }
+
+    /// A conference participant's camera as three RID layers: with simulcast on, the relay
+    /// is told the RID extension ids and the layers low to high, and the answer receives
+    /// them; with it off, neither.
+    #[test]
+    fn a_simulcast_conference_offer_tells_the_relay_its_layers() {
+        let video_at = |sdp: &str| sdp.find("m=video").expect("a video m-line");
+        let base = conference_offer(1);
+        // The sendrecv video m-line (the first) sends q;h;f by RID instead of SSRCs.
+        let first = video_at(&base);
+        let end = first + 1 + base[first + 1..].find("m=video").expect("a slot");
+        let camera: String = base[first..end]
+            .split_inclusive("\r\n")
+            .filter(|l| !l.starts_with("a=ssrc"))
+            .collect();
+        let camera = camera.replace(
+            "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n",
+            "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+             a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n\
+             a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id\r\n",
+        ) + "a=rid:q send\r\na=rid:h send\r\na=rid:f send\r\na=simulcast:send q;h;f\r\n";
+        let sdp = format!("{}{}{}", &base[..first], camera, &base[end..]);
+        let tr = TransportId::from_bytes([5; 16]);
+        let on = MediaPolicy {
+            simulcast: true,
+            ..MediaPolicy::default()
+        };
+        let c = CheckedOffer::check_conference(&sdp, &on).unwrap();
+        let op = c.relay_offer(&tr, &on);
+        assert_eq!(
+            op.simulcast,
+            Some(BrowserSimulcast {
+                rid_extension_id: 10,
+                repaired_rid_extension_id: Some(11),
+                rids: vec!["q".into(), "h".into(), "f".into()],
+            })
+        );
+        let answer = c.answer(&grant(&tr), None, &on).unwrap();
+        assert!(answer.contains("a=simulcast:recv q;h;f\r\n"), "{answer}");
+        let off = MediaPolicy::default();
+        let c = CheckedOffer::check_conference(&sdp, &off).unwrap();
+        assert_eq!(c.relay_offer(&tr, &off).simulcast, None);
+        assert!(
+            !c.answer(&grant(&tr), None, &off)
+                .unwrap()
+                .contains("simulcast")
+        );
     }
 
     /// Call legs answer without the MID header extension (the relay writes none, and an

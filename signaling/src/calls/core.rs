@@ -58,6 +58,9 @@ pub struct CallConfig {
     /// Most participants of a conference (joined and joining); a join past it is
     /// `conference_full`.
     pub max_participants: usize,
+    /// Whether browsers in conferences may send simulcast (answered with
+    /// [`MediaPolicy::simulcast`]).
+    pub conference_simulcast: bool,
     /// Failover: how long a trunked call anchored here waits for its callee to resume on
     /// another node after the callee's node died.
     pub failover_grace: Duration,
@@ -80,6 +83,7 @@ impl Default for CallConfig {
             public_ip: None,
             network: false,
             max_participants: 32,
+            conference_simulcast: true,
             failover_grace: Duration::from_secs(10),
         }
     }

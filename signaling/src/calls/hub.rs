@@ -55,6 +55,7 @@ impl Hub {
                 relay: relay.is_some(),
                 node_id: cfg.node_id.clone(),
                 max_participants: cfg.max_participants,
+                conference_simulcast: cfg.conference_simulcast,
                 failover_grace: cfg.failover_grace,
                 ..CallConfig::default()
             },

@@ -142,6 +142,7 @@ impl CallCore {
     fn conference_media(&self) -> MediaPolicy {
         MediaPolicy {
             mid_extension: true,
+            simulcast: self.cfg.conference_simulcast,
             ..self.cfg.browser_media
         }
     }
