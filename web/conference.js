@@ -125,6 +125,13 @@ export class ConferenceLeg {
         out.audioOut.packetsSent = s.packetsSent ?? 0;
       }
     });
+    // The local UDP port of the selected ICE pair (where the supernode sends to this page).
+    report.forEach((s) => {
+      if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+      const pair = report.get(s.selectedCandidatePairId);
+      const local = pair && report.get(pair.localCandidateId);
+      if (local) out.localPort = local.port;
+    });
     return out;
   }
 

@@ -33,6 +33,11 @@
 //   many remote videos as there are others have framesDecoded growing, and packetsLost
 //   stays under 1 % for audio and each video. The browsers stay until the others left
 //   (the roster is down to the two of them), then leave.
+// * simulcast: two browsers in a group call, A publishing three simulcast layers. Once B
+//   decodes A's top layer (720 lines), prints `{"receiver_port": N}` (B's local UDP port: the
+//   test throttles what the supernode sends there), then samples B's inbound video every
+//   200 ms for `--seconds` s as `{"sample": {t, frameHeight, framesDecoded, ...}}` lines
+//   (`t`: Date.now()), and leaves.
 // * reconnect (a network of supernodes; `--base` is the node that will be killed): a browser
 //   logs in, prints `{"browser_account": id, "node": ws URL}`; the test kills that node. The
 //   page must log in again on another node of `login_ok.nodes` (state `reconnecting`, then
@@ -377,6 +382,51 @@ async function conference() {
   check('leaving ends the group call on both', true);
 }
 
+async function simulcast() {
+  const a = await open(await browser(), '?name=Publisher&audio=raw');
+  const b = await open(await browser(), '?name=Receiver&audio=raw');
+  const accB = await accountOf(b);
+  await a.click('#group-call');
+  await waitState(a, ['in_conference'], 30000);
+  const sel = `li[data-account="${accB}"][data-online="true"] button.invite:not([disabled])`;
+  await a.waitForSelector(sel, { timeout: 30000 });
+  await a.click(sel);
+  await waitState(b, ['conf_ringing'], 30000);
+  await b.click('#conf-join');
+  await waitState(b, ['in_conference'], 30000);
+  await Promise.all([waitRoster(a, 2, 60000), waitRoster(b, 2, 60000)]);
+  const inbound = () => b.evaluate(async () => {
+    const s = await window.supernode.conf.leg.stats();
+    const videos = Object.values(s.videoIn).sort((x, y) => y.framesDecoded - x.framesDecoded);
+    return { port: s.localPort, v: videos[0] ?? null, layers: s.videoOut.layers ?? null };
+  });
+  const pub = await a.evaluate(async () => (await window.supernode.conf.leg.stats()).videoOut.layers ?? {});
+  facts.publisher_layers = pub;
+  check('the publisher sends three layers', Object.keys(pub).length === 3, pub);
+  let first = null;
+  try {
+    await b.waitForFunction(
+      () => Object.values(window.supernode.confStats?.videoIn ?? {}).some((v) => v.frameHeight >= 720),
+      null,
+      { timeout: 90000, polling: 250 },
+    );
+    first = await inbound();
+  } catch (e) {
+    first = await inbound();
+  }
+  check('the receiver decodes the top layer (720 lines) before the throttle', (first.v?.frameHeight ?? 0) >= 720, first);
+  console.log(JSON.stringify({ receiver_port: first.port }));
+  const end = Date.now() + Number(opts.seconds) * 1000;
+  while (Date.now() < end) {
+    const { v } = await inbound();
+    console.log(JSON.stringify({ sample: { t: Date.now(), ...(v ?? {}) } }));
+    await b.waitForTimeout(200);
+  }
+  await a.click('#conf-leave');
+  await waitRoster(b, 1, 10000);
+  await b.click('#conf-leave');
+}
+
 async function reconnect() {
   const a = await open(await browser(), '?name=Roamer');
   const before = await a.evaluate(() => ({ node: window.supernode.sig.url, nodes: window.supernode.sig.nodes }));
@@ -413,6 +463,7 @@ const scenarios = {
   'edge-caller': edgeCaller,
   reconnect,
   conference,
+  simulcast,
 };
 let error = null;
 try {

@@ -8,7 +8,9 @@
 //!   fixed ring of [`HISTORY`] entries indexed by sequence number (no allocation per packet).
 //! - **Feedback.** The browser's transport feedback says which numbers arrived. Over windows
 //!   of [`WINDOW`] the relay counts packets reported lost and received, and the bytes
-//!   received per second (the receive rate).
+//!   received per second (the receive rate). A window closes early (after at least
+//!   [`EARLY_MIN`]) once [`EARLY_PACKETS`] were reported with more than 10 % lost: a link
+//!   that just fell is acted on at once.
 //! - **Estimate.** At each window: loss above 10 % → the estimate drops to
 //!   `receive rate × (1 − 0.5 × loss)`; below 2 % → it grows by
 //!   [`BweConfig::increase_per_sec`] (8 %/s as GCC) per second elapsed; in between it holds.
@@ -25,6 +27,13 @@ pub const HISTORY: usize = 4096;
 
 /// Window over which feedback is summed before the estimate moves.
 pub const WINDOW: Duration = Duration::from_millis(500);
+
+/// A window closes early when at least this many packets were reported in it, over at
+/// least [`EARLY_MIN`], with more than 10 % of them lost (see [`Bwe::on_feedback`]).
+pub const EARLY_PACKETS: u32 = 40;
+
+/// The shortest window that may close early.
+pub const EARLY_MIN: Duration = Duration::from_millis(100);
 
 /// Tunables of the estimator.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -140,15 +149,18 @@ impl Bwe {
         }
         let start = self.window_start.unwrap_or(now);
         let span = now.saturating_duration_since(start);
-        if span < WINDOW {
-            return false;
-        }
         let total = self.lost + self.received;
         let loss = if total == 0 {
             0.0
         } else {
             f64::from(self.lost) / f64::from(total)
         };
+        // Heavy loss over enough packets closes the window early: a link that just fell
+        // is acted on within a feedback or two, not half a second later.
+        let congested = span >= EARLY_MIN && total >= EARLY_PACKETS && loss > 0.10;
+        if span < WINDOW && !congested {
+            return false;
+        }
         let receive_bps = self.received_bytes * 8 * 1_000_000 / span.as_micros().max(1) as u64;
         let dt = self
             .last_update
@@ -268,6 +280,28 @@ mod tests {
         }
         let grown = b.estimate_bps() as f64 / before;
         assert!((1.4..1.5).contains(&grown), "about 1.08^5: {grown}");
+    }
+
+    #[test]
+    fn a_link_that_falls_is_acted_on_before_the_window_ends_light_loss_is_not() {
+        let t0 = Instant::now();
+        let mut b = Bwe::new(BweConfig::default());
+        // The window opens.
+        assert!(!round(&mut b, t0, 10, 0));
+        // 300 ms later (within the 500 ms window): 50 packets reported, half lost: 1.2 Mbit/s
+        // received; the window closes early and the estimate falls below 2 Mbit/s.
+        let at = t0 + 3 * EARLY_MIN;
+        assert!(at < t0 + WINDOW);
+        assert!(round(&mut b, at, 50, 2));
+        assert_eq!(b.decreases(), 1);
+        assert!(b.estimate_bps() < 1_000_000, "{}", b.estimate_bps());
+        // Light loss (1 in 20) over as many packets does not close a window early...
+        assert!(!round(&mut b, at + EARLY_MIN, 60, 20));
+        // ... nor does heavy loss over too few packets (a burst of a quiet stream).
+        let mut c = Bwe::new(BweConfig::default());
+        assert!(!round(&mut c, t0, 5, 0));
+        assert!(!round(&mut c, t0 + 2 * EARLY_MIN, 20, 2));
+        assert_eq!(c.decreases(), 0);
     }
 
     #[test]
