@@ -953,3 +953,49 @@ proptest! {
         }
     }
 }
+
+/// Found by the `sdp_answer` fuzzer (AddressSanitizer run, session 8): an offer whose
+/// session-level `a=extmap` gave transport-cc an id that a media section used for another
+/// extension got an answer mapping that id twice in the section (which does not parse).
+/// A session-level mapping now counts only where the section does not use its id.
+#[test]
+fn a_session_level_extmap_never_maps_an_id_twice_in_the_answer() {
+    const TCC: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+    let chrome = fixture("chrome.sdp");
+    let without: String = chrome
+        .lines()
+        .filter(|l| !(l.starts_with("a=extmap:") && l.contains("transport-wide-cc")))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let mut p = params();
+    p.policy.transport_cc = true;
+    let mut session_level_used = false;
+    for id in 1..=14u8 {
+        let offer = without.replacen(
+            "a=group:BUNDLE",
+            &format!("a=extmap:{id} {TCC}\r\na=group:BUNDLE"),
+            1,
+        );
+        let a = answer(&offer, &p);
+        let again = parse(&a.sdp);
+        assert!(again.is_ok(), "id {id}: the answer parses: {again:?}");
+        for i in 0..a.media.len() {
+            let ids: Vec<&str> = section(&a.sdp, i)
+                .into_iter()
+                .filter_map(|l| l.strip_prefix("a=extmap:"))
+                .filter_map(|l| l.split(' ').next())
+                .collect();
+            let mut unique = ids.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), ids.len(), "id {id}, section {i}: {ids:?}");
+            session_level_used |= section(&a.sdp, i)
+                .iter()
+                .any(|l| *l == format!("a=extmap:{id} {TCC}"));
+        }
+    }
+    assert!(
+        session_level_used,
+        "where the id is free, the session-level mapping is answered"
+    );
+}

@@ -503,11 +503,19 @@ fn accept(
             _ => {}
         }
     }
+    // The section's own mappings first; a session-level one only when the section does not
+    // use its id for another extension (else the answer would map one id twice).
     let find_ext = |uri: &str| {
         m.extmaps
             .iter()
-            .chain(&offer.extmaps)
             .find(|e: &&ExtMap<'_>| e.uri == uri)
+            .or_else(|| {
+                offer
+                    .extmaps
+                    .iter()
+                    .filter(|e| !m.extmaps.iter().any(|x| x.id == e.id))
+                    .find(|e| e.uri == uri)
+            })
             .map(|e| e.id)
     };
     let mut extensions = Extensions {
