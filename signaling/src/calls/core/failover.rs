@@ -274,8 +274,24 @@ impl CallCore {
         let old = call.net.callee_node.replace(from.to_owned());
         let orphaned = call.net.orphaned_until.take().is_some();
         tracing::info!(call = %call_id, from, old = ?old, "call resumed on another node");
+        self.move_far_end(call_id, from, old, orphaned, &session, &trunk_tr)
+    }
+
+    /// The far end of `call_id` moved from `old` to `from`: the old node, when still alive
+    /// (`orphaned` false) and not `from`, is told the call ended there (its endpoint must
+    /// not keep the trunk); this node's trunk end gets fresh keys first (see the module
+    /// docs), and `trunk_setup` with them follows the relay's answer
+    /// ([`Self::rekey_progress`]).
+    fn move_far_end(
+        &mut self,
+        call_id: &CallId,
+        from: &str,
+        old: Option<String>,
+        orphaned: bool,
+        session: &crate::ids::RelaySessionId,
+        trunk_tr: &crate::ids::TransportId,
+    ) -> NodeReply {
         if let Some(old) = old.filter(|o| !orphaned && o != from) {
-            // Its endpoint must not keep the trunk: the call ended there.
             self.send_node(
                 old,
                 NodeMsg::End {
@@ -284,10 +300,8 @@ impl CallCore {
                 },
             );
         }
-        // Fresh keys for the anchor's end first (see the module docs); `trunk_setup` with
-        // them follows the relay's answer ([`Self::rekey_progress`]).
-        let op = self.rekey_op(&session, &trunk_tr);
-        self.emit(&session, vec![op]);
+        let op = self.rekey_op(session, trunk_tr);
+        self.emit(session, vec![op]);
         NodeReply::Ok
     }
 
@@ -334,17 +348,6 @@ impl CallCore {
         let old = call.net.caller_node.replace(from.to_owned());
         let orphaned = call.net.orphaned_until.take().is_some();
         tracing::info!(call = %call_id, from, old = ?old, "call re-anchored here: the caller resumed on another node");
-        if let Some(old) = old.filter(|o| !orphaned && o != from) {
-            self.send_node(
-                old,
-                NodeMsg::End {
-                    call: call_id.clone(),
-                    reason: EndReason::PeerDisconnected,
-                },
-            );
-        }
-        let op = self.rekey_op(&session, &trunk_tr);
-        self.emit(&session, vec![op]);
-        NodeReply::Ok
+        self.move_far_end(call_id, from, old, orphaned, &session, &trunk_tr)
     }
 }
