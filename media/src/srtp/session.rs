@@ -13,10 +13,9 @@ const INITIAL_STREAMS: usize = 4;
 /// Largest SRTCP index (31 bits).
 const MAX_SRTCP_INDEX: u32 = 0x7fff_ffff;
 
-/// Per-SSRC state.
+/// Per-SSRC state (its SSRC is kept apart, in [`SrtpSession::ssrcs`]).
 #[derive(Debug, Clone)]
 struct Stream {
-    ssrc: u32,
     last_used: u64,
     /// SRTP: highest index (the rollover counter is its top 32 bits) and replay window.
     rtp: Option<ReplayWindow>,
@@ -27,9 +26,8 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(ssrc: u32) -> Self {
+    fn new() -> Self {
         Self {
-            ssrc,
             last_used: 0,
             rtp: None,
             rtcp: None,
@@ -40,12 +38,18 @@ impl Stream {
 
 /// SRTP and SRTCP of one direction under one master key: protects what is sent with it, or
 /// unprotects what is received with it, in place. See the [module docs](super).
+///
+/// The SSRCs are a compact array of their own, beside the per-SSRC state: finding a
+/// packet's stream reads one cache line however many streams the session has (a `Stream`
+/// holds two replay windows, several lines each).
 pub struct SrtpSession {
+    /// The SSRC of `streams[i]` is `ssrcs[i]`.
+    ssrcs: Vec<u32>,
+    streams: Vec<Stream>,
+    clock: u64,
     profile: SrtpProfile,
     rtp: Transform,
     rtcp: Transform,
-    streams: Vec<Stream>,
-    clock: u64,
 }
 
 impl std::fmt::Debug for SrtpSession {
@@ -71,6 +75,7 @@ impl SrtpSession {
             profile: key.profile,
             rtp: Transform::derive(&kdf, gcm, key_len, false),
             rtcp: Transform::derive(&kdf, gcm, key_len, true),
+            ssrcs: Vec::with_capacity(INITIAL_STREAMS),
             streams: Vec::with_capacity(INITIAL_STREAMS),
             clock: 0,
         })
@@ -192,7 +197,7 @@ impl SrtpSession {
 
     #[inline]
     fn find(&self, ssrc: u32) -> Option<usize> {
-        self.streams.iter().position(|s| s.ssrc == ssrc)
+        self.ssrcs.iter().position(|&s| s == ssrc)
     }
 
     /// The stream of `ssrc`, created if new; marked used.
@@ -215,7 +220,8 @@ impl SrtpSession {
     /// Adds a stream (or reuses the least recently used one when full); returns its slot.
     fn insert(&mut self, ssrc: u32) -> usize {
         if self.streams.len() < MAX_STREAMS {
-            self.streams.push(Stream::new(ssrc));
+            self.ssrcs.push(ssrc);
+            self.streams.push(Stream::new());
             return self.streams.len() - 1;
         }
         let (i, _) = self
@@ -224,7 +230,8 @@ impl SrtpSession {
             .enumerate()
             .min_by_key(|(_, s)| s.last_used)
             .expect("MAX_STREAMS > 0");
-        self.streams[i] = Stream::new(ssrc);
+        self.ssrcs[i] = ssrc;
+        self.streams[i] = Stream::new();
         i
     }
 }

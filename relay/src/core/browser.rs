@@ -65,29 +65,30 @@ pub struct BrowserSpec {
 
 /// The live browser part of a transport.
 #[derive(Debug)]
+#[repr(C)]
 pub struct BrowserState {
-    /// The DTLS server.
-    pub dtls: DtlsServer,
+    /// Transport-wide congestion control bookkeeping, if negotiated.
+    pub twcc: Option<TwccRecorder>,
+    /// The estimate of what may be sent to it, when transport-cc was negotiated (and the
+    /// MID extension, which carries the sequence number's place).
+    pub bwe: Option<Bwe>,
+    /// The browser's simulcast video, if accepted.
+    pub simulcast: Option<SimulcastSpec>,
+    /// The MID header extension id, if negotiated.
+    pub mid_extension_id: Option<u8>,
+    /// The transport-wide sequence number extension id.
+    pub twcc_extension_id: Option<u8>,
     /// Whether the browser nominated the selected path (USE-CANDIDATE).
     pub nominated: bool,
     /// The last valid connectivity check (consent).
     pub last_check: Instant,
     /// The browser's ufrag, if checked.
     pub remote_ufrag: Option<String>,
-    /// Transport-wide congestion control bookkeeping, if negotiated.
-    pub twcc: Option<TwccRecorder>,
-    /// The MID header extension id, if negotiated.
-    pub mid_extension_id: Option<u8>,
     /// The MID of the m-line that receives each clock rate (valid MIDs only), and the
     /// source transport a slot is held by (when several m-lines receive one clock rate).
     pub receive_mids: Vec<(u32, MidValue, Option<u32>)>,
-    /// The browser's simulcast video, if accepted.
-    pub simulcast: Option<SimulcastSpec>,
-    /// The estimate of what may be sent to it, when transport-cc was negotiated (and the
-    /// MID extension, which carries the sequence number's place).
-    pub bwe: Option<Bwe>,
-    /// The transport-wide sequence number extension id.
-    pub twcc_extension_id: Option<u8>,
+    /// The DTLS server.
+    pub dtls: DtlsServer,
 }
 
 impl BrowserState {
@@ -246,7 +247,7 @@ impl Core {
                 }
                 DtlsPoll::Keys(keys) => {
                     if let Ok(s) = LegSrtp::new(&keys) {
-                        t.srtp = Some(s);
+                        t.srtp = Some(Box::new(s));
                         self.browser_counters.handshakes += 1;
                         let max_age = self.config.early_media_max_age;
                         let t = self.t_mut(li);

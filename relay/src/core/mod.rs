@@ -408,7 +408,7 @@ impl Core {
             t.mode = PeerMode::Latching;
             t.peer = Some(a);
         }
-        t.srtp = srtp;
+        t.srtp = srtp.map(Box::new);
         if t.early.is_empty() {
             t.cache.clear();
         }

@@ -69,17 +69,18 @@ impl DropReason {
 
 /// Counters of one leg. Plain integers: only the worker that owns the leg writes them.
 #[derive(Debug, Clone, Default)]
+#[repr(C)]
 pub struct LegCounters {
     /// RTP packets received and accepted.
     pub rtp_in: u64,
-    /// RTCP packets (compounds) received and accepted.
-    pub rtcp_in: u64,
     /// Bytes of accepted datagrams received.
     pub bytes_in: u64,
     /// Datagrams sent toward this leg's peer.
     pub packets_out: u64,
     /// Bytes sent toward this leg's peer.
     pub bytes_out: u64,
+    /// RTCP packets (compounds) received and accepted.
+    pub rtcp_in: u64,
     /// Drops by [`DropReason`], indexed by its discriminant.
     pub drops: [u64; DropReason::COUNT],
     /// NACKed packets the relay retransmitted from its cache toward this leg.

@@ -49,25 +49,26 @@ pub struct Out {
 
 /// One SSRC a transport sends to the relay.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct RecvStream {
     /// The SSRC.
     pub ssrc: Ssrc,
     /// Media clock rate, Hz.
     pub clock_rate: u32,
+    /// The send streams this stream feeds (one per subscribed transport).
+    pub outs: Vec<Out>,
+    /// Its simulcast layer, when its transport sends simulcast ([`super::layers`]).
+    pub layer: Option<Layer>,
     /// Declared by the control plane (never retired) rather than learned.
     pub declared: bool,
+    /// Its bitrate (measured for simulcast layers only).
+    pub rate: RateMeter,
     /// RFC 3550 receive statistics.
     pub stats: ReceiveStats,
     /// The last sender report for this SSRC.
     pub last_sr: Option<SrInfo>,
     /// When a keyframe request was last sent toward the source for this stream.
     pub last_keyframe_request: Option<Instant>,
-    /// The send streams this stream feeds (one per subscribed transport).
-    pub outs: Vec<Out>,
-    /// Its simulcast layer, when its transport sends simulcast ([`super::layers`]).
-    pub layer: Option<Layer>,
-    /// Its bitrate (measured for simulcast layers only).
-    pub rate: RateMeter,
 }
 
 impl RecvStream {
@@ -98,13 +99,15 @@ pub struct Source {
 
 /// One source stream toward one receiving transport.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct SendStream {
-    /// The source, or `None` while orphaned (waiting to be adopted).
-    pub source: Option<Source>,
-    /// When it was orphaned (the oldest orphans give way first).
-    pub orphaned_at: Option<Instant>,
     /// Header rewriting toward the receiver.
     pub rewrite: Rewriter,
+    /// Payload type translation `(source's, receiver's)` of the codec of this clock rate,
+    /// when the two transports number it differently (a browser's H.264 is not the edge
+    /// client's 96); `None`: payload types pass unchanged. Only the source's codec payload
+    /// type is translated (its RTX and anything else pass as they are).
+    pub pt_map: Option<(Pt, Pt)>,
     /// Media clock rate, Hz.
     pub clock_rate: u32,
     /// Packets sent (for the relay's SR).
@@ -113,6 +116,16 @@ pub struct SendStream {
     pub octets: u32,
     /// Last RTP timestamp sent and when.
     pub last_sent: Option<(u32, Instant)>,
+    /// The MID header extension rewrite toward a browser that negotiated it (its id and the
+    /// m-line's MID replace the source's); `None`: extensions pass unchanged.
+    pub mid: Option<MidRewrite>,
+    /// The layer selection, when the source sends simulcast: every layer of the source feeds
+    /// this one send stream, and one of them passes ([`super::layers`]).
+    pub layers: Option<LayerSel>,
+    /// The source, or `None` while orphaned (waiting to be adopted).
+    pub source: Option<Source>,
+    /// When it was orphaned (the oldest orphans give way first).
+    pub orphaned_at: Option<Instant>,
     /// The source's last sender report, copied when it arrives (lip sync through the
     /// rewrite): the relay's SR toward the receiver carries this NTP↔RTP pair.
     pub source_sr: Option<SrInfo>,
@@ -121,17 +134,6 @@ pub struct SendStream {
     pub sent_sr: Option<(u32, Instant)>,
     /// RTP timestamp of the newest packet held for the receiver before it latched.
     pub held_last_ts: Option<u32>,
-    /// Payload type translation `(source's, receiver's)` of the codec of this clock rate,
-    /// when the two transports number it differently (a browser's H.264 is not the edge
-    /// client's 96); `None`: payload types pass unchanged. Only the source's codec payload
-    /// type is translated (its RTX and anything else pass as they are).
-    pub pt_map: Option<(Pt, Pt)>,
-    /// The MID header extension rewrite toward a browser that negotiated it (its id and the
-    /// m-line's MID replace the source's); `None`: extensions pass unchanged.
-    pub mid: Option<MidRewrite>,
-    /// The layer selection, when the source sends simulcast: every layer of the source feeds
-    /// this one send stream, and one of them passes ([`super::layers`]).
-    pub layers: Option<LayerSel>,
 }
 
 impl SendStream {

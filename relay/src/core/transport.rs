@@ -180,75 +180,85 @@ impl EarlyRing {
 }
 
 /// The live state of a transport inside the core.
+///
+/// The layout is fixed (`repr(C)`) so that what the forwarding path reads for every packet —
+/// addressing, the stream lists, the SRTP and browser parts (boxed: a pointer here), the
+/// receive time, the flags and the traffic counters — sits in the first cache lines, and the
+/// control plane's state after it: at a quarter of the relay's maximum rate every packet
+/// finds this state out of the CPU's caches, and each line touched is a miss
+/// (`docs/design-notes.md`, "Hot fields first"). `layout_tests` below keeps it so.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Transport {
-    /// Public id.
-    pub id: LegId,
-    /// See [`LegSpec::ssrc_salt`].
-    pub ssrc_salt: u32,
-    /// Generation of its slot in the core (timers of a freed slot's previous transport are
-    /// recognised and skipped).
-    pub generation: u32,
-    /// Session.
-    pub session: SessionId,
-    /// Socket it uses.
-    pub sock: SockSlot,
-    /// Whether the socket is shared.
-    pub shared: bool,
-    /// Peer mode.
-    pub mode: PeerMode,
+    // ---- hot: read or written for every packet ----
     /// Where packets toward this transport go, once known.
     pub peer: Option<SocketAddr>,
-    /// SRTP state.
-    pub srtp: Option<LegSrtp>,
-    /// ICE credentials.
-    pub ice: Option<IceCredentials>,
-    /// Default media clock rate of learned streams, Hz.
-    pub clock_rate: u32,
-    /// Clock rates of learned streams by payload type.
-    pub clock_rates: Vec<(Pt, u32)>,
-    /// Whether its streams were declared (no learning).
-    pub declared: bool,
-    /// Most learned streams.
-    pub max_streams: usize,
+    /// Peer mode.
+    pub mode: PeerMode,
     /// What the peer sends, one per SSRC.
     pub recv: Vec<RecvStream>,
     /// What the relay sends toward the peer, one per source stream (slots; `None` is free).
     pub send: Vec<Option<SendStream>>,
+    /// SRTP state.
+    pub srtp: Option<Box<LegSrtp>>,
+    /// The browser part (ICE-lite state, DTLS, TWCC), for a browser transport.
+    pub browser: Option<Box<BrowserState>>,
+    /// For a processor transport, its far side (see [`super::processor`]).
+    pub processor: Option<Box<ProcessorState>>,
+    /// Last accepted datagram from the peer (or the creation time).
+    pub last_rx: Instant,
+    /// When its live entry in the core's timer heap is due (other entries are stale).
+    pub timer_due: Instant,
+    /// Public id.
+    pub id: LegId,
+    /// Most learned streams.
+    pub max_streams: usize,
+    /// Generation of its slot in the core (timers of a freed slot's previous transport are
+    /// recognised and skipped).
+    pub generation: u32,
+    /// Socket it uses.
+    pub sock: SockSlot,
+    /// Whether the socket is shared.
+    pub shared: bool,
+    /// Whether its streams were declared (no learning).
+    pub declared: bool,
+    /// Whether a datagram has been accepted since creation.
+    pub heard: bool,
+    /// The highest simulcast layer this transport may receive ([`super::layers`]).
+    pub max_layer: u8,
+    /// Counters (the per-packet ones first).
+    pub counters: LegCounters,
+    /// Rate cap.
+    pub rate: RateLimiter,
+    /// Retransmission cache of what was sent toward this transport (all its send streams).
+    pub cache: NackCache,
+    // ---- cold: the control plane's, RTCP's and the timers' ----
+    /// See [`LegSpec::ssrc_salt`].
+    pub ssrc_salt: u32,
+    /// The SSRC the relay uses for the receiver reports and feedback it sends here.
+    pub report_ssrc: Ssrc,
+    /// Default media clock rate of learned streams, Hz.
+    pub clock_rate: u32,
+    /// Session.
+    pub session: SessionId,
+    /// ICE credentials.
+    pub ice: Option<IceCredentials>,
+    /// Clock rates of learned streams by payload type.
+    pub clock_rates: Vec<(Pt, u32)>,
     /// Transports subscribed to every stream of this one (compatibility `connect`).
     pub subscribers: Vec<u32>,
     /// Transports subscribed to the streams of one kind of this one ([`super::Core::connect_kind`]).
     pub kind_subscribers: Vec<(u32, StreamKind)>,
     /// Transports this one is subscribed to.
     pub publishers: Vec<u32>,
-    /// For a processor transport, its far side (see [`super::processor`]).
-    pub processor: Option<Box<ProcessorState>>,
-    /// Counters.
-    pub counters: LegCounters,
-    /// Rate cap.
-    pub rate: RateLimiter,
     /// Lost packets the relay may ask this transport's peer to resend (forwarded NACKs).
     pub nack_forward: RateLimiter,
-    /// Retransmission cache of what was sent toward this transport (all its send streams).
-    pub cache: NackCache,
     /// Early media held until the transport latches.
     pub early: EarlyRing,
-    /// Last accepted datagram from the peer (or the creation time).
-    pub last_rx: Instant,
-    /// Whether a datagram has been accepted since creation.
-    pub heard: bool,
     /// Round-trip time from the peer's reports.
     pub rtt: Option<Duration>,
     /// Next time a report is due toward this transport.
     pub next_report: Instant,
-    /// The SSRC the relay uses for the receiver reports and feedback it sends here.
-    pub report_ssrc: Ssrc,
-    /// The browser part (ICE-lite state, DTLS, TWCC), for a browser transport.
-    pub browser: Option<Box<BrowserState>>,
-    /// When its live entry in the core's timer heap is due (other entries are stale).
-    pub timer_due: Instant,
-    /// The highest simulcast layer this transport may receive ([`super::layers`]).
-    pub max_layer: u8,
 }
 
 impl Transport {
@@ -274,7 +284,7 @@ impl Transport {
             shared: spec.shared,
             mode: spec.peer,
             peer,
-            srtp,
+            srtp: srtp.map(Box::new),
             ice: spec.ice.clone(),
             clock_rate: spec.clock_rate.max(1),
             clock_rates: spec.clock_rates.clone(),
@@ -383,5 +393,68 @@ impl Transport {
     /// Whether `ssrc` is taken at this transport (by a send stream or by its own streams).
     pub fn ssrc_taken(&self, ssrc: Ssrc) -> bool {
         self.send_by_ssrc(ssrc).is_some() || self.recv_index(ssrc).is_some()
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    //! The per-packet fields stay in the first cache lines (see [`Transport`]'s docs): a
+    //! field added above them, or a hot one moved below, fails here.
+    use std::mem::{offset_of, size_of};
+
+    use super::super::browser::BrowserState;
+    use super::super::stats::LegCounters;
+    use super::super::stream::{RecvStream, SendStream};
+    use super::Transport;
+
+    const LINE: usize = 64;
+
+    #[test]
+    fn the_forwarding_path_reads_the_first_four_lines_of_a_transport() {
+        let hot_end = offset_of!(Transport, counters) + offset_of!(LegCounters, rtcp_in);
+        assert!(
+            hot_end <= 4 * LINE,
+            "hot part of Transport ends at {hot_end}"
+        );
+        for off in [
+            offset_of!(Transport, peer),
+            offset_of!(Transport, recv),
+            offset_of!(Transport, send),
+            offset_of!(Transport, srtp),
+            offset_of!(Transport, browser),
+            offset_of!(Transport, last_rx),
+            offset_of!(Transport, heard),
+        ] {
+            assert!(off < 4 * LINE, "hot field at {off}");
+        }
+        // The rate cap and the cache's `armed` flag come right after the counters' hot part.
+        assert!(offset_of!(Transport, rate) < offset_of!(Transport, ssrc_salt));
+        assert!(
+            size_of::<Transport>() > 4 * LINE,
+            "the split is worth keeping"
+        );
+    }
+
+    #[test]
+    fn a_receive_stream_is_found_and_fanned_out_from_its_first_line() {
+        assert_eq!(offset_of!(RecvStream, ssrc), 0);
+        assert!(offset_of!(RecvStream, outs) + size_of::<Vec<u8>>() <= LINE);
+        assert!(offset_of!(RecvStream, layer) < LINE);
+    }
+
+    #[test]
+    fn a_send_stream_rewrites_from_its_first_line() {
+        assert_eq!(offset_of!(SendStream, rewrite), 0);
+        assert!(offset_of!(SendStream, mid) < 2 * LINE);
+        assert!(
+            offset_of!(SendStream, last_sent) + size_of::<Option<(u32, std::time::Instant)>>()
+                <= 2 * LINE
+        );
+    }
+
+    #[test]
+    fn a_browser_transport_records_transport_cc_before_its_dtls_state() {
+        assert_eq!(offset_of!(BrowserState, twcc), 0);
+        assert!(offset_of!(BrowserState, dtls) > offset_of!(BrowserState, bwe));
     }
 }
