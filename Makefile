@@ -48,6 +48,7 @@ bench: tools
 
 ## Relay packet-rate benchmark: relay vs bare forwarder vs rtpengine (see loadgen --help).
 loadgen: tools
+	@test -x /usr/bin/rtpengine || echo "loadgen: no /usr/bin/rtpengine, its row will read 'not measured' (Debian: apt-get install rtpengine-daemon)"
 	cargo run --release -p supernode-benches --bin loadgen -- --pin $(LOADGEN_ARGS)
 
 ## Python packages jitterbench's PESQ scoring needs (numpy, pesq from PyPI) in .tools/venv.
