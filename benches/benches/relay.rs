@@ -32,16 +32,21 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// A core with one session: leg 1 (source) -> `fanout` destinations, each with a known peer.
-fn core_with(shared: bool, fanout: usize) -> (Core, SockSlot, SocketAddr) {
-    let now = Instant::now();
-    let mut core = Core::new(
+/// A core whose periodic reports never fall due during a bench.
+fn quiet_core(now: Instant) -> Core {
+    Core::new(
         CoreConfig {
             report_interval: Duration::from_secs(3600),
             ..CoreConfig::default()
         },
         now,
-    );
+    )
+}
+
+/// A core with one session: leg 1 (source) -> `fanout` destinations, each with a known peer.
+fn core_with(shared: bool, fanout: usize) -> (Core, SockSlot, SocketAddr) {
+    let now = Instant::now();
+    let mut core = quiet_core(now);
     let src_sock = SockSlot(0);
     if shared {
         core.add_shared_socket(src_sock);
@@ -109,13 +114,7 @@ fn per_packet(c: &mut Criterion) {
     // A destination whose source switches: every packet is rewritten (SSRC, seq, timestamp).
     {
         let now = Instant::now();
-        let mut core = Core::new(
-            CoreConfig {
-                report_interval: Duration::from_secs(3600),
-                ..CoreConfig::default()
-            },
-            now,
-        );
+        let mut core = quiet_core(now);
         for (id, port) in [(1u64, 5000u16), (2, 5001), (3, 6000)] {
             let spec = LegSpec {
                 peer: PeerMode::Fixed(addr(port)),
@@ -161,13 +160,7 @@ fn many_calls(c: &mut Criterion) {
     let mut g = c.benchmark_group("relay_core");
     g.throughput(Throughput::Elements(1));
     let now = Instant::now();
-    let mut core = Core::new(
-        CoreConfig {
-            report_interval: Duration::from_secs(3600),
-            ..CoreConfig::default()
-        },
-        now,
-    );
+    let mut core = quiet_core(now);
     for k in 0..CALLS {
         for side in 0..2u32 {
             let i = 2 * k + side;
