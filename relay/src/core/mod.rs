@@ -191,7 +191,11 @@ enum SockUse {
 pub struct Core {
     config: CoreConfig,
     epoch: Instant,
-    transports: Vec<Option<Transport>>,
+    /// Boxed: an `Option` of the 800-byte transport puts its `None` niche wherever the
+    /// compiler likes (it chose a cold field in the twelfth cache line, so every lookup
+    /// read a cold line); a dense array of pointers keeps the liveness check in one hot
+    /// line and the lookup on the transport's first line. See docs/design-notes.md.
+    transports: Vec<Option<Box<Transport>>>,
     free_slots: Vec<u32>,
     next_generation: u32,
     ids: HashMap<LegId, u32>,
@@ -339,11 +343,11 @@ impl Core {
         }
         let idx = match self.free_slots.pop() {
             Some(i) => {
-                self.transports[i as usize] = Some(t);
+                self.transports[i as usize] = Some(Box::new(t));
                 i
             }
             None => {
-                self.transports.push(Some(t));
+                self.transports.push(Some(Box::new(t)));
                 (self.transports.len() - 1) as u32
             }
         };
