@@ -65,7 +65,7 @@ pub struct RelayConfig {
     pub gso: bool,
     /// Pin worker `i` to CPU `pin_cpus[i]`, when given.
     pub pin_cpus: Vec<usize>,
-    /// After a busy round (see [`crate::idle`]), a worker keeps polling without blocking for
+    /// After a busy round of a loaded worker (see [`crate::idle`]), a worker keeps polling without blocking for
     /// up to this long before it sleeps in `epoll_wait` (shorter while spins keep running
     /// out). Sleeping and being woken costs a context
     /// switch on each side and, in a virtual machine, an IPI and a halt/wake of the vCPU per

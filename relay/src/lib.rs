@@ -48,8 +48,9 @@
 //!
 //! ## Idle policy and timers
 //!
-//! After a busy round (one `recvmmsg` filled a quarter of its batch or more) a worker keeps
-//! polling without blocking for up to [`RelayConfig::spin`] (200 µs by default) before it
+//! When a worker is loaded (it spent 60 % or more of the last millisecond working rather
+//! than waiting) and a round was busy (one `recvmmsg` filled a quarter of its batch or
+//! more), it keeps polling without blocking for up to [`RelayConfig::spin`] (200 µs by default) before it
 //! sleeps in `epoll_wait`: under heavy traffic this saves a sleep and a wake-up (two context
 //! switches, and in a virtual machine an IPI and a vCPU halt/resume) per few packets, which
 //! at 200,000 packets/s was the difference between a 20 µs and a 3 ms median. Under light

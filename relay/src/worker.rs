@@ -415,6 +415,7 @@ impl Worker {
                 wait.as_micros().div_ceil(1000) as i32
             };
             let ready = self.poller.wait(timeout_ms).unwrap_or_default();
+            let woke = Instant::now();
             let (mut received, mut fullest) = (0, 0);
             for k in 0..ready {
                 let token = self.poller.token(k);
@@ -428,7 +429,7 @@ impl Worker {
             }
             self.drain_returns();
             let now = Instant::now();
-            idle.after_round(now, received, fullest, self.io.batch);
+            idle.after_round(woke, now, received, fullest, self.io.batch);
             if now >= self.core.poll_timeout() {
                 self.core.handle_timeout(now, &mut self.tx);
                 self.flush();

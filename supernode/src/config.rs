@@ -32,7 +32,7 @@
 //! relay_shared_port = 0            # first shared port (worker i: +i); 0: ephemeral ports
 //! relay_workers = 0                # relay worker threads; 0: one per core
 //! relay_idle_timeout_seconds = 30  # a leg that hears nothing this long is freed
-//! relay_spin_us = 200              # longest spin (polling without sleeping) after a busy round
+//! relay_spin_us = 200              # longest spin (polling without sleeping) after a busy round of a loaded worker
 //! relay_early_media_ms = 200       # media held for a leg not yet latched is kept this long
 //! relay_nack_cache = "first_nack"  # keep sent video for NACKs: "first_nack" (from a leg's
 //!                                  # first NACK on), "always", or "off"
