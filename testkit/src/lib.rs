@@ -1,7 +1,8 @@
 //! # supernode-testkit
 //!
 //! Helpers that several crates' tests share, so each lives in one place. It is a
-//! `[dev-dependencies]` entry only (never a dependency of a product crate) and depends on
+//! `[dev-dependencies]` entry of the product crates (never a dependency of one; the
+//! `benches` harness, which ships nothing, uses its `/proc/net/udp` reader) and depends on
 //! nothing but `std` (feature `rest` adds `reqwest` and `serde_json`), so every crate, `supernode-media` included, can use it without a cycle.
 //!
 //! * `coturn` (feature `coturn`) — a real TURN server (Debian's `coturn`) on loopback with

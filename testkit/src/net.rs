@@ -12,19 +12,51 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
+/// One bound UDP socket, a row of Linux's `/proc/net/udp` or `/proc/net/udp6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpSocketRow {
+    /// Local port.
+    pub local_port: u16,
+    /// Bytes waiting in its receive queue.
+    pub rx_queue: u64,
+    /// Datagrams the kernel dropped on it since it was created (receive buffer full).
+    pub drops: u64,
+}
+
+/// Parses one row of a `/proc/net/udp{,6}` table (`sl local_address rem_address st
+/// tx_queue:rx_queue tr tm->when retrnsmt uid timeout inode ref pointer drops`, numbers in
+/// hex except the last four); `None` for the header or a row it cannot read.
+pub fn parse_udp_row(line: &str) -> Option<UdpSocketRow> {
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    let (_, port) = cols.get(1)?.rsplit_once(':')?;
+    let (_, rx) = cols.get(4)?.split_once(':')?;
+    Some(UdpSocketRow {
+        local_port: u16::from_str_radix(port, 16).ok()?,
+        rx_queue: u64::from_str_radix(rx, 16).ok()?,
+        drops: cols.get(12)?.parse().ok()?,
+    })
+}
+
+/// Every UDP socket on this host (IPv4 and IPv6), from Linux's `/proc/net/udp{,6}`; empty
+/// where those files do not exist.
+pub fn udp_sockets() -> Vec<UdpSocketRow> {
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(parse_udp_row)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Whether some process on this host has a UDP socket bound to `port` (IPv4 or IPv6), from
 /// Linux's `/proc/net/udp{,6}`; `false` where those files do not exist.
 pub fn udp_port_bound(port: u16) -> bool {
-    let want = format!(":{port:04X}");
-    ["/proc/net/udp", "/proc/net/udp6"].iter().any(|f| {
-        std::fs::read_to_string(f).is_ok_and(|table| {
-            table.lines().skip(1).any(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .is_some_and(|local| local.ends_with(&want))
-            })
-        })
-    })
+    udp_sockets().iter().any(|s| s.local_port == port)
 }
 
 /// Waits up to `limit` until [`udp_port_bound`]`(port)`; whether it became bound.
@@ -60,5 +92,52 @@ mod tests {
             assert!(udp_port_bound(s6.local_addr().unwrap().port()));
         }
         assert_ne!(free_udp_port(), 0);
+    }
+
+    #[test]
+    fn a_row_gives_its_port_queue_and_drops() {
+        let row = "  412: 0100007F:7531 0100007F:9C41 01 00000000:00000A80 00:00000000 \
+                   00000000     0        0 123456 2 0000000000000000 17";
+        assert_eq!(
+            parse_udp_row(row),
+            Some(UdpSocketRow {
+                local_port: 0x7531,
+                rx_queue: 0xA80,
+                drops: 17,
+            })
+        );
+        let v6 = "  9: 00000000000000000000000001000000:0035 00000000000000000000000000000000:0000 \
+                  07 00000000:00000000 00:00000000 00000000   101        0 99 2 0000000000000000 0";
+        assert_eq!(parse_udp_row(v6).map(|r| r.local_port), Some(53));
+        let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when \
+                      retrnsmt   uid  timeout inode ref pointer drops";
+        assert_eq!(parse_udp_row(header), None);
+        assert_eq!(parse_udp_row("  1: 0100007F:zz 0 0 0:0"), None);
+        assert_eq!(parse_udp_row(""), None);
+    }
+
+    #[test]
+    fn a_bound_socket_is_listed_with_an_empty_queue_then_a_full_one() {
+        if !std::path::Path::new("/proc/net/udp").exists() {
+            eprintln!("SKIP: no /proc/net/udp on this system");
+            return;
+        }
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let queue = || {
+            udp_sockets()
+                .into_iter()
+                .find(|s| s.local_port == port)
+                .map(|s| s.rx_queue)
+        };
+        assert_eq!(queue(), Some(0));
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.send_to(&[7u8; 100], ("127.0.0.1", port)).unwrap();
+        // The datagram is queued (its buffer's size counts, not just the 100 bytes).
+        let end = Instant::now() + Duration::from_secs(2);
+        while queue() == Some(0) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(queue().is_some_and(|q| q >= 100), "queue {:?}", queue());
     }
 }

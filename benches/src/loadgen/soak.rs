@@ -3,15 +3,22 @@
 //! rate, one forwarder for the whole run, while a sample is taken every `--soak-every`
 //! seconds: packets delivered and lost in that interval, resident memory and open file
 //! descriptors of this process (the relay and the bare forwarder run in it; rtpengine's
-//! are its own process's), and the forwarder's CPU.
+//! are its own process's), the forwarder's CPU, and its worker's queue: the bytes waiting
+//! in the receive queues of the sockets loadgen sends to (read from `/proc/net/udp` five
+//! times a second during the interval: the deepest and the mean) and the datagrams the
+//! kernel dropped on them (receive buffer full) in the interval. loadgen runs every
+//! forwarder with one worker, so that is the per-worker queue.
 //!
 //! The verdict, per target: resident memory and descriptors after the warm-up (the first
 //! tenth of the run, at least one sample) grow by less than 5 %, and the relay's loss is no
 //! more than the bare forwarder's at the same rate.
 
+use std::collections::HashSet;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use supernode_testkit::net::udp_sockets;
 
 use super::traffic::{Load, Shape};
 use super::{Args, Forwarder, fresh_forwarder, run_target};
@@ -26,6 +33,61 @@ struct Sample {
     rss_kib: u64,
     fds: usize,
     cpu_pct: Option<f64>,
+    queue: Queue,
+}
+
+/// The forwarder's receive queues over one interval.
+#[derive(Debug, Clone, Copy, Default)]
+struct Queue {
+    /// Deepest total seen, bytes.
+    max_bytes: u64,
+    /// Mean of the totals seen, bytes.
+    mean_bytes: u64,
+    /// Datagrams the kernel dropped on the forwarder's sockets.
+    drops: u64,
+}
+
+/// How often the queue sampler reads `/proc/net/udp`.
+const QUEUE_EVERY: Duration = Duration::from_millis(200);
+
+/// Total bytes queued and datagrams dropped on the sockets bound to `ports`.
+fn queued(ports: &HashSet<u16>) -> (u64, u64) {
+    udp_sockets()
+        .iter()
+        .filter(|s| ports.contains(&s.local_port))
+        .fold((0, 0), |(q, d), s| (q + s.rx_queue, d + s.drops))
+}
+
+/// Runs `f` while a thread samples the queues of `ports`; returns what `f` returned and the
+/// queue figures of that time.
+fn with_queue_sampler<T>(ports: &HashSet<u16>, f: impl FnOnce() -> T) -> (T, Queue) {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let drops0 = queued(ports).1;
+    let (out, (max_bytes, sum, n)) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(move || {
+            let (mut max, mut sum, mut n) = (0u64, 0u64, 0u64);
+            // Samples until told to stop (a message, or the sender dropped).
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(QUEUE_EVERY) {
+                let q = queued(ports).0;
+                max = max.max(q);
+                sum += q;
+                n += 1;
+            }
+            (max, sum, n)
+        });
+        let out = f();
+        drop(stop);
+        (out, sampler.join().unwrap_or_default())
+    });
+    let drops = queued(ports).1.saturating_sub(drops0);
+    (
+        out,
+        Queue {
+            max_bytes,
+            mean_bytes: sum.checked_div(n).unwrap_or(0),
+            drops,
+        },
+    )
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -63,19 +125,22 @@ fn soak_target(
 ) -> Result<Vec<Sample>> {
     let (fwd, mut streams) = fresh_forwarder(args, load, target, shape)?;
     let pid = pid_of(&fwd);
+    let ports: HashSet<u16> = streams.iter().map(|s| s.to.port()).collect();
     let every = args.soak_every.max(1) as f64;
     let rounds = (args.soak as f64 / every).ceil().max(1.0) as usize;
     let mut out = Vec::with_capacity(rounds);
     for i in 0..rounds {
         let cpu0 = fwd.cpu_ns();
-        let r = load.run(
-            &mut streams,
-            shape,
-            mult,
-            every,
-            Duration::from_millis(20),
-            false,
-        );
+        let (r, queue) = with_queue_sampler(&ports, || {
+            load.run(
+                &mut streams,
+                shape,
+                mult,
+                every,
+                Duration::from_millis(20),
+                false,
+            )
+        });
         let cpu = super::cpu_delta(cpu0, fwd.cpu_ns());
         let s = Sample {
             at_s: (i + 1) as f64 * every,
@@ -85,9 +150,10 @@ fn soak_target(
             rss_kib: rss_kib(pid),
             fds: fds(pid),
             cpu_pct: cpu.map(|c| 100.0 * c as f64 / r.wall_ns.max(1) as f64),
+            queue,
         };
         eprintln!(
-            "loadgen: soak {target:13} t={:>6.0}s  {:>8.0} pps  loss {:>7.4}%  rss {:>8} KiB  fds {:>5}  cpu {}",
+            "loadgen: soak {target:13} t={:>6.0}s  {:>8.0} pps  loss {:>7.4}%  rss {:>8} KiB  fds {:>5}  cpu {}  queue max/mean {}/{} B  kernel drops {}",
             s.at_s,
             s.pps,
             loss_pct(s.expected, s.received),
@@ -95,7 +161,10 @@ fn soak_target(
             s.fds,
             s.cpu_pct
                 .map(|c| format!("{c:.0}%"))
-                .unwrap_or_else(|| "-".into())
+                .unwrap_or_else(|| "-".into()),
+            s.queue.max_bytes,
+            s.queue.mean_bytes,
+            s.queue.drops
         );
         out.push(s);
     }
@@ -150,6 +219,8 @@ pub fn run(args: &Args, load: &mut Load, shape: Shape) -> Result<()> {
             samples[0].fds,
             samples[samples.len() - 1].fds,
             growth(&samples, |s| s.fds as f64),
+            samples.iter().map(|s| s.queue.max_bytes).max().unwrap_or(0),
+            samples.iter().map(|s| s.queue.drops).sum::<u64>(),
         ));
     }
     println!(
@@ -159,7 +230,7 @@ pub fn run(args: &Args, load: &mut Load, shape: Shape) -> Result<()> {
         args.calls
     );
     println!(
-        "{:<14} {:>10} {:>9} {:>10} {:>10} {:>9} {:>6} {:>6} {:>9}  verdict",
+        "{:<14} {:>10} {:>9} {:>10} {:>10} {:>9} {:>6} {:>6} {:>9} {:>10} {:>8}  verdict",
         "target",
         "mean_pps",
         "loss%",
@@ -168,14 +239,16 @@ pub fn run(args: &Args, load: &mut Load, shape: Shape) -> Result<()> {
         "rss_grow%",
         "fds_0",
         "fds_n",
-        "fds_grow%"
+        "fds_grow%",
+        "queue_max",
+        "k_drops"
     );
     let bare_loss = summary.iter().find(|r| r.0 == "bare").map(|r| r.2);
     for r in &summary {
         let flat = r.5 < 5.0 && r.8 < 5.0;
         let loss_ok = bare_loss.is_none_or(|b| r.0 == "bare" || r.2 <= b);
         println!(
-            "{:<14} {:>10.0} {:>9.4} {:>10} {:>10} {:>9.2} {:>6} {:>6} {:>9.2}  {}",
+            "{:<14} {:>10.0} {:>9.4} {:>10} {:>10} {:>9.2} {:>6} {:>6} {:>9.2} {:>10} {:>8}  {}",
             r.0,
             r.1,
             r.2,
@@ -185,6 +258,8 @@ pub fn run(args: &Args, load: &mut Load, shape: Shape) -> Result<()> {
             r.6,
             r.7,
             r.8,
+            r.9,
+            r.10,
             match (flat, loss_ok) {
                 (true, true) => "PASS",
                 (false, _) => "FAIL: grows",
