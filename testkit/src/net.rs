@@ -77,10 +77,18 @@ pub fn wait_udp_bound(port: u16, limit: Duration) -> bool {
 mod tests {
     use super::*;
 
+    /// Whether this system lacks `/proc/net/udp` (then the test says it skips).
+    fn no_proc_net_udp() -> bool {
+        let missing = !std::path::Path::new("/proc/net/udp").exists();
+        if missing {
+            eprintln!("SKIP: no /proc/net/udp on this system");
+        }
+        missing
+    }
+
     #[test]
     fn a_bound_port_is_seen() {
-        if !std::path::Path::new("/proc/net/udp").exists() {
-            eprintln!("SKIP: no /proc/net/udp on this system");
+        if no_proc_net_udp() {
             return;
         }
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -118,8 +126,7 @@ mod tests {
 
     #[test]
     fn a_bound_socket_is_listed_with_an_empty_queue_then_a_full_one() {
-        if !std::path::Path::new("/proc/net/udp").exists() {
-            eprintln!("SKIP: no /proc/net/udp on this system");
+        if no_proc_net_udp() {
             return;
         }
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
