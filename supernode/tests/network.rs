@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::{BIN, Node, data_dir};
 use serde_json::Value;
-use supernode_edge::signaling::{CallError, SignalingClient};
+use supernode_edge::signaling::{CallError, CallSetup, SignalingClient};
 use supernode_proto::ids::AccountId;
 use supernode_proto::protocol::{ErrorCode, MediaKind, ServerMsg};
 use supernode_testkit::nats::NatsCluster;
@@ -948,17 +948,23 @@ enum Victim {
     Anchor,
 }
 
-/// One failover: Alice on node `anchor` calls Bob on node `callee` (trunked, media both
-/// ways); `kill -9` the node of `victim`; that endpoint's client reconnects along the node
-/// list of its login, resumes the call, and media flows again both ways. Returns the two
-/// media gaps (Alice hearing Bob, Bob hearing Alice) and the node the endpoint resumed on.
-async fn failover_once(
-    net: &mut Network,
-    anchor: usize,
-    callee: usize,
-    victim: Victim,
-) -> (Duration, Duration, String) {
-    use supernode_edge::failover::{Reconnect, resume_call};
+/// A running call: Alice (logged in on node `anchor`) called Bob (on node `callee`), who
+/// answered; both pump media and each hears the other.
+struct FlowingCall {
+    alice: AccountId,
+    alice_token: String,
+    bob: AccountId,
+    bob_token: String,
+    a: SignalingClient,
+    b: SignalingClient,
+    call_a: CallSetup,
+    call_b: CallSetup,
+    pump_a: Pump,
+    pump_b: Pump,
+}
+
+/// Sets up a [`FlowingCall`] between nodes `anchor` and `callee`.
+async fn flowing_call(net: &Network, anchor: usize, callee: usize) -> FlowingCall {
     let (alice, alice_token) = net.account().await;
     let (bob, bob_token) = net.account().await;
     let mut b = net.login(callee, &bob_token).await;
@@ -990,6 +996,65 @@ async fn failover_once(
     let t0 = Instant::now();
     pump_a.wait_flowing(t0, 50, "alice hearing bob").await;
     pump_b.wait_flowing(t0, 50, "bob hearing alice").await;
+    FlowingCall {
+        alice,
+        alice_token,
+        bob,
+        bob_token,
+        a,
+        b,
+        call_a,
+        call_b,
+        pump_a,
+        pump_b,
+    }
+}
+
+/// `stays` hangs up `stays_call`; `moved`, which resumed the call elsewhere, must hear it as
+/// the remote's hang-up of `moved_call` (the call is whole after the move).
+async fn hangup_reaches(
+    stays: &mut SignalingClient,
+    stays_call: &CallSetup,
+    moved: &mut SignalingClient,
+    moved_call: &CallSetup,
+) {
+    stays.hangup(stays_call.call_id.clone()).await.unwrap();
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    match moved
+        .wait_end(moved_call.call_id.clone(), end)
+        .await
+        .unwrap()
+    {
+        supernode_edge::signaling::CallEnd::Remote(r) => {
+            assert_eq!(r, supernode_proto::protocol::EndReason::Hangup)
+        }
+        e => panic!("the moved endpoint never heard the hang-up: {e:?}"),
+    }
+}
+
+/// One failover: Alice on node `anchor` calls Bob on node `callee` (trunked, media both
+/// ways); `kill -9` the node of `victim`; that endpoint's client reconnects along the node
+/// list of its login, resumes the call, and media flows again both ways. Returns the two
+/// media gaps (Alice hearing Bob, Bob hearing Alice) and the node the endpoint resumed on.
+async fn failover_once(
+    net: &mut Network,
+    anchor: usize,
+    callee: usize,
+    victim: Victim,
+) -> (Duration, Duration, String) {
+    use supernode_edge::failover::{Reconnect, resume_call};
+    let FlowingCall {
+        alice,
+        alice_token,
+        bob,
+        bob_token,
+        a,
+        b,
+        call_a,
+        call_b,
+        pump_a,
+        pump_b,
+    } = flowing_call(net, anchor, callee).await;
 
     // kill -9 the victim's node; its client notices (its WebSocket closes), the other
     // endpoint stays where it is.
@@ -1059,14 +1124,7 @@ async fn failover_once(
         Victim::Callee => (&call_a, &call_b),
         Victim::Anchor => (&call_b, &call_a),
     };
-    stays.hangup(stays_call.call_id.clone()).await.unwrap();
-    let end = tokio::time::Instant::now() + Duration::from_secs(10);
-    match back.wait_end(back_call.call_id.clone(), end).await.unwrap() {
-        supernode_edge::signaling::CallEnd::Remote(r) => {
-            assert_eq!(r, supernode_proto::protocol::EndReason::Hangup)
-        }
-        e => panic!("the resumed endpoint never heard the hang-up: {e:?}"),
-    }
+    hangup_reaches(&mut stays, stays_call, &mut back, back_call).await;
     pump_a.task.abort();
     pump_b.task.abort();
     (gap_a, gap_b, back.url.clone())
@@ -1131,33 +1189,20 @@ async fn drain_migrate_moves_the_endpoints_and_their_calls_to_other_nodes() {
     let Some(mut net) = Network::start().await else {
         return;
     };
-    let (_alice, alice_token) = net.account().await;
-    let (bob, bob_token) = net.account().await;
+    let FlowingCall {
+        alice_token,
+        bob,
+        mut a,
+        mut b,
+        call_a,
+        call_b,
+        pump_a,
+        pump_b,
+        ..
+    } = flowing_call(&net, 0, 1).await;
+    // An idle endpoint on the node to drain, told to move too.
     let (_carol, carol_token) = net.account().await;
-    let mut b = net.login(1, &bob_token).await;
-    let mut a = net.login(0, &alice_token).await;
     let mut c = net.login(0, &carol_token).await;
-    net.wait(&net.nodes[0], "bob visible on the anchor", |v| {
-        v["directory_records"].as_u64().unwrap_or(0) >= 3
-    })
-    .await;
-    let answer = tokio::spawn(async move {
-        let r = b.answer(|_, _| true, Duration::from_secs(15)).await;
-        (b, r)
-    });
-    let call_a = a
-        .invite(bob.clone(), MediaKind::Audio, Duration::from_secs(15))
-        .await
-        .unwrap();
-    let (mut b, call_b) = answer.await.unwrap();
-    let call_b = call_b.unwrap();
-    let pump_a = Pump::start(0x0a11ce);
-    let pump_b = Pump::start(0x0b0b);
-    pump_a.leg.send(Some(call_a.leg.clone())).unwrap();
-    pump_b.leg.send(Some(call_b.leg.clone())).unwrap();
-    let t0 = Instant::now();
-    pump_a.wait_flowing(t0, 50, "alice hearing bob").await;
-    pump_b.wait_flowing(t0, 50, "bob hearing alice").await;
 
     let drained_url = a.url.clone();
     let out = Command::new(BIN)
@@ -1240,14 +1285,7 @@ async fn drain_migrate_moves_the_endpoints_and_their_calls_to_other_nodes() {
     );
     // The call is whole: bob's hang-up reaches alice on her new node.
     let mut a2 = a2;
-    b.hangup(call_b.call_id.clone()).await.unwrap();
-    let end = tokio::time::Instant::now() + Duration::from_secs(10);
-    match a2.wait_end(call_a.call_id.clone(), end).await.unwrap() {
-        supernode_edge::signaling::CallEnd::Remote(r) => {
-            assert_eq!(r, supernode_proto::protocol::EndReason::Hangup)
-        }
-        e => panic!("the moved endpoint never heard the hang-up: {e:?}"),
-    }
+    hangup_reaches(&mut b, &call_b, &mut a2, &call_a).await;
     pump_a.task.abort();
     pump_b.task.abort();
 }
