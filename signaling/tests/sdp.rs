@@ -323,6 +323,45 @@ fn safari_offer_gets_the_profile_that_is_delivered() {
     );
 }
 
+/// GStreamer's webrtcbin as a WHIP publisher (its offer, captured): send-only, H.264 from
+/// openh264 at Constrained Baseline level 1.2. A sender may offer the delivered profile at a
+/// lower level (its stream is forwarded to receivers answered at 3.1); a receiver may not.
+#[test]
+fn a_send_only_offer_may_send_h264_below_the_delivered_level() {
+    let offer = fixture("gstreamer_whip.sdp");
+    let a = answer(&offer, &params());
+    check_answer_shape(&offer, &a);
+    let video = accepted(&a, AcceptedKind::Video);
+    assert_eq!(video.pt.0, 102);
+    assert_eq!(
+        h264(video).to_string(),
+        "42c00c",
+        "the offered level is kept"
+    );
+    assert_eq!(video.direction, Direction::RecvOnly);
+    assert!(a.sdp.contains("profile-level-id=42c00c\r\n"));
+    assert_eq!(
+        accepted(&a, AcceptedKind::Audio).direction,
+        Direction::RecvOnly
+    );
+
+    // The same offer wanting to receive too: the supernode would send it 3.1.
+    let both = offer.replace("a=sendonly", "a=sendrecv");
+    let a = answer(&both, &params());
+    let rejected: Vec<_> = a.rejected().map(|r| r.kind.as_str()).collect();
+    assert_eq!(rejected, ["video"]);
+
+    // Above the delivered level, a sender is refused too.
+    let high = offer.replace("profile-level-id=42c00c", "profile-level-id=42e034");
+    assert_eq!(
+        answer(&high, &params())
+            .rejected()
+            .map(|r| r.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["video"]
+    );
+}
+
 #[test]
 fn firefox_offer_with_session_level_fingerprint_and_its_own_ordering() {
     let offer = fixture("firefox.sdp");

@@ -475,7 +475,11 @@ fn accept(
         AcceptedKind::Audio => (choose_opus(m).ok_or(RejectReason::NoOpus)?, Codec::Opus),
         AcceptedKind::Video => {
             let delivery = policy.h264.ok_or(RejectReason::VideoNotServed)?;
-            let (pt, plid) = choose_h264(m, delivery)?;
+            let offer_dir = m
+                .direction
+                .or(offer.direction)
+                .unwrap_or(Direction::SendRecv);
+            let (pt, plid) = choose_h264(m, delivery, !offer_dir.receives())?;
             (pt, Codec::H264(plid))
         }
     };
@@ -573,9 +577,13 @@ fn choose_opus(m: &MediaSection<'_>) -> Option<Pt> {
     })
 }
 
+/// The first H.264 payload type of `m` that fits `delivery`: as a receiver of the delivered
+/// stream, or (`sender_only`: the offerer only sends) as a source forwarded to such
+/// receivers ([`H264Delivery::answer_for_sender`]).
 fn choose_h264(
     m: &MediaSection<'_>,
     delivery: H264Delivery,
+    sender_only: bool,
 ) -> Result<(Pt, ProfileLevelId), RejectReason> {
     let mut any_h264 = false;
     let mut offered = Vec::new();
@@ -598,7 +606,12 @@ fn choose_h264(
                 Err(_) => continue,
             },
         };
-        if let Ok(answer) = delivery.answer_for(plid) {
+        let answer = if sender_only {
+            delivery.answer_for_sender(plid)
+        } else {
+            delivery.answer_for(plid)
+        };
+        if let Ok(answer) = answer {
             return Ok((pt, answer));
         }
     }

@@ -359,6 +359,31 @@ impl H264Delivery {
             }),
         }
     }
+
+    /// The answer to an H.264 payload type of a **send-only** offer (a WHIP publisher, a
+    /// browser that only sends): the supernode receives that stream and forwards it to
+    /// receivers that were answered this delivery, so the offer must be of this profile at
+    /// this level **or lower** (what it sends is decodable wherever the delivery is), and the
+    /// answer keeps the offered level. GStreamer's openh264, for one, offers `42c00c`
+    /// (Constrained Baseline 1.2) for small pictures.
+    pub fn answer_for_sender(
+        self,
+        offered: ProfileLevelId,
+    ) -> Result<ProfileLevelId, H264Mismatch> {
+        if offered.profile() != Some(self.profile) {
+            return Err(H264Mismatch::Profile {
+                offered,
+                delivered: self.profile,
+            });
+        }
+        match offered.level() {
+            Some(level) if level <= self.level => Ok(offered),
+            _ => Err(H264Mismatch::Level {
+                offered,
+                delivered: self.level,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +392,25 @@ mod tests {
 
     fn p(s: &str) -> ProfileLevelId {
         ProfileLevelId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_sender_may_offer_a_lower_level_and_keeps_it() {
+        let d = H264Delivery::CONSTRAINED_BASELINE_3_1;
+        // Sending 1.2 is decodable where 3.1 is; the answer keeps 1.2.
+        assert_eq!(d.answer_for_sender(p("42c00c")), Ok(p("42c00c")));
+        assert_eq!(d.answer_for_sender(p("42e01f")), Ok(p("42e01f")));
+        // Above the delivered level, or another profile: refused.
+        assert!(matches!(
+            d.answer_for_sender(p("42e034")),
+            Err(H264Mismatch::Level { .. })
+        ));
+        assert!(matches!(
+            d.answer_for_sender(p("64001f")),
+            Err(H264Mismatch::Profile { .. })
+        ));
+        // A receiver must take at least the delivered level.
+        assert!(d.answer_for(p("42c00c")).is_err());
     }
 
     #[test]
