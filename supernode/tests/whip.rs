@@ -9,17 +9,22 @@
 //! extension as the publisher wrote them, so that publisher uses the ones Chromium's answer
 //! holds (a limitation: see docs/design-notes.md, "WHIP and WHEP").
 //!
-//! Why not GStreamer: Debian 12's `whip-client` (simple-whip-client) aborts at start (it
-//! links libsoup 2.4, libnice links libsoup 3), and webrtcbin itself (GStreamer 1.22) signs
-//! its DTLS with an RSA-2048 certificate, which the relay's DTLS (dimpl: ECDSA only, as
-//! browsers and libdatachannel use) refuses. See docs/design-notes.md ("WHIP and WHEP").
+//! And GStreamer: its webrtcbin (libnice, OpenSSL DTLS with an ECDSA certificate, libsrtp)
+//! publishes Opus and H.264 through `tests/gst/whip_publisher.py` (Python GObject), and the
+//! WHEP viewer above receives both. Debian 12's `whip-client` (simple-whip-client) aborts
+//! at start (it links libsoup 2.4, libnice links libsoup 3), hence the script; webrtcbin's
+//! default RSA-2048 certificate is refused by the relay's DTLS (dimpl: ECDSA only, as
+//! browsers and libdatachannel use). See docs/design-notes.md ("WHIP from GStreamer's
+//! webrtcbin").
 
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
 
-use common::{Node, data_dir, partner};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncBufReadExt;
+
+use common::{Node, data_dir, partner, pem};
 use reqwest::StatusCode;
 use serde_json::Value;
 use supernode_media::packet::demux::{PacketKind, classify};
@@ -807,4 +812,129 @@ async fn chromium_plays_over_whep_what_a_whip_publisher_sends() {
         "WHEP in Chromium failed ({status}): {summary}"
     );
     assert_eq!(delete(&node, &publisher, &key).await, StatusCode::OK);
+}
+
+/// GStreamer's webrtcbin, the WebRTC stack of GStreamer-based tools, if the test can drive it
+/// (Debian: `gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice python3-gi`), else `SKIP`.
+fn gstreamer_webrtc_ready(test: &str) -> bool {
+    let probe = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import gi; gi.require_version('Gst','1.0'); gi.require_version('GstWebRTC','1.0'); \
+             from gi.repository import Gst; Gst.init(None); \
+             assert all(Gst.ElementFactory.find(e) for e in \
+             ['webrtcbin','nicesrc','openh264enc','opusenc','rtph264pay'])",
+        ])
+        .output();
+    if probe.is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    supernode_testkit::external::unavailable(format!(
+        "{test}: GStreamer's webrtcbin from Python (apt-get install python3-gi \
+         gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice gstreamer1.0-plugins-bad \
+         gstreamer1.0-plugins-good)"
+    ))
+}
+
+/// WHIP from GStreamer: webrtcbin (libnice ICE, OpenSSL DTLS with an ECDSA certificate, as
+/// GStreamer's own WHIP elements can be given) publishes Opus and H.264 through
+/// `supernode/tests/gst/whip_publisher.py`; a WHEP viewer receives both.
+#[tokio::test(flavor = "multi_thread")]
+async fn gstreamer_webrtcbin_publishes_over_whip_and_a_whep_viewer_gets_it() {
+    let test = "gstreamer_webrtcbin_publishes_over_whip_and_a_whep_viewer_gets_it";
+    if !gstreamer_webrtc_ready(test) {
+        return;
+    }
+    let dir = data_dir("whip_gst");
+    let (_, key) = partner(&dir, "tool", true);
+    let node = Node::start(&dir, &[]);
+    // rcgen's default key: ECDSA P-256.
+    let cert = rcgen::generate_simple_self_signed(vec!["gstreamer".into()]).unwrap();
+    let pem_path = dir.join("gst.pem");
+    std::fs::write(
+        &pem_path,
+        pem("CERTIFICATE", cert.cert.der())
+            + &pem("PRIVATE KEY", &cert.signing_key.serialize_der()),
+    )
+    .unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gst/whip_publisher.py");
+    let mut publisher = tokio::process::Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(format!("{}/v1/whip/gst", node.base()))
+        .arg(&key)
+        .arg("15")
+        .arg(&pem_path)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(publisher.stdout.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let connected = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            log.push(l.clone());
+            // The peer connection (ICE and DTLS), not ICE alone.
+            if l.contains("\"connection\"") && l.contains("\"connected\"") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(connected, Ok(true)),
+        "webrtcbin connected to the relay: {log:?}"
+    );
+    let view_id = DtlsIdentity::generate().unwrap();
+    let offer_view = offer(
+        "vwr2",
+        "viewerpassword0123456789",
+        &view_id.fingerprint().to_sdp(),
+        "recvonly",
+    );
+    let r = post(
+        &node,
+        "/v1/whep/gst",
+        Some(&key),
+        "application/sdp",
+        offer_view,
+    )
+    .await;
+    let (viewer, answer) = created(r, "/v1/whep/gst/").await;
+    let got = tokio::task::spawn_blocking(move || {
+        let peer = Peer::connect(&answer, "vwr2", &view_id);
+        watch(peer, Duration::from_secs(3))
+    })
+    .await
+    .unwrap();
+    eprintln!("viewer of GStreamer's stream: {got:?}; publisher said {log:?}");
+    let metrics = reqwest::get(format!("{}/metrics", node.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for l in metrics
+        .lines()
+        .filter(|l| l.starts_with("supernode_relay") && !l.ends_with(" 0"))
+    {
+        eprintln!("{l}");
+    }
+    // 50 Opus packets a second; 15 frames a second of at least one packet each.
+    assert!(got.audio >= 100, "GStreamer's audio forwarded: {got:?}");
+    assert!(got.video >= 30, "GStreamer's video forwarded: {got:?}");
+    assert!(got.keyframes >= 1, "a keyframe to start from: {got:?}");
+    assert_eq!(delete(&node, &viewer, &key).await, StatusCode::OK);
+    // The publisher deletes its resource when done, and exits cleanly.
+    while let Some(l) = lines.next_line().await.unwrap() {
+        log.push(l);
+    }
+    let status = publisher.wait().await.unwrap();
+    assert!(status.success(), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("\"deleted\"") && l.contains("200")),
+        "{log:?}"
+    );
 }

@@ -470,3 +470,14 @@ pub async fn relay_session(node: &Node, key: &str, legs: Value) -> (String, Vec<
 pub fn free_port() -> u16 {
     supernode_testkit::net::free_udp_port()
 }
+
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
