@@ -10,8 +10,8 @@
 //! holds (a limitation: see docs/design-notes.md, "WHIP and WHEP").
 //!
 //! And GStreamer: its webrtcbin (libnice, OpenSSL DTLS with an ECDSA certificate, libsrtp)
-//! publishes Opus and H.264 through `tests/gst/whip_publisher.py` (Python GObject), and the
-//! WHEP viewer above receives both. Debian 12's `whip-client` (simple-whip-client) aborts
+//! publishes Opus and H.264 through `tests/gst/whip_publisher.py` (Python GObject); the
+//! WHEP viewer above receives both, and so does Chromium, which decodes them. Debian 12's `whip-client` (simple-whip-client) aborts
 //! at start (it links libsoup 2.4, libnice links libsoup 3), hence the script; webrtcbin's
 //! default RSA-2048 certificate is refused by the relay's DTLS (dimpl: ECDSA only, as
 //! browsers and libdatachannel use). See docs/design-notes.md ("WHIP from GStreamer's
@@ -714,49 +714,82 @@ fn chromium_ready(test: &str) -> bool {
     true
 }
 
+/// `web/tests/whep.mjs`: headless Chromium watching a stream over WHEP; once it decodes, it
+/// measures for `seconds` and prints a summary (`{"scenario": "whep", "ok", ...}`).
+struct ChromiumViewer {
+    driver: std::process::Child,
+    lines: std::sync::mpsc::Receiver<Value>,
+}
+
+impl ChromiumViewer {
+    fn start(node: &Node, key: &str, stream: &str, seconds: u32) -> Self {
+        use std::process::{Command, Stdio};
+        let mut driver = Command::new("node")
+            .arg(web_tests_dir().join("whep.mjs"))
+            .args(["--base", &node.base(), "--key", key, "--stream", stream])
+            .args(["--seconds", &seconds.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting node");
+        let out = driver.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel::<Value>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                eprintln!("[whep.mjs] {l}");
+                if let Ok(v) = serde_json::from_str::<Value>(&l) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        Self { driver, lines }
+    }
+
+    fn next(&self) -> Option<Value> {
+        self.lines.recv_timeout(Duration::from_secs(90)).ok()
+    }
+
+    /// Blocks until the viewer's WHEP answer (`{"whep_answer": ...}`), or its summary if it
+    /// failed before.
+    fn answer(&self) -> Value {
+        while let Some(v) = self.next() {
+            if v.get("whep_answer").is_some() || v.get("scenario").is_some() {
+                return v;
+            }
+        }
+        panic!("whep.mjs never answered");
+    }
+
+    /// Blocks until the summary and the driver's exit.
+    fn finish(mut self) -> (Value, std::process::ExitStatus) {
+        let mut summary = Value::Null;
+        while let Some(v) = self.next() {
+            if v.get("scenario").is_some() {
+                summary = v;
+                break;
+            }
+        }
+        (summary, self.driver.wait().unwrap())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn chromium_plays_over_whep_what_a_whip_publisher_sends() {
-    use std::process::{Command, Stdio};
     if !chromium_ready("WHEP playback in Chromium") {
         return;
     }
     let dir = data_dir("whep_chromium");
     let (_, key) = partner(&dir, "player", true);
     let node = Node::start(&dir, &[]);
-    let mut driver = Command::new("node")
-        .arg(web_tests_dir().join("whep.mjs"))
-        .args(["--base", &node.base(), "--key", &key, "--stream", "live"])
-        .args(["--seconds", "4"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting node");
-    let out = driver.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            eprintln!("[whep.mjs] {l}");
-            if let Ok(v) = serde_json::from_str::<Value>(&l) {
-                let _ = tx.send(v);
-            }
-        }
-    });
+    let viewer = ChromiumViewer::start(&node, &key, "live", 4);
     // The viewer first, so that the publisher can be given numbering that is surely not
     // the viewer's: the relay rewrites payload types and the MID extension per viewer.
-    let next = move || rx.recv_timeout(Duration::from_secs(90)).ok();
-    let (next, answer) = tokio::task::spawn_blocking(move || {
-        let mut answer = None;
-        while let Some(v) = next() {
-            if v.get("whep_answer").is_some() || v.get("scenario").is_some() {
-                answer = Some(v);
-                break;
-            }
-        }
-        (next, answer)
+    let (viewer, answer) = tokio::task::spawn_blocking(move || {
+        let answer = viewer.answer();
+        (viewer, answer)
     })
     .await
     .unwrap();
-    let answer = answer.expect("whep.mjs answered");
     let a = &answer["whep_answer"];
     assert!(a.is_object(), "WHEP in Chromium failed: {answer}");
     let pt = |k: &str| u8::try_from(a[k].as_u64().expect("a payload type")).unwrap();
@@ -790,19 +823,9 @@ async fn chromium_plays_over_whep_what_a_whip_publisher_sends() {
         let peer = Peer::connect(&answer, "pub2", &pub_id);
         publish_real(peer, Duration::from_secs(20), apt, vpt, &mids)
     });
-    let summary = tokio::task::spawn_blocking(move || {
-        let mut summary = Value::Null;
-        while let Some(v) = next() {
-            if v.get("scenario").is_some() {
-                summary = v;
-                break;
-            }
-        }
-        summary
-    })
-    .await
-    .unwrap();
-    let status = driver.wait().unwrap();
+    let (summary, status) = tokio::task::spawn_blocking(move || viewer.finish())
+        .await
+        .unwrap();
     let sent = tokio::task::spawn_blocking(move || publishing.join().unwrap())
         .await
         .unwrap();
@@ -836,56 +859,98 @@ fn gstreamer_webrtc_ready(test: &str) -> bool {
     ))
 }
 
+/// GStreamer's webrtcbin publishing `stream` over WHIP (`tests/gst/whip_publisher.py`,
+/// with an ECDSA certificate) for `seconds`; its JSON lines, one per event.
+struct GstPublisher {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    log: Vec<String>,
+    _dir: common::DataDir,
+}
+
+impl GstPublisher {
+    fn start(node: &Node, key: &str, stream: &str, seconds: u32) -> Self {
+        let dir = data_dir("gst_publisher");
+        // rcgen's default key: ECDSA P-256.
+        let cert = rcgen::generate_simple_self_signed(vec!["gstreamer".into()]).unwrap();
+        let pem_path = dir.join("gst.pem");
+        std::fs::write(
+            &pem_path,
+            pem("CERTIFICATE", cert.cert.der())
+                + &pem("PRIVATE KEY", &cert.signing_key.serialize_der()),
+        )
+        .unwrap();
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gst/whip_publisher.py");
+        let mut child = tokio::process::Command::new("/usr/bin/python3")
+            .arg(&script)
+            .arg(format!("{}/v1/whip/{stream}", node.base()))
+            .arg(key)
+            .arg(seconds.to_string())
+            .arg(&pem_path)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        Self {
+            child,
+            lines,
+            log: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Waits (20 s at most) until webrtcbin's peer connection (ICE and DTLS) is connected.
+    async fn connected(&mut self) {
+        let connected = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(l) = self.lines.next_line().await.unwrap() {
+                self.log.push(l.clone());
+                if l.contains("\"connection\"") && l.contains("\"connected\"") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(
+            matches!(connected, Ok(true)),
+            "webrtcbin connected to the relay: {:?}",
+            self.log
+        );
+    }
+
+    /// Waits for the publisher's end: it deletes its resource (`200`) and exits cleanly.
+    async fn finish(mut self) {
+        while let Some(l) = self.lines.next_line().await.unwrap() {
+            self.log.push(l);
+        }
+        let status = self.child.wait().await.unwrap();
+        assert!(status.success(), "{:?}", self.log);
+        assert!(
+            self.log
+                .iter()
+                .any(|l| l.contains("\"deleted\"") && l.contains("200")),
+            "{:?}",
+            self.log
+        );
+    }
+}
+
 /// WHIP from GStreamer: webrtcbin (libnice ICE, OpenSSL DTLS with an ECDSA certificate, as
 /// GStreamer's own WHIP elements can be given) publishes Opus and H.264 through
 /// `supernode/tests/gst/whip_publisher.py`; a WHEP viewer receives both.
 #[tokio::test(flavor = "multi_thread")]
 async fn gstreamer_webrtcbin_publishes_over_whip_and_a_whep_viewer_gets_it() {
-    let test = "gstreamer_webrtcbin_publishes_over_whip_and_a_whep_viewer_gets_it";
-    if !gstreamer_webrtc_ready(test) {
+    if !gstreamer_webrtc_ready("gstreamer_webrtcbin_publishes_over_whip_and_a_whep_viewer_gets_it")
+    {
         return;
     }
     let dir = data_dir("whip_gst");
     let (_, key) = partner(&dir, "tool", true);
     let node = Node::start(&dir, &[]);
-    // rcgen's default key: ECDSA P-256.
-    let cert = rcgen::generate_simple_self_signed(vec!["gstreamer".into()]).unwrap();
-    let pem_path = dir.join("gst.pem");
-    std::fs::write(
-        &pem_path,
-        pem("CERTIFICATE", cert.cert.der())
-            + &pem("PRIVATE KEY", &cert.signing_key.serialize_der()),
-    )
-    .unwrap();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gst/whip_publisher.py");
-    let mut publisher = tokio::process::Command::new("/usr/bin/python3")
-        .arg(&script)
-        .arg(format!("{}/v1/whip/gst", node.base()))
-        .arg(&key)
-        .arg("15")
-        .arg(&pem_path)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(publisher.stdout.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let connected = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(l) = lines.next_line().await.unwrap() {
-            log.push(l.clone());
-            // The peer connection (ICE and DTLS), not ICE alone.
-            if l.contains("\"connection\"") && l.contains("\"connected\"") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(
-        matches!(connected, Ok(true)),
-        "webrtcbin connected to the relay: {log:?}"
-    );
+    let mut publisher = GstPublisher::start(&node, &key, "gst", 15);
+    publisher.connected().await;
     let view_id = DtlsIdentity::generate().unwrap();
     let offer_view = offer(
         "vwr2",
@@ -908,33 +973,47 @@ async fn gstreamer_webrtcbin_publishes_over_whip_and_a_whep_viewer_gets_it() {
     })
     .await
     .unwrap();
-    eprintln!("viewer of GStreamer's stream: {got:?}; publisher said {log:?}");
-    let metrics = reqwest::get(format!("{}/metrics", node.base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for l in metrics
-        .lines()
-        .filter(|l| l.starts_with("supernode_relay") && !l.ends_with(" 0"))
-    {
-        eprintln!("{l}");
-    }
+    eprintln!("viewer of GStreamer's stream: {got:?}");
     // 50 Opus packets a second; 15 frames a second of at least one packet each.
     assert!(got.audio >= 100, "GStreamer's audio forwarded: {got:?}");
     assert!(got.video >= 30, "GStreamer's video forwarded: {got:?}");
     assert!(got.keyframes >= 1, "a keyframe to start from: {got:?}");
     assert_eq!(delete(&node, &viewer, &key).await, StatusCode::OK);
-    // The publisher deletes its resource when done, and exits cleanly.
-    while let Some(l) = lines.next_line().await.unwrap() {
-        log.push(l);
+    publisher.finish().await;
+}
+
+/// The whole chain with no part of ours at the ends: GStreamer's webrtcbin publishes over
+/// WHIP, headless Chromium plays it over WHEP (`framesDecoded` and `totalSamplesReceived`
+/// grow). The viewer comes first; the relay writes Chromium's MIDs and payload types into
+/// the publisher's packets, which carry no MID of their own.
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_plays_over_whep_what_gstreamer_publishes_over_whip() {
+    let test = "chromium_plays_over_whep_what_gstreamer_publishes_over_whip";
+    if !gstreamer_webrtc_ready(test) || !chromium_ready(test) {
+        return;
     }
-    let status = publisher.wait().await.unwrap();
-    assert!(status.success(), "{log:?}");
+    let dir = data_dir("whep_gst_chromium");
+    let (_, key) = partner(&dir, "player", true);
+    let node = Node::start(&dir, &[]);
+    let viewer = ChromiumViewer::start(&node, &key, "gst", 4);
+    let (viewer, answer) = tokio::task::spawn_blocking(move || {
+        let answer = viewer.answer();
+        (viewer, answer)
+    })
+    .await
+    .unwrap();
     assert!(
-        log.iter()
-            .any(|l| l.contains("\"deleted\"") && l.contains("200")),
-        "{log:?}"
+        answer["whep_answer"].is_object(),
+        "WHEP in Chromium failed: {answer}"
     );
+    let mut publisher = GstPublisher::start(&node, &key, "gst", 20);
+    publisher.connected().await;
+    let (summary, status) = tokio::task::spawn_blocking(move || viewer.finish())
+        .await
+        .unwrap();
+    assert!(
+        status.success() && summary["ok"] == true,
+        "WHEP in Chromium of GStreamer's stream failed ({status}): {summary}"
+    );
+    publisher.finish().await;
 }
