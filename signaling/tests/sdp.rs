@@ -228,6 +228,10 @@ fn chrome_offer_is_answered_with_opus_and_constrained_baseline() {
             "m=application 0 UDP/DTLS/SCTP webrtc-datachannel",
             "c=IN IP4 0.0.0.0",
             "a=mid:2",
+            "a=ice-ufrag:SnUf",
+            "a=ice-pwd:SnPwd0123456789abcdefXYZ",
+            FINGERPRINT_LINE.trim_end(),
+            "a=setup:passive",
             ""
         ]
     );
@@ -538,6 +542,15 @@ fn offer_without_opus_or_h264_gets_port_zero_m_lines() {
     assert!(a.sdp.contains("\r\nm=audio 0 UDP/TLS/RTP/SAVPF 9\r\n"));
     assert!(a.sdp.contains("\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\n"));
     assert!(!a.sdp.contains("a=group:") && !a.sdp.contains("a=candidate"));
+    // Each rejected DTLS m-line still carries the transport's ICE credentials and
+    // fingerprint (GStreamer's webrtcbin needs them).
+    assert_eq!(a.sdp.matches(FINGERPRINT_LINE).count(), 2, "{}", a.sdp);
+    assert_eq!(
+        a.sdp.matches("a=ice-ufrag:SnUf\r\n").count(),
+        2,
+        "{}",
+        a.sdp
+    );
 
     let mut p = params();
     p.policy.h264 = None;

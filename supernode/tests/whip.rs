@@ -860,7 +860,8 @@ fn gstreamer_webrtc_ready(test: &str) -> bool {
 }
 
 /// GStreamer's webrtcbin publishing `stream` over WHIP (`tests/gst/whip_publisher.py`,
-/// with an ECDSA certificate) for `seconds`; its JSON lines, one per event.
+/// with an ECDSA certificate) for `seconds`, Opus and `video` (`h264`, or `vp8` which the
+/// supernode refuses); its JSON lines, one per event.
 struct GstPublisher {
     child: tokio::process::Child,
     lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
@@ -869,7 +870,7 @@ struct GstPublisher {
 }
 
 impl GstPublisher {
-    fn start(node: &Node, key: &str, stream: &str, seconds: u32) -> Self {
+    fn start(node: &Node, key: &str, stream: &str, seconds: u32, video: &str) -> Self {
         let dir = data_dir("gst_publisher");
         // rcgen's default key: ECDSA P-256.
         let cert = rcgen::generate_simple_self_signed(vec!["gstreamer".into()]).unwrap();
@@ -888,6 +889,7 @@ impl GstPublisher {
             .arg(key)
             .arg(seconds.to_string())
             .arg(&pem_path)
+            .arg(video)
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -949,7 +951,7 @@ async fn gstreamer_webrtcbin_publishes_over_whip_and_a_whep_viewer_gets_it() {
     let dir = data_dir("whip_gst");
     let (_, key) = partner(&dir, "tool", true);
     let node = Node::start(&dir, &[]);
-    let mut publisher = GstPublisher::start(&node, &key, "gst", 15);
+    let mut publisher = GstPublisher::start(&node, &key, "gst", 15, "h264");
     publisher.connected().await;
     let view_id = DtlsIdentity::generate().unwrap();
     let offer_view = offer(
@@ -1006,7 +1008,7 @@ async fn chromium_plays_over_whep_what_gstreamer_publishes_over_whip() {
         answer["whep_answer"].is_object(),
         "WHEP in Chromium failed: {answer}"
     );
-    let mut publisher = GstPublisher::start(&node, &key, "gst", 20);
+    let mut publisher = GstPublisher::start(&node, &key, "gst", 20, "h264");
     publisher.connected().await;
     let (summary, status) = tokio::task::spawn_blocking(move || viewer.finish())
         .await
@@ -1015,5 +1017,47 @@ async fn chromium_plays_over_whep_what_gstreamer_publishes_over_whip() {
         status.success() && summary["ok"] == true,
         "WHEP in Chromium of GStreamer's stream failed ({status}): {summary}"
     );
+    publisher.finish().await;
+}
+
+/// A publisher whose video the supernode cannot serve (VP8): the answer refuses that m-line
+/// (port 0, still with the DTLS fingerprint, which webrtcbin insists on) and the audio is
+/// published and forwarded alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gstreamer_publisher_whose_video_is_refused_still_publishes_audio() {
+    if !gstreamer_webrtc_ready("a_gstreamer_publisher_whose_video_is_refused_still_publishes_audio")
+    {
+        return;
+    }
+    let dir = data_dir("whip_gst_vp8");
+    let (_, key) = partner(&dir, "tool", true);
+    let node = Node::start(&dir, &[]);
+    let mut publisher = GstPublisher::start(&node, &key, "vp8", 12, "vp8");
+    publisher.connected().await;
+    let view_id = DtlsIdentity::generate().unwrap();
+    let offer_view = offer(
+        "vwr3",
+        "viewerpassword0123456789",
+        &view_id.fingerprint().to_sdp(),
+        "recvonly",
+    );
+    let r = post(
+        &node,
+        "/v1/whep/vp8",
+        Some(&key),
+        "application/sdp",
+        offer_view,
+    )
+    .await;
+    let (viewer, answer) = created(r, "/v1/whep/vp8/").await;
+    let got = tokio::task::spawn_blocking(move || {
+        let peer = Peer::connect(&answer, "vwr3", &view_id);
+        watch(peer, Duration::from_secs(3))
+    })
+    .await
+    .unwrap();
+    assert!(got.audio >= 100, "GStreamer's audio forwarded: {got:?}");
+    assert_eq!(got.video, 0, "no video from a refused m-line: {got:?}");
+    assert_eq!(delete(&node, &viewer, &key).await, StatusCode::OK);
     publisher.finish().await;
 }

@@ -749,6 +749,17 @@ fn write_answer(
                 if let Some(mid) = m.mid {
                     let _ = write!(s, "a=mid:{mid}\r\n");
                 }
+                // The transport's ICE credentials and DTLS fingerprint on a rejected DTLS
+                // m-line too, as Chrome writes them: GStreamer's webrtcbin (1.22) refuses a
+                // whole answer whose rejected m-line lacks them, so a publisher whose video
+                // is refused could not publish its audio.
+                if m.protocol.to_ascii_uppercase().contains("TLS") {
+                    let _ = write!(
+                        s,
+                        "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=fingerprint:sha-256 {fingerprint}\r\na=setup:{setup}\r\n",
+                        t.ice_ufrag, t.ice_pwd
+                    );
+                }
             }
             MediaAnswer::Accepted(a) => {
                 write_accepted(&mut s, m, a, t, &candidates, &fingerprint, setup);

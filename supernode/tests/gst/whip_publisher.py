@@ -2,12 +2,12 @@
 """A WHIP publisher made of GStreamer's own WebRTC stack (webrtcbin: libnice ICE, OpenSSL
 DTLS, libsrtp), for supernode's interop test (supernode/tests/whip.rs).
 
-Usage: whip_publisher.py URL KEY SECONDS PEM
+Usage: whip_publisher.py URL KEY SECONDS PEM [h264|vp8]
 
 Publishes Opus (a 440 Hz tone, payload type 111) and H.264 (openh264, Constrained
-Baseline, payload type 102) to URL with `Authorization: Bearer KEY`, non-trickle: the offer
-is posted once ICE gathering is complete, the answer set, media sent for SECONDS, then the
-resource is deleted. PEM holds the certificate and private key webrtcbin's DTLS uses
+Baseline, payload type 102; or VP8, which the supernode refuses) to URL with
+`Authorization: Bearer KEY`, non-trickle: the offer is posted once ICE gathering is
+complete, the answer set, media sent for SECONDS, then the resource is deleted. PEM holds the certificate and private key webrtcbin's DTLS uses
 (ECDSA: GStreamer 1.22 generates RSA by default, which the relay's DTLS does not speak).
 Prints one JSON line per event; exits non-zero on any failure.
 """
@@ -27,16 +27,24 @@ gi.require_version("GstWebRTC", "1.0")
 gi.require_version("GstSdp", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
-PIPELINE = (
-    "webrtcbin name=w bundle-policy=max-bundle "
+AUDIO = (
     "audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample "
     "! opusenc ! rtpopuspay pt=111 "
     "! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! w. "
+)
+VIDEO_SOURCE = (
     "videotestsrc is-live=true pattern=ball "
     "! video/x-raw,width=320,height=240,framerate=15/1 ! videoconvert "
-    "! openh264enc gop-size=30 ! h264parse ! rtph264pay pt=102 config-interval=-1 "
-    "! application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000 ! w."
 )
+VIDEO = {
+    "h264": VIDEO_SOURCE
+    + "! openh264enc gop-size=30 ! h264parse ! rtph264pay pt=102 config-interval=-1 "
+    "! application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000 ! w.",
+    # A codec the supernode does not serve: its m-line is refused, the audio goes on.
+    "vp8": VIDEO_SOURCE
+    + "! vp8enc deadline=1 ! rtpvp8pay pt=96 "
+    "! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000 ! w.",
+}
 
 
 def say(**kv):
@@ -50,13 +58,14 @@ def fail(what):
 
 def main():
     url, key, seconds, pem_path = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    video = sys.argv[5] if len(sys.argv) > 5 else "h264"
     pem = open(pem_path).read()
     der = base64.b64decode(
         re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", pem, re.S).group(1)
     )
     fingerprint = ":".join("%02X" % b for b in hashlib.sha256(der).digest())
     Gst.init(None)
-    pipe = Gst.parse_launch(PIPELINE)
+    pipe = Gst.parse_launch("webrtcbin name=w bundle-policy=max-bundle " + AUDIO + VIDEO[video])
     w = pipe.get_by_name("w")
     loop = GLib.MainLoop()
     state = {"location": None, "posted": False}
