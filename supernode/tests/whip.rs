@@ -939,6 +939,28 @@ impl GstPublisher {
     }
 }
 
+/// A WHEP viewer of `stream` (the relay's own client parts) for `run`: its resource and
+/// what it received.
+async fn whep_watch(node: &Node, key: &str, stream: &str, run: Duration) -> (String, Received) {
+    let view_id = DtlsIdentity::generate().unwrap();
+    let offer_view = offer(
+        "vwrw",
+        "viewerpassword0123456789",
+        &view_id.fingerprint().to_sdp(),
+        "recvonly",
+    );
+    let path = format!("/v1/whep/{stream}");
+    let r = post(node, &path, Some(key), "application/sdp", offer_view).await;
+    let (viewer, answer) = created(r, &format!("{path}/")).await;
+    let got = tokio::task::spawn_blocking(move || {
+        let peer = Peer::connect(&answer, "vwrw", &view_id);
+        watch(peer, run)
+    })
+    .await
+    .unwrap();
+    (viewer, got)
+}
+
 /// WHIP from GStreamer: webrtcbin (libnice ICE, OpenSSL DTLS with an ECDSA certificate, as
 /// GStreamer's own WHIP elements can be given) publishes Opus and H.264 through
 /// `supernode/tests/gst/whip_publisher.py`; a WHEP viewer receives both.
@@ -953,28 +975,7 @@ async fn gstreamer_webrtcbin_publishes_over_whip_and_a_whep_viewer_gets_it() {
     let node = Node::start(&dir, &[]);
     let mut publisher = GstPublisher::start(&node, &key, "gst", 15, "h264");
     publisher.connected().await;
-    let view_id = DtlsIdentity::generate().unwrap();
-    let offer_view = offer(
-        "vwr2",
-        "viewerpassword0123456789",
-        &view_id.fingerprint().to_sdp(),
-        "recvonly",
-    );
-    let r = post(
-        &node,
-        "/v1/whep/gst",
-        Some(&key),
-        "application/sdp",
-        offer_view,
-    )
-    .await;
-    let (viewer, answer) = created(r, "/v1/whep/gst/").await;
-    let got = tokio::task::spawn_blocking(move || {
-        let peer = Peer::connect(&answer, "vwr2", &view_id);
-        watch(peer, Duration::from_secs(3))
-    })
-    .await
-    .unwrap();
+    let (viewer, got) = whep_watch(&node, &key, "gst", Duration::from_secs(3)).await;
     eprintln!("viewer of GStreamer's stream: {got:?}");
     // 50 Opus packets a second; 15 frames a second of at least one packet each.
     assert!(got.audio >= 100, "GStreamer's audio forwarded: {got:?}");
@@ -1034,28 +1035,7 @@ async fn a_gstreamer_publisher_whose_video_is_refused_still_publishes_audio() {
     let node = Node::start(&dir, &[]);
     let mut publisher = GstPublisher::start(&node, &key, "vp8", 12, "vp8");
     publisher.connected().await;
-    let view_id = DtlsIdentity::generate().unwrap();
-    let offer_view = offer(
-        "vwr3",
-        "viewerpassword0123456789",
-        &view_id.fingerprint().to_sdp(),
-        "recvonly",
-    );
-    let r = post(
-        &node,
-        "/v1/whep/vp8",
-        Some(&key),
-        "application/sdp",
-        offer_view,
-    )
-    .await;
-    let (viewer, answer) = created(r, "/v1/whep/vp8/").await;
-    let got = tokio::task::spawn_blocking(move || {
-        let peer = Peer::connect(&answer, "vwr3", &view_id);
-        watch(peer, Duration::from_secs(3))
-    })
-    .await
-    .unwrap();
+    let (viewer, got) = whep_watch(&node, &key, "vp8", Duration::from_secs(3)).await;
     assert!(got.audio >= 100, "GStreamer's audio forwarded: {got:?}");
     assert_eq!(got.video, 0, "no video from a refused m-line: {got:?}");
     assert_eq!(delete(&node, &viewer, &key).await, StatusCode::OK);
