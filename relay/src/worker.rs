@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::core::warm::WARM_STAGES;
 use crate::core::{
     Core, CoreConfig, DropReason, Event, LegId, LegSpec, LegSrtpKeys, LegStats, ProcessorPort,
-    SessionId, SockSlot, TxBatch,
+    SessionId, SockSlot, Ssrc, TxBatch,
 };
 use crate::error::RelayError;
 use crate::idle::IdlePolicy;
@@ -140,6 +141,8 @@ pub(crate) struct Worker {
     stats: WorkerStats,
     max_fanout: usize,
     returns: ReturnSide,
+    /// Per datagram of a shared-port batch: its transport and SSRC, for warming.
+    warm: Vec<Option<(u32, Ssrc)>>,
 }
 
 impl Worker {
@@ -172,7 +175,9 @@ impl Worker {
             stats: WorkerStats::default(),
             max_fanout,
             returns: ReturnSide::new(),
+            warm: Vec::new(),
         };
+        w.warm.reserve(w.io.batch);
         #[cfg(unix)]
         w.poller.add(w.waker.raw_fd(), WAKER_TOKEN)?;
         if let Some(s) = shared_socket {
@@ -351,6 +356,9 @@ impl Worker {
             fullest = fullest.max(n);
             self.stats.received += n as u64;
             self.stats.recv_batches += 1;
+            if self.shared == Some(SockSlot(slot as u32)) {
+                self.warm_batch(slot, n);
+            }
             let now = Instant::now();
             for i in 0..n {
                 if self.tx.room() < self.max_fanout + 2 {
@@ -372,6 +380,26 @@ impl Worker {
             }
         }
         (total, fullest)
+    }
+
+    /// Walks a received shared-port batch [`WARM_STAGES`] times, prefetching each walk the
+    /// next link of every packet's data path, before any is handled (see
+    /// [`crate::core::warm`]): the batch's cache misses overlap instead of coming one by one.
+    fn warm_batch(&mut self, slot: usize, n: usize) {
+        let hint = &mut |p: *const u8, bytes: usize| crate::udp::prefetch(p, bytes);
+        self.warm.clear();
+        for i in 0..n {
+            let w = self.recv.get(i).and_then(|d| {
+                self.core
+                    .warm_lookup(SockSlot(slot as u32), d.src, d.data, hint)
+            });
+            self.warm.push(w);
+        }
+        for stage in 1..=WARM_STAGES {
+            for &(li, ssrc) in self.warm.iter().flatten() {
+                self.core.warm(stage, li, ssrc, hint);
+            }
+        }
     }
 
     /// Hands what processors sent back (mixes) to the core, in one batch.

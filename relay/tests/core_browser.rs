@@ -635,3 +635,70 @@ fn a_conference_browser_gets_the_mix_and_one_video_per_mid_slot() {
     assert_eq!(by_ssrc(&video, 0xE2), vec![(127, Some("1".into()))]);
     assert!(by_ssrc(&video, 0xE0).is_empty());
 }
+
+/// Warming a shared-port batch (`Core::warm_lookup` and the `Core::warm` stages the worker
+/// prefetches with) follows the packet's real path: a keyed browser's media is looked up and
+/// every stage hints something while it has a subscriber with SRTP; the sending stages hint
+/// nothing once it has none; a stranger's RTP of an unknown SSRC, STUN and DTLS are not
+/// warmed.
+#[test]
+fn warming_follows_a_browser_packets_path() {
+    let mut h = Harness::new(no_reports());
+    let relay = identity();
+    let mut b = h.browser_peer("brwU");
+    let (lb, lc, _client) = browser_and_client(&mut h, &relay, &b, None);
+    let check = ice_check(UFRAG, "brwU", PWD, 1, true);
+    h.send(b.peer, lb, &check);
+    let _ = h.take(b.peer);
+    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake completes");
+    let media = |srtp: &mut SrtpClient, seq: u16| srtp.protect_rtp(&rtp(0xB, seq, 960, b"voice"));
+    let first = media(&mut srtp, 1);
+    h.send(b.peer, lb, &first);
+
+    let next = media(&mut srtp, 2);
+    let stages = h
+        .warm_hints(b.peer, lb, &next)
+        .expect("a keyed browser's RTP is warmed");
+    assert_eq!(stages.len(), 6, "the lookup and five stages");
+    assert_eq!(stages[0], 1, "the lookup hints the transport");
+    for (i, n) in stages.iter().enumerate() {
+        assert!(
+            *n > 0,
+            "stage {i} hints the next link of the path: {stages:?}"
+        );
+    }
+
+    // Not warmed: what is not RTP, and RTP from an unknown address with an unknown SSRC.
+    // From an unknown address with the browser's SSRC it is: the core looks the transport
+    // up by SSRC to check the packet as a possible move (and drops it if SRTP fails).
+    assert_eq!(h.warm_hints(b.peer, lb, &check), None, "STUN");
+    assert_eq!(
+        h.warm_hints(b.peer, lb, &[22, 254, 253, 0, 0]),
+        None,
+        "DTLS"
+    );
+    let stranger = h.peer();
+    let unknown = srtp.protect_rtp(&rtp(0x5EED, 3, 960, b"noise"));
+    assert_eq!(
+        h.warm_hints(stranger, lb, &unknown),
+        None,
+        "a stranger's RTP"
+    );
+    assert!(
+        h.warm_hints(stranger, lb, &next).is_some(),
+        "a possible move"
+    );
+
+    // Without a subscriber the sending side has nothing to hint.
+    h.disconnect(lb, lc);
+    let stages = h.warm_hints(b.peer, lb, &next).expect("still looked up");
+    assert!(
+        stages[1] > 0 && stages[2] > 0,
+        "the receiving side still: {stages:?}"
+    );
+    assert_eq!(
+        &stages[3..],
+        &[0, 0, 0],
+        "no destination to warm: {stages:?}"
+    );
+}

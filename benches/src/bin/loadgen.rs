@@ -48,14 +48,15 @@ struct Args {
     conference_size: usize,
     /// Targets to run, comma separated: direct (no forwarder: loadgen's own ceiling and
     /// latency floor), relay, relay-srtp (AES_CM_128_HMAC_SHA1_80), relay-srtp-gcm
-    /// (AEAD_AES_128_GCM, what browsers negotiate first), webrtc (browser transports on the
-    /// shared port, ICE-lite and DTLS-SRTP with the relay's `DtlsClient` on loadgen's side,
-    /// forwarding to SRTP legs), bare, rtpengine, relay-fanout, bare-fanout; not in the
-    /// default: relay-conference and bare-conference (a conference's video, SFU).
+    /// (AEAD_AES_128_GCM, what browsers negotiate first), webrtc (calls between two browser
+    /// transports on the shared port, ICE-lite and DTLS-SRTP with the relay's `DtlsClient` on
+    /// loadgen's side), webrtc-srtp (a browser transport forwarding to an own-port SRTP leg,
+    /// as a browser calling an edge client), bare, rtpengine, relay-fanout, bare-fanout; not
+    /// in the default: relay-conference and bare-conference (a conference's video, SFU).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "direct,relay,relay-srtp,relay-srtp-gcm,webrtc,bare,rtpengine,relay-fanout,bare-fanout"
+        default_value = "direct,relay,relay-srtp,relay-srtp-gcm,webrtc,webrtc-srtp,bare,rtpengine,relay-fanout,bare-fanout"
     )]
     targets: Vec<String>,
     /// `ramp`: find the highest rate with loss under --max-loss; `fixed`: run at --mult only.
@@ -229,7 +230,7 @@ fn setup_relay(
         },
         ..RelayConfig::default()
     })?;
-    let rx = load.rx.local_addr()?;
+    let rx = load.rx_addr()?;
     let mut streams = Vec::new();
     for c in 0..calls {
         for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
@@ -360,10 +361,24 @@ fn browser_ip(n: usize) -> std::net::IpAddr {
     ))
 }
 
-/// The `webrtc` row: per stream a browser transport (ICE-lite, DTLS-SRTP with the relay's
-/// certificate; loadgen's side is `DtlsClient`, from a loopback address of its own) on the
-/// worker's shared port, forwarding to an own-port SRTP leg aimed at loadgen's receiver.
-fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
+/// Where receiving browser `n` of the `webrtc` row is (127.11.0.1 onwards): a loopback address
+/// of its own at the receiver socket's port, which is bound to the wildcard address.
+fn receiving_browser_ip(n: usize) -> std::net::IpAddr {
+    browser_ip((1 << 16) - 1 + n)
+}
+
+/// The `webrtc` and `webrtc-srtp` rows: per stream a browser transport (ICE-lite, DTLS-SRTP
+/// with the relay's certificate; loadgen's side is `DtlsClient`, from a loopback address of its
+/// own) on the worker's shared port. `webrtc` forwards it to a second browser transport on
+/// that port (a call between two browsers: every packet in and out of the one shared
+/// socket); `webrtc-srtp` to an own-port SRTP leg aimed at loadgen's receiver (a browser
+/// calling an edge client).
+fn setup_webrtc(
+    args: &Args,
+    load: &Load,
+    calls: usize,
+    to_browser: bool,
+) -> Result<(Forwarder, Vec<Stream>)> {
     use supernode_relay::core::{BrowserSpec, DtlsIdentity, IceCredentials, Pt};
     let relay = Relay::start(RelayConfig {
         port_range: (args.port_base, args.port_base + 9_999),
@@ -384,44 +399,64 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
     })?;
     let relay_id = std::sync::Arc::new(DtlsIdentity::generate().map_err(anyhow::Error::msg)?);
     let client_id = DtlsIdentity::generate().map_err(anyhow::Error::msg)?;
-    let rx = load.rx.local_addr()?;
+    let rx = load.rx_addr()?;
     let tx_port = load.tx.local_addr()?.port();
+    let browser = |name: &str| {
+        let (ufrag, own, pwd) = (
+            format!("r{name}"),
+            format!("b{name}"),
+            format!("pwd-{name}-0123456789abcdefghij"),
+        );
+        let leg = LegRequest::browser(
+            IceCredentials {
+                local_ufrag: ufrag.clone(),
+                local_pwd: pwd.clone(),
+            },
+            BrowserSpec {
+                identity: relay_id.clone(),
+                remote_fingerprint: client_id.fingerprint(),
+                remote_ufrag: Some(own.clone()),
+                twcc_extension_id: None,
+                mid_extension_id: None,
+                receive_mids: Vec::new(),
+                simulcast: None,
+            },
+            vec![(Pt(111), 48_000), (Pt(96), 90_000)],
+        );
+        (leg, [ufrag, own, pwd])
+    };
     let mut streams = Vec::new();
     for c in 0..calls {
         for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
             let n = c * 2 + m;
             let ssrc = 0x1000_0000 + n as u32;
-            let (ufrag, own, pwd) = (
-                format!("r{n}"),
-                format!("b{n}"),
-                format!("pwd-{n}-0123456789abcdefghij"),
-            );
             let clock = if kind == Kind::Audio { 48_000 } else { 90_000 };
-            let browser = LegRequest::browser(
-                IceCredentials {
-                    local_ufrag: ufrag.clone(),
-                    local_pwd: pwd.clone(),
-                },
-                BrowserSpec {
-                    identity: relay_id.clone(),
-                    remote_fingerprint: client_id.fingerprint(),
-                    remote_ufrag: Some(own.clone()),
-                    twcc_extension_id: None,
-                    mid_extension_id: None,
-                    receive_mids: Vec::new(),
-                    simulcast: None,
-                },
-                vec![(Pt(111), 48_000), (Pt(96), 90_000)],
-            );
-            let (out_keys, _) = srtp_pair(ssrc, SrtpProfile::AeadAes128Gcm);
-            let out = LegRequest {
-                peer: PeerMode::Fixed(rx),
-                srtp: Some(out_keys),
-                clock_rate: clock,
-                ..LegRequest::latching()
+            let (sending, [ufrag, own, pwd]) = browser(&n.to_string());
+            let (out, receiving) = if to_browser {
+                let (leg, ice) = browser(&format!("{n}-in"));
+                (leg, Some(ice))
+            } else {
+                let (out_keys, _) = srtp_pair(ssrc, SrtpProfile::AeadAes128Gcm);
+                let leg = LegRequest {
+                    peer: PeerMode::Fixed(rx),
+                    srtp: Some(out_keys),
+                    clock_rate: clock,
+                    ..LegRequest::latching()
+                };
+                (leg, None)
             };
-            let (_s, legs) = relay.create_session(vec![browser, out])?;
+            let (_s, legs) = relay.create_session(vec![sending, out])?;
             relay.connect(legs[0].id, legs[1].id)?;
+            if let Some([ufrag, own, pwd]) = receiving {
+                // The receiving browser: its handshake through a socket bound at its own
+                // address for the moment; closed after, what the relay sends there reaches
+                // the wildcard-bound receiver socket.
+                let ip = receiving_browser_ip(n);
+                let sock = supernode_relay::udp::bind(SocketAddr::new(ip, rx.port()), true)
+                    .with_context(|| format!("binding receiving browser {n} at {ip}"))?;
+                browser_handshake(&sock, legs[1].local, &ufrag, &own, &pwd, &client_id)
+                    .with_context(|| format!("receiving browser transport {n}"))?;
+            }
             // Each browser is an address of its own at the sender socket's port: the
             // handshake goes through a socket bound there, the media through the sender
             // socket with that source address (batched like every other row's).
@@ -438,6 +473,7 @@ fn setup_webrtc(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder, Ve
                 Some(srtp),
                 (c as u64 * 7_919_000) % 20_000_000,
             );
+            s.out_by_ssrc = to_browser;
             s.src = Some(ip);
             s.sock = Some(sock);
             streams.push(s);
@@ -470,7 +506,7 @@ fn setup_relay_conference(args: &Args, load: &Load) -> Result<(Forwarder, Vec<St
         },
         ..RelayConfig::default()
     })?;
-    let rx = load.rx.local_addr()?;
+    let rx = load.rx_addr()?;
     let n = args.conference_size.max(2);
     let mut streams = Vec::new();
     for c in 0..args.conferences {
@@ -513,7 +549,7 @@ fn setup_relay_conference(args: &Args, load: &Load) -> Result<(Forwarder, Vec<St
 /// `bare-conference`: the bare forwarder doing the same fan-out as `relay-conference` (each
 /// participant's input to the other participants' outputs).
 fn setup_bare_conference(args: &Args, load: &Load) -> Result<(Forwarder, Vec<Stream>)> {
-    let rx = load.rx.local_addr()?;
+    let rx = load.rx_addr()?;
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let n = args.conference_size.max(2);
     let mut routes = Vec::new();
@@ -576,7 +612,7 @@ fn setup_bare(
     fanout: usize,
     calls: usize,
 ) -> Result<(Forwarder, Vec<Stream>)> {
-    let rx = load.rx.local_addr()?;
+    let rx = load.rx_addr()?;
     let mut routes = Vec::new();
     let mut outs = Vec::new();
     let mut streams = Vec::new();
@@ -622,7 +658,7 @@ fn setup_rtpengine(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder,
         args.rtpengine_threads,
         args.pin.then_some(1),
     )?;
-    let (tx, rx) = (load.tx.local_addr()?, load.rx.local_addr()?);
+    let (tx, rx) = (load.tx.local_addr()?, load.rx_addr()?);
     let mut streams = Vec::new();
     for c in 0..calls {
         let ports = eng.call(&format!("loadgen-{c}"), tx, rx, &["audio", "video"])?;
@@ -645,7 +681,7 @@ fn setup_rtpengine(args: &Args, load: &Load, calls: usize) -> Result<(Forwarder,
 /// No forwarder: the sender sends straight to the receiver. The loadgen's own ceiling and
 /// latency floor (kernel loopback plus the loadgen loop), to read the other rows against.
 fn setup_direct(load: &Load, calls: usize) -> Result<(Forwarder, Vec<Stream>)> {
-    let (tx, rx) = (load.tx.local_addr()?, load.rx.local_addr()?);
+    let (tx, rx) = (load.tx.local_addr()?, load.rx_addr()?);
     let mut streams = Vec::new();
     for c in 0..calls {
         for (m, kind) in [Kind::Audio, Kind::Video].into_iter().enumerate() {
@@ -676,7 +712,8 @@ fn setup(args: &Args, load: &Load, target: &str) -> Result<(Forwarder, Vec<Strea
         "relay-srtp-gcm" => {
             setup_relay(args, load, 1, args.calls, Some(SrtpProfile::AeadAes128Gcm))
         }
-        "webrtc" => setup_webrtc(args, load, args.calls),
+        "webrtc" => setup_webrtc(args, load, args.calls, true),
+        "webrtc-srtp" => setup_webrtc(args, load, args.calls, false),
         "relay-fanout" => setup_relay(args, load, args.fanout, args.fanout_calls, None),
         "bare" => setup_bare(args, load, 1, args.calls),
         "bare-fanout" => setup_bare(args, load, args.fanout, args.fanout_calls),
@@ -1020,7 +1057,7 @@ fn main() -> Result<()> {
                 2
             ),
             fmt_opt(
-                if r.target.starts_with("relay-srtp") || r.target == "webrtc" {
+                if r.target.starts_with("relay-srtp") || r.target.starts_with("webrtc") {
                     ratio(max, relay)
                 } else {
                     None

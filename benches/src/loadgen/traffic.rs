@@ -5,7 +5,8 @@
 //!
 //! Every packet carries its send time (nanoseconds since the run's start) in an RFC 8285
 //! one-byte header extension, which SRTP leaves in the clear: the receiver measures latency
-//! without decrypting. Outputs are told apart by the forwarder port they come from.
+//! without decrypting. Outputs are told apart by the forwarder port they come from, or, when
+//! every output leaves one port (browser transports on the relay's shared port), by SSRC.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -32,6 +33,9 @@ pub struct Stream {
     pub kind: Kind,
     /// Forwarder ports it comes out of (one per receiver).
     pub out_ports: Vec<u16>,
+    /// Whether its outputs are told apart by SSRC rather than by port: they all leave the
+    /// relay's shared port (the `webrtc` row's receiving browsers). One output per stream.
+    pub out_by_ssrc: bool,
     /// SRTP context to protect with, for SRTP rows.
     pub srtp: Option<LegSrtp>,
     /// The local address it sends from, at the sender socket's port (the `webrtc` row: a
@@ -60,6 +64,7 @@ impl Stream {
             ssrc,
             kind,
             out_ports,
+            out_by_ssrc: false,
             srtp,
             src: None,
             sock: None,
@@ -166,6 +171,8 @@ pub struct Load {
     lens: Vec<(Option<IpAddr>, SocketAddr, usize)>,
     /// Output index by forwarder source port.
     port_out: Vec<u32>,
+    /// Output index by SSRC, when the streams' outputs are told apart that way.
+    ssrc_out: Option<std::collections::HashMap<u32, u32>>,
     out_last_seq: Vec<Option<u16>>,
     track_order: bool,
     latencies: Vec<u32>,
@@ -189,7 +196,10 @@ impl Load {
     /// Binds the sender and receiver on loopback.
     pub fn new() -> anyhow::Result<Self> {
         let tx = supernode_relay::udp::bind("127.0.0.1:0".parse()?, false)?;
-        let rx = supernode_relay::udp::bind("127.0.0.1:0".parse()?, false)?;
+        // The wildcard address, with SO_REUSEPORT: the `webrtc` row's receiving browsers are
+        // loopback addresses of their own at this port (each does its handshake through a
+        // socket bound there for a moment), and their media arrives here.
+        let rx = supernode_relay::udp::bind("0.0.0.0:0".parse()?, true)?;
         supernode_relay::udp::force_buffer_sizes(&tx, 16 << 20);
         supernode_relay::udp::force_buffer_sizes(&rx, 32 << 20);
         Ok(Self {
@@ -200,6 +210,7 @@ impl Load {
             arena: vec![0u8; BATCH * SLOT],
             lens: Vec::with_capacity(BATCH),
             port_out: vec![u32::MAX; 65_536],
+            ssrc_out: None,
             out_last_seq: Vec::new(),
             track_order: true,
             latencies: Vec::with_capacity(4 << 20),
@@ -217,11 +228,27 @@ impl Load {
         self.dump = Some((path, Vec::with_capacity(4 << 20)));
     }
 
+    /// Where forwarders send to: the receiver's port on 127.0.0.1.
+    pub fn rx_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(SocketAddr::new(
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            self.rx.local_addr()?.port(),
+        ))
+    }
+
     /// Registers the output ports of `streams`.
     pub fn map_outputs(&mut self, streams: &[Stream]) {
         self.port_out.iter_mut().for_each(|p| *p = u32::MAX);
         let mut n = 0u32;
         self.track_order = true;
+        if !streams.is_empty() && streams.iter().all(|s| s.out_by_ssrc) {
+            let map: std::collections::HashMap<u32, u32> =
+                streams.iter().zip(0..).map(|(s, i)| (s.ssrc, i)).collect();
+            self.out_last_seq = vec![None; map.len()];
+            self.ssrc_out = Some(map);
+            return;
+        }
+        self.ssrc_out = None;
         for s in streams {
             for &p in &s.out_ports {
                 if self.port_out[p as usize] != u32::MAX {
@@ -270,8 +297,18 @@ impl Load {
             let now = self.now_ns();
             for i in 0..n {
                 let Some(d) = self.recv.get(i) else { continue };
-                let out = self.port_out[d.src.port() as usize];
-                if out == u32::MAX || d.data.len() < 25 || d.data[0] != 0x90 || d.data[12] != 0xBE {
+                if d.data.len() < 25 || d.data[0] != 0x90 || d.data[12] != 0xBE {
+                    continue;
+                }
+                let out = match &self.ssrc_out {
+                    Some(map) => {
+                        let ssrc =
+                            u32::from_be_bytes([d.data[8], d.data[9], d.data[10], d.data[11]]);
+                        map.get(&ssrc).copied().unwrap_or(u32::MAX)
+                    }
+                    None => self.port_out[d.src.port() as usize],
+                };
+                if out == u32::MAX {
                     continue;
                 }
                 let sent = u64::from_be_bytes(d.data[17..25].try_into().expect("8 bytes"));

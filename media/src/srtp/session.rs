@@ -81,6 +81,21 @@ impl SrtpSession {
         })
     }
 
+    /// The memory that protecting or unprotecting an RTP packet of `ssrc` reads besides
+    /// the session itself, as (address, bytes): its SSRC array, its stream's replay state and
+    /// the RTP keys. For cache prefetch hints ahead of a batch (the relay's worker); nothing is
+    /// read here but the session's own fields.
+    pub fn rtp_regions(&self) -> [(*const u8, usize); 3] {
+        [
+            (self.ssrcs.as_ptr().cast(), self.ssrcs.len() * 4),
+            (
+                self.streams.as_ptr().cast(),
+                self.streams.len().min(1) * std::mem::size_of::<Stream>(),
+            ),
+            self.rtp.key_region(),
+        ]
+    }
+
     /// The protection profile.
     pub fn profile(&self) -> SrtpProfile {
         self.profile

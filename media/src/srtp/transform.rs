@@ -53,6 +53,20 @@ pub(crate) struct Gcm {
 }
 
 impl Transform {
+    /// Where its keys are (address, bytes): every packet reads them.
+    pub(crate) fn key_region(&self) -> (*const u8, usize) {
+        match self {
+            Self::Cm(c) => (
+                std::ptr::from_ref::<Cm>(c).cast(),
+                std::mem::size_of::<Cm>(),
+            ),
+            Self::Gcm(g) => (
+                std::ptr::from_ref::<Gcm>(g).cast(),
+                std::mem::size_of::<Gcm>(),
+            ),
+        }
+    }
+
     /// Derives the SRTP (`rtcp == false`) or SRTCP session keys of `gcm` or AES-CM;
     /// `key_len` is the session encryption key's length (32 for AEAD_AES_256_GCM, else 16).
     pub(crate) fn derive(kdf: &Kdf, gcm: bool, key_len: usize, rtcp: bool) -> Self {

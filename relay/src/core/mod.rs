@@ -65,6 +65,7 @@ pub mod transmit;
 pub mod transport;
 pub mod trunk;
 pub mod twcc;
+pub mod warm;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -35,6 +35,16 @@ impl LegSrtp {
         })
     }
 
+    /// The memory that unprotecting (`inbound`) or protecting an RTP packet reads besides
+    /// this struct (see [`SrtpSession::rtp_regions`]).
+    pub fn rtp_regions(&self, inbound: bool) -> [(*const u8, usize); 3] {
+        if inbound {
+            self.rx.rtp_regions()
+        } else {
+            self.tx.rtp_regions()
+        }
+    }
+
     /// Copies the SRTP packet `pkt` from the peer into `out` and authenticates and decrypts
     /// it there; returns the RTP length (`out[..n]`).
     #[inline]

@@ -9,6 +9,9 @@
 //!   (`IP_PKTINFO`).
 //! - [`Poller`] and [`Waker`]: `epoll` readiness over many sockets, and an `eventfd` to wake
 //!   a worker when a command is queued.
+//! - [`prefetch`]: a cache hint for the state a received batch will touch (the worker warms
+//!   each datagram's transport before handling any of them). It lives here because it is the
+//!   one other instruction the hot path needs that Rust offers only as `unsafe`.
 //!
 //! Every type has a portable fallback (`recv_from`/`send_to` loops) chosen with
 //! `portable = true` or on platforms other than Linux; the fallback costs a syscall per
@@ -22,8 +25,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 #[cfg(target_os = "linux")]
 mod linux;
+mod prefetch;
 #[cfg(target_os = "linux")]
 pub use linux::{Poller, Waker};
+pub use prefetch::prefetch;
 #[cfg(not(target_os = "linux"))]
 mod portable_poll;
 #[cfg(not(target_os = "linux"))]

@@ -1141,6 +1141,27 @@ impl Harness {
         self.progress();
     }
 
+    /// What warming a batch (`Core::warm_lookup`, then every `Core::warm` stage) hints for
+    /// `data` from `peer` arriving at `leg`'s address: `None` when it is not warmed, else
+    /// per stage (the lookup first) the regions hinted, each inside a live allocation's
+    /// bounds (checked here: no hint of zero bytes).
+    pub fn warm_hints(&self, peer: Peer, leg: Leg, data: &[u8]) -> Option<Vec<usize>> {
+        use supernode_relay::core::warm::WARM_STAGES;
+        let slot = *self.by_local.get(&leg.local)?;
+        let count = std::cell::Cell::new(0usize);
+        let mut hint = |_: *const u8, bytes: usize| {
+            assert!(bytes > 0, "a hint of zero bytes");
+            count.set(count.get() + 1);
+        };
+        let (li, ssrc) = self.core.warm_lookup(slot, peer.addr, data, &mut hint)?;
+        let mut per_stage = vec![count.replace(0)];
+        for stage in 1..=WARM_STAGES {
+            self.core.warm(stage, li, ssrc, &mut hint);
+            per_stage.push(count.replace(0));
+        }
+        Some(per_stage)
+    }
+
     /// `peer` sends `data` to `leg`'s relay address.
     pub fn send(&mut self, peer: Peer, leg: Leg, data: &[u8]) {
         self.send_to(peer, leg.local, data);
