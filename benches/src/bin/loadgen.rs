@@ -85,6 +85,12 @@ struct Args {
     /// ns, output index; the last latency run wins), to see when slow packets happen.
     #[arg(long)]
     latency_dump: Option<std::path::PathBuf>,
+    /// A packet delivered more than this many milliseconds after it was sent counts as lost
+    /// (0: every packet that comes out counts, as before). Without it a forwarder that falls
+    /// behind passes a short ramp step on its socket buffers: hundreds of own-port sockets
+    /// queue seconds of traffic, one shared port a tenth of one.
+    #[arg(long, default_value_t = 100)]
+    late_ms: u64,
     /// Soak mode: instead of the table, run each of `--targets` (give `relay,bare`) for this
     /// many seconds at `--soak-at` of the relay's maximum (found by a ramp first, unless
     /// `--mode fixed` gives the multiplier), sampling loss, resident memory, open
@@ -807,13 +813,14 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
         r.fwd_cpu_ns = cpu_delta(cpu_before, fwd.cpu_ns());
         drop(fwd);
         eprintln!(
-            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  reordered {}  stale {}  CPU {}{}",
+            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  late {}  reordered {}  stale {}  CPU {}{}",
             m,
             r.offered_pps,
             r.pps,
             r.received,
             r.expected,
             r.loss_pct,
+            r.late,
             r.reordered,
             r.stale,
             cpu_text(&r),
@@ -974,6 +981,7 @@ fn main() -> Result<()> {
         eprintln!("loadgen: {s}");
     }
     let mut load = Load::new().context("binding loadgen sockets")?;
+    load.late_after(Duration::from_millis(args.late_ms));
     if let Some(p) = &args.latency_dump {
         load.dump_latencies_to(p.clone());
     }

@@ -118,6 +118,9 @@ pub struct StepResult {
     pub sender_behind: bool,
     /// Packets from an earlier run that came out during this one (ignored).
     pub stale: u64,
+    /// Packets that came out later than [`Load::late_after`] after they were sent: counted
+    /// as lost (a backlog in the forwarder's socket buffers is not throughput).
+    pub late: u64,
     /// CPU time the forwarder's threads used during the run, ns (see [`cpu_ns`]).
     pub fwd_cpu_ns: Option<u64>,
     /// Wall time of the run (sending and draining), ns.
@@ -184,6 +187,9 @@ pub struct Load {
     run_start_ns: u64,
     /// Stale packets seen (sent in an earlier run).
     stale: u64,
+    late: u64,
+    /// A packet delivered more than this many ns after it was sent counts as lost (0: never).
+    late_ns: u64,
 }
 
 /// One measured packet: send time (ns since loadgen started), latency (ns), output index.
@@ -218,6 +224,8 @@ impl Load {
             dump: None,
             run_start_ns: 0,
             stale: 0,
+            late: 0,
+            late_ns: 0,
         })
     }
 
@@ -226,6 +234,15 @@ impl Load {
     /// slow packets happen: periodic work in the forwarder, or the machine stalling.
     pub fn dump_latencies_to(&mut self, path: std::path::PathBuf) {
         self.dump = Some((path, Vec::with_capacity(4 << 20)));
+    }
+
+    /// Counts a packet delivered more than `late` after it was sent as lost (`ZERO`: every
+    /// packet that comes out counts). A real-time packet that late is useless to a jitter
+    /// buffer, and without the bound a forwarder that falls behind would pass a short step
+    /// on its socket buffers alone: hundreds of own-port sockets queue far more than one
+    /// shared port.
+    pub fn late_after(&mut self, late: Duration) {
+        self.late_ns = late.as_nanos() as u64;
     }
 
     /// Where forwarders send to: the receiver's port on 127.0.0.1.
@@ -318,6 +335,10 @@ impl Load {
                     self.stale += 1;
                     continue;
                 }
+                if self.late_ns > 0 && now.saturating_sub(sent) > self.late_ns {
+                    self.late += 1;
+                    continue;
+                }
                 *received += 1;
                 let seq = u16::from_be_bytes([d.data[2], d.data[3]]);
                 let last = &mut self.out_last_seq[out as usize];
@@ -353,7 +374,7 @@ impl Load {
         record: bool,
     ) -> StepResult {
         self.latencies.clear();
-        let stale_before = self.stale;
+        let (stale_before, late_before) = (self.stale, self.late);
         let t0 = self.now_ns();
         self.run_start_ns = t0;
         let dur_ns = (secs * 1e9) as u64;
@@ -469,6 +490,7 @@ impl Load {
             latency_us,
             sender_behind: behind,
             stale: self.stale - stale_before,
+            late: self.late - late_before,
             fwd_cpu_ns: None,
             wall_ns: self.now_ns() - t0,
         }
