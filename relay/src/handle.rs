@@ -38,12 +38,16 @@ use supernode_media::ids::Pt;
 /// How long a control call waits for its worker.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Kernel buffer of a worker's shared port (send and receive), bytes: every browser
-/// transport of the worker shares it, where an own-port leg has 1 MB of its own. Measured
-/// with loadgen's `webrtc` row on a loaded machine: at 1 MB the worker's stalls overflowed
-/// it at 68k packets/s (22% lost, all counted as `RcvbufErrors`) while own-port legs lost
-/// nothing. Capped by `net.core.rmem_max`/`wmem_max` unless the process may force it.
-const SHARED_PORT_BUFFER: usize = 32 << 20;
+/// Kernel buffer of a worker's shared port (send and receive), bytes, by default: every
+/// browser transport of the worker shares it, where an own-port leg has 1 MB of its own.
+/// Measured with loadgen's `webrtc` row: at 1 MB the worker's stalls on a loaded machine
+/// overflowed it at 68k packets/s (22% lost, all `RcvbufErrors`); at 32 MB a worker that fell
+/// behind under overload never caught up — the queue held over 100 ms of media, read from
+/// memory long out of the caches, and 74–85% of what it forwarded came out more than 100 ms
+/// late; at 8 MB the same overload (272k packets/s offered) gave 0.1–14% loss and nothing
+/// late, at 3.6–4.4 µs a packet (docs/design-notes.md, "The shared port's buffer"). Capped
+/// by `net.core.rmem_max`/`wmem_max` unless the process may force it.
+pub const SHARED_PORT_BUFFER: usize = 8 << 20;
 
 /// Configuration of a relay.
 #[derive(Debug, Clone)]
@@ -73,6 +77,9 @@ pub struct RelayConfig {
     /// for lower and steadier latency. `Duration::ZERO` turns it off (a worker then blocks
     /// as soon as it is idle).
     pub spin: Duration,
+    /// Kernel buffer of each worker's shared port (send and receive), bytes (see
+    /// [`SHARED_PORT_BUFFER`], the default).
+    pub shared_port_buffer: usize,
     /// The forwarding core's tunables.
     pub core: CoreConfig,
 }
@@ -89,6 +96,7 @@ impl Default for RelayConfig {
             gso: true,
             pin_cpus: Vec::new(),
             spin: Duration::from_micros(200),
+            shared_port_buffer: SHARED_PORT_BUFFER,
             core: CoreConfig {
                 wallclock_at_epoch: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -290,7 +298,7 @@ impl Relay {
                     let sock = udp::bind(SocketAddr::new(config.bind_ip, port), true)?;
                     // Every browser transport of the worker arrives on this one socket: its
                     // kernel buffer must absorb what hundreds of own-port sockets would.
-                    udp::force_buffer_sizes(&sock, SHARED_PORT_BUFFER);
+                    udp::force_buffer_sizes(&sock, config.shared_port_buffer);
                     Some(sock)
                 }
                 None => None,

@@ -33,6 +33,7 @@
 //! relay_workers = 0                # relay worker threads; 0: one per core
 //! relay_idle_timeout_seconds = 30  # a leg that hears nothing this long is freed
 //! relay_spin_us = 200              # longest spin (polling without sleeping) after a busy round of a loaded worker
+//! relay_shared_port_buffer_kb = 8192 # kernel buffer of each worker's shared port (browsers queue there)
 //! relay_early_media_ms = 200       # media held for a leg not yet latched is kept this long
 //! relay_nack_cache = "first_nack"  # keep sent video for NACKs: "first_nack" (from a leg's
 //!                                  # first NACK on), "always", or "off"
@@ -134,6 +135,10 @@ pub struct Config {
     /// After a round with traffic, relay workers keep polling this many microseconds before
     /// they sleep (lower, steadier latency under load; 0 turns it off to save idle CPU).
     pub relay_spin_us: u64,
+    /// Kernel buffer (send and receive) of each relay worker's shared port, KiB: what the
+    /// worker's browser transports may queue. Larger absorbs longer stalls; but a worker that
+    /// falls behind a long queue reads cold data and stays behind, its media late.
+    pub relay_shared_port_buffer_kb: usize,
     /// Media sent toward a leg that has not latched yet is held and replayed when it
     /// latches, if no older than this many milliseconds (0: nothing is replayed).
     pub relay_early_media_ms: u64,
@@ -213,6 +218,7 @@ const KEYS: &[&str] = &[
     "relay_workers",
     "relay_idle_timeout_seconds",
     "relay_spin_us",
+    "relay_shared_port_buffer_kb",
     "relay_early_media_ms",
     "relay_nack_cache",
     "drain_seconds",
@@ -267,6 +273,7 @@ impl Default for Config {
             relay_workers: 0,
             relay_idle_timeout_seconds: 30,
             relay_spin_us: 200,
+            relay_shared_port_buffer_kb: supernode_relay::handle::SHARED_PORT_BUFFER >> 10,
             relay_early_media_ms: 200,
             relay_nack_cache: "first_nack".into(),
             drain_seconds: 30,
@@ -355,6 +362,9 @@ impl Config {
         }
         if cfg.relay_spin_us > 10_000 {
             bail!("relay_spin_us above 10000 (10 ms) would only burn CPU");
+        }
+        if !(256..=262_144).contains(&cfg.relay_shared_port_buffer_kb) {
+            bail!("relay_shared_port_buffer_kb must be between 256 and 262144 (KiB)");
         }
         if cfg.relay_early_media_ms > 5_000 {
             bail!("relay_early_media_ms above 5000 would replay stale media");
@@ -511,6 +521,7 @@ impl Config {
         };
         r.core.idle_timeout = Duration::from_secs(self.relay_idle_timeout_seconds);
         r.spin = Duration::from_micros(self.relay_spin_us);
+        r.shared_port_buffer = self.relay_shared_port_buffer_kb << 10;
         r.core.early_media_max_age = Duration::from_millis(self.relay_early_media_ms);
         match self.nack_cache() {
             Ok(Some(policy)) => r.core.nack_cache_policy = policy,
@@ -769,6 +780,24 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_shared_port_buffer_is_bounded_and_reaches_the_relay() {
+        let load = |pairs: &[(&str, &str)]| Config::load_from(None, env(pairs), None, None);
+        for v in ["0", "255", "262145", "-1", "lots"] {
+            assert!(
+                load(&[("SUPERNODE_RELAY_SHARED_PORT_BUFFER_KB", v)]).is_err(),
+                "relay_shared_port_buffer_kb={v} accepted"
+            );
+        }
+        let default = load(&[]).unwrap();
+        assert_eq!(
+            default.relay().shared_port_buffer,
+            supernode_relay::handle::SHARED_PORT_BUFFER
+        );
+        let set = load(&[("SUPERNODE_RELAY_SHARED_PORT_BUFFER_KB", "2048")]).unwrap();
+        assert_eq!(set.relay().shared_port_buffer, 2 << 20);
     }
 
     #[test]

@@ -91,6 +91,10 @@ struct Args {
     /// queue seconds of traffic, one shared port a tenth of one.
     #[arg(long, default_value_t = 100)]
     late_ms: u64,
+    /// Kernel buffer of the relay's shared port, KiB (the `webrtc` rows; default: the
+    /// relay's).
+    #[arg(long)]
+    shared_port_buffer_kb: Option<usize>,
     /// Soak mode: instead of the table, run each of `--targets` (give `relay,bare`) for this
     /// many seconds at `--soak-at` of the relay's maximum (found by a ramp first, unless
     /// `--mode fixed` gives the multiplier), sampling loss, resident memory, open
@@ -389,6 +393,9 @@ fn setup_webrtc(
     let relay = Relay::start(RelayConfig {
         port_range: (args.port_base, args.port_base + 9_999),
         shared_port: Some(0),
+        shared_port_buffer: args
+            .shared_port_buffer_kb
+            .map_or(supernode_relay::handle::SHARED_PORT_BUFFER, |k| k << 10),
         workers: 1,
         batch: args.batch,
         pin_cpus: if args.pin { vec![1] } else { vec![] },
