@@ -9,7 +9,7 @@
 //! walk hinting the next link of every packet (whose address the previous walk brought in),
 //! so that the misses of a batch overlap. The core only says where; the worker turns the
 //! addresses into prefetch instructions (`udp::prefetch`). Measured in docs/design-notes.md
-//! ("Warming a shared-port batch").
+//! ("loadgen's `webrtc` row is a call between two browsers; warming a shared-port batch").
 
 use std::mem::size_of;
 use std::net::SocketAddr;
