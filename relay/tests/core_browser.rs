@@ -57,6 +57,21 @@ fn browser_and_client(
     (legs[0], legs[1], client)
 }
 
+/// A browser and an SRTP client leg connected both ways, the browser's path chosen by ICE
+/// (USE-CANDIDATE) and keyed by DTLS: the browser, its leg, the client's leg, the client's
+/// SRTP and the browser's.
+fn keyed_browser(
+    h: &mut Harness,
+    twcc: Option<u8>,
+) -> (BrowserPeer, Leg, Leg, SrtpClient, SrtpClient) {
+    let relay = identity();
+    let mut b = h.browser_peer("brwU");
+    let (lb, lc, client) = browser_and_client(h, &relay, &b, twcc);
+    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
+    let srtp = b.handshake(h, lb, 20).expect("handshake completes");
+    (b, lb, lc, client, srtp)
+}
+
 fn stun_answers(h: &mut Harness, p: Peer) -> Vec<Datagram> {
     let all = h.take(p);
     all.into_iter().filter(|d| d.is_stun()).collect()
@@ -225,11 +240,7 @@ fn consent_expires_without_checks_even_while_media_flows() {
         idle_timeout: Duration::from_secs(60),
         ..no_reports()
     });
-    let relay = identity();
-    let mut b = h.browser_peer("brwU");
-    let (lb, _, _) = browser_and_client(&mut h, &relay, &b, None);
-    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
-    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake");
+    let (b, lb, _, _, mut srtp) = keyed_browser(&mut h, None);
     // Checks every 5 s and media every 100 ms: alive after 60 s.
     let mut seq = 0u16;
     for k in 0..600u32 {
@@ -260,11 +271,7 @@ fn consent_expires_without_checks_even_while_media_flows() {
 #[test]
 fn strangers_stun_dtls_and_srtp_on_the_shared_port_are_dropped_and_counted() {
     let mut h = Harness::new(no_reports());
-    let relay = identity();
-    let mut b = h.browser_peer("brwU");
-    let (lb, _, _) = browser_and_client(&mut h, &relay, &b, None);
-    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
-    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake");
+    let (b, lb, _, _, mut srtp) = keyed_browser(&mut h, None);
     let before = h.shared_strangers();
 
     let mut stranger = h.browser_peer("strg");
@@ -310,11 +317,7 @@ fn strangers_stun_dtls_and_srtp_on_the_shared_port_are_dropped_and_counted() {
 #[test]
 fn twcc_feedback_reports_the_browsers_packets_and_arrival_times() {
     let mut h = Harness::new(no_reports());
-    let relay = identity();
-    let mut b = h.browser_peer("brwU");
-    let (lb, _, _) = browser_and_client(&mut h, &relay, &b, Some(5));
-    h.send(b.peer, lb, &ice_check(UFRAG, "brwU", PWD, 1, true));
-    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake");
+    let (b, lb, _, _, mut srtp) = keyed_browser(&mut h, Some(5));
     let _ = h.take(b.peer);
     // 20 packets 10 ms apart carrying transport-wide seq 65530.. (wrapping), one lost.
     let lost = 65535u16;
@@ -644,13 +647,8 @@ fn a_conference_browser_gets_the_mix_and_one_video_per_mid_slot() {
 #[test]
 fn warming_follows_a_browser_packets_path() {
     let mut h = Harness::new(no_reports());
-    let relay = identity();
-    let mut b = h.browser_peer("brwU");
-    let (lb, lc, _client) = browser_and_client(&mut h, &relay, &b, None);
-    let check = ice_check(UFRAG, "brwU", PWD, 1, true);
-    h.send(b.peer, lb, &check);
-    let _ = h.take(b.peer);
-    let mut srtp = b.handshake(&mut h, lb, 20).expect("handshake completes");
+    let (b, lb, lc, _client, mut srtp) = keyed_browser(&mut h, None);
+    let check = ice_check(UFRAG, "brwU", PWD, 2, true);
     let media = |srtp: &mut SrtpClient, seq: u16| srtp.protect_rtp(&rtp(0xB, seq, 960, b"voice"));
     let first = media(&mut srtp, 1);
     h.send(b.peer, lb, &first);

@@ -961,6 +961,22 @@ async fn whep_watch(node: &Node, key: &str, stream: &str, run: Duration) -> (Str
     (viewer, got)
 }
 
+/// A node (data directory `tag`) with a relay key, and GStreamer publishing `stream` on it
+/// for `seconds` (`video` as for [`GstPublisher::start`]), its WHIP connected.
+async fn gst_publishing(
+    tag: &str,
+    stream: &str,
+    seconds: u32,
+    video: &str,
+) -> (common::DataDir, Node, String, GstPublisher) {
+    let dir = data_dir(tag);
+    let (_, key) = partner(&dir, "tool", true);
+    let node = Node::start(&dir, &[]);
+    let mut publisher = GstPublisher::start(&node, &key, stream, seconds, video);
+    publisher.connected().await;
+    (dir, node, key, publisher)
+}
+
 /// WHIP from GStreamer: webrtcbin (libnice ICE, OpenSSL DTLS with an ECDSA certificate, as
 /// GStreamer's own WHIP elements can be given) publishes Opus and H.264 through
 /// `supernode/tests/gst/whip_publisher.py`; a WHEP viewer receives both.
@@ -970,11 +986,7 @@ async fn gstreamer_webrtcbin_publishes_over_whip_and_a_whep_viewer_gets_it() {
     {
         return;
     }
-    let dir = data_dir("whip_gst");
-    let (_, key) = partner(&dir, "tool", true);
-    let node = Node::start(&dir, &[]);
-    let mut publisher = GstPublisher::start(&node, &key, "gst", 15, "h264");
-    publisher.connected().await;
+    let (_dir, node, key, publisher) = gst_publishing("whip_gst", "gst", 15, "h264").await;
     let (viewer, got) = whep_watch(&node, &key, "gst", Duration::from_secs(3)).await;
     eprintln!("viewer of GStreamer's stream: {got:?}");
     // 50 Opus packets a second; 15 frames a second of at least one packet each.
@@ -1030,11 +1042,7 @@ async fn a_gstreamer_publisher_whose_video_is_refused_still_publishes_audio() {
     {
         return;
     }
-    let dir = data_dir("whip_gst_vp8");
-    let (_, key) = partner(&dir, "tool", true);
-    let node = Node::start(&dir, &[]);
-    let mut publisher = GstPublisher::start(&node, &key, "vp8", 12, "vp8");
-    publisher.connected().await;
+    let (_dir, node, key, publisher) = gst_publishing("whip_gst_vp8", "vp8", 12, "vp8").await;
     let (viewer, got) = whep_watch(&node, &key, "vp8", Duration::from_secs(3)).await;
     assert!(got.audio >= 100, "GStreamer's audio forwarded: {got:?}");
     assert_eq!(got.video, 0, "no video from a refused m-line: {got:?}");
