@@ -1,6 +1,7 @@
 //! The relay's UDP I/O: the only module of the project with `unsafe` code.
 //!
-//! - [`bind`]: non-blocking UDP sockets with `SO_REUSEPORT` (through `socket2`).
+//! - [`bind`]: non-blocking UDP sockets with `SO_REUSEPORT` (through `socket2`), sending with
+//!   the don't-fragment bit (`IP_PMTUDISC_PROBE`: no IP identification to draw per datagram).
 //! - [`RecvBatch`]: receive up to N datagrams with one `recvmmsg` call.
 //! - [`SendBatch`]: send a run of datagrams from one socket with one `sendmmsg` call; when
 //!   several consecutive datagrams go to the same destination with the same size, they are
@@ -23,9 +24,11 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+mod dont_fragment;
 #[cfg(target_os = "linux")]
 mod linux;
 mod prefetch;
+use dont_fragment::dont_fragment;
 #[cfg(target_os = "linux")]
 pub use linux::{Poller, Waker};
 pub use prefetch::prefetch;
@@ -52,6 +55,7 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
     sock.bind(&addr.into())?;
     let sock: UdpSocket = sock.into();
     force_buffer_sizes(&sock, 1 << 20);
+    dont_fragment(&sock, addr.is_ipv4());
     Ok(sock)
 }
 
@@ -248,6 +252,28 @@ pub fn pin_current_thread(cpu: usize) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = cpu;
+}
+
+/// Sets a socket's kernel receive buffer to `bytes`, past `rmem_max` when the process may
+/// (`SO_RCVBUFFORCE` on Linux, as root), as large as allowed otherwise. Lowering it leaves
+/// what is queued: the kernel drops arrivals until the queue is under the new size.
+pub fn set_receive_buffer(sock: &UdpSocket, bytes: usize) {
+    let _ = socket2::SockRef::from(sock).set_recv_buffer_size(bytes);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let v = bytes.min(libc::c_int::MAX as usize) as libc::c_int;
+        // SAFETY: setsockopt reads one c_int from a live variable.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &v as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
 }
 
 /// Sets a socket's kernel buffers to `bytes`, past the `rmem_max`/`wmem_max` caps when the
