@@ -78,7 +78,8 @@ pub struct RelayConfig {
     /// as soon as it is idle).
     pub spin: Duration,
     /// Kernel buffer of each worker's shared port (send and receive), bytes (see
-    /// [`SHARED_PORT_BUFFER`], the default).
+    /// [`SHARED_PORT_BUFFER`], the default). While the port's queue stands full under
+    /// overload the worker cuts its receive buffer to an eighth of this ([`crate::backlog`]).
     pub shared_port_buffer: usize,
     /// The forwarding core's tunables.
     pub core: CoreConfig,
@@ -312,6 +313,7 @@ impl Relay {
                 gso: config.gso,
                 pin_cpu: config.pin_cpus.get(i).copied(),
                 spin: config.spin,
+                shared_port_buffer: config.shared_port_buffer,
             };
             let worker = Worker::new(
                 i,

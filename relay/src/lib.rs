@@ -70,6 +70,7 @@
 //! between packets of a new SSRC or in control calls.
 #![deny(unsafe_code)]
 
+pub mod backlog;
 pub mod core;
 pub mod error;
 pub mod handle;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::backlog::BacklogPolicy;
 use crate::core::warm::WARM_STAGES;
 use crate::core::{
     Core, CoreConfig, DropReason, Event, LegId, LegSpec, LegSrtpKeys, LegStats, ProcessorPort,
@@ -28,7 +29,7 @@ use crate::core::{
 use crate::error::RelayError;
 use crate::idle::IdlePolicy;
 use crate::processor_link::{CoreCall, ProcessorReturn, ReturnSide};
-use crate::udp::{Poller, RecvBatch, SendBatch, Waker};
+use crate::udp::{self, Poller, RecvBatch, SendBatch, Waker};
 
 /// Token of the waker in the poller.
 const WAKER_TOKEN: u64 = u64::MAX;
@@ -46,6 +47,9 @@ pub struct WorkerIo {
     pub pin_cpu: Option<usize>,
     /// Longest spin (polling without blocking) after a busy round ([`crate::idle`]).
     pub spin: Duration,
+    /// The shared port's configured kernel buffer, bytes: what [`crate::backlog`] restores
+    /// after cutting it.
+    pub shared_port_buffer: usize,
 }
 
 /// Counters of a worker's I/O, for benchmarks and metrics.
@@ -67,6 +71,10 @@ pub struct WorkerStats {
     pub legs: usize,
     /// Drops of datagrams on the shared port that matched no leg.
     pub shared_strangers: u64,
+    /// Times the shared port's queue stood full and its buffer was cut ([`crate::backlog`]).
+    pub backlog_cuts: u64,
+    /// Whether the shared port's buffer is cut now.
+    pub backlog_cut: bool,
 }
 
 /// A command from the control plane to a worker. Each carries a reply channel.
@@ -143,6 +151,8 @@ pub(crate) struct Worker {
     returns: ReturnSide,
     /// Per datagram of a shared-port batch: its transport and SSRC, for warming.
     warm: Vec<Option<(u32, Ssrc)>>,
+    /// Whether the shared port's queue stands full ([`crate::backlog`]).
+    backlog: BacklogPolicy,
 }
 
 impl Worker {
@@ -157,6 +167,7 @@ impl Worker {
         events: Sender<WorkerEvent>,
     ) -> Result<Self, RelayError> {
         let max_fanout = config.max_destinations;
+        let backlog = BacklogPolicy::new(io.shared_port_buffer);
         let mut w = Self {
             index,
             core: Core::new(config, Instant::now()),
@@ -176,6 +187,7 @@ impl Worker {
             max_fanout,
             returns: ReturnSide::new(),
             warm: Vec::new(),
+            backlog,
         };
         w.warm.reserve(w.io.batch);
         #[cfg(unix)]
@@ -281,6 +293,8 @@ impl Worker {
                 let mut s = self.stats.clone();
                 s.legs = self.core.leg_count();
                 s.shared_strangers = self.core.global_drops(DropReason::Stranger);
+                s.backlog_cuts = self.backlog.cuts();
+                s.backlog_cut = self.backlog.is_cut();
                 let _ = reply.send(s);
             }
             Command::AddProcessor {
@@ -350,16 +364,25 @@ impl Worker {
                 Err(_) => return (total, fullest),
             };
             if n == 0 {
+                if self.shared == Some(SockSlot(slot as u32)) {
+                    // Emptied exactly at a batch boundary: drained all the same.
+                    if let Some(bytes) = self.backlog.after_receive(Instant::now(), false) {
+                        udp::set_receive_buffer(sock, bytes);
+                    }
+                }
                 return (total, fullest);
             }
             total += n;
             fullest = fullest.max(n);
             self.stats.received += n as u64;
             self.stats.recv_batches += 1;
+            let now = Instant::now();
             if self.shared == Some(SockSlot(slot as u32)) {
+                if let Some(bytes) = self.backlog.after_receive(now, n == self.io.batch) {
+                    udp::set_receive_buffer(sock, bytes);
+                }
                 self.warm_batch(slot, n);
             }
-            let now = Instant::now();
             for i in 0..n {
                 if self.tx.room() < self.max_fanout + 2 {
                     self.flush();

@@ -212,7 +212,7 @@ pub fn render(st: &MetricsState) -> String {
         &rtt,
     );
     let workers = st.relay.relay().worker_stats().unwrap_or_default();
-    let per_worker: [WorkerSeries; 4] = [
+    let per_worker: [WorkerSeries; 6] = [
         (
             "supernode_relay_worker_legs",
             "gauge",
@@ -236,6 +236,18 @@ pub fn render(st: &MetricsState) -> String {
             "counter",
             "Receive batches of each relay worker (system calls that returned data).",
             |w| w.recv_batches,
+        ),
+        (
+            "supernode_relay_worker_backlog_cuts_total",
+            "counter",
+            "Times each relay worker's shared-port queue stood full for 100 ms under overload and its buffer was cut to an eighth.",
+            |w| w.backlog_cuts,
+        ),
+        (
+            "supernode_relay_worker_backlog_cut",
+            "gauge",
+            "1 while a relay worker's shared-port buffer is cut (its queue stands full), else 0.",
+            |w| u64::from(w.backlog_cut),
         ),
     ];
     for (name, kind, help, f) in per_worker {

@@ -62,6 +62,17 @@ async fn call_media_is_checked_and_hangup_frees_every_leg() {
     node.expect_metric("supernode_relay_legs", 0.0).await;
     assert_eq!(node.metric("supernode_calls").await, 0.0);
     assert!(node.metric("supernode_relay_packets_forwarded_total").await > 200.0);
+    // A call at normal load never stands a worker's shared-port queue full.
+    assert_eq!(
+        node.metric("supernode_relay_worker_backlog_cuts_total{worker=\"0\"}")
+            .await,
+        0.0
+    );
+    assert_eq!(
+        node.metric("supernode_relay_worker_backlog_cut{worker=\"0\"}")
+            .await,
+        0.0
+    );
     // Each audio leg's MOS estimate went into the histogram once, when the call released it
     // (one leg per endpoint).
     assert_eq!(node.metric("supernode_call_mos_count").await, 2.0);

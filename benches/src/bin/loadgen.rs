@@ -171,6 +171,18 @@ enum Forwarder {
 }
 
 impl Forwarder {
+    /// How many times the relay's workers cut their shared port's buffer because its queue
+    /// stood full (`supernode_relay::backlog`); 0 for the other forwarders.
+    fn backlog_cuts(&self) -> u64 {
+        match self {
+            Forwarder::Relay(r) => r
+                .worker_stats()
+                .map(|w| w.iter().map(|w| w.backlog_cuts).sum())
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+
     /// CPU time its threads have used so far, ns (relay workers, the bare forwarder's
     /// thread, every thread of the rtpengine process).
     fn cpu_ns(&self) -> Option<u64> {
@@ -818,9 +830,10 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
             false,
         );
         r.fwd_cpu_ns = cpu_delta(cpu_before, fwd.cpu_ns());
+        let cuts = fwd.backlog_cuts();
         drop(fwd);
         eprintln!(
-            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  late {}  reordered {}  stale {}  CPU {}{}",
+            "loadgen: {target:13} x{:<8.2} offered {:>9.0} pps  delivered {:>9.0} pps ({} of {})  loss {:>7.3}%  late {}  reordered {}  stale {}  CPU {}{}{}",
             m,
             r.offered_pps,
             r.pps,
@@ -835,6 +848,11 @@ fn run_target(args: &Args, load: &mut Load, target: &str, shape: Shape) -> Row {
                 "  (sender behind)"
             } else {
                 ""
+            },
+            if cuts > 0 {
+                format!("  shared queue cut {cuts}x")
+            } else {
+                String::new()
             }
         );
         r
