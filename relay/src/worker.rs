@@ -71,7 +71,8 @@ pub struct WorkerStats {
     pub legs: usize,
     /// Drops of datagrams on the shared port that matched no leg.
     pub shared_strangers: u64,
-    /// Times the shared port's queue stood full and its buffer was cut ([`crate::backlog`]).
+    /// Times the shared port's queue stood over half full and its buffer was cut
+    /// ([`crate::backlog`]).
     pub backlog_cuts: u64,
     /// Whether the shared port's buffer is cut now.
     pub backlog_cut: bool,
@@ -366,7 +367,7 @@ impl Worker {
             if n == 0 {
                 if self.shared == Some(SockSlot(slot as u32)) {
                     // Emptied exactly at a batch boundary: drained all the same.
-                    if let Some(bytes) = self.backlog.after_receive(Instant::now(), false) {
+                    if let Some(bytes) = self.backlog.after_receive(false) {
                         udp::set_receive_buffer(sock, bytes);
                     }
                 }
@@ -378,7 +379,15 @@ impl Worker {
             self.stats.recv_batches += 1;
             let now = Instant::now();
             if self.shared == Some(SockSlot(slot as u32)) {
-                if let Some(bytes) = self.backlog.after_receive(now, n == self.io.batch) {
+                let full = n == self.io.batch;
+                let mut change = self.backlog.after_receive(full);
+                if full
+                    && self.backlog.wants_measure(now)
+                    && let Some((queued, capacity)) = udp::queue_memory(sock)
+                {
+                    change = self.backlog.measured(now, queued, capacity);
+                }
+                if let Some(bytes) = change {
                     udp::set_receive_buffer(sock, bytes);
                 }
                 self.warm_batch(slot, n);

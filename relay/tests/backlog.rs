@@ -1,84 +1,117 @@
-//! The shared port's backlog policy on a virtual clock: a queue that stays full for CoDel's
-//! interval is cut, one that drains is restored at once, and bursts that drain in time never
-//! cut anything.
+//! The shared port's backlog policy on a virtual clock: a queue that stays more than half
+//! full for CoDel's interval is cut, one that drains is restored at once, and neither bursts
+//! that drain in time nor a shallow queue behind full batches cut anything.
 
 use std::time::{Duration, Instant};
 
-use supernode_relay::backlog::{BacklogPolicy, SHED_FLOOR, STANDING_AFTER};
+use supernode_relay::backlog::{BacklogPolicy, SAMPLE_EVERY, SHED_FLOOR, STANDING_AFTER};
 
 const MB: usize = 1 << 20;
+/// The kernel's capacity for an 8 MB buffer: twice what was asked for.
+const CAPACITY: usize = 16 * MB;
 
-/// Full receives every `every` from `t0` for `span`; the changes the policy asked for.
+/// Full receives every 100 µs from `t0` for `span`, with the queue at `queued` whenever the
+/// policy asks; the changes it asked for, with their times.
 fn full_for(
     p: &mut BacklogPolicy,
     t0: Instant,
     span: Duration,
-    every: Duration,
+    queued: usize,
 ) -> Vec<(Duration, usize)> {
     let mut changes = Vec::new();
     let mut at = Duration::ZERO;
     while at <= span {
-        if let Some(bytes) = p.after_receive(t0 + at, true) {
+        let now = t0 + at;
+        let mut change = p.after_receive(true);
+        if p.wants_measure(now) {
+            change = p.measured(now, queued, CAPACITY);
+        }
+        if let Some(bytes) = change {
             changes.push((at, bytes));
         }
-        at += every;
+        at += Duration::from_micros(100);
     }
     changes
 }
 
 #[test]
-fn a_queue_full_for_the_interval_is_cut_and_restored_when_it_drains() {
+fn a_queue_standing_more_than_half_full_is_cut_and_restored_when_it_drains() {
     let t0 = Instant::now();
     let mut p = BacklogPolicy::new(8 * MB);
-    let tick = Duration::from_micros(125);
-    // Full receives for just under the interval: nothing yet.
-    let early = full_for(&mut p, t0, STANDING_AFTER - tick, tick);
+    let deep = CAPACITY / 2 + 1;
+    // More than half full for just under the interval: nothing yet.
+    let early = full_for(&mut p, t0, STANDING_AFTER - SAMPLE_EVERY, deep);
     assert!(early.is_empty(), "cut too early: {early:?}");
     assert!(!p.is_cut());
-    // The receive that completes the interval cuts the buffer to an eighth, once.
-    assert_eq!(p.after_receive(t0 + STANDING_AFTER, true), Some(MB));
+    // The measurement that completes the interval cuts the buffer to an eighth, once.
+    let at = t0 + STANDING_AFTER;
+    assert!(p.wants_measure(at));
+    assert_eq!(p.measured(at, deep, CAPACITY), Some(MB));
     assert!(p.is_cut());
-    let later = full_for(
-        &mut p,
-        t0 + STANDING_AFTER + tick,
-        Duration::from_secs(2),
-        tick,
+    assert!(
+        !p.wants_measure(at + Duration::from_secs(1)),
+        "no measuring while cut"
     );
+    let later = full_for(&mut p, at, Duration::from_secs(2), deep);
     assert!(later.is_empty(), "cut again while cut: {later:?}");
     // A receive that does not fill its batch: the queue drained, the buffer comes back.
-    let t1 = t0 + Duration::from_secs(3);
-    assert_eq!(p.after_receive(t1, false), Some(8 * MB));
+    assert_eq!(p.after_receive(false), Some(8 * MB));
     assert!(!p.is_cut());
-    assert_eq!(
-        p.after_receive(t1 + tick, false),
-        None,
-        "restored only once"
-    );
+    assert_eq!(p.after_receive(false), None, "restored only once");
     assert_eq!(p.cuts(), 1);
-    // Standing again: a second cut, counted.
-    let again = full_for(&mut p, t1 + 2 * tick, STANDING_AFTER, tick);
+    // Standing again: a second cut, counted, a whole interval after the first deep
+    // measurement.
+    let t1 = t0 + Duration::from_secs(5);
+    let again = full_for(&mut p, t1, STANDING_AFTER, deep);
     assert_eq!(again, vec![(STANDING_AFTER, MB)]);
     assert_eq!(p.cuts(), 2);
 }
 
 #[test]
-fn bursts_that_drain_within_the_interval_never_cut() {
-    // A virtual machine's stall at normal load: the queue fills, the worker catches up in
-    // 60 ms, and the next stall comes later. Each catch-up ends with a receive that does not
-    // fill its batch, which starts the interval over.
+fn a_shallow_queue_behind_full_batches_is_never_cut() {
+    // A worker near its capacity: every receive fills its batch, but the queue behind it is
+    // short (exactly half of the buffer here, the most that still counts as shallow).
     let t0 = Instant::now();
     let mut p = BacklogPolicy::new(8 * MB);
-    let tick = Duration::from_micros(200);
+    let changes = full_for(&mut p, t0, Duration::from_secs(3), CAPACITY / 2);
+    assert!(changes.is_empty(), "{changes:?}");
+    assert_eq!(p.cuts(), 0);
+}
+
+#[test]
+fn deep_bursts_that_drain_within_the_interval_never_cut() {
+    // A virtual machine's stall: the queue fills past half, the worker catches up within
+    // 60 ms and the next stall comes later; each catch-up ends with a receive that does not
+    // fill its batch, or at least a measurement of a shallow queue, which starts the
+    // interval over.
+    let t0 = Instant::now();
+    let mut p = BacklogPolicy::new(8 * MB);
+    let burst = Duration::from_millis(60);
     let mut at = t0;
-    for _ in 0..50 {
-        let changes = full_for(&mut p, at, Duration::from_millis(60), tick);
+    for k in 0..40 {
+        let changes = full_for(&mut p, at, burst, CAPACITY - 1);
         assert!(changes.is_empty(), "a burst cut the buffer: {changes:?}");
-        at += Duration::from_millis(60) + tick;
-        assert_eq!(p.after_receive(at, false), None);
-        at += tick;
+        at += burst + SAMPLE_EVERY;
+        if k % 2 == 0 {
+            assert_eq!(p.after_receive(false), None);
+        } else {
+            assert!(p.wants_measure(at));
+            assert_eq!(p.measured(at, MB, CAPACITY), None);
+        }
+        at += SAMPLE_EVERY;
     }
     assert_eq!(p.cuts(), 0);
     assert!(!p.is_cut());
+}
+
+#[test]
+fn measurements_are_spaced() {
+    let t0 = Instant::now();
+    let mut p = BacklogPolicy::new(8 * MB);
+    assert!(p.wants_measure(t0));
+    assert_eq!(p.measured(t0, 0, CAPACITY), None);
+    assert!(!p.wants_measure(t0 + SAMPLE_EVERY / 2));
+    assert!(p.wants_measure(t0 + SAMPLE_EVERY));
 }
 
 #[test]

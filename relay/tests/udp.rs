@@ -182,3 +182,45 @@ fn send_from_chooses_each_datagrams_source_address() {
     );
     assert_eq!((st.sent, st.failed), (0, 1));
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn queue_memory_counts_what_waits_and_the_receive_buffer_can_be_cut_and_restored() {
+    let tx = udp::bind(any(), false).unwrap();
+    let rx = udp::bind(any(), false).unwrap();
+    let dst = rx.local_addr().unwrap();
+    let (empty, capacity) = udp::queue_memory(&rx).expect("SO_MEMINFO on Linux");
+    assert_eq!(empty, 0);
+    // bind asks for 1 MB; the kernel counts twice that (or rmem_max's cap when it may not
+    // force it).
+    assert!(capacity > 0);
+    for i in 0..20u8 {
+        tx.send_to(&[i; 1000], dst).unwrap();
+    }
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut queued = 0;
+    while Instant::now() < end {
+        queued = udp::queue_memory(&rx).unwrap().0;
+        if queued >= 20 * 1000 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        queued >= 20 * 1000,
+        "20 datagrams of 1000 bytes wait: {queued}"
+    );
+    // Cut, then restored: the capacity follows, what waits stays.
+    udp::set_receive_buffer(&rx, 256 << 10);
+    let (still, cut) = udp::queue_memory(&rx).unwrap();
+    assert_eq!(
+        still, queued,
+        "cutting the buffer drops nothing already queued"
+    );
+    assert!(cut < capacity, "cut {cut} against {capacity}");
+    udp::set_receive_buffer(&rx, 1 << 20);
+    assert_eq!(udp::queue_memory(&rx).unwrap().1, capacity);
+    let mut batch = RecvBatch::new(64, false);
+    assert_eq!(recv_n(&rx, &mut batch, 20).len(), 20);
+    assert_eq!(udp::queue_memory(&rx).unwrap().0, 0);
+}

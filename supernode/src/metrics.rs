@@ -240,7 +240,7 @@ pub fn render(st: &MetricsState) -> String {
         (
             "supernode_relay_worker_backlog_cuts_total",
             "counter",
-            "Times each relay worker's shared-port queue stood full for 100 ms under overload and its buffer was cut to an eighth.",
+            "Times each relay worker's shared-port queue stood over half full for 100 ms (overload) and its buffer was cut to an eighth.",
             |w| w.backlog_cuts,
         ),
         (

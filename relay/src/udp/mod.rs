@@ -254,6 +254,40 @@ pub fn pin_current_thread(cpu: usize) {
     let _ = cpu;
 }
 
+/// A socket's receive queue as the kernel counts it (`SO_MEMINFO`): the memory its queued
+/// datagrams take, and the receive buffer that memory is held against (twice what was
+/// asked for with `SO_RCVBUF`). `None` where not available.
+pub fn queue_memory(sock: &UdpSocket) -> Option<(usize, usize)> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut info = [0u32; libc::SK_MEMINFO_DROPS as usize + 1];
+        let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into a live array of that size.
+        let rc = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_MEMINFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 || (len as usize) < 2 * std::mem::size_of::<u32>() {
+            return None;
+        }
+        Some((
+            info[libc::SK_MEMINFO_RMEM_ALLOC as usize] as usize,
+            info[libc::SK_MEMINFO_RCVBUF as usize] as usize,
+        ))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = sock;
+        None
+    }
+}
+
 /// Sets a socket's kernel receive buffer to `bytes`, past `rmem_max` when the process may
 /// (`SO_RCVBUFFORCE` on Linux, as root), as large as allowed otherwise. Lowering it leaves
 /// what is queued: the kernel drops arrivals until the queue is under the new size.
