@@ -12,7 +12,6 @@ use std::net::UdpSocket;
 pub(super) fn dont_fragment(sock: &UdpSocket, ipv4: bool) {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
         let v4 = (
             libc::IPPROTO_IP,
             libc::IP_MTU_DISCOVER,
@@ -26,16 +25,7 @@ pub(super) fn dont_fragment(sock: &UdpSocket, ipv4: bool) {
         // An IPv6 socket may also carry IPv4 (mapped addresses): both options there.
         let options: &[_] = if ipv4 { &[v4] } else { &[v6, v4] };
         for &(level, opt, v) in options {
-            // SAFETY: setsockopt reads one c_int from a live variable.
-            unsafe {
-                libc::setsockopt(
-                    sock.as_raw_fd(),
-                    level,
-                    opt,
-                    &v as *const libc::c_int as *const libc::c_void,
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
+            super::set_int_option(sock, level, opt, v);
         }
     }
     #[cfg(not(target_os = "linux"))]

@@ -294,44 +294,46 @@ pub fn queue_memory(sock: &UdpSocket) -> Option<(usize, usize)> {
 pub fn set_receive_buffer(sock: &UdpSocket, bytes: usize) {
     let _ = socket2::SockRef::from(sock).set_recv_buffer_size(bytes);
     #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let v = bytes.min(libc::c_int::MAX as usize) as libc::c_int;
-        // SAFETY: setsockopt reads one c_int from a live variable.
-        unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                &v as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-    }
+    set_int_option(
+        sock,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        clamp_int(bytes),
+    );
 }
 
 /// Sets a socket's kernel buffers to `bytes`, past the `rmem_max`/`wmem_max` caps when the
 /// process may (`SO_RCVBUFFORCE`/`SO_SNDBUFFORCE` on Linux, as root); otherwise as large as
 /// allowed. For benchmarks and busy relays.
 pub fn force_buffer_sizes(sock: &UdpSocket, bytes: usize) {
-    let s = socket2::SockRef::from(sock);
-    let _ = s.set_recv_buffer_size(bytes);
-    let _ = s.set_send_buffer_size(bytes);
+    set_receive_buffer(sock, bytes);
+    let _ = socket2::SockRef::from(sock).set_send_buffer_size(bytes);
     #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let v = bytes as libc::c_int;
-        for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
-            // SAFETY: setsockopt reads one c_int from a live variable.
-            unsafe {
-                libc::setsockopt(
-                    sock.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    opt,
-                    &v as *const libc::c_int as *const libc::c_void,
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
-        }
+    set_int_option(
+        sock,
+        libc::SOL_SOCKET,
+        libc::SO_SNDBUFFORCE,
+        clamp_int(bytes),
+    );
+}
+
+#[cfg(target_os = "linux")]
+fn clamp_int(v: usize) -> libc::c_int {
+    v.min(libc::c_int::MAX as usize) as libc::c_int
+}
+
+/// `setsockopt` of one `int` option, best effort: whether the kernel took it.
+#[cfg(target_os = "linux")]
+fn set_int_option(sock: &UdpSocket, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setsockopt reads one c_int from a live variable.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            opt,
+            &v as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
     }
 }
