@@ -22,11 +22,13 @@
 //!   AEAD_AES_128_GCM). One egress path; timers in a heap. Driven with `now` and datagrams;
 //!   returns transmits in a preallocated [`core::TxBatch`].
 //! - [`udp`]: the only `unsafe` code of the project: `recvmmsg`/`sendmmsg` batches, UDP GSO
-//!   when one destination gets several datagrams, `SO_REUSEPORT` sockets, `epoll`, `eventfd`,
-//!   and a portable fallback.
+//!   when one destination gets several datagrams, `SO_REUSEPORT` sockets sending with the
+//!   don't-fragment bit, `epoll`, `eventfd`, and a portable fallback.
 //! - [`worker`]: one OS thread per core by default, each owning a core, its sockets and its
 //!   batches; control commands arrive over `crossbeam-channel` and are applied between
-//!   batches.
+//!   batches. Its policies are sans-IO modules of their own: [`idle`] (when to spin) and
+//!   [`backlog`] (cutting the shared port's buffer while its queue stands full under
+//!   overload, CoDel's test).
 //! - [`handle`]: the control API ([`Relay`]): create a session with legs (latching, or an
 //!   explicit remote for trusted callers), connect legs (subscribe one to every stream of
 //!   another), set SRTP keys, release, read stats.
