@@ -24,8 +24,8 @@
 //! Data path of one RTP packet: transport lookup (own port: socket slot; shared port:
 //! address, else SSRC or STUN username) → latching and proof checks → SRTP unprotect →
 //! receive stream by SSRC (statistics) → for each send stream it feeds: rewrite → protect →
-//! batch → cache → count ([`egress`]). RTCP is per transport ([`rtcp`]). Timers live in a
-//! heap ([`timers`]).
+//! batch → cache → count (the private `egress` module). RTCP is per transport ([`rtcp`]).
+//! Timers live in a heap ([`timers`]).
 //!
 //! Early media: what a source sends toward a latching transport before that transport has a
 //! peer (the caller's first words and first keyframe, sent while the callee's client is
