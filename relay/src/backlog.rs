@@ -22,9 +22,9 @@
 //! at once, ready for the next stall. A stall at normal load leaves a backlog far below half
 //! the buffer, or drains it within the interval, and never cuts anything.
 //!
-//! Sans-IO: the worker tells the policy after each receive on the shared port `now` and
-//! whether the batch was full, and hands it a measurement of the queue when it asks; the
-//! policy answers with the buffer size to set, if any. Driven by a virtual clock in its tests.
+//! Sans-IO: the worker tells the policy when a receive on the shared port did not fill its
+//! batch, and after one that did hands it a measurement of the queue when it asks (with
+//! `now`); the policy answers with the buffer size to set, if any. Driven by a virtual clock in its tests.
 
 use std::time::{Duration, Instant};
 
@@ -63,13 +63,10 @@ impl BacklogPolicy {
         }
     }
 
-    /// After a receive on the shared port: `full` when it filled its batch (one that found
-    /// the queue empty is not full). Returns the buffer size to give the socket when it
-    /// changes.
-    pub fn after_receive(&mut self, full: bool) -> Option<usize> {
-        if full {
-            return None;
-        }
+    /// After a receive on the shared port that did not fill its batch (or found the queue
+    /// empty): the queue has drained. Returns the buffer size to give the socket when it
+    /// changes (the configured one, if it was cut).
+    pub fn drained(&mut self) -> Option<usize> {
         self.deep_since = None;
         self.last_sample = None;
         if self.cut {

@@ -370,9 +370,7 @@ impl Worker {
             if n == 0 {
                 if self.shared == Some(SockSlot(slot as u32)) {
                     // Emptied exactly at a batch boundary: drained all the same.
-                    if let Some(bytes) = self.backlog.after_receive(false) {
-                        udp::set_receive_buffer(sock, bytes);
-                    }
+                    tend_backlog(&mut self.backlog, sock, None);
                 }
                 return (total, fullest);
             }
@@ -384,17 +382,7 @@ impl Worker {
             // clock (a long round must not age their timestamps).
             let now = self.batch_clock.take().unwrap_or_else(Instant::now);
             if self.shared == Some(SockSlot(slot as u32)) {
-                let full = n == self.io.batch;
-                let mut change = self.backlog.after_receive(full);
-                if full
-                    && self.backlog.wants_measure(now)
-                    && let Some((queued, capacity)) = udp::queue_memory(sock)
-                {
-                    change = self.backlog.measured(now, queued, capacity);
-                }
-                if let Some(bytes) = change {
-                    udp::set_receive_buffer(sock, bytes);
-                }
+                tend_backlog(&mut self.backlog, sock, (n == self.io.batch).then_some(now));
                 self.warm_batch(slot, n);
             }
             for i in 0..n {
@@ -522,6 +510,21 @@ impl Worker {
                 let _ = self.events.send((self.index, ev));
             }
         }
+    }
+}
+
+/// The shared port's backlog after a receive: `full_at` when it filled its batch (at that
+/// time), `None` when it did not or found the queue empty. Measures the queue when the
+/// policy asks and applies the buffer size it decides ([`crate::backlog`]).
+fn tend_backlog(policy: &mut BacklogPolicy, sock: &UdpSocket, full_at: Option<Instant>) {
+    let change = match full_at {
+        None => policy.drained(),
+        Some(now) if policy.wants_measure(now) => udp::queue_memory(sock)
+            .and_then(|(queued, capacity)| policy.measured(now, queued, capacity)),
+        Some(_) => None,
+    };
+    if let Some(bytes) = change {
+        udp::set_receive_buffer(sock, bytes);
     }
 }
 

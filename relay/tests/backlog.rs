@@ -22,10 +22,11 @@ fn full_for(
     let mut at = Duration::ZERO;
     while at <= span {
         let now = t0 + at;
-        let mut change = p.after_receive(true);
-        if p.wants_measure(now) {
-            change = p.measured(now, queued, CAPACITY);
-        }
+        let change = if p.wants_measure(now) {
+            p.measured(now, queued, CAPACITY)
+        } else {
+            None
+        };
         if let Some(bytes) = change {
             changes.push((at, bytes));
         }
@@ -55,9 +56,9 @@ fn a_queue_standing_more_than_half_full_is_cut_and_restored_when_it_drains() {
     let later = full_for(&mut p, at, Duration::from_secs(2), deep);
     assert!(later.is_empty(), "cut again while cut: {later:?}");
     // A receive that does not fill its batch: the queue drained, the buffer comes back.
-    assert_eq!(p.after_receive(false), Some(8 * MB));
+    assert_eq!(p.drained(), Some(8 * MB));
     assert!(!p.is_cut());
-    assert_eq!(p.after_receive(false), None, "restored only once");
+    assert_eq!(p.drained(), None, "restored only once");
     assert_eq!(p.cuts(), 1);
     // Standing again: a second cut, counted, a whole interval after the first deep
     // measurement.
@@ -93,7 +94,7 @@ fn deep_bursts_that_drain_within_the_interval_never_cut() {
         assert!(changes.is_empty(), "a burst cut the buffer: {changes:?}");
         at += burst + SAMPLE_EVERY;
         if k % 2 == 0 {
-            assert_eq!(p.after_receive(false), None);
+            assert_eq!(p.drained(), None);
         } else {
             assert!(p.wants_measure(at));
             assert_eq!(p.measured(at, MB, CAPACITY), None);
